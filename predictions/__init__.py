@@ -1,0 +1,80 @@
+"""A minimal requests-based client for the WriftAI predictions API, with plugins."""
+
+from predictions._version import __version__
+from predictions.client import DEFAULT_API_BASE_URL, DEFAULT_TIMEOUT, Client
+from predictions.errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InternalServerError,
+    InvalidResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+    PredictionsError,
+    RateLimitError,
+    UnprocessableEntityError,
+    WaitTimeoutError,
+    WebhookVerificationError,
+)
+from predictions.pagination import PaginatedResponse, PaginationOptions
+from predictions.predictions import (
+    DEFAULT_ASYNC_WAIT_OPTIONS,
+    DEFAULT_WAIT_OPTIONS,
+    AsyncWaitOptions,
+    Predictions,
+    WaitOptions,
+)
+from predictions.types import (
+    CreatePredictionParams,
+    ErrorSource,
+    JsonValue,
+    Prediction,
+    PredictionModel,
+    PredictionWithIO,
+    Status,
+    TaskError,
+    Webhook,
+)
+from predictions.webhooks import verify as verify_webhook
+
+__all__ = [
+    "DEFAULT_API_BASE_URL",
+    "DEFAULT_ASYNC_WAIT_OPTIONS",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_WAIT_OPTIONS",
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncWaitOptions",
+    "AuthenticationError",
+    "BadRequestError",
+    "Client",
+    "ConflictError",
+    "CreatePredictionParams",
+    "ErrorSource",
+    "InternalServerError",
+    "InvalidResponseError",
+    "JsonValue",
+    "NotFoundError",
+    "PaginatedResponse",
+    "PaginationOptions",
+    "PermissionDeniedError",
+    "Prediction",
+    "PredictionModel",
+    "PredictionWithIO",
+    "Predictions",
+    "PredictionsError",
+    "RateLimitError",
+    "Status",
+    "TaskError",
+    "UnprocessableEntityError",
+    "WaitOptions",
+    "WaitTimeoutError",
+    "Webhook",
+    "WebhookVerificationError",
+    "__version__",
+    "verify_webhook",
+]

@@ -1,0 +1,425 @@
+"""API: sessions, building and sending requests, decoding answers, typed errors.
+
+Every request goes through `API.request`: it is sent on the calling thread's
+own `requests.Session` under the retry policy, and its answer is decoded into
+JSON or raised as a typed error. The `async_` variant runs the same call on the
+client's thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import re
+import threading
+import time
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Awaitable, Callable, Dict, Mapping, Optional, Tuple
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NewConnectionError,
+    ProxyError,
+    SSLError,
+)
+
+from predictions._retry import RetryPolicy
+from predictions.errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    InvalidResponseError,
+    PredictionsError,
+    error_class_for,
+)
+from predictions.types import JsonValue
+
+logger = logging.getLogger("predictions")
+
+Timeout = Tuple[float, float]
+"""(connect, read) timeouts in seconds."""
+
+MAX_REDIRECTS = 5
+"""How many same-origin redirects one request follows."""
+
+_EXCERPT = 200
+
+
+class API:
+    """Sends requests to the WriftAI API and decodes the answers.
+
+    The settings are resolved once, by the `Client`; this class only uses
+    them. Each thread gets its own `requests.Session` from `new_session`, so
+    the executor's threads never share one.
+
+    Args:
+        base_url: The API's base URL, with no trailing slash.
+        headers: Headers sent with every request (authorization included).
+        timeout: (connect, read) timeouts in seconds.
+        max_retries: How many times a failed request may be repeated.
+        retry_create: "safe" or "idempotent": which failures of a create are
+            retried (see `predictions._retry`).
+        max_workers: The size of the thread pool for `async_request`, and of
+            each session's connection pool.
+        verify: TLS verification: True, False or a CA bundle path.
+        proxies: Proxies by scheme, already merged with the environment's.
+        sleep: The blocking sleep used between retries and polls.
+        async_sleep: The event-loop sleep used between async polls.
+        clock: A monotonic clock, for deadlines.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        headers: Mapping[str, str],
+        timeout: Timeout,
+        max_retries: int = 2,
+        retry_create: str = "safe",
+        max_workers: int = 16,
+        verify: Any = True,
+        proxies: Optional[Mapping[str, str]] = None,
+        sleep: Callable[[float], None] = time.sleep,
+        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.base_url = base_url
+        self.timeout = timeout
+        self.retry_create = retry_create
+        self.max_workers = max_workers
+        self.sleep = sleep
+        self.async_sleep = async_sleep
+        self.clock = clock
+        self.retry_policy = RetryPolicy(max_retries, sleep=sleep, clock=clock)
+        self._headers = dict(headers)
+        self._verify = verify
+        self._proxies = dict(proxies or {})
+        self._local = threading.local()
+        self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._executor: Optional[ThreadPoolExecutor] = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<API {self.base_url}>"
+
+    # Sessions and the executor
+
+    def new_session(self) -> requests.Session:
+        """Make a session with this API's settings (the one factory of sessions).
+
+        Returns:
+            A session that ignores the environment (already resolved), with
+            a connection pool sized to the executor and no transport retries.
+        """
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = self._verify
+        session.proxies.update(self._proxies)
+        session.headers.update(self._headers)
+        adapter = HTTPAdapter(pool_maxsize=self.max_workers, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
+
+    def session(self) -> requests.Session:
+        """Return the calling thread's session, made on first use.
+
+        Raises:
+            PredictionsError: If the client has been closed.
+        """
+        session: Optional[requests.Session] = getattr(self._local, "session", None)
+        if session is None:
+            with self._lock:
+                self._check_open()
+                session = self.new_session()
+                self._sessions.add(session)
+            self._local.session = session
+        return session
+
+    def executor(self) -> ThreadPoolExecutor:
+        """Return the thread pool that runs the async variants, made on first use.
+
+        Raises:
+            PredictionsError: If the client has been closed.
+        """
+        with self._lock:
+            self._check_open()
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self.max_workers, thread_name_prefix="predictions"
+                )
+            return self._executor
+
+    def close(self) -> None:
+        """Close every session and shut the thread pool down; idempotent."""
+        with self._lock:
+            self._closed = True
+            executor, self._executor = self._executor, None
+            sessions = list(self._sessions)
+            self._sessions.clear()
+        if executor is not None:
+            executor.shutdown(wait=True)
+        for session in sessions:
+            session.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise PredictionsError("this client is closed; make a new one")
+
+    # Requests
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: JsonValue = None,
+        headers: Optional[Mapping[str, str]] = None,
+        params: Optional[Mapping[str, Any]] = None,
+        *,
+        expect_object: bool = False,
+        max_retries: Optional[int] = None,
+        deadline: Optional[float] = None,
+    ) -> JsonValue:
+        """Send a request under the retry policy and decode its JSON answer.
+
+        Args:
+            method: The HTTP method, such as "GET" or "POST".
+            path: The path below the base URL, already percent-encoded.
+            body: A JSON body, or None for none.
+            headers: Extra headers for this request.
+            params: Query parameters; None values are left out.
+            expect_object: Raise `InvalidResponseError` unless the answer is
+                a JSON object.
+            max_retries: This call's retry limit, instead of the client's.
+            deadline: A monotonic time that no retry sleep may run past.
+
+        Returns:
+            The decoded JSON answer (None for an empty 204).
+
+        Raises:
+            APIStatusError: The API answered with an error status.
+            APIConnectionError: No answer came (APITimeoutError on timeouts).
+            InvalidResponseError: A successful answer was not the JSON expected.
+        """
+        self._check_open()
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        all_headers = dict(headers or {})
+        if data is not None:
+            all_headers["Content-Type"] = "application/json"
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        url = self.base_url + path
+
+        def attempt() -> JsonValue:
+            response = self._send(method, url, data, all_headers, query)
+            return _decode(response, expect_object)
+
+        return self.retry_policy.call(
+            attempt,
+            method=method,
+            retry_create=self.retry_create,
+            max_retries=max_retries,
+            deadline=deadline,
+        )
+
+    async def async_request(
+        self,
+        method: str,
+        path: str,
+        body: JsonValue = None,
+        headers: Optional[Mapping[str, str]] = None,
+        params: Optional[Mapping[str, Any]] = None,
+        **options: Any,
+    ) -> JsonValue:
+        """Run `request` on the client's thread pool; the same arguments."""
+        call = functools.partial(
+            self.request, method, path, body, headers, params, **options
+        )
+        return await asyncio.get_running_loop().run_in_executor(self.executor(), call)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        data: Optional[bytes],
+        headers: Dict[str, str],
+        params: Mapping[str, Any],
+    ) -> requests.Response:
+        """Send once, following same-origin redirects only."""
+        session = self.session()
+        start = time.perf_counter()
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._send_one(session, method, url, data, headers, params)
+            if not response.is_redirect:
+                break
+            target = urljoin(response.url, response.headers["location"])
+            if _origin(target) != _origin(url):
+                raise APIStatusError(
+                    f"the API redirected to another origin ({_origin(target)}); "
+                    "not followed, so no credentials or body leave the API's origin",
+                    response=response,
+                )
+            if response.status_code == 303 or (
+                response.status_code in (301, 302) and method == "POST"
+            ):
+                method, data = "GET", None
+                headers = {k: v for k, v in headers.items() if k != "Content-Type"}
+            url, params = target, {}
+            response.close()
+        else:
+            raise APIStatusError(
+                f"the API redirected more than {MAX_REDIRECTS} times", response=response
+            )
+        logger.debug(
+            "%s %s -> %s in %.0f ms",
+            method,
+            urlsplit(url).path,
+            response.status_code,
+            (time.perf_counter() - start) * 1000,
+        )
+        return response
+
+    def _send_one(
+        self,
+        session: requests.Session,
+        method: str,
+        url: str,
+        data: Optional[bytes],
+        headers: Dict[str, str],
+        params: Mapping[str, Any],
+    ) -> requests.Response:
+        where = f"{method} {_origin(url)}{urlsplit(url).path}"
+        try:
+            return session.request(
+                method,
+                url,
+                params=params,
+                data=data,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.exceptions.ConnectTimeout as exc:
+            raise APITimeoutError(
+                f"{where}: connecting timed out after {self.timeout[0]} s",
+                request_sent=False,
+            ) from exc
+        except requests.exceptions.Timeout as exc:
+            raise APITimeoutError(
+                f"{where}: no answer within {self.timeout[1]} s"
+            ) from exc
+        except requests.exceptions.ConnectionError as exc:
+            sent = _maybe_sent(exc)
+            state = "the connection broke" if sent else "could not connect"
+            raise APIConnectionError(
+                f"{where}: {state} ({_reason(exc)})", request_sent=sent
+            ) from exc
+        except requests.exceptions.ChunkedEncodingError as exc:
+            raise APIConnectionError(
+                f"{where}: the answer was cut off ({_reason(exc)})"
+            ) from exc
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return f"{parts.scheme}://{parts.hostname}:{port}"
+
+
+def _maybe_sent(exc: requests.exceptions.ConnectionError) -> bool:
+    """Tell whether a failed request may have reached the server."""
+    cause = exc.args[0] if exc.args else None
+    if isinstance(cause, MaxRetryError):
+        cause = cause.reason
+    return not isinstance(
+        cause, (NewConnectionError, ConnectTimeoutError, ProxyError, SSLError)
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    cause = exc.args[0] if exc.args else exc
+    if isinstance(cause, MaxRetryError) and cause.reason is not None:
+        cause = cause.reason
+    return _excerpt(str(cause)) or type(cause).__name__
+
+
+def _decode(response: requests.Response, expect_object: bool) -> JsonValue:
+    """Decode a JSON answer, or raise the typed error for its status."""
+    if response.status_code >= 400:
+        raise _status_error(response)
+    if response.status_code == 204 and not expect_object:
+        return None
+    try:
+        data: JsonValue = json.loads(response.content)
+    except ValueError:
+        raise InvalidResponseError(
+            f"the API answered {response.status_code} with a body that is not "
+            f"JSON: {_excerpt(response.text) or '(empty)'!r}",
+            response=response,
+        ) from None
+    if expect_object and not isinstance(data, dict):
+        raise InvalidResponseError(
+            f"the API answered {response.status_code} with JSON that is not an "
+            f"object: {_excerpt(response.text)!r}",
+            response=response,
+        )
+    return data
+
+
+def _status_error(response: requests.Response) -> APIStatusError:
+    """Build the typed error of an error answer, whatever its body."""
+    detail: Any = None
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        message = _excerpt(_strip_tags(response.text))
+    else:
+        if isinstance(body, dict) and "detail" in body:
+            detail = body["detail"]
+            message = _render_detail(detail)
+        else:
+            message = _excerpt(json.dumps(body))
+    return error_class_for(response.status_code)(
+        message, response=response, detail=detail
+    )
+
+
+def _render_detail(detail: Any) -> str:
+    """Render FastAPI's `detail`: a string, or a list of {loc, msg, type}."""
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):
+        return "; ".join(_render_item(item) for item in detail)
+    return _excerpt(json.dumps(detail))
+
+
+def _render_item(item: Any) -> str:
+    if not isinstance(item, dict):
+        return str(item)
+    loc = item.get("loc")
+    where = ".".join(str(part) for part in loc) if isinstance(loc, list) else ""
+    msg = str(item.get("msg", item))
+    return f"{where}: {msg}" if where else msg
+
+
+_TAG = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"\s+")
+
+
+def _strip_tags(text: str) -> str:
+    return _TAG.sub(" ", text)
+
+
+def _excerpt(text: str) -> str:
+    text = _SPACE.sub(" ", text).strip()
+    return text if len(text) <= _EXCERPT else text[: _EXCERPT - 1] + "…"
+
+
+__all__ = ["API", "MAX_REDIRECTS", "Timeout"]

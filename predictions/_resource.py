@@ -1,0 +1,86 @@
+"""Resource: the base of API resources, model references and safe path segments."""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple, Optional
+from urllib.parse import quote
+
+from predictions._api import API
+
+MODEL_REF_FORMS = "'owner/name' or 'owner/name:version' (version in decimal digits)"
+
+# Owner and name: no '/', ':', '?', '#', '%', white space or control characters.
+_PART = r"[^/:?#%\s\x00-\x1f\x7f-\x9f]+"
+_MODEL_REF = re.compile(rf"({_PART})/({_PART})(?::([0-9]+))?")
+
+
+class ModelRef(NamedTuple):
+    """A parsed model reference."""
+
+    owner: str
+    name: str
+    version: Optional[int]
+
+
+def parse_model_ref(model: str) -> ModelRef:
+    """Parse a model reference as users write it.
+
+    Args:
+        model: `owner/name` or `owner/name:version`.
+
+    Returns:
+        The owner, name and version (None for the latest).
+
+    Raises:
+        TypeError: If `model` is not a string.
+        ValueError: If `model` is not in one of the accepted forms.
+    """
+    if not isinstance(model, str):
+        raise TypeError(
+            f"model must be a string such as {MODEL_REF_FORMS}, "
+            f"not {type(model).__name__}"
+        )
+    match = _MODEL_REF.fullmatch(model)
+    if match is None or match[1] in (".", "..") or match[2] in (".", ".."):
+        raise ValueError(f"invalid model reference {model!r}: use {MODEL_REF_FORMS}")
+    version = match[3]
+    return ModelRef(match[1], match[2], None if version is None else int(version))
+
+
+def path_segment(value: str, what: str) -> str:
+    """Percent-encode user input into exactly one path segment.
+
+    Args:
+        value: The raw value, such as a prediction id.
+        what: What the value is, for the error message.
+
+    Returns:
+        The encoded segment: no `/`, `?`, `#` or `%` survives unencoded.
+
+    Raises:
+        TypeError: If `value` is not a string.
+        ValueError: If `value` is empty, blank, `.` or `..`, which cannot name
+            a resource.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, not {type(value).__name__}")
+    if not value.strip() or value in (".", ".."):
+        raise ValueError(f"{what} must be a non-blank string other than '.' and '..'")
+    return quote(value, safe="")
+
+
+class Resource:
+    """The base of the API's resources: holds the `API` they talk through.
+
+    Args:
+        api: The API that sends the resource's requests.
+    """
+
+    _api: API
+
+    def __init__(self, api: API) -> None:
+        self._api = api
+
+
+__all__ = ["MODEL_REF_FORMS", "ModelRef", "Resource", "parse_model_ref", "path_segment"]

@@ -1,0 +1,237 @@
+"""The retry policy for requests, on tenacity, and the rate-limit headers.
+
+One `Retrying` is made for every call (never shared), always with an explicit
+stop. What is retried depends on the request:
+
+- reads (GET) and cancel: connection errors, timeouts, 429 and 500/502/503/504;
+- create (POST) in the default "safe" mode: only failures where the request
+  certainly never reached the server, and 429 (the server refused it
+  unseen); in "idempotent" mode, also timeouts, broken connections and 5xx,
+  which is safe only where the server honours the `Idempotency-Key`.
+
+A 429 waits as the server asks (`Retry-After`, else `x-ratelimit-reset`),
+capped at `MAX_RATE_LIMIT_WAIT`; everything else backs off exponentially with
+jitter. No sleep runs past the caller's deadline.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from typing import Callable, Mapping, Optional, TypeVar
+
+import tenacity
+
+from predictions.errors import APIConnectionError, APIStatusError, RateLimitError
+
+T = TypeVar("T")
+
+RETRY_CREATE_MODES = ("safe", "idempotent")
+"""The accepted values of `retry_create`."""
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+"""Statuses after which a read is sent again."""
+
+BACKOFF_INITIAL = 0.5
+"""The first backoff, in seconds; it doubles on each retry."""
+
+BACKOFF_MAX = 8.0
+"""The longest backoff, in seconds."""
+
+MAX_RATE_LIMIT_WAIT = 60.0
+"""The longest a 429 makes the client wait, whatever the server says."""
+
+
+def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
+    """Return the delay before retry number `attempt` (1-based), with jitter.
+
+    The delay lies between half and all of `BACKOFF_INITIAL * 2**(attempt-1)`,
+    capped at `BACKOFF_MAX`.
+
+    Args:
+        attempt: How many attempts have failed so far.
+        rand: A source of floats in [0, 1), for tests.
+
+    Returns:
+        The delay in seconds.
+    """
+    ceiling = min(BACKOFF_MAX, BACKOFF_INITIAL * float(2 ** max(attempt - 1, 0)))
+    return ceiling / 2 + rand() * ceiling / 2
+
+
+def rate_limit_delay(
+    headers: Mapping[str, str], now: Callable[[], float] = time.time
+) -> Optional[float]:
+    """Return how long a 429 asks the client to wait, or None if it does not say.
+
+    `Retry-After` (seconds, or an HTTP date) wins over `x-ratelimit-reset`
+    (a Unix time in seconds). Garbled or negative values count as not said;
+    a time in the past means "now" (0). The result is capped at
+    `MAX_RATE_LIMIT_WAIT`.
+
+    Args:
+        headers: The answer's headers (a case-insensitive mapping).
+        now: The wall clock, for tests.
+
+    Returns:
+        The delay in seconds, or None.
+    """
+    delay = _retry_after(headers.get("retry-after"), now)
+    if delay is None:
+        delay = _reset_at(headers.get("x-ratelimit-reset"), now)
+    if delay is None:
+        return None
+    return min(max(delay, 0.0), MAX_RATE_LIMIT_WAIT)
+
+
+def _retry_after(value: Optional[str], now: Callable[[], float]) -> Optional[float]:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:  # Python < 3.10 returns None for garbage
+            return None
+        return when.timestamp() - now()
+    if seconds != seconds or seconds < 0:  # NaN or negative: not a usable answer
+        return None
+    return seconds
+
+
+def _reset_at(value: Optional[str], now: Callable[[], float]) -> Optional[float]:
+    if not value:
+        return None
+    try:
+        reset = float(value.strip())
+    except ValueError:
+        return None
+    if reset != reset or reset < 0:
+        return None
+    return reset - now()
+
+
+def is_retryable(exc: BaseException, *, method: str, retry_create: str) -> bool:
+    """Tell whether a failed request may be sent again.
+
+    Args:
+        exc: What the attempt raised.
+        method: The request's HTTP method.
+        retry_create: "safe" or "idempotent", for POST requests.
+
+    Returns:
+        True if the policy allows another attempt.
+    """
+    safe_to_repeat = method != "POST" or retry_create == "idempotent"
+    if isinstance(exc, APIConnectionError):
+        return safe_to_repeat or not exc.request_sent
+    if isinstance(exc, APIStatusError):
+        if exc.status_code == 429:
+            return True
+        return safe_to_repeat and exc.status_code in RETRYABLE_STATUSES
+    return False
+
+
+class RetryPolicy:
+    """Runs one call's attempts under the retry policy.
+
+    Args:
+        max_retries: How many times a failed attempt may be repeated.
+        sleep: The sleep function (injectable for tests).
+        clock: A monotonic clock, for the deadline.
+        rand: A source of floats in [0, 1) for jitter.
+    """
+
+    def __init__(
+        self,
+        max_retries: int,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.max_retries = max_retries
+        self.sleep = sleep
+        self.clock = clock
+        self.rand = rand
+
+    def call(
+        self,
+        attempt: Callable[[], T],
+        *,
+        method: str,
+        retry_create: str = "safe",
+        max_retries: Optional[int] = None,
+        deadline: Optional[float] = None,
+        before_sleep: Optional[Callable[[int, float, BaseException], None]] = None,
+    ) -> T:
+        """Run `attempt` until it succeeds or the policy gives up.
+
+        Args:
+            attempt: Sends the request once; raises on failure.
+            method: The request's HTTP method.
+            retry_create: "safe" or "idempotent", for POST requests.
+            max_retries: This call's limit, instead of the policy's.
+            deadline: A `clock()` time that no sleep may run past.
+            before_sleep: Called with (attempt number, delay, error) before
+                each retry's sleep.
+
+        Returns:
+            What `attempt` returned.
+
+        Raises:
+            Exception: The last attempt's error, when the policy gives up.
+        """
+        limit = self.max_retries if max_retries is None else max_retries
+        # tenacity asks `retry` before `wait`: the delay is chosen once, in
+        # `retry`, so the deadline check and the sleep agree on the jitter.
+        next_delay = [0.0]
+
+        def retry(state: tenacity.RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome else None
+            if exc is None or not is_retryable(
+                exc, method=method, retry_create=retry_create
+            ):
+                return False
+            next_delay[0] = self._delay(exc, state.attempt_number)
+            return deadline is None or self.clock() + next_delay[0] <= deadline
+
+        def notify(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            if before_sleep is not None and exc is not None:
+                before_sleep(state.attempt_number, next_delay[0], exc)
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(limit + 1),
+            wait=lambda state: next_delay[0],
+            retry=retry,
+            before_sleep=notify,
+            sleep=self.sleep,
+            reraise=True,
+        )
+        return retrying(attempt)
+
+    def _delay(self, exc: BaseException, attempt_number: int) -> float:
+        if isinstance(exc, RateLimitError):
+            asked = rate_limit_delay(exc.response.headers)
+            if asked is not None:
+                return asked
+        return backoff(attempt_number, self.rand)
+
+
+__all__ = [
+    "BACKOFF_INITIAL",
+    "BACKOFF_MAX",
+    "MAX_RATE_LIMIT_WAIT",
+    "RETRYABLE_STATUSES",
+    "RETRY_CREATE_MODES",
+    "RetryPolicy",
+    "backoff",
+    "is_retryable",
+    "rate_limit_delay",
+]

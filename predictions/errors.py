@@ -1,0 +1,169 @@
+"""The exceptions this client raises: their type says what to do about them."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Type
+
+import requests
+
+from predictions.types import PredictionWithIO
+
+
+class PredictionsError(Exception):
+    """The root of every error this client raises on purpose."""
+
+
+class APIStatusError(PredictionsError, requests.exceptions.HTTPError):
+    """The API answered with an error status (4xx or 5xx).
+
+    Attributes:
+        status_code: The HTTP status of the answer.
+        message: A readable message taken from the answer's `detail` or body.
+        detail: The decoded `detail` of the answer, or None.
+        request_id: The `x-request-id` the server sent, or None.
+        response: The `requests.Response` itself.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response: requests.Response,
+        detail: Any = None,
+    ) -> None:
+        self.status_code: int = response.status_code
+        self.message = message
+        self.detail = detail
+        self.request_id: Optional[str] = response.headers.get("x-request-id")
+        text = f"{self.status_code} {response.reason or ''}".rstrip()
+        text = f"{text}: {message}" if message else text
+        if self.request_id:
+            text = f"{text} (request id {self.request_id})"
+        super().__init__(text, response=response, request=response.request)
+        self.response: requests.Response = response
+
+
+class BadRequestError(APIStatusError):
+    """400: the request was malformed; fix it before sending it again."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the access token is missing or not valid."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the token is valid but may not do this."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such model, version or prediction (or it has been deleted)."""
+
+
+class ConflictError(APIStatusError):
+    """409: the request conflicts with the resource's state."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the request was well formed but its content was refused."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests; wait as the server says and try again."""
+
+
+class InternalServerError(APIStatusError):
+    """5xx: the server failed; usually safe to try a read again later."""
+
+
+class InvalidResponseError(PredictionsError):
+    """A successful answer whose body is not the JSON the API promises.
+
+    Attributes:
+        status_code: The HTTP status of the answer.
+        response: The `requests.Response` itself.
+    """
+
+    def __init__(self, message: str, *, response: requests.Response) -> None:
+        super().__init__(message)
+        self.status_code: int = response.status_code
+        self.response = response
+
+
+class APIConnectionError(PredictionsError, requests.exceptions.ConnectionError):
+    """The request did not get an answer: the connection failed or broke.
+
+    Attributes:
+        request_sent: False when the request certainly never reached the
+            server (so it is safe to send again); True when it may have.
+    """
+
+    def __init__(self, message: str, *, request_sent: bool = True) -> None:
+        super().__init__(message)
+        self.request_sent = request_sent
+
+
+class APITimeoutError(APIConnectionError, requests.exceptions.Timeout):
+    """The server did not answer within the timeout."""
+
+
+class WaitTimeoutError(PredictionsError):
+    """A wait reached its deadline before the prediction finished.
+
+    Attributes:
+        prediction: The last prediction seen, or None if no poll succeeded.
+    """
+
+    def __init__(
+        self, message: str, *, prediction: Optional[PredictionWithIO] = None
+    ) -> None:
+        super().__init__(message)
+        self.prediction = prediction
+
+
+class WebhookVerificationError(PredictionsError, ValueError):
+    """A webhook delivery could not be shown to be authentic."""
+
+
+_STATUS_ERRORS: Dict[int, Type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def error_class_for(status_code: int) -> Type[APIStatusError]:
+    """Return the exception class for an error status.
+
+    Args:
+        status_code: An HTTP status of 400 or above.
+
+    Returns:
+        The most specific `APIStatusError` subclass for the status.
+    """
+    if status_code >= 500:
+        return InternalServerError
+    return _STATUS_ERRORS.get(status_code, APIStatusError)
+
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "InternalServerError",
+    "InvalidResponseError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PredictionsError",
+    "RateLimitError",
+    "UnprocessableEntityError",
+    "WaitTimeoutError",
+    "WebhookVerificationError",
+    "error_class_for",
+]

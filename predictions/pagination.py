@@ -1,0 +1,183 @@
+"""Pages of results: PaginationOptions, PaginatedResponse, and lazy iteration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import (
+    Any,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generic,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Set,
+    TypeVar,
+)
+
+from predictions._compat import NotRequired, TypedDict
+from predictions.errors import PredictionsError
+
+T = TypeVar("T")
+
+
+class PaginationOptions(TypedDict):
+    """Options for pagination."""
+
+    cursor: NotRequired[str]
+    """Cursor for pagination."""
+    page_size: NotRequired[int]
+    """Number of items per page."""
+
+
+@dataclass
+class PaginatedResponse(Generic[T]):
+    """One page of results."""
+
+    items: List[T]
+    """List of items returned in the current page."""
+    next_cursor: Optional[str]
+    """Cursor pointing to the next page."""
+    previous_cursor: Optional[str]
+    """Cursor pointing to the previous page."""
+    next_url: Optional[str]
+    """URL to fetch the next page."""
+    previous_url: Optional[str]
+    """URL to fetch the previous page."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PaginatedResponse[T]:
+        """Build a page from the API's JSON, ignoring keys it does not know.
+
+        Args:
+            data: The decoded page.
+
+        Returns:
+            The page.
+
+        Raises:
+            PredictionsError: If `items` is missing or not a list.
+        """
+        items = data.get("items")
+        if not isinstance(items, list):
+            raise PredictionsError("the API sent a page without a list of items")
+        return cls(
+            items=items,
+            next_cursor=data.get("next_cursor"),
+            previous_cursor=data.get("previous_cursor"),
+            next_url=data.get("next_url"),
+            previous_url=data.get("previous_url"),
+        )
+
+
+def check_pagination_options(options: Optional[Mapping[str, Any]]) -> None:
+    """Refuse pagination options the API cannot take, before any request.
+
+    Args:
+        options: The caller's options, or None.
+
+    Raises:
+        TypeError: If the options are not a mapping or a value has a wrong type.
+        ValueError: If `page_size` is below 1 or a key is unknown.
+    """
+    if options is None:
+        return
+    if not isinstance(options, Mapping):
+        raise TypeError(
+            "pagination_options must be a mapping such as {'page_size': 50}"
+        )
+    unknown = set(options) - {"cursor", "page_size"}
+    if unknown:
+        raise ValueError(
+            f"unknown pagination options {sorted(unknown)}: use cursor and page_size"
+        )
+    size = options.get("page_size")
+    if size is not None:
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise TypeError("page_size must be an int")
+        if size < 1:
+            raise ValueError("page_size must be at least 1")
+    cursor = options.get("cursor")
+    if cursor is not None and not isinstance(cursor, str):
+        raise TypeError("cursor must be a string")
+
+
+def _next_options(
+    options: Optional[PaginationOptions], page: PaginatedResponse[Any], seen: Set[str]
+) -> Optional[PaginationOptions]:
+    cursor = page.next_cursor
+    if not cursor:
+        return None
+    if cursor in seen:
+        raise PredictionsError(f"the API sent the cursor {cursor!r} twice; stopping")
+    seen.add(cursor)
+    following: PaginationOptions = {"cursor": cursor}
+    if options and "page_size" in options:
+        following["page_size"] = options["page_size"]
+    return following
+
+
+def iterate_items(
+    fetch: Callable[[Optional[PaginationOptions]], PaginatedResponse[T]],
+    options: Optional[PaginationOptions] = None,
+) -> Iterator[T]:
+    """Yield every item of every page, fetching each page only when needed.
+
+    Args:
+        fetch: Fetches one page for the given options.
+        options: Where to start and the page size.
+
+    Yields:
+        Each item, page after page.
+
+    Raises:
+        PredictionsError: If the API sends the same cursor twice.
+    """
+    seen: Set[str] = set()
+    current: Optional[PaginationOptions] = options
+    while True:
+        page = fetch(current)
+        yield from page.items
+        next_options = _next_options(options, page, seen)
+        if next_options is None:
+            return
+        current = next_options
+
+
+async def async_iterate_items(
+    fetch: Callable[[Optional[PaginationOptions]], Awaitable[PaginatedResponse[T]]],
+    options: Optional[PaginationOptions] = None,
+) -> AsyncIterator[T]:
+    """Yield every item of every page, asynchronously; see `iterate_items`.
+
+    Args:
+        fetch: Fetches one page for the given options.
+        options: Where to start and the page size.
+
+    Yields:
+        Each item, page after page.
+
+    Raises:
+        PredictionsError: If the API sends the same cursor twice.
+    """
+    seen: Set[str] = set()
+    current: Optional[PaginationOptions] = options
+    while True:
+        page = await fetch(current)
+        for item in page.items:
+            yield item
+        next_options = _next_options(options, page, seen)
+        if next_options is None:
+            return
+        current = next_options
+
+
+__all__ = [
+    "PaginatedResponse",
+    "PaginationOptions",
+    "async_iterate_items",
+    "check_pagination_options",
+    "iterate_items",
+]

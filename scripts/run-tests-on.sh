@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Run the test suite on one Python version: scripts/run-tests-on.sh 3.8 [constraints-file]
+# The interpreter is python3.X on PATH, else the newest pyenv install of 3.X.
+set -euo pipefail
+version=$1
+constraints=${2:-}
+python=$(command -v "python$version" || true)
+if [ -z "$python" ] && command -v pyenv >/dev/null 2>&1; then
+    python=$(ls -d "$(pyenv root)/versions/$version".*/bin/python 2>/dev/null | sort -V | tail -n 1)
+fi
+if [ -z "$python" ]; then
+    echo "matrix: no python$version found (on PATH or under pyenv)" >&2
+    exit 1
+fi
+name=$version${constraints:+-oldest}
+venv=.venv-matrix/$name
+"$python" -m venv --clear "$venv"
+"$venv/bin/python" -m pip install -q --upgrade pip
+if [ -n "$constraints" ]; then
+    "$venv/bin/python" -m pip install -q -c "$constraints" -e '.[test]'
+else
+    "$venv/bin/python" -m pip install -q --upgrade -e '.[test]'
+fi
+echo "== Python $version ($name): $("$venv/bin/python" -c 'import sys, requests, urllib3, pluggy, tenacity; print(sys.version.split()[0], "requests", requests.__version__, "urllib3", urllib3.__version__, "pluggy", pluggy.__version__, "tenacity", tenacity.__version__ if hasattr(tenacity, "__version__") else "")')"
+"$venv/bin/python" -m pytest -q -p no:cacheprovider

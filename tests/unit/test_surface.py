@@ -1,0 +1,127 @@
+"""The seed's public surface: names, signatures, defaults and enum behaviour."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+import predictions
+from predictions import (
+    DEFAULT_ASYNC_WAIT_OPTIONS,
+    DEFAULT_WAIT_OPTIONS,
+    AsyncWaitOptions,
+    ErrorSource,
+    Predictions,
+    Status,
+    WaitOptions,
+)
+
+SEED_NAMES = [
+    "ErrorSource",
+    "Status",
+    "TaskError",
+    "PredictionModel",
+    "Prediction",
+    "PredictionWithIO",
+    "Webhook",
+    "CreatePredictionParams",
+    "WaitOptions",
+    "AsyncWaitOptions",
+    "DEFAULT_WAIT_OPTIONS",
+    "DEFAULT_ASYNC_WAIT_OPTIONS",
+    "Predictions",
+    "PaginationOptions",
+    "PaginatedResponse",
+    "Client",
+]
+
+ERRORS = [
+    "PredictionsError",
+    "APIStatusError",
+    "BadRequestError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "ConflictError",
+    "UnprocessableEntityError",
+    "RateLimitError",
+    "InternalServerError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "WaitTimeoutError",
+    "WebhookVerificationError",
+]
+
+
+def test_every_seed_name_and_error_is_exported() -> None:
+    for name in SEED_NAMES + ERRORS:
+        assert name in predictions.__all__, name
+        assert getattr(predictions, name) is not None
+    assert set(predictions.__all__) <= set(dir(predictions))
+
+
+def test_status_and_error_source_are_str_enums() -> None:
+    assert [s.value for s in Status] == [
+        "pending",
+        "started",
+        "failed",
+        "succeeded",
+        "cancelled",
+    ]
+    assert [s.value for s in ErrorSource] == ["internal", "external"]
+    for member in (Status.pending, ErrorSource.external):
+        assert isinstance(member, str)
+        assert str(member) == f"{member}" == member.value
+    assert Status.succeeded == "succeeded"
+    assert Status("failed") is Status.failed
+
+
+def test_wait_options_keep_the_seed_defaults_and_order() -> None:
+    for cls in (WaitOptions, AsyncWaitOptions):
+        fields = [f.name for f in dataclasses.fields(cls)]
+        assert fields[:2] == ["poll_interval", "on_poll"]
+        options = cls()
+        assert options.poll_interval == 1.0
+        assert options.on_poll is None
+        assert cls(0.5).poll_interval == 0.5
+    assert WaitOptions() == DEFAULT_WAIT_OPTIONS
+    assert AsyncWaitOptions() == DEFAULT_ASYNC_WAIT_OPTIONS
+
+
+def test_predictions_methods_have_the_seed_signatures() -> None:
+    expected = {
+        "get": ["prediction_id"],
+        "list": ["pagination_options"],
+        "create": ["params", "model", "wait", "wait_options"],
+        "wait": ["predictionID", "options"],
+    }
+    for name, params in expected.items():
+        for method in (name, f"async_{name}"):
+            sig = inspect.signature(getattr(Predictions, method))
+            assert list(sig.parameters)[1:] == params, method
+    create = inspect.signature(Predictions.create).parameters
+    assert create["wait"].default is False
+    assert create["wait_options"].default is DEFAULT_WAIT_OPTIONS
+    async_create = inspect.signature(Predictions.async_create).parameters
+    assert async_create["wait_options"].default is DEFAULT_ASYNC_WAIT_OPTIONS
+    assert inspect.iscoroutinefunction(Predictions.async_get)
+    assert (
+        inspect.signature(Predictions.list).parameters["pagination_options"].default
+        is None
+    )
+
+
+def test_client_signature() -> None:
+    params = inspect.signature(predictions.Client).parameters
+    assert list(params)[:2] == ["api_base_url", "access_token"]
+    for name in (
+        "headers",
+        "timeout",
+        "max_retries",
+        "max_workers",
+        "verify",
+        "proxies",
+    ):
+        assert params[name].kind is inspect.Parameter.KEYWORD_ONLY
+    assert params["max_retries"].default == 2
+    assert params["max_workers"].default == 16

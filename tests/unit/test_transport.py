@@ -1,0 +1,323 @@
+"""Transport: a session per thread, settings resolved once, timeouts, redirects."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any, Dict, List
+
+import pytest
+import requests
+import responses
+
+from predictions import APIStatusError, Client, PredictionsError
+from predictions._api import API
+from predictions.client import DEFAULT_TIMEOUT, USER_AGENT
+from tests.conftest import BASE, TOKEN, prediction
+
+ENV_VARS = [
+    "WRIFTAI_API_BASE_URL",
+    "WRIFTAI_ACCESS_TOKEN",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_one_session_per_thread_from_the_factory(api: API) -> None:
+    sessions: Dict[str, requests.Session] = {}
+
+    def grab(name: str) -> None:
+        sessions[name] = api.session()
+
+    threads = [threading.Thread(target=grab, args=(f"t{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert api.session() is api.session()
+    assert len({id(s) for s in sessions.values()} | {id(api.session())}) == 5
+
+
+def test_sessions_ignore_the_environment_and_size_their_pool_to_the_executor() -> None:
+    client = Client(BASE, max_workers=7)
+    session = client.api.session()
+    assert session.trust_env is False
+    adapter = session.get_adapter(BASE)
+    assert adapter._pool_maxsize == 7  # type: ignore[attr-defined]
+    assert adapter.max_retries.total == 0  # type: ignore[attr-defined]
+    client.close()
+
+
+def test_base_url_and_token_fall_back_to_the_environment(
+    monkeypatch: pytest.MonkeyPatch, mocked: responses.RequestsMock
+) -> None:
+    monkeypatch.setenv("WRIFTAI_API_BASE_URL", "http://env.test/v2/")
+    monkeypatch.setenv("WRIFTAI_ACCESS_TOKEN", "env-token")
+    mocked.add("GET", "http://env.test/v2/predictions/p1", json=prediction())
+    with Client() as client:
+        assert client.base_url == "http://env.test/v2"
+        client.predictions.get("p1")
+    headers = mocked.calls[0].request.headers
+    assert headers["Authorization"] == "Bearer env-token"
+    assert headers["User-Agent"] == USER_AGENT
+    assert USER_AGENT.startswith("predictions-python/")
+
+
+def test_arguments_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WRIFTAI_API_BASE_URL", "http://env.test/v2")
+    monkeypatch.setenv("WRIFTAI_ACCESS_TOKEN", "env-token")
+    client = Client("http://arg.test/v1", "arg-token")
+    assert client.base_url == "http://arg.test/v1"
+    assert client.api.session().headers["Authorization"] == "Bearer arg-token"
+
+
+def test_default_base_url_and_no_token_sends_no_authorization(
+    mocked: responses.RequestsMock,
+) -> None:
+    mocked.add("GET", "https://api.wrift.ai/v1/predictions/p1", json=prediction())
+    with Client(headers={"X-Trace": "1"}) as client:
+        client.predictions.get("p1")
+    headers = mocked.calls[0].request.headers
+    assert "Authorization" not in headers
+    assert headers["X-Trace"] == "1"
+
+
+def test_every_request_has_the_default_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = Client(BASE, access_token=TOKEN)
+    assert client.api.timeout == DEFAULT_TIMEOUT == (10.0, 60.0)
+    seen: List[Any] = []
+
+    def fake_send(self: Any, request: Any, **kwargs: Any) -> requests.Response:
+        seen.append(kwargs)
+        response = requests.Response()
+        response.status_code = 200
+        response._content = json.dumps(prediction()).encode()
+        response.request = request
+        response.url = request.url
+        return response
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", fake_send)
+    client.predictions.get("p1")
+    assert seen[0]["timeout"] == (10.0, 60.0)
+    assert seen[0]["verify"] is True
+    assert Client(BASE, timeout=3).api.timeout == (3.0, 3.0)
+    assert Client(BASE, timeout=(1, 2.5)).api.timeout == (1.0, 2.5)
+
+
+@pytest.mark.parametrize(
+    "timeout", [0, -1, None, "10", (1,), (1, 2, 3), (1, 0), float("inf")]
+)
+def test_bad_timeout(timeout: Any) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        Client(BASE, timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"max_retries": -1}, ValueError),
+        ({"max_retries": 1.5}, TypeError),
+        ({"max_workers": 0}, ValueError),
+        ({"retry_create": "always"}, ValueError),
+        ({"api_base_url": "ftp://x"}, ValueError),
+        ({"api_base_url": "api.wrift.ai/v1"}, ValueError),
+        ({"api_base_url": "https://x/v1?a=1"}, ValueError),
+    ],
+)
+def test_bad_client_arguments(kwargs: Any, error: type) -> None:
+    with pytest.raises(error):
+        Client(**kwargs)
+
+
+def test_proxies_and_ca_bundle_are_resolved_once_when_the_client_is_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://corp-proxy:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/corp-ca.pem")
+    client = Client("https://api.test/v1")
+    monkeypatch.setenv("HTTPS_PROXY", "http://other:1")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/other.pem")
+    session = client.api.session()
+    assert session.proxies["https"] == "http://corp-proxy:3128"
+    assert session.verify == "/etc/corp-ca.pem"
+
+
+def test_explicit_verify_and_proxies_win_over_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://corp-proxy:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/corp-ca.pem")
+    client = Client(
+        "https://api.test/v1", verify=False, proxies={"https": "http://mine:8080"}
+    )
+    session = client.api.session()
+    assert session.proxies["https"] == "http://mine:8080"
+    assert session.verify is False
+
+
+def test_no_proxy_and_trust_env_false(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://corp-proxy:3128")
+    monkeypatch.setenv("NO_PROXY", "api.test")
+    assert "https" not in Client("https://api.test/v1").api.session().proxies
+    monkeypatch.delenv("NO_PROXY")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/corp-ca.pem")
+    session = Client("https://api.test/v1", trust_env=False).api.session()
+    assert session.proxies == {}
+    assert session.verify is True
+
+
+# Redirects
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_redirects_to_another_origin_are_not_followed(
+    mocked: responses.RequestsMock, status: int
+) -> None:
+    mocked.add(
+        "POST",
+        f"{BASE}/models/o/n/predictions",
+        status=status,
+        headers={"Location": "https://evil.test/steal"},
+    )
+    with Client(BASE, TOKEN) as client, pytest.raises(
+        APIStatusError, match="another origin"
+    ):
+        client.predictions.create({"input": {"secret": 1}}, "o/n")
+    # Only the API was asked: responses would raise for an unregistered evil.test.
+    assert [c.request.url for c in mocked.calls] == [f"{BASE}/models/o/n/predictions"]
+
+
+@pytest.mark.parametrize(
+    "location", ["http://api.test/v1/x", "https://api.test:8443/v1/x"]
+)
+def test_a_different_scheme_or_port_is_another_origin(
+    mocked: responses.RequestsMock, location: str
+) -> None:
+    mocked.add(
+        "GET", f"{BASE}/predictions/p1", status=302, headers={"Location": location}
+    )
+    with Client(BASE, TOKEN) as client, pytest.raises(
+        APIStatusError, match="another origin"
+    ):
+        client.predictions.get("p1")
+    assert len(mocked.calls) == 1
+
+
+def test_same_origin_307_keeps_method_body_and_key(
+    mocked: responses.RequestsMock,
+) -> None:
+    mocked.add(
+        "POST",
+        f"{BASE}/models/o/n/predictions",
+        status=307,
+        headers={"Location": "/v1/models/o/n/predictions-moved"},
+    )
+    mocked.add(
+        "POST", f"{BASE}/models/o/n/predictions-moved", json=prediction(), status=201
+    )
+    with Client(BASE, TOKEN) as client:
+        assert client.predictions.create({"input": 1}, "o/n") == prediction()
+    first, second = (c.request for c in mocked.calls)
+    assert second.method == "POST"
+    assert second.body == first.body
+    assert second.headers["Idempotency-Key"] == first.headers["Idempotency-Key"]
+    assert second.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_same_origin_303_becomes_a_get_without_body(
+    mocked: responses.RequestsMock,
+) -> None:
+    mocked.add(
+        "POST",
+        f"{BASE}/models/o/n/predictions",
+        status=303,
+        headers={"Location": f"{BASE}/predictions/p1"},
+    )
+    mocked.add("GET", f"{BASE}/predictions/p1", json=prediction())
+    with Client(BASE, TOKEN) as client:
+        client.predictions.create({"input": 1}, "o/n")
+    second = mocked.calls[1].request
+    assert second.method == "GET"
+    assert not second.body
+    assert "Content-Type" not in second.headers
+
+
+def test_redirect_loops_end(mocked: responses.RequestsMock) -> None:
+    mocked.add(
+        "GET",
+        f"{BASE}/predictions/p1",
+        status=302,
+        headers={"Location": f"{BASE}/predictions/p1"},
+    )
+    with Client(BASE, TOKEN) as client, pytest.raises(
+        APIStatusError, match="redirected more"
+    ):
+        client.predictions.get("p1")
+    assert len(mocked.calls) == 6
+
+
+# Secrets and closing
+
+
+def test_the_token_appears_in_no_repr_and_no_log_line(
+    mocked: responses.RequestsMock, caplog: pytest.LogCaptureFixture
+) -> None:
+    mocked.add("GET", f"{BASE}/predictions/p1", json=prediction())
+    caplog.set_level(logging.DEBUG)
+    with Client(BASE, TOKEN) as client:
+        client.predictions.get("p1")
+        for text in (
+            repr(client),
+            repr(client.api),
+            repr(client.predictions),
+            str(vars(client.predictions)),
+        ):
+            assert TOKEN not in text
+    assert caplog.records, "the request is logged"
+    assert all(TOKEN not in record.getMessage() for record in caplog.records)
+
+
+def test_close_closes_every_session_and_refuses_later_calls(
+    mocked: responses.RequestsMock,
+) -> None:
+    client = Client(BASE, TOKEN)
+    sessions = [client.api.session()]
+    thread = threading.Thread(target=lambda: sessions.append(client.api.session()))
+    thread.start()
+    thread.join()
+    closed: List[requests.Session] = []
+    for session in sessions:
+        session.close = (lambda s: lambda: closed.append(s))(session)  # type: ignore[method-assign]
+    client.close()
+    assert sorted(map(id, closed)) == sorted(map(id, sessions))
+    with pytest.raises(PredictionsError, match="closed"):
+        client.predictions.get("p1")
+    client.close()  # closing twice is fine
+    assert len(mocked.calls) == 0
+
+
+def test_context_manager_closes(mocked: responses.RequestsMock) -> None:
+    import asyncio
+
+    mocked.add("GET", f"{BASE}/predictions/p1", json=prediction())
+    with Client(BASE) as client:
+        asyncio.run(client.predictions.async_get("p1"))
+        executor = client.api._executor
+        assert executor is not None
+    assert client.api._executor is None
+    assert executor._shutdown  # type: ignore[attr-defined]
