@@ -190,25 +190,26 @@ class RetryPolicy:
         limit = self.max_retries if max_retries is None else max_retries
         # tenacity asks `retry` before `wait`: the delay is chosen once, in
         # `retry`, so the deadline check and the sleep agree on the jitter.
+        # (tenacity 8.0 passes `retry_state` by keyword: keep that name.)
         next_delay = [0.0]
 
-        def retry(state: tenacity.RetryCallState) -> bool:
-            exc = state.outcome.exception() if state.outcome else None
+        def retry(retry_state: tenacity.RetryCallState) -> bool:
+            exc = retry_state.outcome.exception() if retry_state.outcome else None
             if exc is None or not is_retryable(
                 exc, method=method, retry_create=retry_create
             ):
                 return False
-            next_delay[0] = self._delay(exc, state.attempt_number)
+            next_delay[0] = self._delay(exc, retry_state.attempt_number)
             return deadline is None or self.clock() + next_delay[0] <= deadline
 
-        def notify(state: tenacity.RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
+        def notify(retry_state: tenacity.RetryCallState) -> None:
+            exc = retry_state.outcome.exception() if retry_state.outcome else None
             if before_sleep is not None and exc is not None:
-                before_sleep(state.attempt_number, next_delay[0], exc)
+                before_sleep(retry_state.attempt_number, next_delay[0], exc)
 
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(limit + 1),
-            wait=lambda state: next_delay[0],
+            wait=lambda retry_state: next_delay[0],
             retry=retry,
             before_sleep=notify,
             sleep=self.sleep,
