@@ -12,7 +12,6 @@ import asyncio
 import functools
 import json
 import logging
-import re
 import threading
 import time
 import weakref
@@ -30,14 +29,13 @@ from urllib3.exceptions import (
     SSLError,
 )
 
+from predictions._decode import decode, excerpt
 from predictions._retry import RetryPolicy
 from predictions.errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
-    InvalidResponseError,
     PredictionsError,
-    error_class_for,
 )
 from predictions.types import JsonValue
 
@@ -48,8 +46,6 @@ Timeout = Tuple[float, float]
 
 MAX_REDIRECTS = 5
 """How many same-origin redirects one request follows."""
-
-_EXCERPT = 200
 
 
 class API:
@@ -219,7 +215,7 @@ class API:
 
         def attempt() -> JsonValue:
             response = self._send(method, url, data, all_headers, query)
-            return _decode(response, expect_object)
+            return decode(response, expect_object)
 
         return self.retry_policy.call(
             attempt,
@@ -347,79 +343,7 @@ def _reason(exc: BaseException) -> str:
     cause = exc.args[0] if exc.args else exc
     if isinstance(cause, MaxRetryError) and cause.reason is not None:
         cause = cause.reason
-    return _excerpt(str(cause)) or type(cause).__name__
-
-
-def _decode(response: requests.Response, expect_object: bool) -> JsonValue:
-    """Decode a JSON answer, or raise the typed error for its status."""
-    if response.status_code >= 400:
-        raise _status_error(response)
-    if response.status_code == 204 and not expect_object:
-        return None
-    try:
-        data: JsonValue = json.loads(response.content)
-    except ValueError:
-        raise InvalidResponseError(
-            f"the API answered {response.status_code} with a body that is not "
-            f"JSON: {_excerpt(response.text) or '(empty)'!r}",
-            response=response,
-        ) from None
-    if expect_object and not isinstance(data, dict):
-        raise InvalidResponseError(
-            f"the API answered {response.status_code} with JSON that is not an "
-            f"object: {_excerpt(response.text)!r}",
-            response=response,
-        )
-    return data
-
-
-def _status_error(response: requests.Response) -> APIStatusError:
-    """Build the typed error of an error answer, whatever its body."""
-    detail: Any = None
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        message = _excerpt(_strip_tags(response.text))
-    else:
-        if isinstance(body, dict) and "detail" in body:
-            detail = body["detail"]
-            message = _render_detail(detail)
-        else:
-            message = _excerpt(json.dumps(body))
-    return error_class_for(response.status_code)(
-        message, response=response, detail=detail
-    )
-
-
-def _render_detail(detail: Any) -> str:
-    """Render FastAPI's `detail`: a string, or a list of {loc, msg, type}."""
-    if isinstance(detail, str):
-        return detail
-    if isinstance(detail, list):
-        return "; ".join(_render_item(item) for item in detail)
-    return _excerpt(json.dumps(detail))
-
-
-def _render_item(item: Any) -> str:
-    if not isinstance(item, dict):
-        return str(item)
-    loc = item.get("loc")
-    where = ".".join(str(part) for part in loc) if isinstance(loc, list) else ""
-    msg = str(item.get("msg", item))
-    return f"{where}: {msg}" if where else msg
-
-
-_TAG = re.compile(r"<[^>]*>")
-_SPACE = re.compile(r"\s+")
-
-
-def _strip_tags(text: str) -> str:
-    return _TAG.sub(" ", text)
-
-
-def _excerpt(text: str) -> str:
-    text = _SPACE.sub(" ", text).strip()
-    return text if len(text) <= _EXCERPT else text[: _EXCERPT - 1] + "…"
+    return excerpt(str(cause)) or type(cause).__name__
 
 
 __all__ = ["API", "MAX_REDIRECTS", "Timeout"]

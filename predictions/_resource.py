@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import NamedTuple, Optional
+import uuid
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 from urllib.parse import quote
 
 from predictions._api import API
+from predictions.types import JsonValue
 
 MODEL_REF_FORMS = "'owner/name' or 'owner/name:version' (version in decimal digits)"
 
@@ -83,4 +85,63 @@ class Resource:
         self._api = api
 
 
-__all__ = ["MODEL_REF_FORMS", "ModelRef", "Resource", "parse_model_ref", "path_segment"]
+def create_request(params: Any, model: str) -> Tuple[str, JsonValue, Dict[str, str]]:
+    """Check a create call's arguments and build its path, body and headers.
+
+    The caller's `params` are read, never changed: `validate_input` becomes
+    the `Validate-Input` header, and the body holds only `input` and
+    `webhook`. A new `Idempotency-Key` is minted for the call.
+
+    Args:
+        params: The caller's `CreatePredictionParams`.
+        model: The model reference.
+
+    Returns:
+        The path, the JSON body and the headers.
+
+    Raises:
+        TypeError: If `params` is not a mapping or a value has a wrong type.
+        ValueError: If `params` has no `input` or `model` is not valid.
+    """
+    if not isinstance(params, Mapping):
+        raise TypeError(
+            "params must be a mapping such as {'input': {...}}, "
+            f"not {type(params).__name__}"
+        )
+    if "input" not in params:
+        raise ValueError("params must have an 'input' key: {'input': {...}}")
+    validate = params.get("validate_input")
+    if validate is not None and not isinstance(validate, bool):
+        raise TypeError("params['validate_input'] must be True or False")
+    webhook = params.get("webhook")
+    if webhook is not None and not (
+        isinstance(webhook, Mapping) and isinstance(webhook.get("url"), str)
+    ):
+        raise TypeError("params['webhook'] must be None or {'url': str, 'secret': ...}")
+
+    ref = parse_model_ref(model)
+    path = "/models/{}/{}".format(
+        path_segment(ref.owner, "model owner"), path_segment(ref.name, "model name")
+    )
+    if ref.version is not None:
+        path += f"/versions/{ref.version}"
+    path += "/predictions"
+
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    if validate is not None:
+        headers["Validate-Input"] = "true" if validate else "false"
+    body: JsonValue = {
+        "input": params["input"],
+        "webhook": None if webhook is None else dict(webhook),
+    }
+    return path, body, headers
+
+
+__all__ = [
+    "MODEL_REF_FORMS",
+    "ModelRef",
+    "Resource",
+    "create_request",
+    "parse_model_ref",
+    "path_segment",
+]

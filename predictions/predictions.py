@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import uuid
 from dataclasses import dataclass
 from typing import (
     Any,
@@ -15,13 +14,12 @@ from typing import (
     Iterator,
     Mapping,
     Optional,
-    Tuple,
     cast,
 )
 
 import tenacity
 
-from predictions._resource import Resource, parse_model_ref, path_segment
+from predictions._resource import Resource, create_request, path_segment
 from predictions.pagination import (
     PaginatedResponse,
     PaginationOptions,
@@ -32,7 +30,6 @@ from predictions.pagination import (
 from predictions.types import (
     TERMINAL_STATUSES,
     CreatePredictionParams,
-    JsonValue,
     Prediction,
     PredictionWithIO,
 )
@@ -235,7 +232,7 @@ class Predictions(Resource):
             ValueError: If `params` has no `input` or the model reference is
                 not in owner/name or owner/name:version-number format.
         """
-        path, body, headers = _create_request(params, model)
+        path, body, headers = create_request(params, model)
         if wait:
             _check_wait_options(wait_options, asynchronous=False)
         prediction = self._api.request("POST", path, body, headers, expect_object=True)
@@ -272,7 +269,7 @@ class Predictions(Resource):
             ValueError: If `params` has no `input` or the model reference is
                 not in owner/name or owner/name:version-number format.
         """
-        path, body, headers = _create_request(params, model)
+        path, body, headers = create_request(params, model)
         if wait:
             _check_wait_options(wait_options, asynchronous=True)
         prediction = await self._api.async_request(
@@ -391,42 +388,6 @@ def _check_wait_options(options: Any, *, asynchronous: bool) -> None:
             "on_poll is a coroutine function: pass it in AsyncWaitOptions to "
             "async_wait or async_create"
         )
-
-
-def _create_request(params: Any, model: str) -> Tuple[str, JsonValue, Dict[str, str]]:
-    """Check a create call's arguments and build its path, body and headers."""
-    if not isinstance(params, Mapping):
-        raise TypeError(
-            "params must be a mapping such as {'input': {...}}, "
-            f"not {type(params).__name__}"
-        )
-    if "input" not in params:
-        raise ValueError("params must have an 'input' key: {'input': {...}}")
-    validate = params.get("validate_input")
-    if validate is not None and not isinstance(validate, bool):
-        raise TypeError("params['validate_input'] must be True or False")
-    webhook = params.get("webhook")
-    if webhook is not None and not (
-        isinstance(webhook, Mapping) and isinstance(webhook.get("url"), str)
-    ):
-        raise TypeError("params['webhook'] must be None or {'url': str, 'secret': ...}")
-
-    ref = parse_model_ref(model)
-    path = "/models/{}/{}".format(
-        path_segment(ref.owner, "model owner"), path_segment(ref.name, "model name")
-    )
-    if ref.version is not None:
-        path += f"/versions/{ref.version}"
-    path += "/predictions"
-
-    headers = {"Idempotency-Key": str(uuid.uuid4())}
-    if validate is not None:
-        headers["Validate-Input"] = "true" if validate else "false"
-    body: JsonValue = {
-        "input": params["input"],
-        "webhook": None if webhook is None else dict(webhook),
-    }
-    return path, body, headers
 
 
 __all__ = [
