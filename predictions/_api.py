@@ -181,6 +181,7 @@ class API:
         params: Optional[Mapping[str, Any]] = None,
         *,
         expect_object: bool = False,
+        idempotent: Optional[bool] = None,
         max_retries: Optional[int] = None,
         deadline: Optional[float] = None,
     ) -> JsonValue:
@@ -194,6 +195,9 @@ class API:
             params: Query parameters; None values are left out.
             expect_object: Raise `InvalidResponseError` unless the answer is
                 a JSON object.
+            idempotent: Whether sending the request twice does no harm. By
+                default, every method but POST is, and POST is when the
+                client's `retry_create` is "idempotent".
             max_retries: This call's retry limit, instead of the client's.
             deadline: A monotonic time that no retry sleep may run past.
 
@@ -219,8 +223,11 @@ class API:
 
         return self.retry_policy.call(
             attempt,
-            method=method,
-            retry_create=self.retry_create,
+            idempotent=(
+                idempotent
+                if idempotent is not None
+                else method != "POST" or self.retry_create == "idempotent"
+            ),
             max_retries=max_retries,
             deadline=deadline,
         )

@@ -1,18 +1,14 @@
-"""The Predictions resource, and the options of waiting for a prediction."""
+"""The Predictions resource: get, list, create, wait and cancel, sync and async."""
 
 from __future__ import annotations
 
 import inspect
-import math
-from dataclasses import dataclass
+import logging
 from typing import (
     Any,
     AsyncIterator,
-    Awaitable,
-    Callable,
     Dict,
     Iterator,
-    Mapping,
     Optional,
     cast,
 )
@@ -20,6 +16,17 @@ from typing import (
 import tenacity
 
 from predictions._resource import Resource, create_request, path_segment
+from predictions._retry import PollLoop
+from predictions._wait_options import (
+    DEFAULT_ASYNC_WAIT_OPTIONS,
+    DEFAULT_WAIT_OPTIONS,
+    AsyncWaitOptions,
+    BaseWaitOptions,
+    WaitOptions,
+    check_wait_options,
+    is_terminal,
+)
+from predictions.errors import PredictionsError
 from predictions.pagination import (
     PaginatedResponse,
     PaginationOptions,
@@ -28,72 +35,12 @@ from predictions.pagination import (
     iterate_items,
 )
 from predictions.types import (
-    TERMINAL_STATUSES,
     CreatePredictionParams,
     Prediction,
     PredictionWithIO,
 )
 
-
-def _check_poll_interval(poll_interval: Any) -> None:
-    if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)):
-        raise TypeError(
-            f"poll_interval must be a number of seconds, not {poll_interval!r}"
-        )
-    if not math.isfinite(poll_interval) or poll_interval < 0:
-        raise ValueError(
-            f"poll_interval must be a finite number of seconds >= 0, "
-            f"not {poll_interval!r}"
-        )
-
-
-@dataclass
-class _BaseWaitOptions:
-    """Options for customizing wait behaviour."""
-
-    poll_interval: float = 1.0
-    """Time in seconds between polling attempts to check the prediction status."""
-
-    def __post_init__(self) -> None:
-        _check_poll_interval(self.poll_interval)
-
-
-@dataclass
-class WaitOptions(_BaseWaitOptions):
-    """Options for customizing wait behaviour."""
-
-    on_poll: Optional[Callable[[PredictionWithIO], None]] = None
-    """Optional callback that receives the latest prediction after each poll."""
-
-
-@dataclass
-class AsyncWaitOptions(_BaseWaitOptions):
-    """Options for customizing asynchronous wait behaviour."""
-
-    on_poll: Optional[Callable[[PredictionWithIO], Awaitable[None]]] = None
-    """Optional callback that receives the latest prediction after each poll.
-
-    It is awaited; a plain function returning None is accepted too.
-    """
-
-
-DEFAULT_WAIT_OPTIONS = WaitOptions()
-"""Default wait options."""
-
-DEFAULT_ASYNC_WAIT_OPTIONS = AsyncWaitOptions()
-"""Default async wait options."""
-
-
-def is_terminal(prediction: Mapping[str, Any]) -> bool:
-    """Tell whether a prediction has finished; unknown statuses have not.
-
-    Args:
-        prediction: A prediction as the API sends it.
-
-    Returns:
-        True if its status is one after which it never changes.
-    """
-    return prediction.get("status") in TERMINAL_STATUSES
+logger = logging.getLogger("predictions")
 
 
 class Predictions(Resource):
@@ -234,7 +181,7 @@ class Predictions(Resource):
         """
         path, body, headers = create_request(params, model)
         if wait:
-            _check_wait_options(wait_options, asynchronous=False)
+            check_wait_options(wait_options, asynchronous=False)
         prediction = self._api.request("POST", path, body, headers, expect_object=True)
         created = cast(PredictionWithIO, prediction)
         if wait:
@@ -271,7 +218,7 @@ class Predictions(Resource):
         """
         path, body, headers = create_request(params, model)
         if wait:
-            _check_wait_options(wait_options, asynchronous=True)
+            check_wait_options(wait_options, asynchronous=True)
         prediction = await self._api.async_request(
             "POST", path, body, headers, expect_object=True
         )
@@ -289,7 +236,11 @@ class Predictions(Resource):
 
         Polls until the status is terminal (succeeded, failed, cancelled,
         canceled or abandoned), calling `options.on_poll` after every poll. A
-        failed prediction is returned, not raised.
+        failed prediction is returned, not raised. A status the client does
+        not know is not terminal. A poll that fails with a transient error
+        (after its own retries) does not end the wait: polling goes on with
+        backoff until the deadline or, with no deadline, until polls have
+        failed for 5 minutes in a row.
 
         Args:
             predictionID: Unique identifier of the prediction.
@@ -300,25 +251,33 @@ class Predictions(Resource):
             Prediction after completion.
 
         Raises:
-            ValueError: If the id or `poll_interval` is not valid.
+            ValueError: If the id, `poll_interval` or `timeout` is not valid.
+            WaitTimeoutError: The deadline came first; it carries the last
+                prediction seen.
+            APIStatusError: A poll failed permanently (401, 403, 404...), or
+                transiently until the deadline or the failure window ended.
+            APIConnectionError: Polls could not reach the API until then.
         """
         path = _prediction_path(predictionID)
-        _check_wait_options(options, asynchronous=False)
+        check_wait_options(options, asynchronous=False)
+        loop = self._poll_loop(predictionID, options)
 
         def poll() -> PredictionWithIO:
-            prediction = self._get(path)
+            prediction = self._get(path, deadline=loop.deadline)
             if options.on_poll is not None:
                 options.on_poll(prediction)
             return prediction
 
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_never,
-            wait=tenacity.wait_fixed(options.poll_interval),
-            retry=tenacity.retry_if_result(lambda p: not is_terminal(p)),
-            sleep=self._api.sleep,
-            reraise=True,
-        )
-        return retrying(poll)
+        try:
+            return tenacity.Retrying(sleep=self._api.sleep, **loop.options())(poll)
+        except KeyboardInterrupt:
+            if options.cancel_on_interrupt:
+                self._cancel_quietly(predictionID)
+            raise
+        except Exception:
+            if loop.timed_out and options.cancel_on_timeout:
+                self._cancel_quietly(predictionID)
+            raise
 
     async def async_wait(
         self,
@@ -327,8 +286,11 @@ class Predictions(Resource):
     ) -> PredictionWithIO:
         """Wait for a prediction to finish, polling it without blocking the loop.
 
-        Sleeps between polls on the event loop, so waiting holds no thread.
-        `options.on_poll` is awaited after every poll.
+        The same contract as `wait`. Sleeps between polls run on the event
+        loop, so waiting holds no thread; `options.on_poll` is awaited after
+        every poll. Cancelling the task stops the polling at once: no further
+        request is sent (one already in flight finishes in its thread and is
+        dropped).
 
         Args:
             predictionID: Unique identifier of the prediction.
@@ -339,35 +301,115 @@ class Predictions(Resource):
             Prediction after completion.
 
         Raises:
-            ValueError: If the id or `poll_interval` is not valid.
+            ValueError: If the id, `poll_interval` or `timeout` is not valid.
+            WaitTimeoutError: The deadline came first; it carries the last
+                prediction seen.
+            APIStatusError: A poll failed permanently, or transiently until
+                the deadline or the failure window ended.
+            APIConnectionError: Polls could not reach the API until then.
         """
         path = _prediction_path(predictionID)
-        _check_wait_options(options, asynchronous=True)
+        check_wait_options(options, asynchronous=True)
+        loop = self._poll_loop(predictionID, options)
 
         async def poll() -> PredictionWithIO:
-            prediction = await self._async_get(path)
+            prediction = await self._async_get(path, deadline=loop.deadline)
             if options.on_poll is not None:
                 result = options.on_poll(prediction)
                 if inspect.isawaitable(result):
                     await result
             return prediction
 
-        retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_never,
-            wait=tenacity.wait_fixed(options.poll_interval),
-            retry=tenacity.retry_if_result(lambda p: not is_terminal(p)),
-            sleep=self._api.async_sleep,
-            reraise=True,
-        )
-        return cast(PredictionWithIO, await retrying(poll))
+        retrying = tenacity.AsyncRetrying(sleep=self._api.async_sleep, **loop.options())
+        try:
+            return cast(PredictionWithIO, await retrying(poll))
+        except KeyboardInterrupt:
+            if options.cancel_on_interrupt:
+                self._cancel_quietly(predictionID)
+            raise
+        except Exception:
+            if loop.timed_out and options.cancel_on_timeout:
+                await self._async_cancel_quietly(predictionID)
+            raise
 
-    def _get(self, path: str) -> PredictionWithIO:
-        return cast(
-            PredictionWithIO, self._api.request("GET", path, expect_object=True)
+    def cancel(self, prediction_id: str) -> PredictionWithIO:
+        """Ask the server to cancel a prediction.
+
+        Asking again, or for a prediction already cancelled, is fine.
+
+        Args:
+            prediction_id: The unique identifier of the prediction.
+
+        Returns:
+            The prediction as the server answered (fetched with a GET when the
+            server answers without a body).
+
+        Raises:
+            ValueError: If the id is empty, blank, `.` or `..`.
+            NotFoundError: If there is no such prediction.
+            ConflictError: If it has already succeeded, failed or been
+                abandoned.
+        """
+        answer = self._api.request("POST", _cancel_path(prediction_id), idempotent=True)
+        if isinstance(answer, dict):
+            return cast(PredictionWithIO, answer)
+        return self.get(prediction_id)
+
+    async def async_cancel(self, prediction_id: str) -> PredictionWithIO:
+        """Ask the server to cancel a prediction, without blocking the loop.
+
+        Args:
+            prediction_id: The unique identifier of the prediction.
+
+        Returns:
+            The prediction as the server answered.
+
+        Raises:
+            ValueError: If the id is empty, blank, `.` or `..`.
+            NotFoundError: If there is no such prediction.
+            ConflictError: If it has already succeeded, failed or been
+                abandoned.
+        """
+        path = _cancel_path(prediction_id)
+        answer = await self._api.async_request("POST", path, idempotent=True)
+        if isinstance(answer, dict):
+            return cast(PredictionWithIO, answer)
+        return await self.async_get(prediction_id)
+
+    def _poll_loop(self, prediction_id: str, options: BaseWaitOptions[Any]) -> PollLoop:
+        return PollLoop(
+            prediction_id, options.poll_interval, options.timeout, clock=self._api.clock
         )
 
-    async def _async_get(self, path: str) -> PredictionWithIO:
-        prediction = await self._api.async_request("GET", path, expect_object=True)
+    def _cancel_quietly(self, prediction_id: str) -> None:
+        """Ask for a cancel on the way out of a wait; a failure is only logged."""
+        try:
+            self._api.request(
+                "POST", _cancel_path(prediction_id), idempotent=True, max_retries=0
+            )
+        except PredictionsError as exc:
+            logger.warning("could not cancel prediction %s: %s", prediction_id, exc)
+
+    async def _async_cancel_quietly(self, prediction_id: str) -> None:
+        try:
+            await self._api.async_request(
+                "POST", _cancel_path(prediction_id), idempotent=True, max_retries=0
+            )
+        except PredictionsError as exc:
+            logger.warning("could not cancel prediction %s: %s", prediction_id, exc)
+
+    def _get(self, path: str, deadline: Optional[float] = None) -> PredictionWithIO:
+        prediction = self._api.request(
+            "GET", path, expect_object=True, deadline=deadline
+        )
+        return cast(PredictionWithIO, prediction)
+
+    async def _async_get(
+        self, path: str, deadline: Optional[float] = None
+    ) -> PredictionWithIO:
+        prediction = await self._api.async_request(
+            "GET", path, expect_object=True, deadline=deadline
+        )
         return cast(PredictionWithIO, prediction)
 
 
@@ -375,19 +417,8 @@ def _prediction_path(prediction_id: str) -> str:
     return "/predictions/" + path_segment(prediction_id, "prediction id")
 
 
-def _check_wait_options(options: Any, *, asynchronous: bool) -> None:
-    expected = AsyncWaitOptions if asynchronous else WaitOptions
-    if not isinstance(options, _BaseWaitOptions):
-        raise TypeError(f"wait options must be a {expected.__name__}, not {options!r}")
-    _check_poll_interval(options.poll_interval)
-    on_poll = getattr(options, "on_poll", None)
-    if on_poll is not None and not callable(on_poll):
-        raise TypeError("on_poll must be callable")
-    if not asynchronous and inspect.iscoroutinefunction(on_poll):
-        raise TypeError(
-            "on_poll is a coroutine function: pass it in AsyncWaitOptions to "
-            "async_wait or async_create"
-        )
+def _cancel_path(prediction_id: str) -> str:
+    return _prediction_path(prediction_id) + "/cancel"
 
 
 __all__ = [

@@ -259,7 +259,7 @@ def test_no_sleep_runs_past_the_deadline(sleeps: Sleeps) -> None:
         raise APIConnectionError("down", request_sent=False)
 
     with pytest.raises(APIConnectionError):
-        policy.call(attempt, method="GET", deadline=101.0)
+        policy.call(attempt, idempotent=True, deadline=101.0)
     # 0.5 fits before the deadline; the next backoff (1.0) would run past it.
     assert sleeps == [0.5]
     assert len(attempts) == 2
@@ -274,7 +274,7 @@ def test_max_retries_per_call(sleeps: Sleeps) -> None:
         raise APIConnectionError("down", request_sent=False)
 
     with pytest.raises(APIConnectionError):
-        policy.call(attempt, method="GET", max_retries=1)
+        policy.call(attempt, idempotent=True, max_retries=1)
     assert len(calls) == 2
 
 
@@ -287,7 +287,7 @@ def test_errors_from_the_callers_code_are_not_retried(sleeps: Sleeps) -> None:
         raise KeyError("mine")
 
     with pytest.raises(KeyError):
-        policy.call(attempt, method="GET")
+        policy.call(attempt, idempotent=True)
     assert len(calls) == 1
     assert sleeps == []
 
@@ -304,7 +304,9 @@ def test_before_sleep_sees_attempt_and_delay(sleeps: Sleeps) -> None:
         return "ok"
 
     result = policy.call(
-        attempt, method="GET", before_sleep=lambda n, d, e: seen.append((n, d, type(e)))
+        attempt,
+        idempotent=True,
+        before_sleep=lambda n, d, e: seen.append((n, d, type(e))),
     )
     assert result == "ok"
     assert seen == [(1, 0.25, APIConnectionError)]

@@ -1,0 +1,141 @@
+"""The options of waiting for a prediction, and their checks."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Generic, Mapping, Optional, TypeVar
+
+from predictions.types import TERMINAL_STATUSES, PredictionWithIO
+
+
+def _check_poll_interval(poll_interval: Any) -> None:
+    if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)):
+        raise TypeError(
+            f"poll_interval must be a number of seconds, not {poll_interval!r}"
+        )
+    if not math.isfinite(poll_interval) or poll_interval < 0:
+        raise ValueError(
+            f"poll_interval must be a finite number of seconds >= 0, "
+            f"not {poll_interval!r}"
+        )
+
+
+def _check_timeout(timeout: Any) -> None:
+    if timeout is None:
+        return
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise ValueError(
+            f"timeout must be a number of seconds > 0, or None for no deadline, "
+            f"not {timeout!r}"
+        )
+
+
+OnPoll = TypeVar("OnPoll")
+"""The type of a wait's `on_poll` callback."""
+
+
+@dataclass
+class BaseWaitOptions(Generic[OnPoll]):
+    """Options for customizing wait behaviour."""
+
+    poll_interval: float = 1.0
+    """Time in seconds between polling attempts to check the prediction status."""
+    on_poll: Optional[OnPoll] = None
+    """Optional callback that receives the latest prediction after each poll."""
+    timeout: Optional[float] = None
+    """Seconds after which the wait raises `WaitTimeoutError`; None: no deadline."""
+    cancel_on_timeout: bool = False
+    """Ask the server to cancel the prediction when the wait times out."""
+    cancel_on_interrupt: bool = False
+    """Ask the server to cancel the prediction on Ctrl-C (KeyboardInterrupt)."""
+
+    def __post_init__(self) -> None:
+        _check_poll_interval(self.poll_interval)
+        _check_timeout(self.timeout)
+
+
+@dataclass
+class WaitOptions(BaseWaitOptions[Callable[[PredictionWithIO], None]]):
+    """Options for customizing wait behaviour.
+
+    Attributes:
+        poll_interval: Seconds between polls (default 1.0).
+        on_poll: Called with the latest prediction after each poll.
+        timeout: Seconds after which the wait raises `WaitTimeoutError`
+            carrying the last prediction seen; None (default) waits without
+            a deadline.
+        cancel_on_timeout: On timeout, ask the server to cancel first.
+        cancel_on_interrupt: On Ctrl-C, ask the server to cancel first.
+    """
+
+
+@dataclass
+class AsyncWaitOptions(BaseWaitOptions[Callable[[PredictionWithIO], Awaitable[None]]]):
+    """Options for customizing asynchronous wait behaviour.
+
+    The same fields as `WaitOptions`; `on_poll` is awaited (a plain function
+    returning None is accepted too).
+    """
+
+
+DEFAULT_WAIT_OPTIONS = WaitOptions()
+"""Default wait options."""
+
+DEFAULT_ASYNC_WAIT_OPTIONS = AsyncWaitOptions()
+"""Default async wait options."""
+
+
+def is_terminal(prediction: Mapping[str, Any]) -> bool:
+    """Tell whether a prediction has finished; unknown statuses have not.
+
+    Args:
+        prediction: A prediction as the API sends it.
+
+    Returns:
+        True if its status is one after which it never changes.
+    """
+    return prediction.get("status") in TERMINAL_STATUSES
+
+
+def check_wait_options(options: Any, *, asynchronous: bool) -> None:
+    """Refuse wait options that cannot run, before any request.
+
+    Args:
+        options: The caller's options.
+        asynchronous: Whether they are for `async_wait`.
+
+    Raises:
+        TypeError: If they are not wait options or `on_poll` does not fit.
+        ValueError: If `poll_interval` or `timeout` is out of range.
+    """
+    expected = AsyncWaitOptions if asynchronous else WaitOptions
+    if not isinstance(options, BaseWaitOptions):
+        raise TypeError(f"wait options must be a {expected.__name__}, not {options!r}")
+    _check_poll_interval(options.poll_interval)
+    _check_timeout(options.timeout)
+    on_poll = getattr(options, "on_poll", None)
+    if on_poll is not None and not callable(on_poll):
+        raise TypeError("on_poll must be callable")
+    if not asynchronous and inspect.iscoroutinefunction(on_poll):
+        raise TypeError(
+            "on_poll is a coroutine function: pass it in AsyncWaitOptions to "
+            "async_wait or async_create"
+        )
+
+
+__all__ = [
+    "DEFAULT_ASYNC_WAIT_OPTIONS",
+    "DEFAULT_WAIT_OPTIONS",
+    "AsyncWaitOptions",
+    "BaseWaitOptions",
+    "WaitOptions",
+    "check_wait_options",
+    "is_terminal",
+]
