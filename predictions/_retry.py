@@ -3,7 +3,8 @@
 One `Retrying` is made for every call (never shared), always with an explicit
 stop. What is retried depends on the request:
 
-- reads (GET) and cancel: connection errors, timeouts, 429 and 500/502/503/504;
+- reads (GET) and cancel: connection errors, timeouts, 429 and 500/502/503/504,
+  and successes whose body is cut off or not JSON;
 - create (POST) in the default "safe" mode: only failures where the request
   certainly never reached the server, and 429 (the server refused it
   unseen); in "idempotent" mode, also timeouts, broken connections and 5xx,
@@ -138,6 +139,8 @@ def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
         True if the policy allows another attempt.
     """
     safe_to_repeat = idempotent
+    if isinstance(exc, InvalidResponseError):  # a cut-off body, or a proxy's page
+        return safe_to_repeat
     if isinstance(exc, APIConnectionError):
         return safe_to_repeat or not exc.request_sent
     if isinstance(exc, APIStatusError):

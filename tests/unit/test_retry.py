@@ -310,3 +310,22 @@ def test_before_sleep_sees_attempt_and_delay(sleeps: Sleeps) -> None:
     )
     assert result == "ok"
     assert seen == [(1, 0.25, APIConnectionError)]
+
+
+def test_a_cut_off_answer_to_a_read_is_retried(
+    preds: Predictions, mocked: responses.RequestsMock
+) -> None:
+    mocked.add("GET", URL, body='{"id": "p1", "sta', status=200)
+    mocked.add("GET", URL, json=prediction())
+    assert preds.get("p1") == prediction()
+
+
+def test_a_cut_off_answer_to_a_create_is_not_retried_by_default(
+    preds: Predictions, mocked: responses.RequestsMock
+) -> None:
+    from predictions import InvalidResponseError
+
+    mocked.add("POST", CREATE, body='{"id": "p1", "sta', status=201)
+    with pytest.raises(InvalidResponseError):
+        preds.create({"input": 1}, "o/n")
+    assert len(mocked.calls) == 1
