@@ -1,0 +1,314 @@
+"""Models the local server runs: the registry, the calling convention, built-ins.
+
+A model is a Python callable. It is called as `fn(input)` or, when it takes a
+second positional parameter, `fn(input, ctx)` with a `PredictionContext`.
+An `async def` model is awaited on the server's event loop (and may
+`await asyncio.sleep(...)` without holding a thread); a plain function runs on
+a small thread pool. Whatever it returns (JSON-serialisable) is the output;
+whatever it raises fails the prediction with `error.source == "external"`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+from dataclasses import dataclass
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    Union,
+)
+
+ModelFn = Callable[..., Any]
+"""A model: `fn(input)` or `fn(input, ctx)`, plain or `async def`."""
+
+ModelEntry = Union[ModelFn, Tuple[ModelFn, Optional[Mapping[str, Any]]], None]
+"""What `LocalServer(models=...)` maps a reference to: a callable, a
+`(callable, input_schema)` pair, or None to remove a built-in."""
+
+_SEGMENT_FORBIDDEN = set("/:?#%")
+
+
+class PredictionContext:
+    """What a running model can use: its prediction's id, logging, cancellation."""
+
+    def __init__(self, prediction_id: str, log: Callable[[str], None]) -> None:
+        """Create a context (the server does this for each prediction).
+
+        Args:
+            prediction_id: The id of the prediction being run.
+            log: Appends one line to the prediction's `logs`.
+        """
+        self.prediction_id = prediction_id
+        self._log = log
+        self._cancelled = threading.Event()
+
+    def log(self, line: str) -> None:
+        """Append a line to the prediction's `logs` (visible to GET at once).
+
+        Args:
+            line: The text; converted with `str()`, trailing newlines dropped.
+        """
+        self._log(str(line).rstrip("\n"))
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the prediction was cancelled; a plain function may poll it."""
+        return self._cancelled.is_set()
+
+    def request_cancel(self) -> None:
+        """Mark the prediction cancelled (the server calls this)."""
+        self._cancelled.set()
+
+
+def _takes_context(fn: ModelFn) -> bool:
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [
+        p
+        for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in positional)
+
+
+def _is_async(fn: ModelFn) -> bool:
+    # An object whose class has `async def __call__` is async too.
+    call = type(fn).__call__
+    return asyncio.iscoroutinefunction(fn) or asyncio.iscoroutinefunction(call)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version of a model."""
+
+    owner: str
+    name: str
+    number: int
+    fn: ModelFn
+    input_schema: Optional[Mapping[str, Any]]
+    takes_context: bool
+    is_async: bool
+
+    @property
+    def ref(self) -> str:
+        """The reference `owner/name:number`."""
+        return f"{self.owner}/{self.name}:{self.number}"
+
+
+def split_ref(ref: str) -> Tuple[str, str, Optional[int]]:
+    """Split `owner/name` or `owner/name:version` into its parts.
+
+    Args:
+        ref: The model reference.
+
+    Returns:
+        `(owner, name, version)`, version None when not given.
+
+    Raises:
+        ValueError: The reference is not in one of the two forms.
+    """
+    owner, slash, rest = ref.partition("/")
+    name, colon, version = rest.partition(":")
+    valid = bool(slash) and _valid_segment(owner) and _valid_segment(name)
+    if colon and not (version.isdigit() and version.isascii()):
+        valid = False
+    if not valid:
+        raise ValueError("Model must be in owner/name or owner/name:version format")
+    return owner, name, int(version) if colon else None
+
+
+def _valid_segment(text: str) -> bool:
+    return (
+        bool(text)
+        and text not in (".", "..")
+        and not any(c in _SEGMENT_FORBIDDEN or c.isspace() or ord(c) < 32 for c in text)
+    )
+
+
+class ModelRegistry:
+    """The models a server knows, by `owner/name`, each with its versions."""
+
+    def __init__(self) -> None:
+        """Create an empty registry."""
+        self._lock = threading.Lock()
+        self._versions: Dict[Tuple[str, str], List[ModelVersion]] = {}
+
+    def register(
+        self,
+        ref: str,
+        fn: ModelFn,
+        input_schema: Optional[Mapping[str, Any]] = None,
+    ) -> int:
+        """Add the next version of a model.
+
+        Args:
+            ref: `owner/name` (without a version).
+            fn: The model callable.
+            input_schema: The schema `Validate-Input: true` checks the input
+                against; None accepts any input.
+
+        Returns:
+            The new version's number (1 for a model's first version).
+
+        Raises:
+            ValueError: The reference is malformed or names a version.
+            TypeError: `fn` is not callable.
+        """
+        owner, name, version = split_ref(ref)
+        if version is not None:
+            raise ValueError("Register owner/name; versions are numbered for you")
+        if not callable(fn):
+            raise TypeError(f"A model must be callable, got {fn!r}")
+        with self._lock:
+            versions = self._versions.setdefault((owner, name), [])
+            model = ModelVersion(
+                owner=owner,
+                name=name,
+                number=len(versions) + 1,
+                fn=fn,
+                input_schema=input_schema,
+                takes_context=_takes_context(fn),
+                is_async=_is_async(fn),
+            )
+            versions.append(model)
+            return model.number
+
+    def remove(self, ref: str) -> None:
+        """Forget a model and all its versions (no error when unknown).
+
+        Args:
+            ref: `owner/name`.
+        """
+        owner, name, _ = split_ref(ref)
+        with self._lock:
+            self._versions.pop((owner, name), None)
+
+    def find(
+        self, owner: str, name: str, number: Optional[int] = None
+    ) -> Optional[ModelVersion]:
+        """Look a model version up.
+
+        Args:
+            owner: The model's owner.
+            name: The model's name.
+            number: The version; None for the latest.
+
+        Returns:
+            The version, or None when the model or the version is unknown.
+        """
+        with self._lock:
+            versions = self._versions.get((owner, name))
+            if not versions:
+                return None
+            if number is None:
+                return versions[-1]
+            if 1 <= number <= len(versions):
+                return versions[number - 1]
+            return None
+
+    def refs(self) -> List[str]:
+        """The known references, `owner/name:latest-version`, sorted."""
+        with self._lock:
+            return sorted(v[-1].ref for v in self._versions.values() if v)
+
+
+# ---- built-in models ------------------------------------------------------
+
+
+def echo(input: Any) -> Any:
+    """`demo/echo`: the output is the input."""
+    return input
+
+
+async def sleep(input: Any, ctx: PredictionContext) -> Dict[str, Any]:
+    """`demo/sleep`: sleep `input["seconds"]`, logging a line per step.
+
+    A step is 0.1 s when sleeping at most a second, else 1 s.
+    """
+    seconds = float(input["seconds"])
+    if not 0 <= seconds <= 60:
+        raise ValueError("seconds must be between 0 and 60")
+    step = 0.1 if seconds <= 1 else 1.0
+    steps = max(1, int(-(-seconds // step)))
+    ctx.log(f"sleeping {seconds:g} s")
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    for index in range(1, steps + 1):
+        await asyncio.sleep(max(0.0, min(step, end - loop.time())))
+        ctx.log(f"step {index}/{steps}")
+    return {"slept": seconds}
+
+
+def fail(input: Any, ctx: PredictionContext) -> Any:
+    """`demo/fail`: always fails, with `input["message"]` if given."""
+    ctx.log("about to fail")
+    message = input.get("message") if isinstance(input, dict) else None
+    raise RuntimeError(message or "demo/fail always fails")
+
+
+def word_count(input: Any) -> Dict[str, int]:
+    """`demo/word-count`: count the whitespace-separated words of `input["text"]`."""
+    counts: Dict[str, int] = {}
+    for word in str(input["text"]).split():
+        counts[word] = counts.get(word, 0) + 1
+    return counts
+
+
+BUILTIN_MODELS: Dict[str, Tuple[ModelFn, Optional[Mapping[str, Any]]]] = {
+    "demo/echo": (echo, None),
+    "demo/sleep": (
+        sleep,
+        {
+            "type": "object",
+            "properties": {"seconds": {"type": "number", "minimum": 0, "maximum": 60}},
+            "required": ["seconds"],
+        },
+    ),
+    "demo/fail": (
+        fail,
+        {"type": "object", "properties": {"message": {"type": "string"}}},
+    ),
+    "demo/word-count": (
+        word_count,
+        {
+            "type": "object",
+            "properties": {"text": {"type": "string"}},
+            "required": ["text"],
+        },
+    ),
+}
+"""The built-in models: reference -> (callable, input schema)."""
+
+
+def build_registry(models: Optional[Mapping[str, ModelEntry]]) -> ModelRegistry:
+    """Make a registry with the built-ins, replaced or extended by `models`.
+
+    Args:
+        models: `{"owner/name": fn}`, `{"owner/name": (fn, input_schema)}` or
+            `{"owner/name": None}` (drop a built-in). An entry whose reference
+            is a built-in's replaces it (as its version 1).
+
+    Returns:
+        The registry.
+    """
+    entries: Dict[str, ModelEntry] = dict(BUILTIN_MODELS)
+    entries.update(models or {})
+    registry = ModelRegistry()
+    for ref, entry in entries.items():
+        if entry is None:
+            continue
+        if isinstance(entry, tuple):
+            fn, schema = entry
+        else:
+            fn, schema = entry, None
+        registry.register(ref, fn, input_schema=schema)
+    return registry

@@ -1,0 +1,152 @@
+"""Requests and answers in the API's shapes: JSON bodies, errors, headers."""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from ._schema import ValidationError
+from ._schema import error as field_error
+
+INT_PARSING = "Input should be a valid integer, unable to parse string as an integer"
+
+MAX_PREFER_WAIT = 60.0
+"""The longest `Prefer: wait=N` the server honours, in seconds."""
+
+
+@dataclass
+class Request:
+    """A request as the API sees it (header names lower-cased)."""
+
+    method: str
+    target: str
+    headers: Dict[str, str]
+    body: bytes = b""
+
+
+@dataclass
+class Response:
+    """An answer: a JSON payload, or raw bytes when `raw` is set."""
+
+    status: int
+    payload: Any = None
+    headers: Dict[str, str] = field(default_factory=dict)
+    raw: Optional[bytes] = None
+    content_type: str = "application/json"
+
+    def body(self) -> bytes:
+        """The bytes to send."""
+        if self.raw is not None:
+            return self.raw
+        return json.dumps(self.payload, separators=(",", ":")).encode("utf-8")
+
+
+def error(
+    status: int, detail: Any, headers: Optional[Dict[str, str]] = None
+) -> Response:
+    """A FastAPI-style error: `{"detail": ...}`."""
+    return Response(status, {"detail": detail}, dict(headers or {}))
+
+
+def invalid(*errors: ValidationError) -> Response:
+    """A FastAPI-style 422 with a list of validation errors."""
+    return error(422, list(errors))
+
+
+class BadBody(Exception):
+    """The request body cannot be used; `response` says why."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def json_body(request: Request) -> Dict[str, Any]:
+    """Decode a request's body as a JSON object.
+
+    A missing `Content-Type` is read as JSON (as FastAPI does); another media
+    type than `application/json` or `*+json` is refused with 415.
+
+    Raises:
+        BadBody: With a 422 (missing, malformed, not an object) or a 415.
+    """
+    if not request.body.strip():
+        raise BadBody(invalid(field_error(["body"], "Field required", "missing")))
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type and media_type != "application/json" and "+json" not in media_type:
+        detail = f"Unsupported Media Type: send application/json, not {media_type}"
+        raise BadBody(error(415, detail))
+    try:
+        body = json.loads(request.body.decode("utf-8"), parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        position = int(getattr(exc, "pos", None) or getattr(exc, "start", 0) or 0)
+        item = field_error(["body", position], "JSON decode error", "json_invalid")
+        raise BadBody(invalid(item)) from None
+    if not isinstance(body, dict):
+        msg = "Input should be a valid dictionary"
+        raise BadBody(invalid(field_error(["body"], msg, "model_attributes_type")))
+    return body
+
+
+def check_create_body(
+    body: Dict[str, Any],
+) -> Tuple[Optional[Dict[str, Any]], List[ValidationError]]:
+    """Check a create body's `input` and `webhook`.
+
+    Returns:
+        `(webhook, errors)`: the webhook as `{"url", "secret"}` or None, and
+        the validation errors (empty when the body is usable).
+    """
+    errors: List[ValidationError] = []
+    if "input" not in body:
+        errors.append(field_error(["body", "input"], "Field required", "missing"))
+    webhook = body.get("webhook")
+    if webhook is None:
+        return None, errors
+    loc = ["body", "webhook"]
+    if not isinstance(webhook, dict):
+        msg = "Input should be a valid dictionary"
+        return None, [*errors, field_error(loc, msg, "dict_type")]
+    url, secret = webhook.get("url"), webhook.get("secret")
+    if "url" not in webhook:
+        errors.append(field_error([*loc, "url"], "Field required", "missing"))
+    elif not isinstance(url, str):
+        msg = "Input should be a valid string"
+        errors.append(field_error([*loc, "url"], msg, "string_type"))
+    else:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            msg = "Input should be a valid URL with an http or https scheme"
+            errors.append(field_error([*loc, "url"], msg, "url_parsing"))
+    if secret is not None and not isinstance(secret, str):
+        msg = "Input should be a valid string"
+        errors.append(field_error([*loc, "secret"], msg, "string_type"))
+    return {"url": url, "secret": secret}, errors
+
+
+def header_true(value: Optional[str]) -> bool:
+    """Whether a boolean header (`Validate-Input`) says true."""
+    return (value or "").strip().lower() in ("true", "1")
+
+
+def prefer_wait(value: Optional[str]) -> float:
+    """Seconds asked for by `Prefer: wait=N` (other directives ignored), capped."""
+    for directive in (value or "").split(","):
+        key, _, number = directive.split(";", 1)[0].partition("=")
+        if key.strip().lower() == "wait":
+            try:
+                seconds = float(number.strip().strip('"'))
+            except ValueError:
+                return 0.0
+            if math.isnan(seconds):
+                return 0.0
+            return min(max(seconds, 0.0), MAX_PREFER_WAIT)
+    return 0.0

@@ -1,0 +1,129 @@
+"""`predictions serve`: run the local server in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import time
+from typing import Any, List, Optional
+
+from ._faults import Fault, Faults
+from ._ratelimit import RateLimit
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="predictions serve",
+        description="Run a local WriftAI-compatible predictions API until Ctrl-C.",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=8000,
+        help="port to listen on, 0 for any free one (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--token", help="require Authorization: Bearer TOKEN on every request"
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=RateLimit.parse,
+        metavar="reads=3,creates=15[,burst=N]",
+        help="enforce rate limits (answer 429 past them)",
+    )
+    parser.add_argument(
+        "--fault",
+        type=Fault.parse,
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help=(
+            "inject a fault (repeatable): KIND[@ROUTE][,p=P][,seq=1-3+7][,limit=N]"
+            "[,delay=S][,retry_after=S][,headers=0][,body=TEXT]; KIND is a status"
+            " code or drop_before, drop_after, delay, truncate; ROUTE is create,"
+            " get, list, cancel or any"
+        ),
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed for probabilistic faults (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--verbose", "-v", action="store_true", help="log each request to stderr"
+    )
+    return parser
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the server in the foreground; print its base URL; stop on Ctrl-C.
+
+    Args:
+        argv: The arguments (without the program name; a leading `serve` is
+            skipped); None for `sys.argv[1:]`.
+
+    Returns:
+        The exit status: 0 after Ctrl-C (or SIGTERM), 1 when the address
+        cannot be bound, 2 for bad arguments.
+    """
+    from ._server import LocalServer
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["serve"]:
+        args = args[1:]
+    try:
+        options = _parser().parse_args(args)
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    server = LocalServer(
+        token=options.token,
+        rate_limit=options.rate_limit,
+        faults=Faults(options.fault, seed=options.seed) if options.fault else None,
+        host=options.host,
+        port=options.port,
+        verbose=options.verbose,
+    )
+    try:
+        server.start()
+    except OSError as exc:
+        print(
+            f"predictions serve: cannot listen on {options.host}:{options.port}: {exc}",
+            file=sys.stderr,
+        )
+        return 1
+    if hasattr(signal, "SIGTERM"):
+        # ValueError: not the main thread, where only Ctrl-C can stop it.
+        with contextlib.suppress(ValueError):
+            signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        print(server.base_url, flush=True)
+        print(
+            "Serving the WriftAI predictions API; press Ctrl-C to stop.",
+            file=sys.stderr,
+            flush=True,
+        )
+        while True:
+            # Short naps: a SIGINT delivered to another thread only reaches
+            # this one when it wakes up.
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,288 @@
+"""`LocalServer`: a WriftAI-compatible server in a background thread."""
+
+from __future__ import annotations
+
+import collections
+import threading
+from types import TracebackType
+from typing import Any, Deque, Dict, Iterable, List, Mapping, Optional, Type, Union
+
+from ._app import App
+from ._faults import Fault, Faults
+from ._http import HTTPServer, RecordedRequest
+from ._models import ModelEntry, ModelFn, build_registry
+from ._ratelimit import RateLimit, RateLimiter
+from ._runner import MAX_RUN_SECONDS, Runner
+from ._store import TERMINAL, Store
+from ._webhooks import Delivery, WebhookDispatcher
+
+STOP_TIMEOUT = 2.0
+"""Seconds `stop()` waits for each group of threads, at most."""
+
+
+class LocalServer:
+    """A local WriftAI predictions API, for demos and tests.
+
+    Use it as a context manager (or `start()` / `stop()`)::
+
+        with LocalServer() as server:
+            client = Client(api_base_url=server.base_url)
+
+    Built-in models: `demo/echo` (output = input), `demo/sleep`
+    (`{"seconds": 0..60}`, async, a log line per step), `demo/fail` (always
+    fails) and `demo/word-count` (`{"text": str}` -> `{word: count}`). Add
+    your own with `register()` or `models=`: a model is `fn(input)` or
+    `fn(input, ctx)`, plain or `async def` (see `PredictionContext`).
+
+    Choices where API.md leaves room: a create answers 202 while the
+    prediction is pending or running and 201 once it has ended (without
+    `Prefer: wait=N` it is always answered pending); a body that is not
+    `application/json` (or `*+json`) is answered 415, a missing
+    `Content-Type` is read as JSON; malformed JSON is a FastAPI 422; a body
+    over 10 MiB is answered 413 unread; webhooks are posted on creation
+    (`pending`) and on every later status change.
+
+    To look inside: `predictions`, `prediction(id)`, `requests`,
+    `webhook_deliveries`, `wait(id)`, `set_status(id, status)`, `reset()`.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: Optional[str] = None,
+        models: Optional[Mapping[str, ModelEntry]] = None,
+        rate_limit: Optional[RateLimit] = None,
+        faults: Optional[Union[Faults, Iterable[Fault]]] = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        verbose: bool = False,
+        workers: int = 4,
+        max_run_seconds: float = MAX_RUN_SECONDS,
+        webhook_retries: int = 3,
+        webhook_backoff: float = 0.5,
+        webhook_timeout: float = 5.0,
+    ) -> None:
+        """Configure the server (nothing runs until `start()`).
+
+        Args:
+            token: When set, every request needs `Authorization: Bearer <token>`.
+            models: `{"owner/name": fn}`, `{"owner/name": (fn, input_schema)}`
+                or `{"owner/name": None}`; replaces or removes built-ins of
+                the same name, adds the others (each as version 1).
+            rate_limit: Limits to enforce (answers 429); None enforces none.
+                The `x-ratelimit-*` headers are sent either way.
+            faults: Fault rules (a `Faults`, or `Fault`s for `Faults(rules)`).
+            host: Address to listen on.
+            port: Port to listen on; 0 picks a free one.
+            verbose: Log requests and server errors to stderr.
+            workers: Threads for models that are plain functions.
+            max_run_seconds: A prediction running longer fails (the API: 30 min).
+            webhook_retries: Extra attempts for a failed webhook delivery.
+            webhook_backoff: Seconds before the first retry (doubling).
+            webhook_timeout: Seconds one delivery attempt may take.
+        """
+        self.token = token
+        self.host = host
+        self.verbose = verbose
+        self._port = port
+        self.faults = (
+            faults if isinstance(faults, Faults) or faults is None else Faults(faults)
+        )
+        self.limiter = RateLimiter(rate_limit)
+        self.registry = build_registry(models)
+        self._webhooks = WebhookDispatcher(
+            webhook_retries, webhook_backoff, webhook_timeout
+        )
+        self._store = Store(lambda: self.base_url, self._webhooks.enqueue)
+        self._runner = Runner(self._store, workers, max_run_seconds)
+        self._app = App(self._store, self._runner, self.registry, self.limiter, token)
+        self._request_log: Deque[RecordedRequest] = collections.deque(maxlen=10000)
+        self._httpd: Optional[HTTPServer] = None
+        self._thread: Optional[threading.Thread] = None
+        self._base_url: Optional[str] = None
+
+    # ---- running ------------------------------------------------------------
+
+    def start(self) -> LocalServer:
+        """Bind and serve in background threads.
+
+        Returns:
+            The server itself.
+
+        Raises:
+            RuntimeError: It is already running.
+            OSError: The address cannot be bound.
+        """
+        if self._httpd is not None:
+            raise RuntimeError("The server is already running")
+        httpd = HTTPServer(
+            (self.host, self._port),
+            self._app,
+            self.faults,
+            self._request_log,
+            self.verbose,
+        )
+        port = httpd.server_address[1]
+        shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(
+            self.host, self.host
+        )
+        if ":" in shown:
+            shown = f"[{shown}]"
+        self._base_url = f"http://{shown}:{port}/v1"
+        self._store.close(False)
+        self._runner.start()
+        self._webhooks.start()
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve,
+            name="predictions-testing-server",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close every connection and end every thread it started.
+
+        Running predictions are cancelled, queued webhook deliveries dropped.
+        Safe to call twice.
+        """
+        httpd, thread = self._httpd, self._thread
+        if httpd is None or thread is None:
+            return
+        httpd.stopping.set()
+        self._store.close()
+        httpd.wake()
+        thread.join(STOP_TIMEOUT)
+        httpd.close_all(STOP_TIMEOUT)
+        httpd.server_close()
+        self._runner.stop(STOP_TIMEOUT)
+        self._webhooks.stop(STOP_TIMEOUT)
+        self._httpd = self._thread = None
+
+    def __enter__(self) -> LocalServer:
+        """Start the server."""
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        """Stop the server."""
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is serving."""
+        return self._httpd is not None
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL, e.g. `http://127.0.0.1:53124/v1`.
+
+        Raises:
+            RuntimeError: The server was never started.
+        """
+        if self._base_url is None:
+            raise RuntimeError("Start the server first")
+        return self._base_url
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (known once started)."""
+        return int(self.base_url.rsplit(":", 1)[1].split("/", 1)[0])
+
+    # ---- models -------------------------------------------------------------
+
+    def register(
+        self, ref: str, fn: ModelFn, *, input_schema: Optional[Mapping[str, Any]] = None
+    ) -> int:
+        """Add a model backed by a Python callable, or its next version.
+
+        Args:
+            ref: `owner/name`.
+            fn: Called as `fn(input)` or `fn(input, ctx)`; plain or `async def`.
+                `ctx.log(line)` appends to the logs; `ctx.cancelled` tells a
+                plain function it was cancelled.
+            input_schema: What `Validate-Input: true` checks (a JSON Schema
+                subset: type, properties, required, enum, bounds...).
+
+        Returns:
+            The version number (1 the first time, then 2, 3...).
+        """
+        return self.registry.register(ref, fn, input_schema)
+
+    # ---- looking inside -----------------------------------------------------
+
+    @property
+    def predictions(self) -> List[Dict[str, Any]]:
+        """Every stored prediction (as GET returns it), oldest first."""
+        return self._store.snapshot()
+
+    def prediction(self, prediction_id: str) -> Optional[Dict[str, Any]]:
+        """One prediction as GET returns it, or None."""
+        return self._store.get(prediction_id)
+
+    @property
+    def requests(self) -> List[RecordedRequest]:
+        """The requests received (the last 10,000), oldest first."""
+        return list(self._request_log)
+
+    @property
+    def webhook_deliveries(self) -> List[Delivery]:
+        """Every webhook delivery attempt (the last 10,000), oldest first."""
+        return self._webhooks.deliveries
+
+    def wait(self, prediction_id: str, timeout: float = 10.0) -> Dict[str, Any]:
+        """Wait until a prediction ends.
+
+        Args:
+            prediction_id: Its id.
+            timeout: Seconds to wait at most.
+
+        Returns:
+            The ended prediction.
+
+        Raises:
+            KeyError: No such prediction.
+            TimeoutError: It has not ended in time.
+        """
+        prediction = self._store.wait(prediction_id, timeout)
+        if prediction is None:
+            raise KeyError(prediction_id)
+        if prediction["status"] not in TERMINAL:
+            raise TimeoutError(
+                "Prediction {} is still {}".format(prediction_id, prediction["status"])
+            )
+        return prediction
+
+    def set_status(self, prediction_id: str, status: str) -> None:
+        """Force a prediction's status, e.g. `abandoned` or one clients do not know.
+
+        A terminal status also stops the prediction if it runs.
+
+        Raises:
+            KeyError: No such prediction.
+        """
+        record = self._store.force_status(prediction_id, status)
+        if record is None:
+            raise KeyError(prediction_id)
+        if status in TERMINAL:
+            record.context.request_cancel()
+            self._runner.cancel(prediction_id)
+
+    def reset(self) -> None:
+        """Forget predictions, requests, webhook deliveries and idempotency keys.
+
+        Running predictions are cancelled; rate-limit buckets refill; fault
+        rules start over from their seed.
+        """
+        for record in self._store.clear():
+            self._runner.cancel(record.id)
+        self._request_log.clear()
+        self._webhooks.clear()
+        self.limiter.reset()
+        if self.faults is not None:
+            self.faults.reset()

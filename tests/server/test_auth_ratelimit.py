@@ -1,0 +1,137 @@
+"""Bearer auth and rate limits."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, List
+
+import pytest
+import requests
+
+from predictions.testing import LocalServer, RateLimit
+from predictions.testing._ratelimit import RateLimiter
+
+TOKEN = "s3cret-token"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "", "Bearer", "Bearer wrong", "Basic czNjcmV0LXRva2Vu", TOKEN],
+)
+def test_missing_or_wrong_token_is_401(
+    make_server: Callable[..., LocalServer],
+    session: requests.Session,
+    authorization: str,
+) -> None:
+    server = make_server(token=TOKEN)
+    headers = {} if authorization is None else {"Authorization": authorization}
+    for method, path in (
+        ("GET", "/predictions"),
+        ("GET", "/predictions/x"),
+        ("POST", "/models/demo/echo/predictions"),
+        ("POST", "/predictions/x/cancel"),
+    ):
+        response = session.request(
+            method, server.base_url + path, json={"input": 1}, headers=headers
+        )
+        assert response.status_code == 401
+        assert isinstance(response.json()["detail"], str)
+        assert TOKEN not in response.text
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+        assert response.headers["x-ratelimit-limit"]
+    assert server.predictions == []
+
+
+def test_right_token_passes(
+    make_server: Callable[..., LocalServer], session: requests.Session
+) -> None:
+    server = make_server(token=TOKEN)
+    for scheme in ("Bearer", "bearer"):
+        headers = {"Authorization": f"{scheme} {TOKEN}"}
+        response = session.get(server.base_url + "/predictions", headers=headers)
+        assert response.status_code == 200
+
+
+def test_no_token_configured_accepts_anything(
+    server: LocalServer, session: requests.Session
+) -> None:
+    response = session.get(
+        server.base_url + "/predictions", headers={"Authorization": "Bearer x"}
+    )
+    assert response.status_code == 200
+
+
+def test_headers_are_sent_when_limits_are_off(
+    server: LocalServer, session: requests.Session
+) -> None:
+    for _ in range(20):
+        response = session.get(server.base_url + "/predictions")
+        assert response.status_code == 200
+    assert response.headers["x-ratelimit-limit"] == "1000"
+    assert response.headers["x-ratelimit-remaining"] == "1000"
+    assert abs(int(response.headers["x-ratelimit-reset"]) - time.time()) < 5
+
+
+def test_reads_over_the_limit_get_429_with_retry_after(
+    make_server: Callable[..., LocalServer], session: requests.Session
+) -> None:
+    server = make_server(rate_limit=RateLimit(reads_per_second=0.5, burst=2))
+    url = server.base_url + "/predictions"
+    first, second, third = (session.get(url) for _ in range(3))
+    assert [first.status_code, second.status_code] == [200, 200]
+    assert first.headers["x-ratelimit-limit"] == "2"
+    assert first.headers["x-ratelimit-remaining"] == "1"
+    assert second.headers["x-ratelimit-remaining"] == "0"
+    assert third.status_code == 429
+    assert third.json() == {"detail": "Rate limit exceeded"}
+    assert third.headers["Retry-After"] == "2"
+    assert third.headers["x-ratelimit-remaining"] == "0"
+    reset = int(third.headers["x-ratelimit-reset"])
+    assert time.time() < reset <= time.time() + 6
+    # Creates have their own bucket.
+    create = session.post(
+        server.base_url + "/models/demo/echo/predictions", json={"input": 1}
+    )
+    assert create.status_code == 202
+    server.reset()
+    assert session.get(url).status_code == 200
+
+
+def test_creates_over_the_limit_get_429_and_create_nothing(
+    make_server: Callable[..., LocalServer], session: requests.Session
+) -> None:
+    server = make_server(rate_limit=RateLimit(creates_per_second=1))
+    url = server.base_url + "/models/demo/echo/predictions"
+    codes = [session.post(url, json={"input": i}).status_code for i in range(3)]
+    assert codes == [202, 429, 429]
+    assert len(server.predictions) == 1
+    assert session.get(server.base_url + "/predictions").status_code == 200
+
+
+def test_bucket_refills_with_time() -> None:
+    now: List[float] = [100.0]
+    limiter = RateLimiter(
+        RateLimit(reads_per_second=2, creates_per_second=15),
+        clock=lambda: now[0],
+        wall=lambda: 1000.0 + now[0],
+    )
+    assert [limiter.take("read")[0] for _ in range(3)] == [True, True, False]
+    allowed, headers = limiter.take("read")
+    assert not allowed
+    assert headers["Retry-After"] == "1"
+    assert headers["x-ratelimit-reset"] == "1101"
+    now[0] += 0.5
+    assert limiter.take("read")[0]
+    assert not limiter.take("read")[0]
+    now[0] += 10
+    assert limiter.headers("read")["x-ratelimit-remaining"] == "2"
+    assert limiter.headers("create")["x-ratelimit-limit"] == "15"
+
+
+def test_rate_limit_spec() -> None:
+    assert RateLimit.parse("reads=3,creates=15") == RateLimit(3, 15)
+    assert RateLimit.parse("creates=2, burst=4") == RateLimit(3, 2, 4)
+    assert RateLimit.parse("") == RateLimit()
+    for bad in ("reads", "speed=3", "reads=x", "reads=0", "burst=0"):
+        with pytest.raises(ValueError):  # noqa: PT011 - messages vary
+            RateLimit.parse(bad)

@@ -1,0 +1,153 @@
+"""The create headers: Prefer: wait, Validate-Input and Idempotency-Key."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, List
+
+import pytest
+import requests
+
+from predictions.testing import LocalServer
+
+from .helpers import create
+
+
+def test_prefer_wait_answers_the_finished_prediction(
+    server: LocalServer, session: requests.Session
+) -> None:
+    started = time.monotonic()
+    response = create(session, server, "demo/sleep", {"seconds": 0.1}, Prefer="wait=5")
+    assert time.monotonic() - started < 3
+    assert response.status_code == 201
+    assert response.json()["status"] == "succeeded"
+
+
+def test_prefer_wait_answers_the_pending_one_when_too_slow(
+    server: LocalServer, session: requests.Session
+) -> None:
+    started = time.monotonic()
+    response = create(
+        session, server, "demo/sleep", {"seconds": 5}, Prefer="respond-async, wait=0.2"
+    )
+    elapsed = time.monotonic() - started
+    assert 0.2 <= elapsed < 2
+    assert response.status_code == 202
+    assert response.json()["status"] in ("pending", "started")
+
+
+def test_no_prefer_answers_at_once(
+    server: LocalServer, session: requests.Session
+) -> None:
+    for prefer in ("", "wait=abc", "handling=lenient"):
+        started = time.monotonic()
+        response = create(session, server, "demo/sleep", {"seconds": 5}, Prefer=prefer)
+        assert time.monotonic() - started < 1
+        assert response.status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("model", "input", "loc", "type_"),
+    [
+        ("demo/sleep", {}, ["body", "input", "seconds"], "missing"),
+        ("demo/sleep", {"seconds": "x"}, ["body", "input", "seconds"], "float_type"),
+        ("demo/sleep", {"seconds": True}, ["body", "input", "seconds"], "float_type"),
+        (
+            "demo/sleep",
+            {"seconds": 61},
+            ["body", "input", "seconds"],
+            "less_than_equal",
+        ),
+        (
+            "demo/sleep",
+            {"seconds": -1},
+            ["body", "input", "seconds"],
+            "greater_than_equal",
+        ),
+        ("demo/sleep", [1], ["body", "input"], "dict_type"),
+        ("demo/word-count", {"text": 3}, ["body", "input", "text"], "string_type"),
+        ("demo/word-count", None, ["body", "input"], "dict_type"),
+    ],
+)
+def test_validate_input_rejects_bad_input_with_422(
+    server: LocalServer,
+    session: requests.Session,
+    model: str,
+    input: Any,
+    loc: List[Any],
+    type_: str,
+) -> None:
+    response = create(session, server, model, input, Validate_Input="true")
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert detail[0]["loc"] == loc
+    assert detail[0]["type"] == type_
+    assert detail[0]["msg"]
+    assert server.predictions == []
+
+
+def test_validate_input_accepts_good_input_and_is_off_by_default(
+    server: LocalServer, session: requests.Session
+) -> None:
+    ok = create(session, server, "demo/sleep", {"seconds": 0}, Validate_Input="true")
+    assert ok.status_code in (201, 202)
+    off = create(
+        session, server, "demo/sleep", {"seconds": "x"}, Validate_Input="false"
+    )
+    assert off.status_code in (201, 202)
+    assert server.wait(off.json()["id"])["status"] == "failed"
+    anything = create(session, server, "demo/echo", [1, "x"], Validate_Input="true")
+    assert anything.status_code in (201, 202)
+
+
+def test_custom_schema(server: LocalServer, session: requests.Session) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "mode": {"enum": ["a", "b"]},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "name": {"type": "string", "minLength": 2},
+        },
+        "additionalProperties": False,
+    }
+    server.register("me/strict", lambda input: input, input_schema=schema)
+    bad = create(
+        session,
+        server,
+        "me/strict",
+        {"mode": "c", "tags": ["x", 1], "name": "x", "extra": 1},
+        Validate_Input="true",
+    ).json()["detail"]
+    assert {tuple(e["loc"][2:]): e["type"] for e in bad} == {
+        ("mode",): "enum",
+        ("tags", 1): "string_type",
+        ("name",): "string_too_short",
+        ("extra",): "extra_forbidden",
+    }
+
+
+def test_idempotency_key_same_body_gives_the_same_prediction(
+    server: LocalServer, session: requests.Session
+) -> None:
+    key = str(uuid.uuid4())
+    first = create(session, server, "demo/echo", {"x": 1}, Idempotency_Key=key)
+    again = create(session, server, "demo/echo", {"x": 1}, Idempotency_Key=key)
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert len(server.predictions) == 1
+    other = create(session, server, "demo/echo", {"x": 1}, Idempotency_Key="other")
+    assert other.json()["id"] != first.json()["id"]
+
+
+def test_idempotency_key_different_body_is_409(
+    server: LocalServer, session: requests.Session
+) -> None:
+    key = str(uuid.uuid4())
+    create(session, server, "demo/echo", {"x": 1}, Idempotency_Key=key)
+    response = create(session, server, "demo/echo", {"x": 2}, Idempotency_Key=key)
+    assert response.status_code == 409
+    assert "Idempotency-Key" in response.json()["detail"]
+    other_model = create(session, server, "demo/sleep", {"x": 1}, Idempotency_Key=key)
+    assert other_model.status_code == 409
+    assert len(server.predictions) == 1

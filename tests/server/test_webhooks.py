@@ -1,0 +1,194 @@
+"""Webhook deliveries: every status change, signed, in order, retried."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Dict, Iterator, List, Tuple
+
+import pytest
+import requests
+
+from predictions.testing import LocalServer
+
+from .helpers import wait_until
+
+
+class Receiver:
+    """A tiny webhook receiver: records deliveries; can fail or stall at first."""
+
+    def __init__(self) -> None:
+        self.received: List[Tuple[Dict[str, str], bytes]] = []
+        self.fail_first = 0
+        self.stall_first = 0.0
+        self.attempts = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.attempts += 1
+                if receiver.attempts == 1:
+                    time.sleep(receiver.stall_first)
+                if receiver.attempts <= receiver.fail_first:
+                    self.send_response(500)
+                else:
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    receiver.received.append((headers, body))
+                    self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, args=(0.01,), daemon=True
+        )
+        self.thread.start()
+
+    def statuses(self) -> List[str]:
+        return [json.loads(body)["status"] for _, body in self.received]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def create(
+    session: requests.Session,
+    server: LocalServer,
+    webhook: Dict[str, Any],
+    **input: Any,
+) -> Dict[str, Any]:
+    response = session.post(
+        server.base_url + "/models/demo/sleep/predictions",
+        json={"input": input, "webhook": webhook},
+    )
+    assert response.status_code in (201, 202), response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def expected_signature(secret: str, header: str, body: bytes) -> str:
+    timestamp = header.split(",")[0].split("=")[1]
+    message = f"{timestamp}.".encode() + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def test_every_status_change_is_delivered_signed_and_in_order(
+    server: LocalServer, session: requests.Session, receiver: Receiver
+) -> None:
+    secret = "whsec_test"
+    created = create(
+        session, server, {"url": receiver.url, "secret": secret}, seconds=0.05
+    )
+    done = server.wait(created["id"])
+    wait_until(lambda: len(receiver.received) == 3)
+    assert receiver.statuses() == ["pending", "started", "succeeded"]
+    for headers, body in receiver.received:
+        assert headers["content-type"] == "application/json"
+        signature = headers["wriftai-webhook-signature"]
+        timestamp, v1 = signature.split(",")
+        assert timestamp.startswith("t=")
+        assert abs(int(timestamp[2:]) - time.time()) < 60
+        assert v1 == "v1=" + expected_signature(secret, signature, body)
+    last = json.loads(receiver.received[-1][1])
+    assert last == done  # the same shape as GET
+    # The attempt is logged once the receiver has answered: wait for it too.
+    wait_until(lambda: len(server.webhook_deliveries) == 3)
+    deliveries = server.webhook_deliveries
+    assert [d.status for d in deliveries] == ["pending", "started", "succeeded"]
+    assert all(d.ok and d.attempt == 1 for d in deliveries)
+
+
+def test_signature_verifies_with_the_client_module(
+    server: LocalServer, session: requests.Session, receiver: Receiver
+) -> None:
+    webhooks = pytest.importorskip("predictions.webhooks")
+    created = create(session, server, {"url": receiver.url, "secret": "k"}, seconds=0)
+    server.wait(created["id"])
+    wait_until(lambda: len(receiver.received) == 3)
+    for headers, body in receiver.received:
+        webhooks.verify(body, headers["wriftai-webhook-signature"], "k")
+
+
+def test_no_secret_no_signature(
+    server: LocalServer, session: requests.Session, receiver: Receiver
+) -> None:
+    created = create(session, server, {"url": receiver.url}, seconds=0)
+    server.wait(created["id"])
+    wait_until(lambda: len(receiver.received) == 3)
+    assert all("wriftai-webhook-signature" not in h for h, _ in receiver.received)
+
+
+def test_failed_deliveries_are_retried_with_backoff(
+    make_server: Callable[..., LocalServer],
+    session: requests.Session,
+    receiver: Receiver,
+) -> None:
+    server = make_server(webhook_retries=3, webhook_backoff=0.01)
+    receiver.fail_first = 2
+    created = create(session, server, {"url": receiver.url, "secret": "k"}, seconds=0)
+    server.wait(created["id"])
+    wait_until(lambda: len(receiver.received) == 3)
+    assert receiver.statuses() == ["pending", "started", "succeeded"]
+    wait_until(lambda: len(server.webhook_deliveries) == 5)
+    attempts = [(d.status, d.attempt, d.ok) for d in server.webhook_deliveries]
+    assert attempts[:3] == [
+        ("pending", 1, False),
+        ("pending", 2, False),
+        ("pending", 3, True),
+    ]
+    assert server.webhook_deliveries[0].response_status == 500
+
+
+def test_gives_up_after_the_retries(
+    make_server: Callable[..., LocalServer], session: requests.Session
+) -> None:
+    server = make_server(webhook_retries=1, webhook_backoff=0.01, webhook_timeout=0.5)
+    created = create(session, server, {"url": "http://127.0.0.1:9/nothing"}, seconds=0)
+    server.wait(created["id"])
+    wait_until(lambda: len(server.webhook_deliveries) == 6)
+    deliveries = server.webhook_deliveries
+    assert not any(d.ok for d in deliveries)
+    assert {d.attempt for d in deliveries} == {1, 2}
+    assert all(d.error for d in deliveries)
+
+
+def test_a_slow_receiver_never_delays_the_prediction(
+    make_server: Callable[..., LocalServer],
+    session: requests.Session,
+    receiver: Receiver,
+) -> None:
+    server = make_server(webhook_timeout=5)
+    receiver.stall_first = 1.0
+    started = time.monotonic()
+    created = create(session, server, {"url": receiver.url}, seconds=0)
+    assert server.wait(created["id"], timeout=5)["status"] == "succeeded"
+    assert time.monotonic() - started < 0.8
+    wait_until(lambda: len(receiver.received) == 3)
+    assert receiver.statuses() == ["pending", "started", "succeeded"]
+
+
+def test_cancel_is_delivered(
+    server: LocalServer, session: requests.Session, receiver: Receiver
+) -> None:
+    created = create(session, server, {"url": receiver.url}, seconds=10)
+    wait_until(lambda: server.prediction(created["id"])["status"] == "started")  # type: ignore[index]
+    session.post(f"{server.base_url}/predictions/{created['id']}/cancel")
+    wait_until(lambda: len(receiver.received) == 3)
+    assert receiver.statuses() == ["pending", "started", "cancelled"]
