@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from ._server import LocalServer
 
+
 def pytest_configure(config: pytest.Config) -> None:
     """Declare the `predictions_server` marker."""
     config.addinivalue_line(
