@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Run the test suite on one Python version: scripts/run-tests-on.sh 3.8 [constraints-file]
-# The interpreter is python3.X on PATH, else the newest pyenv install of 3.X.
+# The interpreter is python3.X on PATH if it runs, else the newest pyenv install of 3.X.
 set -euo pipefail
 version=$1
 constraints=${2:-}
+# A pyenv shim answers to every name but fails for versions not selected, so
+# each candidate is asked to run before it is used.
+works() { [ -n "$1" ] && "$1" -c 'import sys' >/dev/null 2>&1; }
 python=$(command -v "python$version" || true)
-if [ -z "$python" ] && command -v pyenv >/dev/null 2>&1; then
+if ! works "$python" && command -v pyenv >/dev/null 2>&1; then
     python=$(ls -d "$(pyenv root)/versions/$version".*/bin/python 2>/dev/null | sort -V | tail -n 1)
 fi
-if [ -z "$python" ]; then
+if ! works "$python"; then
     echo "matrix: no python$version found (on PATH or under pyenv)" >&2
     exit 1
 fi
