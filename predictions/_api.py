@@ -30,7 +30,7 @@ from urllib3.exceptions import (
 )
 
 from predictions._decode import decode, excerpt
-from predictions._retry import RetryPolicy
+from predictions._retry import RetryPolicy, check_max_retries
 from predictions.errors import (
     APIConnectionError,
     APIStatusError,
@@ -210,6 +210,8 @@ class API:
             InvalidResponseError: A successful answer was not the JSON expected.
         """
         self._check_open()
+        if max_retries is not None:
+            check_max_retries(max_retries)
         data = None if body is None else json.dumps(body).encode("utf-8")
         all_headers = dict(headers or {})
         if data is not None:

@@ -54,6 +54,22 @@ POLL_FAILURE_WINDOW = 300.0
 """With no deadline, how long polls may keep failing before a wait gives up."""
 
 
+def check_max_retries(max_retries: object) -> None:
+    """Refuse a retry limit that is not a whole number >= 0.
+
+    Args:
+        max_retries: The limit to check.
+
+    Raises:
+        TypeError: If it is not an int.
+        ValueError: If it is negative.
+    """
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int):
+        raise TypeError(f"max_retries must be an int, not {max_retries!r}")
+    if max_retries < 0:
+        raise ValueError(f"max_retries must be at least 0, not {max_retries}")
+
+
 def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
     """Return the delay before retry number `attempt` (1-based), with jitter.
 
@@ -385,6 +401,7 @@ __all__ = [
     "RETRY_CREATE_MODES",
     "RetryPolicy",
     "backoff",
+    "check_max_retries",
     "is_retryable",
     "rate_limit_delay",
 ]

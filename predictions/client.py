@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import requests.utils
 
 from predictions._api import API, Timeout
-from predictions._retry import RETRY_CREATE_MODES
+from predictions._retry import RETRY_CREATE_MODES, check_max_retries
 from predictions._version import __version__
 from predictions.predictions import Predictions
 
@@ -73,7 +73,7 @@ class Client:
             api_base_url or os.environ.get("WRIFTAI_API_BASE_URL") or ""
         )
         token = access_token or os.environ.get("WRIFTAI_ACCESS_TOKEN") or None
-        _check_int("max_retries", max_retries, minimum=0)
+        check_max_retries(max_retries)
         _check_int("max_workers", max_workers, minimum=1)
         if retry_create not in RETRY_CREATE_MODES:
             raise ValueError(

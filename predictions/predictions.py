@@ -46,11 +46,14 @@ logger = logging.getLogger("predictions")
 class Predictions(Resource):
     """Resource for operations related to predictions."""
 
-    def get(self, prediction_id: str) -> PredictionWithIO:
+    def get(
+        self, prediction_id: str, *, max_retries: Optional[int] = None
+    ) -> PredictionWithIO:
         """Get a prediction by id.
 
         Args:
             prediction_id: The unique identifier of the prediction.
+            max_retries: This call's retry limit, instead of the client's.
 
         Returns:
             The prediction object.
@@ -59,13 +62,16 @@ class Predictions(Resource):
             ValueError: If the id is empty, blank, `.` or `..`.
             NotFoundError: If there is no such prediction.
         """
-        return self._get(_prediction_path(prediction_id))
+        return self._get(_prediction_path(prediction_id), max_retries=max_retries)
 
-    async def async_get(self, prediction_id: str) -> PredictionWithIO:
+    async def async_get(
+        self, prediction_id: str, *, max_retries: Optional[int] = None
+    ) -> PredictionWithIO:
         """Get a prediction by id, without blocking the event loop.
 
         Args:
             prediction_id: The unique identifier of the prediction.
+            max_retries: This call's retry limit, instead of the client's.
 
         Returns:
             The prediction object.
@@ -74,16 +80,20 @@ class Predictions(Resource):
             ValueError: If the id is empty, blank, `.` or `..`.
             NotFoundError: If there is no such prediction.
         """
-        return await self._async_get(_prediction_path(prediction_id))
+        path = _prediction_path(prediction_id)
+        return await self._async_get(path, max_retries=max_retries)
 
     def list(
         self,
         pagination_options: Optional[PaginationOptions] = None,
+        *,
+        max_retries: Optional[int] = None,
     ) -> PaginatedResponse[Prediction]:
         """List predictions, newest first, one page at a time.
 
         Args:
             pagination_options: Optional settings to control pagination behavior.
+            max_retries: This call's retry limit, instead of the client's.
 
         Returns:
             Paginated response containing predictions and navigation metadata.
@@ -94,18 +104,25 @@ class Predictions(Resource):
         """
         check_pagination_options(pagination_options)
         page = self._api.request(
-            "GET", "/predictions", params=pagination_options, expect_object=True
+            "GET",
+            "/predictions",
+            params=pagination_options,
+            expect_object=True,
+            max_retries=max_retries,
         )
         return PaginatedResponse.from_json(cast(Dict[str, Any], page))
 
     async def async_list(
         self,
         pagination_options: Optional[PaginationOptions] = None,
+        *,
+        max_retries: Optional[int] = None,
     ) -> PaginatedResponse[Prediction]:
         """List predictions, newest first, one page at a time, asynchronously.
 
         Args:
             pagination_options: Optional settings to control pagination behavior.
+            max_retries: This call's retry limit, instead of the client's.
 
         Returns:
             Paginated response containing predictions and navigation metadata.
@@ -116,7 +133,11 @@ class Predictions(Resource):
         """
         check_pagination_options(pagination_options)
         page = await self._api.async_request(
-            "GET", "/predictions", params=pagination_options, expect_object=True
+            "GET",
+            "/predictions",
+            params=pagination_options,
+            expect_object=True,
+            max_retries=max_retries,
         )
         return PaginatedResponse.from_json(cast(Dict[str, Any], page))
 
@@ -154,6 +175,8 @@ class Predictions(Resource):
         model: str,
         wait: bool = False,
         wait_options: WaitOptions = DEFAULT_WAIT_OPTIONS,
+        *,
+        max_retries: Optional[int] = None,
     ) -> PredictionWithIO:
         """Create a prediction.
 
@@ -170,6 +193,8 @@ class Predictions(Resource):
                 If False, returns the prediction immediately. Defaults to False.
             wait_options: Options for customizing wait behavior. If not
                 provided, default options are used.
+            max_retries: The create request's retry limit, instead of the
+                client's.
 
         Returns:
             The new prediction (finished, if `wait` is True).
@@ -182,7 +207,9 @@ class Predictions(Resource):
         path, body, headers = create_request(params, model)
         if wait:
             check_wait_options(wait_options, asynchronous=False)
-        prediction = self._api.request("POST", path, body, headers, expect_object=True)
+        prediction = self._api.request(
+            "POST", path, body, headers, expect_object=True, max_retries=max_retries
+        )
         created = cast(PredictionWithIO, prediction)
         if wait:
             return self.wait(created["id"], options=wait_options)
@@ -194,6 +221,8 @@ class Predictions(Resource):
         model: str,
         wait: bool = False,
         wait_options: AsyncWaitOptions = DEFAULT_ASYNC_WAIT_OPTIONS,
+        *,
+        max_retries: Optional[int] = None,
     ) -> PredictionWithIO:
         """Create a prediction, without blocking the event loop.
 
@@ -207,6 +236,8 @@ class Predictions(Resource):
                 If False, returns the prediction immediately. Defaults to False.
             wait_options: Options for customizing wait behavior. If not
                 provided, default options are used.
+            max_retries: The create request's retry limit, instead of the
+                client's.
 
         Returns:
             The new prediction (finished, if `wait` is True).
@@ -220,7 +251,7 @@ class Predictions(Resource):
         if wait:
             check_wait_options(wait_options, asynchronous=True)
         prediction = await self._api.async_request(
-            "POST", path, body, headers, expect_object=True
+            "POST", path, body, headers, expect_object=True, max_retries=max_retries
         )
         created = cast(PredictionWithIO, prediction)
         if wait:
@@ -332,13 +363,16 @@ class Predictions(Resource):
                 await self._async_cancel_quietly(predictionID)
             raise
 
-    def cancel(self, prediction_id: str) -> PredictionWithIO:
+    def cancel(
+        self, prediction_id: str, *, max_retries: Optional[int] = None
+    ) -> PredictionWithIO:
         """Ask the server to cancel a prediction.
 
         Asking again, or for a prediction already cancelled, is fine.
 
         Args:
             prediction_id: The unique identifier of the prediction.
+            max_retries: This call's retry limit, instead of the client's.
 
         Returns:
             The prediction as the server answered (fetched with a GET when the
@@ -350,16 +384,22 @@ class Predictions(Resource):
             ConflictError: If it has already succeeded, failed or been
                 abandoned.
         """
-        answer = self._api.request("POST", _cancel_path(prediction_id), idempotent=True)
+        path = _cancel_path(prediction_id)
+        answer = self._api.request(
+            "POST", path, idempotent=True, max_retries=max_retries
+        )
         if isinstance(answer, dict):
             return cast(PredictionWithIO, answer)
         return self.get(prediction_id)
 
-    async def async_cancel(self, prediction_id: str) -> PredictionWithIO:
+    async def async_cancel(
+        self, prediction_id: str, *, max_retries: Optional[int] = None
+    ) -> PredictionWithIO:
         """Ask the server to cancel a prediction, without blocking the loop.
 
         Args:
             prediction_id: The unique identifier of the prediction.
+            max_retries: This call's retry limit, instead of the client's.
 
         Returns:
             The prediction as the server answered.
@@ -371,7 +411,9 @@ class Predictions(Resource):
                 abandoned.
         """
         path = _cancel_path(prediction_id)
-        answer = await self._api.async_request("POST", path, idempotent=True)
+        answer = await self._api.async_request(
+            "POST", path, idempotent=True, max_retries=max_retries
+        )
         if isinstance(answer, dict):
             return cast(PredictionWithIO, answer)
         return await self.async_get(prediction_id)
@@ -398,17 +440,13 @@ class Predictions(Resource):
         except PredictionsError as exc:
             logger.warning("could not cancel prediction %s: %s", prediction_id, exc)
 
-    def _get(self, path: str, deadline: Optional[float] = None) -> PredictionWithIO:
-        prediction = self._api.request(
-            "GET", path, expect_object=True, deadline=deadline
-        )
+    def _get(self, path: str, **options: Any) -> PredictionWithIO:
+        prediction = self._api.request("GET", path, expect_object=True, **options)
         return cast(PredictionWithIO, prediction)
 
-    async def _async_get(
-        self, path: str, deadline: Optional[float] = None
-    ) -> PredictionWithIO:
+    async def _async_get(self, path: str, **options: Any) -> PredictionWithIO:
         prediction = await self._api.async_request(
-            "GET", path, expect_object=True, deadline=deadline
+            "GET", path, expect_object=True, **options
         )
         return cast(PredictionWithIO, prediction)
 

@@ -24,5 +24,15 @@ if [ -n "$constraints" ]; then
 else
     "$venv/bin/python" -m pip install -q --upgrade -e '.[test]'
 fi
-echo "== Python $version ($name): $("$venv/bin/python" -c 'import sys, requests, urllib3, pluggy, tenacity; print(sys.version.split()[0], "requests", requests.__version__, "urllib3", urllib3.__version__, "pluggy", pluggy.__version__, "tenacity", tenacity.__version__ if hasattr(tenacity, "__version__") else "")')"
+versions=$("$venv/bin/python" - <<'PY'
+import sys
+try:
+    from importlib.metadata import version
+except ImportError:  # pragma: no cover
+    from importlib_metadata import version
+names = ("requests", "urllib3", "pluggy", "tenacity", "responses")
+print(sys.version.split()[0], " ".join(f"{n} {version(n)}" for n in names))
+PY
+)
+echo "== Python $version ($name): $versions"
 "$venv/bin/python" -m pytest -q -p no:cacheprovider

@@ -329,3 +329,30 @@ def test_a_cut_off_answer_to_a_create_is_not_retried_by_default(
     with pytest.raises(InvalidResponseError):
         preds.create({"input": 1}, "o/n")
     assert len(mocked.calls) == 1
+
+
+def test_max_retries_per_call_on_the_public_methods(
+    preds: Predictions, mocked: responses.RequestsMock, sleeps: Sleeps
+) -> None:
+    mocked.add("GET", URL, json={"detail": "down"}, status=503)
+    with pytest.raises(InternalServerError):
+        preds.get("p1", max_retries=0)
+    assert len(mocked.calls) == 1
+    for _ in range(4):
+        mocked.add("GET", URL, json={"detail": "down"}, status=503)
+    mocked.add("GET", URL, json=prediction())
+    assert preds.get("p1", max_retries=4) == prediction()
+    assert len(sleeps) == 4
+
+
+@pytest.mark.parametrize(
+    ("value", "error"), [(-1, ValueError), (1.5, TypeError), (True, TypeError)]
+)
+def test_bad_max_retries_per_call_sends_nothing(
+    preds: Predictions, mocked: responses.RequestsMock, value: Any, error: type
+) -> None:
+    with pytest.raises(error, match="max_retries"):
+        preds.get("p1", max_retries=value)
+    with pytest.raises(error, match="max_retries"):
+        preds.create({"input": 1}, "o/n", max_retries=value)
+    assert len(mocked.calls) == 0

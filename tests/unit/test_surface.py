@@ -98,7 +98,13 @@ def test_predictions_methods_have_the_seed_signatures() -> None:
     for name, params in expected.items():
         for method in (name, f"async_{name}"):
             sig = inspect.signature(getattr(Predictions, method))
-            assert list(sig.parameters)[1:] == params, method
+            names = list(sig.parameters)[1:]
+            assert names[: len(params)] == params, method
+            # What the project adds comes after, keyword-only, with a default.
+            for extra in names[len(params) :]:
+                parameter = sig.parameters[extra]
+                assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, (method, extra)
+                assert parameter.default is not inspect.Parameter.empty
     create = inspect.signature(Predictions.create).parameters
     assert create["wait"].default is False
     assert create["wait_options"].default is DEFAULT_WAIT_OPTIONS
