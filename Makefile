@@ -22,6 +22,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check predictions tests examples
 	$(BIN)/ruff format --check predictions tests examples
 	$(BIN)/mypy predictions
+	$(BIN)/mypy --strict examples
 
 pytest: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_FLAGS)

@@ -14,11 +14,12 @@ import json
 import queue
 import threading
 import time
-from typing import Any, Tuple
+from typing import Any, List, Tuple
 
 from predictions import (
     AsyncWaitOptions,
     Client,
+    JsonValue,
     PredictionWithIO,
     WaitOptions,
     WebhookVerificationError,
@@ -35,7 +36,7 @@ def heading(text: str) -> None:
 
 def built_in_models(client: Client) -> None:
     heading("One prediction on each built-in model")
-    jobs = [
+    jobs: List[Tuple[str, JsonValue]] = [
         ("demo/echo", {"greeting": "hello"}),
         ("demo/word-count", {"text": "to be or not to be"}),
         ("demo/sleep", {"seconds": 0.3}),
@@ -100,9 +101,10 @@ def a_failure(client: Client) -> None:
         wait=True,
         wait_options=WaitOptions(POLL),
     )
-    error = failed["error"] or {}
-    print(f"  status={failed['status']} source={error.get('source')}")
-    print(f"  message={error.get('message')!r}")
+    error = failed["error"]
+    assert error is not None
+    print(f"  status={failed['status']} source={error['source']}")
+    print(f"  message={error['message']!r}")
 
 
 def webhook(client: Client) -> None:
