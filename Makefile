@@ -4,13 +4,15 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 MATRIX_VERSIONS ?= 3.8 3.9 3.10 3.11 3.12 3.13
 PYTEST_FLAGS ?= -q
+# The first-party plugins, installed like any third-party one.
+PLUGINS := -e plugins/progress -e plugins/jsonlog
 
 .PHONY: demo test lint pytest matrix clean
 
-$(BIN)/.installed: setup.cfg pyproject.toml
+$(BIN)/.installed: setup.cfg pyproject.toml plugins/*/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,dev]'
+	$(BIN)/python -m pip install -q -e '.[test,dev]' $(PLUGINS)
 	touch $@
 
 demo: $(BIN)/.installed
@@ -19,10 +21,10 @@ demo: $(BIN)/.installed
 test: lint pytest
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check predictions tests examples
-	$(BIN)/ruff format --check predictions tests examples
+	$(BIN)/ruff check predictions tests examples plugins
+	$(BIN)/ruff format --check predictions tests examples plugins
 	$(BIN)/mypy predictions
-	$(BIN)/mypy --strict examples
+	$(BIN)/mypy --strict examples plugins/progress/predictions_progress plugins/jsonlog/predictions_jsonlog
 
 pytest: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_FLAGS)

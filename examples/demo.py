@@ -23,6 +23,7 @@ from predictions import (
     PredictionWithIO,
     WaitOptions,
     WebhookVerificationError,
+    list_plugins,
     verify_webhook,
 )
 from predictions.testing import LocalServer
@@ -50,21 +51,25 @@ def built_in_models(client: Client) -> None:
 
 def status_changes(client: Client) -> None:
     heading("Waiting on demo/sleep, showing each status change")
+    # Printed after the wait: while it runs, the progress plugin (installed by
+    # `make demo`) owns the terminal's last lines and redraws them in place.
     start = time.monotonic()
+    changes: List[str] = []
     last = {"status": ""}
 
     def on_poll(prediction: PredictionWithIO) -> None:
         logs = prediction.get("logs") or []
         if prediction["status"] != last["status"] or logs:
             latest = logs[-1] if logs else ""
-            print(
+            changes.append(
                 f"  {time.monotonic() - start:5.2f}s  {prediction['status']:9} {latest}"
             )
         last["status"] = prediction["status"]
 
     created = client.predictions.create({"input": {"seconds": 1}}, "demo/sleep")
-    print(f"  created {created['id']} ({created['status']})")
     done = client.predictions.wait(created["id"], WaitOptions(0.25, on_poll))
+    print(f"  created {created['id']} ({created['status']})")
+    print("\n".join(changes))
     print(f"  {done['status']} in {done['execution_time']} s of execution")
 
 
@@ -164,6 +169,10 @@ def webhook(client: Client) -> None:
 def main() -> None:
     with LocalServer() as server:
         print(f"Local WriftAI-compatible server at {server.base_url}")
+        plugins = [p.name for p in list_plugins() if p.error is None]
+        print(f"Plugins installed: {', '.join(plugins) or 'none'}")
+        if "progress" in plugins:
+            print("(the progress plugin draws each wait's live line on stderr)")
         with Client(api_base_url=server.base_url) as client:
             built_in_models(client)
             status_changes(client)

@@ -19,7 +19,16 @@ from predictions.errors import (
     WaitTimeoutError,
     WebhookVerificationError,
 )
+from predictions.hookspecs import hookimpl
 from predictions.pagination import PaginatedResponse, PaginationOptions
+from predictions.plugins import (
+    PluginError,
+    PluginHost,
+    PluginInfo,
+    PluginValidationError,
+    PluginWarning,
+    list_plugins,
+)
 from predictions.predictions import (
     DEFAULT_ASYNC_WAIT_OPTIONS,
     DEFAULT_WAIT_OPTIONS,
@@ -62,6 +71,11 @@ __all__ = [
     "PaginatedResponse",
     "PaginationOptions",
     "PermissionDeniedError",
+    "PluginError",
+    "PluginHost",
+    "PluginInfo",
+    "PluginValidationError",
+    "PluginWarning",
     "Prediction",
     "PredictionModel",
     "PredictionWithIO",
@@ -76,5 +90,7 @@ __all__ = [
     "Webhook",
     "WebhookVerificationError",
     "__version__",
+    "hookimpl",
+    "list_plugins",
     "verify_webhook",
 ]

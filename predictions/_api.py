@@ -37,6 +37,7 @@ from predictions.errors import (
     APITimeoutError,
     PredictionsError,
 )
+from predictions.plugins import PluginHost
 from predictions.types import JsonValue
 
 logger = logging.getLogger("predictions")
@@ -69,6 +70,7 @@ class API:
         sleep: The blocking sleep used between retries and polls.
         async_sleep: The event-loop sleep used between async polls.
         clock: A monotonic clock, for deadlines.
+        hooks: The plugins whose request hooks this API calls; none if None.
     """
 
     def __init__(
@@ -85,8 +87,10 @@ class API:
         sleep: Callable[[float], None] = time.sleep,
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        hooks: Optional[PluginHost] = None,
     ) -> None:
         self.base_url = base_url
+        self.hooks = hooks if hooks is not None else PluginHost(entry_points=False)
         self.timeout = timeout
         self.retry_create = retry_create
         self.max_workers = max_workers
@@ -219,12 +223,27 @@ class API:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         url = self.base_url + path
 
+        attempts = 0
+
         def attempt() -> JsonValue:
-            response = self._send(method, url, data, all_headers, query)
+            nonlocal attempts
+            attempts += 1
+            response = self._send(method, url, data, all_headers, query, attempts)
             return decode(response, expect_object)
+
+        def on_retry(number: int, delay: float, error: BaseException) -> None:
+            self.hooks.call(
+                "predictions_on_retry",
+                method=method,
+                url=url,
+                attempt=number,
+                delay=delay,
+                error=error,
+            )
 
         return self.retry_policy.call(
             attempt,
+            before_sleep=on_retry if self.hooks.active else None,
             idempotent=(
                 idempotent
                 if idempotent is not None
@@ -256,12 +275,15 @@ class API:
         data: Optional[bytes],
         headers: Dict[str, str],
         params: Mapping[str, Any],
+        attempt: int,
     ) -> requests.Response:
         """Send once, following same-origin redirects only."""
         session = self.session()
         start = time.perf_counter()
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._send_one(session, method, url, data, headers, params)
+            response = self._send_one(
+                session, method, url, data, headers, params, attempt
+            )
             if not response.is_redirect:
                 break
             target = urljoin(response.url, response.headers["location"])
@@ -299,17 +321,21 @@ class API:
         data: Optional[bytes],
         headers: Dict[str, str],
         params: Mapping[str, Any],
+        attempt: int,
     ) -> requests.Response:
         where = f"{method} {_origin(url)}{urlsplit(url).path}"
+        request = session.prepare_request(
+            requests.Request(method, url, params=params, data=data, headers=headers)
+        )
+        hooks = self.hooks if self.hooks.active else None
+        if hooks is not None:
+            hooks.call("predictions_on_request", request=request, attempt=attempt)
+        start = time.perf_counter()
         try:
-            return session.request(
-                method,
-                url,
-                params=params,
-                data=data,
-                headers=headers,
-                timeout=self.timeout,
-                allow_redirects=False,
+            # The session's verify and proxies were resolved once, when the
+            # client was made; send() uses them without asking the environment.
+            response = session.send(
+                request, timeout=self.timeout, allow_redirects=False
             )
         except requests.exceptions.ConnectTimeout as exc:
             raise APITimeoutError(
@@ -330,6 +356,14 @@ class API:
             raise APIConnectionError(
                 f"{where}: the answer was cut off ({_reason(exc)})"
             ) from exc
+        if hooks is not None:
+            hooks.call(
+                "predictions_on_response",
+                request=request,
+                response=response,
+                elapsed=time.perf_counter() - start,
+            )
+        return response
 
 
 def _origin(url: str) -> str:

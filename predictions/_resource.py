@@ -72,6 +72,22 @@ def path_segment(value: str, what: str) -> str:
     return quote(value, safe="")
 
 
+def prediction_path(prediction_id: str) -> str:
+    """The path of one prediction, its id checked and encoded into one segment.
+
+    Args:
+        prediction_id: The prediction's id.
+
+    Returns:
+        `/predictions/<encoded id>`.
+
+    Raises:
+        TypeError: If the id is not a string.
+        ValueError: If the id is empty, blank, `.` or `..`.
+    """
+    return "/predictions/" + path_segment(prediction_id, "prediction id")
+
+
 class Resource:
     """The base of the API's resources: holds the `API` they talk through.
 
@@ -144,4 +160,5 @@ __all__ = [
     "create_request",
     "parse_model_ref",
     "path_segment",
+    "prediction_path",
 ]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import email.utils
 import random
 import time
-from typing import Any, Callable, Dict, Mapping, Optional, TypeVar
+from typing import Callable, Mapping, Optional, TypeVar
 
 import tenacity
 
@@ -29,9 +29,7 @@ from predictions.errors import (
     APIStatusError,
     InvalidResponseError,
     RateLimitError,
-    WaitTimeoutError,
 )
-from predictions.types import TERMINAL_STATUSES
 
 T = TypeVar("T")
 
@@ -49,9 +47,6 @@ BACKOFF_MAX = 8.0
 
 MAX_RATE_LIMIT_WAIT = 60.0
 """The longest a 429 makes the client wait, whatever the server says."""
-
-POLL_FAILURE_WINDOW = 300.0
-"""With no deadline, how long polls may keep failing before a wait gives up."""
 
 
 def check_max_retries(max_retries: object) -> None:
@@ -166,6 +161,26 @@ def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
     return False
 
 
+def retry_delay(
+    exc: BaseException, attempt_number: int, rand: Callable[[], float]
+) -> float:
+    """The delay before retrying after `exc`: what a 429 asks, else the backoff.
+
+    Args:
+        exc: What the failed attempt raised.
+        attempt_number: How many attempts have failed so far.
+        rand: A source of floats in [0, 1) for jitter.
+
+    Returns:
+        The delay in seconds.
+    """
+    if isinstance(exc, RateLimitError):
+        asked = rate_limit_delay(exc.response.headers)
+        if asked is not None:
+            return asked
+    return backoff(attempt_number, rand)
+
+
 class RetryPolicy:
     """Runs one call's attempts under the retry policy.
 
@@ -225,7 +240,7 @@ class RetryPolicy:
             exc = retry_state.outcome.exception() if retry_state.outcome else None
             if exc is None or not is_retryable(exc, idempotent=idempotent):
                 return False
-            next_delay[0] = _retry_delay(exc, retry_state.attempt_number, self.rand)
+            next_delay[0] = retry_delay(exc, retry_state.attempt_number, self.rand)
             return deadline is None or self.clock() + next_delay[0] <= deadline
 
         def notify(retry_state: tenacity.RetryCallState) -> None:
@@ -244,157 +259,8 @@ class RetryPolicy:
         return retrying(attempt)
 
 
-def _retry_delay(
-    exc: BaseException, attempt_number: int, rand: Callable[[], float]
-) -> float:
-    if isinstance(exc, RateLimitError):
-        asked = rate_limit_delay(exc.response.headers)
-        if asked is not None:
-            return asked
-    return backoff(attempt_number, rand)
-
-
-def is_transient_poll_error(exc: BaseException) -> bool:
-    """Tell whether a failed poll should be tried again by the wait loop.
-
-    Connection errors, timeouts, broken answers, 429 and 5xx are transient;
-    every other status (401, 403, 404 above all) is permanent.
-
-    Args:
-        exc: What the poll raised, after its own retries.
-
-    Returns:
-        True if the wait should keep polling.
-    """
-    if isinstance(exc, (APIConnectionError, InvalidResponseError)):
-        return True
-    return isinstance(exc, APIStatusError) and exc.status_code in RETRYABLE_STATUSES
-
-
-class PollLoop:
-    """The poll policy of one wait: tenacity's stop, wait and retry, and the end.
-
-    The same loop drives the sync wait (`tenacity.Retrying`) and the async one
-    (`tenacity.AsyncRetrying`). Each attempt polls once and returns the
-    prediction, or raises what the poll raised.
-
-    - A terminal status ends the wait with that prediction.
-    - Any other status (unknown ones included) polls again after
-      `poll_interval`.
-    - A transient error polls again after a backoff, until the deadline or,
-      with no deadline, until polls have failed for `POLL_FAILURE_WINDOW`
-      seconds in a row; then the error is raised. Permanent errors are
-      raised at once.
-    - At the deadline, `WaitTimeoutError` is raised with the last prediction
-      seen, unless the last poll failed: then its error is raised. The last
-      sleep is cut to the time left, so the last poll falls on the deadline.
-
-    Args:
-        prediction_id: The prediction waited on, for messages.
-        poll_interval: Seconds between polls.
-        timeout: Seconds until the deadline, or None for none.
-        clock: A monotonic clock.
-        rand: A source of floats in [0, 1) for jitter.
-    """
-
-    def __init__(
-        self,
-        prediction_id: str,
-        poll_interval: float,
-        timeout: Optional[float],
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        rand: Callable[[], float] = random.random,
-    ) -> None:
-        self.prediction_id = prediction_id
-        self.poll_interval = poll_interval
-        self.timeout = timeout
-        self.clock = clock
-        self.rand = rand
-        self.deadline = None if timeout is None else clock() + timeout
-        self.last_prediction: Optional[Mapping[str, Any]] = None
-        self.timed_out = False
-        self._failing_since: Optional[float] = None
-        self._failures = 0
-
-    def time_left(self) -> Optional[float]:
-        """Seconds until the deadline (never negative), or None with no deadline."""
-        if self.deadline is None:
-            return None
-        return max(0.0, self.deadline - self.clock())
-
-    def retry(self, retry_state: tenacity.RetryCallState) -> bool:
-        """Tell tenacity whether to poll again after this attempt."""
-        outcome = retry_state.outcome
-        if outcome is None:
-            return False
-        if not outcome.failed:
-            prediction = outcome.result()
-            self.last_prediction = prediction
-            self._failing_since = None
-            self._failures = 0
-            return prediction.get("status") not in TERMINAL_STATUSES
-        exc = outcome.exception()
-        if exc is None or not is_transient_poll_error(exc):
-            return False
-        now = self.clock()
-        if self._failing_since is None:
-            self._failing_since = now
-        self._failures += 1
-        if self.deadline is None:
-            return now - self._failing_since < POLL_FAILURE_WINDOW
-        return True
-
-    def stop(self, retry_state: tenacity.RetryCallState) -> bool:
-        """Tell tenacity that the deadline has come."""
-        self.timed_out = self.deadline is not None and self.clock() >= self.deadline
-        return self.timed_out
-
-    def wait(self, retry_state: tenacity.RetryCallState) -> float:
-        """Seconds until the next poll, cut to the time left."""
-        outcome = retry_state.outcome
-        exc = outcome.exception() if outcome is not None and outcome.failed else None
-        if exc is not None:
-            # At least the backoff: a "Retry-After: 0" (or a date in the past)
-            # must not turn a long wait into a tight loop of requests.
-            delay = backoff(self._failures, self.rand)
-            if isinstance(exc, RateLimitError):
-                delay = max(delay, rate_limit_delay(exc.response.headers) or 0.0)
-        else:
-            delay = self.poll_interval
-        left = self.time_left()
-        return delay if left is None else min(delay, left)
-
-    def give_up(self, retry_state: tenacity.RetryCallState) -> Any:
-        """At the deadline: raise the last poll's error, or `WaitTimeoutError`."""
-        outcome = retry_state.outcome
-        if outcome is not None and outcome.failed:
-            exc = outcome.exception()
-            if exc is not None:
-                raise exc
-        status = (self.last_prediction or {}).get("status", "unknown")
-        raise WaitTimeoutError(
-            f"prediction {self.prediction_id} did not finish within {self.timeout} s "
-            f"(last status: {status})",
-            prediction=self.last_prediction,  # type: ignore[arg-type]
-        )
-
-    def options(self) -> Dict[str, Any]:
-        """The keyword arguments of a tenacity `Retrying` for this loop."""
-        return {
-            "stop": self.stop,
-            "wait": self.wait,
-            "retry": self.retry,
-            "retry_error_callback": self.give_up,
-            "reraise": True,
-        }
-
-
 __all__ = [
     "BACKOFF_INITIAL",
-    "POLL_FAILURE_WINDOW",
-    "PollLoop",
-    "is_transient_poll_error",
     "BACKOFF_MAX",
     "MAX_RATE_LIMIT_WAIT",
     "RETRYABLE_STATUSES",
@@ -402,6 +268,7 @@ __all__ = [
     "RetryPolicy",
     "backoff",
     "check_max_retries",
+    "retry_delay",
     "is_retryable",
     "rate_limit_delay",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from types import TracebackType
-from typing import Any, Mapping, Optional, Tuple, Type, Union
+from typing import Any, Mapping, Optional, Sequence, Tuple, Type, Union
 from urllib.parse import urlsplit
 
 import requests.utils
@@ -13,6 +13,7 @@ import requests.utils
 from predictions._api import API, Timeout
 from predictions._retry import RETRY_CREATE_MODES, check_max_retries
 from predictions._version import __version__
+from predictions.plugins import PluginHost
 from predictions.predictions import Predictions
 
 DEFAULT_API_BASE_URL = "https://api.wrift.ai/v1"
@@ -50,9 +51,18 @@ class Client:
         proxies: Proxies by scheme, such as {"https": "http://proxy:3128"}.
             Wins over `HTTPS_PROXY` and the like.
         trust_env: Read proxies and the CA bundle from the environment.
+        plugins: Plugin objects to add to the installed ones (modules or
+            objects with `@predictions.hookimpl` functions).
+        strict_plugins: Raise plugin failures instead of warning; None reads
+            `PREDICTIONS_STRICT_PLUGINS`.
 
     Attributes:
         predictions: Operations on predictions.
+        plugins: The client's plugin manager (`PluginHost`).
+
+    Raises:
+        PluginValidationError: A plugin in `plugins` implements an unknown hook
+            or takes an argument its hook lacks.
     """
 
     def __init__(
@@ -68,6 +78,8 @@ class Client:
         verify: Union[bool, str, None] = None,
         proxies: Optional[Mapping[str, str]] = None,
         trust_env: bool = True,
+        plugins: Sequence[Any] = (),
+        strict_plugins: Optional[bool] = None,
     ) -> None:
         base_url = _base_url(
             api_base_url or os.environ.get("WRIFTAI_API_BASE_URL") or ""
@@ -86,6 +98,7 @@ class Client:
             all_headers["Authorization"] = f"Bearer {token}"
         all_headers.update(headers or {})
 
+        self.plugins = PluginHost(plugins, strict=strict_plugins)
         self.api = API(
             base_url,
             headers=all_headers,
@@ -95,6 +108,7 @@ class Client:
             max_workers=max_workers,
             verify=_verify(verify, trust_env),
             proxies=_proxies(base_url, proxies, trust_env),
+            hooks=self.plugins,
         )
         self.predictions = Predictions(self.api)
 

@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-import inspect
-import logging
+from types import MappingProxyType
 from typing import (
     Any,
     AsyncIterator,
     Dict,
     Iterator,
+    Mapping,
     Optional,
     cast,
 )
 
-import tenacity
-
-from predictions._resource import Resource, create_request, path_segment
-from predictions._retry import PollLoop
+from predictions._polling import Waiter
+from predictions._resource import Resource, create_request, prediction_path
 from predictions._wait_options import (
     DEFAULT_ASYNC_WAIT_OPTIONS,
     DEFAULT_WAIT_OPTIONS,
     AsyncWaitOptions,
-    BaseWaitOptions,
     WaitOptions,
     check_wait_options,
     is_terminal,
 )
-from predictions.errors import PredictionsError
 from predictions.pagination import (
     PaginatedResponse,
     PaginationOptions,
@@ -39,8 +35,6 @@ from predictions.types import (
     Prediction,
     PredictionWithIO,
 )
-
-logger = logging.getLogger("predictions")
 
 
 class Predictions(Resource):
@@ -62,7 +56,7 @@ class Predictions(Resource):
             ValueError: If the id is empty, blank, `.` or `..`.
             NotFoundError: If there is no such prediction.
         """
-        return self._get(_prediction_path(prediction_id), max_retries=max_retries)
+        return self._get(prediction_path(prediction_id), max_retries=max_retries)
 
     async def async_get(
         self, prediction_id: str, *, max_retries: Optional[int] = None
@@ -80,7 +74,7 @@ class Predictions(Resource):
             ValueError: If the id is empty, blank, `.` or `..`.
             NotFoundError: If there is no such prediction.
         """
-        path = _prediction_path(prediction_id)
+        path = prediction_path(prediction_id)
         return await self._async_get(path, max_retries=max_retries)
 
     def list(
@@ -211,6 +205,7 @@ class Predictions(Resource):
             "POST", path, body, headers, expect_object=True, max_retries=max_retries
         )
         created = cast(PredictionWithIO, prediction)
+        self._created(created, model, params)
         if wait:
             return self.wait(created["id"], options=wait_options)
         return created
@@ -254,6 +249,7 @@ class Predictions(Resource):
             "POST", path, body, headers, expect_object=True, max_retries=max_retries
         )
         created = cast(PredictionWithIO, prediction)
+        self._created(created, model, params)
         if wait:
             return await self.async_wait(created["id"], options=wait_options)
         return created
@@ -289,26 +285,8 @@ class Predictions(Resource):
                 transiently until the deadline or the failure window ended.
             APIConnectionError: Polls could not reach the API until then.
         """
-        path = _prediction_path(predictionID)
         check_wait_options(options, asynchronous=False)
-        loop = self._poll_loop(predictionID, options)
-
-        def poll() -> PredictionWithIO:
-            prediction = self._get(path, deadline=loop.deadline)
-            if options.on_poll is not None:
-                options.on_poll(prediction)
-            return prediction
-
-        try:
-            return tenacity.Retrying(sleep=self._api.sleep, **loop.options())(poll)
-        except KeyboardInterrupt:
-            if options.cancel_on_interrupt:
-                self._cancel_quietly(predictionID)
-            raise
-        except Exception:
-            if loop.timed_out and options.cancel_on_timeout:
-                self._cancel_quietly(predictionID)
-            raise
+        return Waiter(self._api, predictionID, options).run()
 
     async def async_wait(
         self,
@@ -339,29 +317,8 @@ class Predictions(Resource):
                 the deadline or the failure window ended.
             APIConnectionError: Polls could not reach the API until then.
         """
-        path = _prediction_path(predictionID)
         check_wait_options(options, asynchronous=True)
-        loop = self._poll_loop(predictionID, options)
-
-        async def poll() -> PredictionWithIO:
-            prediction = await self._async_get(path, deadline=loop.deadline)
-            if options.on_poll is not None:
-                result = options.on_poll(prediction)
-                if inspect.isawaitable(result):
-                    await result
-            return prediction
-
-        retrying = tenacity.AsyncRetrying(sleep=self._api.async_sleep, **loop.options())
-        try:
-            return cast(PredictionWithIO, await retrying(poll))
-        except KeyboardInterrupt:
-            if options.cancel_on_interrupt:
-                self._cancel_quietly(predictionID)
-            raise
-        except Exception:
-            if loop.timed_out and options.cancel_on_timeout:
-                await self._async_cancel_quietly(predictionID)
-            raise
+        return await Waiter(self._api, predictionID, options).run_async()
 
     def cancel(
         self, prediction_id: str, *, max_retries: Optional[int] = None
@@ -384,7 +341,7 @@ class Predictions(Resource):
             ConflictError: If it has already succeeded, failed or been
                 abandoned.
         """
-        path = _cancel_path(prediction_id)
+        path = prediction_path(prediction_id) + "/cancel"
         answer = self._api.request(
             "POST", path, idempotent=True, max_retries=max_retries
         )
@@ -410,7 +367,7 @@ class Predictions(Resource):
             ConflictError: If it has already succeeded, failed or been
                 abandoned.
         """
-        path = _cancel_path(prediction_id)
+        path = prediction_path(prediction_id) + "/cancel"
         answer = await self._api.async_request(
             "POST", path, idempotent=True, max_retries=max_retries
         )
@@ -418,27 +375,15 @@ class Predictions(Resource):
             return cast(PredictionWithIO, answer)
         return await self.async_get(prediction_id)
 
-    def _poll_loop(self, prediction_id: str, options: BaseWaitOptions[Any]) -> PollLoop:
-        return PollLoop(
-            prediction_id, options.poll_interval, options.timeout, clock=self._api.clock
+    def _created(
+        self, prediction: PredictionWithIO, model: str, params: Mapping[str, Any]
+    ) -> None:
+        self._api.hooks.call(
+            "predictions_on_create",
+            prediction=prediction,
+            model=model,
+            params=MappingProxyType(dict(params)),
         )
-
-    def _cancel_quietly(self, prediction_id: str) -> None:
-        """Ask for a cancel on the way out of a wait; a failure is only logged."""
-        try:
-            self._api.request(
-                "POST", _cancel_path(prediction_id), idempotent=True, max_retries=0
-            )
-        except PredictionsError as exc:
-            logger.warning("could not cancel prediction %s: %s", prediction_id, exc)
-
-    async def _async_cancel_quietly(self, prediction_id: str) -> None:
-        try:
-            await self._api.async_request(
-                "POST", _cancel_path(prediction_id), idempotent=True, max_retries=0
-            )
-        except PredictionsError as exc:
-            logger.warning("could not cancel prediction %s: %s", prediction_id, exc)
 
     def _get(self, path: str, **options: Any) -> PredictionWithIO:
         prediction = self._api.request("GET", path, expect_object=True, **options)
@@ -449,14 +394,6 @@ class Predictions(Resource):
             "GET", path, expect_object=True, **options
         )
         return cast(PredictionWithIO, prediction)
-
-
-def _prediction_path(prediction_id: str) -> str:
-    return "/predictions/" + path_segment(prediction_id, "prediction id")
-
-
-def _cancel_path(prediction_id: str) -> str:
-    return _prediction_path(prediction_id) + "/cancel"
 
 
 __all__ = [

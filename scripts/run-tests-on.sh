@@ -17,12 +17,13 @@ if ! works "$python"; then
 fi
 name=$version${constraints:+-oldest}
 venv=.venv-matrix/$name
+plugins="-e plugins/progress -e plugins/jsonlog"
 "$python" -m venv --clear "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip
 if [ -n "$constraints" ]; then
-    "$venv/bin/python" -m pip install -q -c "$constraints" -e '.[test]'
+    "$venv/bin/python" -m pip install -q -c "$constraints" -e '.[test]' $plugins
 else
-    "$venv/bin/python" -m pip install -q --upgrade -e '.[test]'
+    "$venv/bin/python" -m pip install -q --upgrade -e '.[test]' $plugins
 fi
 versions=$("$venv/bin/python" - <<'PY'
 import sys

@@ -48,6 +48,13 @@ class Sleeps(List[float]):
         self.append(seconds)
 
 
+@pytest.fixture(autouse=True)
+def no_installed_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see no installed plugin unless they ask (tests/plugins does)."""
+    monkeypatch.setenv("PREDICTIONS_PLUGINS", "")
+    monkeypatch.delenv("PREDICTIONS_STRICT_PLUGINS", raising=False)
+
+
 @pytest.fixture
 def mocked() -> Iterator[responses.RequestsMock]:
     """Every request goes to this mock; one it does not know raises ConnectionError."""

@@ -1,0 +1,338 @@
+"""Plugins: entry points, the allow-list, listing, and calls that never break the host.
+
+Installed plugins are found through the entry-point group `predictions.plugins`
+(an entry point names a module or an object with `@hookimpl` functions, or a
+class made with no arguments). They are discovered and imported once per
+process, the first time a client is made, never at import time.
+`PREDICTIONS_PLUGINS` chooses which load: unset, all; empty, none; `a,b`,
+those entry-point names. `Client(plugins=[...])` adds objects in code.
+
+A plugin that fails to load, or whose hook raises, is reported with
+`warnings.warn` (a `PluginWarning` naming the plugin) and logged, and the
+caller's operation goes on; with `strict_plugins=True` or
+`PREDICTIONS_STRICT_PLUGINS=1` the error is raised instead, for plugin
+authors and tests.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import logging
+import os
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import pluggy
+
+from predictions import hookspecs
+from predictions.errors import PredictionsError
+
+logger = logging.getLogger("predictions")
+
+ENTRY_POINT_GROUP = "predictions.plugins"
+"""The entry-point group installed plugins register under."""
+
+ALLOW_ENV = "PREDICTIONS_PLUGINS"
+"""Unset: load every installed plugin; empty: none; `a,b`: those names."""
+
+STRICT_ENV = "PREDICTIONS_STRICT_PLUGINS"
+"""`1` (or `true`, `yes`): raise plugin errors instead of warning."""
+
+HOOK_NAMES = tuple(
+    name for name in hookspecs.__all__ if name.startswith("predictions_")
+)
+
+
+class PluginWarning(UserWarning):
+    """A plugin failed to load or raised in a hook; the operation went on."""
+
+
+class PluginError(PredictionsError):
+    """A plugin failed, and strict mode asked for the error to be raised."""
+
+
+PluginValidationError = pluggy.PluginValidationError
+"""A plugin was refused at registration: an unknown hook or argument."""
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """An installed plugin, as `list_plugins()` describes it.
+
+    Attributes:
+        name: The entry-point name (what `PREDICTIONS_PLUGINS` lists).
+        distribution: The distribution that installs it.
+        version: The distribution's version.
+        hooks: The hooks it implements, sorted.
+        error: Why it could not be loaded, or None.
+    """
+
+    name: str
+    distribution: str
+    version: str
+    hooks: Tuple[str, ...]
+    error: Optional[str] = None
+
+
+@dataclass
+class _Installed:
+    entry_point: metadata.EntryPoint
+    distribution: str
+    version: str
+    plugin: Any = None
+    error: Optional[BaseException] = None
+    loaded: bool = False
+
+
+_lock = threading.Lock()
+_installed: Optional[Dict[str, _Installed]] = None
+
+
+def _discover() -> Dict[str, _Installed]:
+    """Find the installed plugins' entry points, once per process."""
+    global _installed
+    with _lock:
+        if _installed is None:
+            found: Dict[str, _Installed] = {}
+            for dist in metadata.distributions():
+                for entry_point in dist.entry_points:
+                    if entry_point.group != ENTRY_POINT_GROUP:
+                        continue
+                    found.setdefault(
+                        entry_point.name,
+                        _Installed(entry_point, dist.metadata["Name"], dist.version),
+                    )
+            _installed = found
+        return _installed
+
+
+def _load(installed: _Installed) -> None:
+    """Import one installed plugin, once per process."""
+    with _lock:
+        if installed.loaded:
+            return
+        installed.loaded = True
+        try:
+            plugin = installed.entry_point.load()
+            installed.plugin = plugin() if isinstance(plugin, type) else plugin
+        except Exception as exc:
+            installed.error = exc
+
+
+def _forget_installed() -> None:
+    """Discover again on next use (for tests that fake entry points)."""
+    global _installed
+    with _lock:
+        _installed = None
+
+
+def _hooks_of(plugin: Any) -> Tuple[str, ...]:
+    marker = f"{hookspecs.PROJECT_NAME}_impl"
+    return tuple(
+        sorted(
+            name
+            for name in dir(plugin)
+            if getattr(getattr(plugin, name, None), marker, None) is not None
+        )
+    )
+
+
+def _label(plugin: Any) -> str:
+    """A plugin's name for messages: its module's, or its class's."""
+    if isinstance(plugin, type(logging)):
+        return plugin.__name__
+    return f"{type(plugin).__module__}.{type(plugin).__qualname__}"
+
+
+def _allowed_names() -> Optional[List[str]]:
+    value = os.environ.get(ALLOW_ENV)
+    if value is None:
+        return None
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def strict_from_env() -> bool:
+    """Whether `PREDICTIONS_STRICT_PLUGINS` asks for strict mode."""
+    return os.environ.get(STRICT_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def list_plugins() -> List[PluginInfo]:
+    """Describe every installed plugin, whether `PREDICTIONS_PLUGINS` selects it or not.
+
+    Returns:
+        One `PluginInfo` per entry point of the `predictions.plugins` group,
+        sorted by name; a plugin that fails to import has its `error` set.
+    """
+    infos = []
+    for name, installed in sorted(_discover().items()):
+        _load(installed)
+        error = installed.error
+        infos.append(
+            PluginInfo(
+                name=name,
+                distribution=installed.distribution,
+                version=installed.version,
+                hooks=() if error else _hooks_of(installed.plugin),
+                error=None if error is None else f"{type(error).__name__}: {error}",
+            )
+        )
+    return infos
+
+
+class PluginHost:
+    """A client's plugin manager, and the one place hooks are called from.
+
+    Args:
+        plugins: Plugin objects to add (modules, or objects with `@hookimpl`
+            functions); refused with `PluginValidationError` if they
+            implement an unknown hook or take an argument a hook lacks.
+        strict: Raise plugin failures instead of warning; None reads
+            `PREDICTIONS_STRICT_PLUGINS`.
+        entry_points: Load the installed plugins that `PREDICTIONS_PLUGINS`
+            selects.
+
+    Raises:
+        PluginValidationError: A plugin given in `plugins` is not valid.
+        PluginError: In strict mode, an installed plugin failed to load or
+            was not valid.
+    """
+
+    def __init__(
+        self,
+        plugins: Sequence[Any] = (),
+        *,
+        strict: Optional[bool] = None,
+        entry_points: bool = True,
+    ) -> None:
+        self.strict = strict_from_env() if strict is None else strict
+        self.manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.manager.add_hookspecs(hookspecs)
+        self._impls: Dict[str, List[Any]] = {}
+        if entry_points:
+            self._add_installed()
+        for plugin in plugins:
+            self.register(plugin)
+
+    @property
+    def active(self) -> bool:
+        """Whether any plugin implements any hook (hooks cost nothing if not)."""
+        return bool(self._impls)
+
+    def register(self, plugin: Any, name: Optional[str] = None) -> None:
+        """Add a plugin object.
+
+        Args:
+            plugin: A module or object with `@hookimpl` functions.
+            name: Its name in messages; pluggy's default if None.
+
+        Raises:
+            PluginValidationError: It implements an unknown hook, takes an
+                argument the hook lacks, or is a hook wrapper.
+        """
+        label = name or _label(plugin)
+        try:
+            self.manager.register(plugin, name=name)
+        except PluginValidationError as exc:
+            raise PluginValidationError(
+                plugin, f"plugin {label!r} refused: {exc}"
+            ) from exc
+        try:
+            self.manager.check_pending()
+            for hook_name in HOOK_NAMES:
+                caller = getattr(self.manager.hook, hook_name)
+                for impl in caller.get_hookimpls():
+                    if impl.plugin is plugin and (
+                        getattr(impl, "hookwrapper", False)
+                        or getattr(impl, "wrapper", False)
+                    ):
+                        raise PluginValidationError(
+                            plugin,
+                            f"hook {hook_name!r} is a wrapper; predictions hooks "
+                            "are plain observers",
+                        )
+        except PluginValidationError as exc:
+            self.manager.unregister(plugin)
+            raise PluginValidationError(
+                plugin, f"plugin {label!r} refused: {exc}"
+            ) from exc
+        self._refresh()
+
+    def call(self, hook_name: str, **kwargs: Any) -> None:
+        """Call every implementation of a hook, each in isolation.
+
+        A hook that raises is reported (or raised in strict mode) and the
+        others still run.
+
+        Args:
+            hook_name: One of the `predictions_*` hooks.
+            **kwargs: The hook's arguments, all of them, by name.
+
+        Raises:
+            PluginError: In strict mode, a hook raised.
+        """
+        impls = self._impls.get(hook_name)
+        if not impls:
+            return
+        for impl in impls:
+            try:
+                impl.function(*[kwargs[arg] for arg in impl.argnames])
+            except Exception as exc:
+                self._report(f"plugin {impl.plugin_name!r} failed in {hook_name}", exc)
+
+    def _refresh(self) -> None:
+        impls: Dict[str, List[Any]] = {}
+        for hook_name in HOOK_NAMES:
+            # pluggy calls the last registered first; keep its order.
+            found = list(
+                reversed(getattr(self.manager.hook, hook_name).get_hookimpls())
+            )
+            if found:
+                impls[hook_name] = found
+        self._impls = impls
+
+    def _add_installed(self) -> None:
+        installed = _discover()
+        allowed = _allowed_names()
+        names = sorted(installed) if allowed is None else allowed
+        for name in names:
+            entry = installed.get(name)
+            if entry is None:
+                self._report(
+                    f"{ALLOW_ENV} names plugin {name!r}, which is not installed "
+                    f"(installed: {', '.join(sorted(installed)) or 'none'})",
+                    None,
+                )
+                continue
+            _load(entry)
+            where = f"plugin {name!r} (from {entry.distribution} {entry.version})"
+            if entry.error is not None:
+                self._report(f"{where} failed to load", entry.error)
+                continue
+            try:
+                self.register(entry.plugin, name=name)
+            except PluginValidationError as exc:
+                self._report(f"{where} was refused", exc)
+
+    def _report(self, message: str, exc: Optional[BaseException]) -> None:
+        text = message if exc is None else f"{message}: {type(exc).__name__}: {exc}"
+        if self.strict:
+            raise PluginError(text) from exc
+        logger.warning("%s", text)
+        warnings.warn(text, PluginWarning, stacklevel=3)
+
+
+__all__ = [
+    "ALLOW_ENV",
+    "ENTRY_POINT_GROUP",
+    "HOOK_NAMES",
+    "STRICT_ENV",
+    "PluginError",
+    "PluginHost",
+    "PluginInfo",
+    "PluginValidationError",
+    "PluginWarning",
+    "list_plugins",
+    "strict_from_env",
+]

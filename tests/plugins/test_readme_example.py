@@ -1,0 +1,27 @@
+"""README.rst's "Writing a plugin" example runs as written."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import textwrap
+
+README = pathlib.Path(__file__).resolve().parents[2] / "README.rst"
+
+
+def example() -> str:
+    text = README.read_text(encoding="utf-8")
+    section = text.split("Writing a plugin\n~~~~~~~~~~~~~~~~\n", 1)[1]
+    match = re.search(r"\.\. code-block:: python\n\n((?:   .*\n|\n)+)", section)
+    assert match, "the section has a Python example"
+    return textwrap.dedent(match.group(1))
+
+
+def test_the_plugin_example_runs(capsys: object) -> None:
+    code = example()
+    assert "@hookimpl" in code
+    namespace: dict = {"__name__": "readme_example"}
+    exec(compile(code, str(README), "exec"), namespace)
+    tracing = namespace["tracing"]
+    assert tracing.waits[0][0] == "succeeded"
+    assert len(tracing.trace_ids) >= 2
