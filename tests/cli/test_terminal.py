@@ -1,0 +1,82 @@
+"""`predictions run` in a pseudo-terminal: the progress line as a person sees it."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("predictions_progress") is None,
+    reason="the progress plugin is not installed (make test installs it)",
+)
+
+
+def render(raw: str) -> str:
+    """What a terminal shows: apply line erases and cursor-up moves, like a screen."""
+    screen: list = [""]
+    row = 0
+    for token in re.split(r"(\x1b\[\d*[A-Za-z]|\r|\n)", raw):
+        if token == "\n":
+            row += 1
+            if row == len(screen):
+                screen.append("")
+        elif token == "\r":
+            continue
+        elif token.startswith("\x1b["):
+            number = int(token[2:-1] or 1)
+            kind = token[-1]
+            if kind == "F":
+                row = max(0, row - number)
+            elif kind == "J":
+                del screen[row + 1 :]
+                screen[row] = ""
+            elif kind == "K":
+                screen[row] = ""
+        elif token:
+            screen[row] += token
+    return "\n".join(line for line in screen if line)
+
+
+def test_the_progress_line_redraws_in_place() -> None:
+    parent, child = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREDICTIONS_")}
+    env["COLUMNS"] = "120"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "predictions", "run", "--local", "demo/sleep",
+         "-i", "seconds=1", "--poll-interval", "0.1"],
+        stdin=child, stdout=child, stderr=child, env=env, close_fds=True,
+    )  # fmt: skip
+    os.close(child)
+    raw = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([parent], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(parent, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            raw += chunk
+        elif process.poll() is not None:
+            break
+    os.close(parent)
+    assert process.wait(timeout=30) == 0
+    text = raw.decode("utf-8", "replace")
+    assert "\x1b[2K" in text, "the line is cleared and redrawn"
+    assert text.count("demo/sleep:1 started") >= 3, "redrawn at each poll"
+    screen = render(text)
+    lines = screen.splitlines()
+    # On the screen, the live line was replaced by the final one: no "started" left.
+    assert not any("demo/sleep:1 started" in line for line in lines), screen
+    assert any("demo/sleep:1 succeeded (waited" in line for line in lines), screen
+    assert '"slept": 1' in screen
