@@ -17,10 +17,11 @@ import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable, Dict, Mapping, Optional, Tuple
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import (
     ConnectTimeoutError,
     MaxRetryError,
@@ -47,6 +48,50 @@ Timeout = Tuple[float, float]
 
 MAX_REDIRECTS = 5
 """How many same-origin redirects one request follows."""
+
+
+class _Adapter(HTTPAdapter):
+    """An HTTPAdapter that finds its connection pool once per origin.
+
+    requests parses the URL and builds a pool key on every send; this client
+    talks to one origin with settings fixed when it was made, so the pool found
+    the first time serves every later request. With a proxy or a client
+    certificate, requests' own lookup runs every time.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._pools: Dict[Tuple[str, str], Any] = {}
+        super().__init__(**kwargs)
+
+    def get_connection_with_tls_context(  # requests >= 2.32
+        self, request: Any, verify: Any, proxies: Any = None, cert: Any = None
+    ) -> Any:
+        """Return the pool for the request's origin, looked up once."""
+        parent = super().get_connection_with_tls_context
+        if proxies or cert:
+            return parent(request, verify, proxies=proxies, cert=cert)
+        key = (_origin(request.url), repr(verify))
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = parent(
+                request, verify, proxies=proxies, cert=cert
+            )
+        return pool
+
+    def get_connection(self, url: Any, proxies: Any = None) -> Any:  # requests < 2.32
+        """Return the pool for the URL's origin, looked up once."""
+        if proxies:
+            return super().get_connection(url, proxies)
+        key = (_origin(url), "")
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = super().get_connection(url, proxies)
+        return pool
+
+    def close(self) -> None:
+        """Forget the pools and close them."""
+        self._pools.clear()
+        super().close()
 
 
 class API:
@@ -124,7 +169,7 @@ class API:
         session.verify = self._verify
         session.proxies.update(self._proxies)
         session.headers.update(self._headers)
-        adapter = HTTPAdapter(pool_maxsize=self.max_workers, max_retries=0)
+        adapter = _Adapter(pool_maxsize=self.max_workers, max_retries=0)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         return session
@@ -304,13 +349,14 @@ class API:
             raise APIStatusError(
                 f"the API redirected more than {MAX_REDIRECTS} times", response=response
             )
-        logger.debug(
-            "%s %s -> %s in %.0f ms",
-            method,
-            urlsplit(url).path,
-            response.status_code,
-            (time.perf_counter() - start) * 1000,
-        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %s in %.0f ms",
+                method,
+                urlsplit(url).path,
+                response.status_code,
+                (time.perf_counter() - start) * 1000,
+            )
         return response
 
     def _send_one(
@@ -323,38 +369,52 @@ class API:
         params: Mapping[str, Any],
         attempt: int,
     ) -> requests.Response:
-        where = f"{method} {_origin(url)}{urlsplit(url).path}"
-        request = session.prepare_request(
-            requests.Request(method, url, params=params, data=data, headers=headers)
-        )
+        # The request is prepared here and handed straight to the session's
+        # adapter: the session's per-request machinery (environment, proxy and
+        # cookie merging, hook dispatch, redirects) has nothing to add, since
+        # every setting was resolved once, when the client was made.
+        request = requests.PreparedRequest()
+        request.method = method
+        request.url = url if not params else f"{url}?{urlencode(params, doseq=True)}"
+        request.headers = CaseInsensitiveDict(session.headers)  # type: ignore[arg-type]
+        request.headers.update(headers)
+        if data is not None:
+            request.headers["Content-Length"] = str(len(data))
+        request.body = data
         hooks = self.hooks if self.hooks.active else None
         if hooks is not None:
             hooks.call("predictions_on_request", request=request, attempt=attempt)
         start = time.perf_counter()
         try:
-            # The session's verify and proxies were resolved once, when the
-            # client was made; send() uses them without asking the environment.
-            response = session.send(
-                request, timeout=self.timeout, allow_redirects=False
+            adapter: HTTPAdapter = session.get_adapter(url)
+            response: requests.Response = adapter.send(
+                request,
+                timeout=self.timeout,
+                verify=self._verify,
+                proxies=self._proxies,
             )
+            # Read it all now, inside the try: the connection goes back to the
+            # pool, and a body cut short is raised as a connection error.
+            _ = response.content
         except requests.exceptions.ConnectTimeout as exc:
             raise APITimeoutError(
-                f"{where}: connecting timed out after {self.timeout[0]} s",
+                f"{_where(method, url)}: connecting timed out "
+                f"after {self.timeout[0]} s",
                 request_sent=False,
             ) from exc
         except requests.exceptions.Timeout as exc:
             raise APITimeoutError(
-                f"{where}: no answer within {self.timeout[1]} s"
+                f"{_where(method, url)}: no answer within {self.timeout[1]} s"
             ) from exc
         except requests.exceptions.ConnectionError as exc:
             sent = _maybe_sent(exc)
             state = "the connection broke" if sent else "could not connect"
             raise APIConnectionError(
-                f"{where}: {state} ({_reason(exc)})", request_sent=sent
+                f"{_where(method, url)}: {state} ({_reason(exc)})", request_sent=sent
             ) from exc
         except requests.exceptions.ChunkedEncodingError as exc:
             raise APIConnectionError(
-                f"{where}: the answer was cut off ({_reason(exc)})"
+                f"{_where(method, url)}: the answer was cut off ({_reason(exc)})"
             ) from exc
         if hooks is not None:
             hooks.call(
@@ -364,6 +424,10 @@ class API:
                 elapsed=time.perf_counter() - start,
             )
         return response
+
+
+def _where(method: str, url: str) -> str:
+    return f"{method} {_origin(url)}{urlsplit(url).path}"
 
 
 def _origin(url: str) -> str:

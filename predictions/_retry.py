@@ -20,7 +20,7 @@ from __future__ import annotations
 import email.utils
 import random
 import time
-from typing import Callable, Mapping, Optional, TypeVar
+from typing import Callable, List, Mapping, Optional, TypeVar
 
 import tenacity
 
@@ -231,6 +231,21 @@ class RetryPolicy:
             Exception: The last attempt's error, when the policy gives up.
         """
         limit = self.max_retries if max_retries is None else max_retries
+        # Most calls succeed at once: the first attempt runs before any
+        # tenacity machinery is built, and a new Retrying takes over only after
+        # a failure the policy would retry (replayed to it as attempt 1).
+        try:
+            return attempt()
+        except Exception as exc:
+            if limit == 0 or not is_retryable(exc, idempotent=idempotent):
+                raise
+            first_failure: List[BaseException] = [exc]
+
+        def replay_then_attempt() -> T:
+            if first_failure:
+                raise first_failure.pop()
+            return attempt()
+
         # tenacity asks `retry` before `wait`: the delay is chosen once, in
         # `retry`, so the deadline check and the sleep agree on the jitter.
         # (tenacity 8.0 passes `retry_state` by keyword: keep that name.)
@@ -256,7 +271,7 @@ class RetryPolicy:
             sleep=self.sleep,
             reraise=True,
         )
-        return retrying(attempt)
+        return retrying(replay_then_attempt)
 
 
 __all__ = [

@@ -378,6 +378,8 @@ class Predictions(Resource):
     def _created(
         self, prediction: PredictionWithIO, model: str, params: Mapping[str, Any]
     ) -> None:
+        if not self._api.hooks.active:
+            return
         self._api.hooks.call(
             "predictions_on_create",
             prediction=prediction,
