@@ -8,7 +8,6 @@ client's thread pool.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import logging
@@ -113,7 +112,8 @@ class API:
         verify: TLS verification: True, False or a CA bundle path.
         proxies: Proxies by scheme, already merged with the environment's.
         sleep: The blocking sleep used between retries and polls.
-        async_sleep: The event-loop sleep used between async polls.
+        async_sleep: The event-loop sleep used between async polls
+            (`asyncio.sleep` if None).
         clock: A monotonic clock, for deadlines.
         hooks: The plugins whose request hooks this API calls; none if None.
     """
@@ -130,7 +130,7 @@ class API:
         verify: Any = True,
         proxies: Optional[Mapping[str, str]] = None,
         sleep: Callable[[float], None] = time.sleep,
-        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        async_sleep: Optional[Callable[[float], Awaitable[None]]] = None,
         clock: Callable[[], float] = time.monotonic,
         hooks: Optional[PluginHost] = None,
     ) -> None:
@@ -140,7 +140,7 @@ class API:
         self.retry_create = retry_create
         self.max_workers = max_workers
         self.sleep = sleep
-        self.async_sleep = async_sleep
+        self._async_sleep = async_sleep
         self.clock = clock
         self.retry_policy = RetryPolicy(max_retries, sleep=sleep, clock=clock)
         self._headers = dict(headers)
@@ -154,6 +154,19 @@ class API:
 
     def __repr__(self) -> str:
         return f"<API {self.base_url}>"
+
+    @property
+    def async_sleep(self) -> Callable[[float], Awaitable[None]]:
+        """The event-loop sleep between async polls (`asyncio.sleep` by default)."""
+        if self._async_sleep is None:
+            import asyncio
+
+            return asyncio.sleep
+        return self._async_sleep
+
+    @async_sleep.setter
+    def async_sleep(self, sleep: Callable[[float], Awaitable[None]]) -> None:
+        self._async_sleep = sleep
 
     # Sessions and the executor
 
@@ -311,6 +324,8 @@ class API:
         call = functools.partial(
             self.request, method, path, body, headers, params, **options
         )
+        import asyncio  # imported on first use: a sync-only program never pays for it
+
         return await asyncio.get_running_loop().run_in_executor(self.executor(), call)
 
     def _send(

@@ -12,9 +12,7 @@ import inspect
 import logging
 import random
 import time
-from typing import Any, Callable, Dict, Mapping, Optional, cast
-
-import tenacity
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, cast
 
 from predictions._api import API
 from predictions._resource import prediction_path
@@ -29,6 +27,9 @@ from predictions.errors import (
     WaitTimeoutError,
 )
 from predictions.types import TERMINAL_STATUSES, PredictionWithIO
+
+if TYPE_CHECKING:
+    import tenacity
 
 logger = logging.getLogger("predictions")
 
@@ -210,6 +211,8 @@ class Waiter:
                 self.options.on_poll(polled)
             return polled
 
+        import tenacity
+
         retrying = tenacity.Retrying(sleep=self.api.sleep, **self.loop.options())
         try:
             result: PredictionWithIO = retrying(poll)
@@ -234,6 +237,8 @@ class Waiter:
                 if inspect.isawaitable(awaitable):
                     await awaitable
             return polled
+
+        import tenacity
 
         retrying = tenacity.AsyncRetrying(
             sleep=self.api.async_sleep, **self.loop.options()

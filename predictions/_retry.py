@@ -20,9 +20,7 @@ from __future__ import annotations
 import email.utils
 import random
 import time
-from typing import Callable, List, Mapping, Optional, TypeVar
-
-import tenacity
+from typing import TYPE_CHECKING, Callable, List, Mapping, Optional, TypeVar
 
 from predictions.errors import (
     APIConnectionError,
@@ -30,6 +28,9 @@ from predictions.errors import (
     InvalidResponseError,
     RateLimitError,
 )
+
+if TYPE_CHECKING:
+    import tenacity
 
 T = TypeVar("T")
 
@@ -240,6 +241,8 @@ class RetryPolicy:
             if limit == 0 or not is_retryable(exc, idempotent=idempotent):
                 raise
             first_failure: List[BaseException] = [exc]
+
+        import tenacity  # only a failed first attempt needs it
 
         def replay_then_attempt() -> T:
             if first_failure:

@@ -16,7 +16,6 @@ authors and tests.
 
 from __future__ import annotations
 
-import importlib.metadata as metadata
 import logging
 import os
 import threading
@@ -78,7 +77,7 @@ class PluginInfo:
 
 @dataclass
 class _Installed:
-    entry_point: metadata.EntryPoint
+    entry_point: Any  # importlib.metadata.EntryPoint
     distribution: str
     version: str
     plugin: Any = None
@@ -95,6 +94,8 @@ def _discover() -> Dict[str, _Installed]:
     global _installed
     with _lock:
         if _installed is None:
+            import importlib.metadata as metadata  # costs ~20 ms: only when needed
+
             found: Dict[str, _Installed] = {}
             for dist in metadata.distributions():
                 for entry_point in dist.entry_points:
