@@ -30,6 +30,7 @@ from urllib3.exceptions import (
 )
 
 from predictions._decode import decode, excerpt
+from predictions._pacing import Pacer, bucket_of
 from predictions._retry import RetryPolicy, check_max_retries
 from predictions.errors import (
     APIConnectionError,
@@ -116,6 +117,7 @@ class API:
             (`asyncio.sleep` if None).
         clock: A monotonic clock, for deadlines.
         hooks: The plugins whose request hooks this API calls; none if None.
+        pacing: Space requests to fit the rate limits the server announces.
     """
 
     def __init__(
@@ -133,6 +135,7 @@ class API:
         async_sleep: Optional[Callable[[float], Awaitable[None]]] = None,
         clock: Callable[[], float] = time.monotonic,
         hooks: Optional[PluginHost] = None,
+        pacing: bool = True,
     ) -> None:
         self.base_url = base_url
         self.hooks = hooks if hooks is not None else PluginHost(entry_points=False)
@@ -143,6 +146,7 @@ class API:
         self._async_sleep = async_sleep
         self.clock = clock
         self.retry_policy = RetryPolicy(max_retries, sleep=sleep, clock=clock)
+        self.pacer = Pacer(clock=clock, sleep=sleep) if pacing else None
         self._headers = dict(headers)
         self._verify = verify
         self._proxies = dict(proxies or {})
@@ -246,6 +250,7 @@ class API:
         idempotent: Optional[bool] = None,
         max_retries: Optional[int] = None,
         deadline: Optional[float] = None,
+        _paced: bool = False,
     ) -> JsonValue:
         """Send a request under the retry policy and decode its JSON answer.
 
@@ -262,6 +267,8 @@ class API:
                 client's `retry_create` is "idempotent".
             max_retries: This call's retry limit, instead of the client's.
             deadline: A monotonic time that no retry sleep may run past.
+            _paced: The first attempt's place was already taken from the
+                pacer (by `async_request`, on the event loop).
 
         Returns:
             The decoded JSON answer (None for an empty 204).
@@ -281,12 +288,22 @@ class API:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         url = self.base_url + path
 
+        bucket = bucket_of(method, path)
         attempts = 0
 
         def attempt() -> JsonValue:
             nonlocal attempts
             attempts += 1
-            response = self._send(method, url, data, all_headers, query, attempts)
+            if self.pacer is not None and (attempts > 1 or not _paced):
+                self.pacer.acquire(bucket, deadline)
+            try:
+                response = self._send(method, url, data, all_headers, query, attempts)
+            except BaseException:
+                if self.pacer is not None:
+                    self.pacer.release(bucket)
+                raise
+            if self.pacer is not None:
+                self.pacer.observe(bucket, response.status_code, response.headers)
             return decode(response, expect_object)
 
         def on_retry(number: int, delay: float, error: BaseException) -> None:
@@ -320,13 +337,29 @@ class API:
         params: Optional[Mapping[str, Any]] = None,
         **options: Any,
     ) -> JsonValue:
-        """Run `request` on the client's thread pool; the same arguments."""
+        """Run `request` on the client's thread pool; the same arguments.
+
+        The wait for the rate limit, if any, happens on the event loop, so a
+        paced request holds no thread while it waits.
+        """
+        if self.pacer is not None:
+            await self.pacer.async_acquire(
+                bucket_of(method, path), options.get("deadline")
+            )
+            options["_paced"] = True
         call = functools.partial(
             self.request, method, path, body, headers, params, **options
         )
         import asyncio  # imported on first use: a sync-only program never pays for it
 
-        return await asyncio.get_running_loop().run_in_executor(self.executor(), call)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self.executor(), call
+            )
+        except BaseException:
+            if self.pacer is not None:  # the place may never have been used
+                self.pacer.release(bucket_of(method, path))
+            raise
 
     def _send(
         self,

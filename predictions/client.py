@@ -55,6 +55,8 @@ class Client:
             objects with `@predictions.hookimpl` functions).
         strict_plugins: Raise plugin failures instead of warning; None reads
             `PREDICTIONS_STRICT_PLUGINS`.
+        pacing: Space requests to fit the rate limits the server announces
+            (`x-ratelimit-*`, 429s), sharing one budget across threads and tasks.
 
     Attributes:
         predictions: Operations on predictions.
@@ -80,6 +82,7 @@ class Client:
         trust_env: bool = True,
         plugins: Sequence[Any] = (),
         strict_plugins: Optional[bool] = None,
+        pacing: bool = True,
     ) -> None:
         base_url = _base_url(
             api_base_url or os.environ.get("WRIFTAI_API_BASE_URL") or ""
@@ -109,6 +112,7 @@ class Client:
             verify=_verify(verify, trust_env),
             proxies=_proxies(base_url, proxies, trust_env),
             hooks=self.plugins,
+            pacing=pacing,
         )
         self.predictions = Predictions(self.api)
 

@@ -76,6 +76,7 @@ def api(sleeps: Sleeps) -> Iterator[API]:
         max_retries=2,
         sleep=sleeps.sleep,
         async_sleep=sleeps.async_sleep,
+        pacing=False,  # its waits run on the real clock (see tests/unit/test_pacing.py)
     )
     yield api
     api.close()
