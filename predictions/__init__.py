@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, List
 from predictions._version import __version__
 
 if TYPE_CHECKING:
+    from predictions.batch import as_completed, async_as_completed
     from predictions.client import DEFAULT_API_BASE_URL, DEFAULT_TIMEOUT, Client
     from predictions.errors import (
         APIConnectionError,
@@ -62,6 +63,8 @@ if TYPE_CHECKING:
 
 _HOMES = {
     "APIConnectionError": "predictions.errors",
+    "as_completed": "predictions.batch",
+    "async_as_completed": "predictions.batch",
     "APIStatusError": "predictions.errors",
     "APITimeoutError": "predictions.errors",
     "AsyncWaitOptions": "predictions.predictions",
@@ -162,6 +165,8 @@ __all__ = [
     "Webhook",
     "WebhookVerificationError",
     "__version__",
+    "as_completed",
+    "async_as_completed",
     "hookimpl",
     "list_plugins",
     "verify_webhook",

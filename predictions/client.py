@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from types import TracebackType
-from typing import Any, Mapping, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Type, Union
 from urllib.parse import urlsplit
 
 import requests.utils
@@ -58,6 +58,10 @@ class Client:
         pacing: Space requests to fit the rate limits the server announces
             (`x-ratelimit-*`, 429s), sharing one budget across threads and tasks.
 
+    A client pickles (for multiprocessing, Dask or Spark workers): its
+    resolved settings travel, the access token included; sessions, the thread
+    pool and the plugin manager are made anew where it is unpickled.
+
     Attributes:
         predictions: Operations on predictions.
         plugins: The client's plugin manager (`PluginHost`).
@@ -101,16 +105,34 @@ class Client:
             all_headers["Authorization"] = f"Bearer {token}"
         all_headers.update(headers or {})
 
+        # What a pickled client carries: the settings as resolved here, so a
+        # worker talks to the same API the same way (its environment is not
+        # read again). Sessions, the thread pool and plugins are made anew.
+        self._config: Dict[str, Any] = {
+            "api_base_url": base_url,
+            "access_token": token,
+            "headers": dict(headers or {}),
+            "timeout": _timeout(timeout),
+            "max_retries": max_retries,
+            "retry_create": retry_create,
+            "max_workers": max_workers,
+            "verify": _verify(verify, trust_env),
+            "proxies": _proxies(base_url, proxies, trust_env),
+            "trust_env": False,
+            "plugins": list(plugins),
+            "strict_plugins": strict_plugins,
+            "pacing": pacing,
+        }
         self.plugins = PluginHost(plugins, strict=strict_plugins)
         self.api = API(
             base_url,
             headers=all_headers,
-            timeout=_timeout(timeout),
+            timeout=self._config["timeout"],
             max_retries=max_retries,
             retry_create=retry_create,
             max_workers=max_workers,
-            verify=_verify(verify, trust_env),
-            proxies=_proxies(base_url, proxies, trust_env),
+            verify=self._config["verify"],
+            proxies=self._config["proxies"],
             hooks=self.plugins,
             pacing=pacing,
         )
@@ -123,6 +145,12 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<predictions.Client {self.api.base_url}>"
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return dict(self._config)
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
 
     def close(self) -> None:
         """Close the client's sessions and thread pool; it cannot be used after."""
