@@ -7,7 +7,7 @@ PYTEST_FLAGS ?= -q
 # The first-party plugins, installed like any third-party one.
 PLUGINS := -e plugins/progress -e plugins/jsonlog
 
-.PHONY: demo test lint pytest matrix clean
+.PHONY: demo test lint pytest matrix bench clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml plugins/*/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,5 +37,17 @@ matrix:
 	done; \
 	bash scripts/run-tests-on.sh 3.8 constraints/oldest.txt
 
+# Side-by-side figures against wriftai 0.17.0 (benchmarks/bench.py): a venv of
+# its own, with regular (not editable) installs so start-up is measured as users get it.
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: setup.cfg pyproject.toml plugins/*/pyproject.toml predictions/*.py
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install -q --force-reinstall . plugins/progress plugins/jsonlog 'wriftai==0.17.0'
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	cd benchmarks && ../$(BENCH_VENV)/bin/python bench.py $(PARTS)
+
 clean:
-	rm -rf $(VENV) .venv-matrix build *.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) .venv-matrix build *.egg-info

@@ -23,6 +23,9 @@ _statuses: Dict[str, str] = {}
 def write_event(event: str, **fields: Any) -> None:
     """Append one event as one JSON line, in a single write (O_APPEND).
 
+    The file stays open in append mode: every write lands at its end, whole,
+    whatever other threads and processes write to it.
+
     Args:
         event: The event's name.
         **fields: Its fields; values JSON cannot hold are written as text.
@@ -33,11 +36,26 @@ def write_event(event: str, **fields: Any) -> None:
     record = {"event": event, "time": round(time.time(), 6), "pid": os.getpid()}
     record.update(fields)
     line = json.dumps(record, default=str, separators=(",", ":")) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line.encode("utf-8"))
-    finally:
-        os.close(fd)
+    os.write(_descriptor(path), line.encode("utf-8"))
+
+
+_files: Dict[str, int] = {}
+_files_pid = os.getpid()
+
+
+def _descriptor(path: str) -> int:
+    """The open O_APPEND descriptor of a path, opened once per process."""
+    global _files_pid
+    with _lock:
+        if _files_pid != os.getpid():  # a forked child opens its own
+            _files.clear()
+            _files_pid = os.getpid()
+        fd = _files.get(path)
+        if fd is None:
+            fd = _files[path] = os.open(
+                path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+            )
+        return fd
 
 
 def _model(prediction: Mapping[str, Any]) -> Any:

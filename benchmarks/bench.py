@@ -1,0 +1,401 @@
+"""Side-by-side measurements: this client against its peers, printed as ratios.
+
+    make bench                       # every part
+    python benchmarks/bench.py percall startup   # some parts
+
+Parts:
+  percall  client CPU and wall time per get and per create, against one local
+           server in its own process: raw urllib3, plain requests, wriftai
+           0.17.0, this client with no plugins and with both first-party ones.
+  startup  whole-process wall time of importing (and making a client), medians.
+  async    1,000 concurrent async_create(wait=True) on demo/sleep (1 s): wall
+           time and peak threads, this client against wriftai's asyncio client.
+  pacing   200 concurrent waits against a server limiting reads to 3/s:
+           errors, requests sent and 429s received, both clients.
+  memory   RSS growth over 10,000 predictions waited on in one process.
+
+Figures are from one run on a shared machine: compare the rows of one run,
+as ratios, not numbers across runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+ROUNDS = 7
+CALLS = 300
+
+
+@contextmanager
+def server(*args: str) -> Iterator[str]:
+    """A local server in its own process; yields its base URL."""
+    env = dict(os.environ, PREDICTIONS_PLUGINS="")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "predictions", "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    base_url = process.stdout.readline().strip()
+    try:
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def measure(fn: Callable[[], Any], calls: int) -> Tuple[float, float]:
+    """(CPU, wall) seconds per call of `fn`, over `calls` calls."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.process_time() - cpu) / calls, (time.perf_counter() - wall) / calls
+
+
+def table(title: str, rows: Dict[str, Tuple[float, float]], reference: str) -> None:
+    print(f"\n{title}")
+    print(
+        f"  {'client':32} {'CPU us':>8} {'wall us':>8} {'CPU/wriftai':>12} {'wall/wriftai':>12}"
+    )
+    ref_cpu, ref_wall = rows[reference]
+    for name, (cpu, wall) in rows.items():
+        print(
+            f"  {name:32} {cpu * 1e6:8.0f} {wall * 1e6:8.0f} "
+            f"{cpu / ref_cpu:12.2f} {wall / ref_wall:12.2f}"
+        )
+
+
+def percall() -> None:
+    import requests
+    import urllib3
+    import wriftai
+
+    import predictions
+
+    with server() as base_url:
+        jsonlog = tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False).name
+        os.environ["PREDICTIONS_PLUGINS"] = ""
+        ours = predictions.Client(base_url)
+        os.environ["PREDICTIONS_PLUGINS"] = "progress,jsonlog"
+        os.environ["PREDICTIONS_JSONLOG"] = jsonlog
+        ours_plugins = predictions.Client(base_url)
+        assert ours_plugins.plugins.active
+        os.environ["PREDICTIONS_PLUGINS"] = ""
+        theirs = wriftai.Client(api_base_url=base_url, access_token="bench")
+        pool = urllib3.PoolManager()
+        session = requests.Session()
+        headers = {"Content-Type": "application/json"}
+        created = ours.predictions.create({"input": {"text": "bench"}}, "demo/echo")
+        pid = created["id"]
+        url = f"{base_url}/predictions/{pid}"
+        create_url = f"{base_url}/models/demo/echo/predictions"
+        body = json.dumps({"input": {"text": "bench"}, "webhook": None})
+        params = {"input": {"text": "bench"}}
+
+        gets: Dict[str, Callable[[], Any]] = {
+            "urllib3 (raw)": lambda: json.loads(pool.request("GET", url).data),
+            "requests.Session (defaults)": lambda: session.get(url).json(),
+            "wriftai 0.17.0": lambda: theirs.predictions.get(pid),
+            "predictions (no plugins)": lambda: ours.predictions.get(pid),
+            "predictions (both plugins)": lambda: ours_plugins.predictions.get(pid),
+        }
+        creates: Dict[str, Callable[[], Any]] = {
+            "urllib3 (raw)": lambda: json.loads(
+                pool.request("POST", create_url, body=body, headers=headers).data
+            ),
+            "requests.Session (defaults)": lambda: session.post(
+                create_url, data=body, headers=headers
+            ).json(),
+            "wriftai 0.17.0": lambda: theirs.predictions.create(params, "demo/echo"),
+            "predictions (no plugins)": lambda: ours.predictions.create(
+                params, "demo/echo"
+            ),
+            "predictions (both plugins)": lambda: ours_plugins.predictions.create(
+                params, "demo/echo"
+            ),
+        }
+        for title, calls in (("get", gets), ("create", creates)):
+            samples: Dict[str, List[Tuple[float, float]]] = {name: [] for name in calls}
+            for fn in calls.values():
+                measure(fn, 50)  # warm up connections and caches
+            for _ in range(ROUNDS):  # interleaved, so the machine's noise is shared
+                for name, fn in calls.items():
+                    samples[name].append(measure(fn, CALLS))
+            rows = {
+                name: (
+                    statistics.median(s[0] for s in runs),
+                    statistics.median(s[1] for s in runs),
+                )
+                for name, runs in samples.items()
+            }
+            table(
+                f"Per {title}: medians of {ROUNDS} interleaved rounds of {CALLS} calls",
+                rows,
+                "wriftai 0.17.0",
+            )
+        ours.close()
+        ours_plugins.close()
+        os.unlink(jsonlog)
+
+
+def startup(runs: int = 31) -> None:
+    def median_wall(code: str) -> float:
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True)
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+
+    url = "http://127.0.0.1:9/v1"
+    cases = [
+        ("python -c pass", "pass", "pass"),
+        ("import", "import wriftai", "import predictions"),
+        (
+            "from X import Client",
+            "from wriftai import Client",
+            "from predictions import Client",
+        ),
+        (
+            "import and make a client",
+            f"from wriftai import Client; Client(api_base_url='{url}')",
+            f"from predictions import Client; Client('{url}')",
+        ),
+    ]
+    print(f"\nStart-up: whole processes, medians of {runs} runs")
+    print(f"  {'case':28} {'wriftai ms':>10} {'predictions ms':>15} {'ratio':>6}")
+    for label, theirs, ours in cases:
+        a, b = median_wall(theirs), median_wall(ours)
+        print(f"  {label:28} {a * 1e3:10.0f} {b * 1e3:15.0f} {b / a:6.2f}")
+
+
+class PeakThreads:
+    """Samples threading.active_count() while a block runs."""
+
+    def __init__(self) -> None:
+        self.peak = threading.active_count()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, threading.active_count() - 1)  # not this one
+
+    def __enter__(self) -> PeakThreads:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def async_scale(count: int = 1000) -> None:
+    import httpx
+    import wriftai
+    from wriftai.predictions import AsyncWaitOptions as TheirOptions
+
+    import predictions
+
+    params = {"input": {"seconds": 1}}
+    with server() as base_url:
+        ours = predictions.Client(base_url)
+        # wriftai's default 10 s timeout also bounds the wait for one of its 100
+        # pooled connections, which 1,000 tasks exceed: give it ours (60 s).
+        theirs = wriftai.Client(
+            api_base_url=base_url,
+            access_token="bench",
+            client_options={"timeout": httpx.Timeout(60.0, connect=10.0)},  # type: ignore[typeddict-item]
+        )
+
+        async def run_ours() -> List[Any]:
+            options = predictions.AsyncWaitOptions(poll_interval=1.0)
+            return await asyncio.gather(
+                *(
+                    ours.predictions.async_create(params, "demo/sleep", True, options)
+                    for _ in range(count)
+                ),
+                return_exceptions=True,
+            )
+
+        async def run_theirs() -> List[Any]:
+            options = TheirOptions(poll_interval=1.0)
+            return await asyncio.gather(
+                *(
+                    theirs.predictions.async_create(
+                        dict(params), "demo/sleep", wait=True, wait_options=options
+                    )
+                    for _ in range(count)
+                ),
+                return_exceptions=True,
+            )
+
+        print(
+            f"\nAsync at scale: {count} concurrent async_create(wait=True), demo/sleep 1 s"
+        )
+        print(f"  {'client':28} {'wall s':>7} {'succeeded':>9} {'peak threads':>12}")
+        results = {}
+        for name, run in (("wriftai 0.17.0", run_theirs), ("predictions", run_ours)):
+            gc.collect()
+            with PeakThreads() as peak:
+                started = time.perf_counter()
+                done = asyncio.run(run())
+                wall = time.perf_counter() - started
+            ok = sum(
+                1 for p in done if isinstance(p, dict) and p["status"] == "succeeded"
+            )
+            errors = sorted(
+                {type(p).__name__ for p in done if isinstance(p, BaseException)}
+            )
+            results[name] = wall
+            print(f"  {name:28} {wall:7.2f} {ok:9} {peak.peak:12}  {' '.join(errors)}")
+        print(
+            f"  wall ratio predictions/wriftai: "
+            f"{results['predictions'] / results['wriftai 0.17.0']:.2f}; "
+            f"max_workers={ours.api.max_workers}, so the bound is "
+            f"{ours.api.max_workers + 2} threads"
+        )
+        ours.close()
+
+
+def pacing(count: int = 200) -> None:
+    import wriftai
+
+    import predictions
+
+    params = {"input": {"text": "paced"}}
+    print(
+        f"\nPacing: {count} concurrent waits, server limiting reads to 3/s, creates 15/s"
+    )
+    print(
+        f"  {'client':16} {'wall s':>7} {'ok':>4} {'errors':>6} {'requests':>8} {'429s':>5}"
+    )
+    for name in ("wriftai 0.17.0", "predictions"):
+        with server("--rate-limit", "reads=3,creates=15") as base_url:
+            statuses: List[int] = []
+
+            class Count:
+                def __init__(self, seen: List[int]) -> None:
+                    self.seen = seen
+
+                @predictions.hookimpl
+                def predictions_on_response(self, response: Any) -> None:
+                    self.seen.append(response.status_code)
+
+            async def count_response(response: Any, seen: List[int] = statuses) -> None:
+                seen.append(response.status_code)
+
+            async def one(client: Any, ours: bool) -> Optional[BaseException]:
+                try:
+                    if ours:
+                        await client.predictions.async_create(
+                            params, "demo/echo", True, predictions.AsyncWaitOptions(1.0)
+                        )
+                    else:
+                        from wriftai.predictions import AsyncWaitOptions
+
+                        await client.predictions.async_create(
+                            dict(params), "demo/echo", True, AsyncWaitOptions(1.0)
+                        )
+                except Exception as exc:
+                    return exc
+                return None
+
+            async def run(client: Any, ours: bool) -> List[Optional[BaseException]]:
+                return await asyncio.gather(*(one(client, ours) for _ in range(count)))
+
+            started = time.perf_counter()
+            if name == "predictions":
+                client = predictions.Client(base_url, plugins=[Count(statuses)])
+                errors = asyncio.run(run(client, True))
+                client.close()
+            else:
+                client = wriftai.Client(api_base_url=base_url, access_token="bench")
+                client._async_client.event_hooks["response"].append(count_response)
+                errors = asyncio.run(run(client, False))
+            wall = time.perf_counter() - started
+            failed = [e for e in errors if e is not None]
+            print(
+                f"  {name:16} {wall:7.1f} {count - len(failed):4} {len(failed):6} "
+                f"{len(statuses):8} {statuses.count(429):5}"
+            )
+
+
+def memory(count: int = 10_000, batch: int = 1000) -> None:
+    import predictions
+
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    with server() as base_url:
+        jsonlog = tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False).name
+        os.environ["PREDICTIONS_PLUGINS"] = "jsonlog"
+        os.environ["PREDICTIONS_JSONLOG"] = jsonlog
+        client = predictions.Client(base_url)
+        os.environ["PREDICTIONS_PLUGINS"] = ""
+        options = predictions.AsyncWaitOptions(poll_interval=0.05)
+
+        async def wave(size: int) -> None:
+            await asyncio.gather(
+                *(
+                    client.predictions.async_create(
+                        {"input": {"n": i}}, "demo/echo", True, options
+                    )
+                    for i in range(size)
+                )
+            )
+
+        asyncio.run(wave(batch))  # warm up: sessions, threads, caches
+        gc.collect()
+        before = rss_mb()
+        started = time.perf_counter()
+        for _ in range(count // batch):
+            asyncio.run(wave(batch))
+        gc.collect()
+        after = rss_mb()
+        client.close()
+        os.unlink(jsonlog)
+    print(f"\nMemory: {count} predictions created and waited on (async, jsonlog on)")
+    print(
+        f"  RSS before {before:.1f} MB, after {after:.1f} MB: grew {after - before:.1f} MB "
+        f"(bound 50 MB) in {time.perf_counter() - started:.1f} s"
+    )
+
+
+PARTS = {
+    "percall": percall,
+    "startup": startup,
+    "async": async_scale,
+    "pacing": pacing,
+    "memory": memory,
+}
+
+
+def main(argv: List[str]) -> int:
+    os.environ["PREDICTIONS_PLUGINS"] = ""  # no plugins unless a part asks for them
+    parts = argv or list(PARTS)
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        print(f"unknown parts {unknown}; choose from {list(PARTS)}", file=sys.stderr)
+        return 2
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    for part in parts:
+        PARTS[part]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
