@@ -248,9 +248,7 @@ class App:
                 msg = INT_PARSING
                 return invalid(_schema.error(["path", "number"], msg, "int_parsing"))
             version = int(params[2])
-        body = json_body(request)
-        ref = f"{owner}/{name}" + ("" if version is None else f":{version}")
-        return self._create(request, body, owner, name, version, ref)
+        return self._create(request, json_body(request), owner, name, version)
 
     def _create_from_body(self, request: Request, params: List[str]) -> Response:
         body = json_body(request)
@@ -269,7 +267,7 @@ class App:
             owner, name, version = split_ref(ref)
         except ValueError as exc:
             return invalid(_schema.error(["body", "model"], str(exc), "value_error"))
-        return self._create(request, body, owner, name, version, ref)
+        return self._create(request, body, owner, name, version)
 
     def _create(
         self,
@@ -278,7 +276,6 @@ class App:
         owner: str,
         name: str,
         version: Optional[int],
-        ref: str,
     ) -> Response:
         webhook, errors = check_create_body(body)
         if errors:
@@ -299,8 +296,13 @@ class App:
         key = request.headers.get("idempotency-key")
         idempotency = None
         if key:
+            # What the request asks for, not how it is spelled: both create
+            # paths, `owner/name` and `owner/name:N` of the same version, and
+            # key order in the input give the same fingerprint.
             canonical = json.dumps(
-                {"model": ref, "body": body}, sort_keys=True, separators=(",", ":")
+                [model.owner, model.name, model.number, body["input"], webhook],
+                sort_keys=True,
+                separators=(",", ":"),
             )
             idempotency = (key, hashlib.sha256(canonical.encode("utf-8")).hexdigest())
         try:

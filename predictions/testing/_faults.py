@@ -33,6 +33,7 @@ means every request. Examples: `503@create,p=0.3`, `429@get,seq=1-2,retry_after=
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from dataclasses import dataclass
@@ -92,8 +93,8 @@ class Fault:
             raise ValueError("a fault needs a probability or a sequence")
         if self.kind == "status" and not 400 <= self.status <= 599:
             raise ValueError("a status fault answers 4xx or 5xx")
-        if self.delay < 0:
-            raise ValueError("fault delay must not be negative")
+        if not (math.isfinite(self.delay) and self.delay >= 0):
+            raise ValueError("fault delay must be a finite number, not negative")
 
     @property
     def label(self) -> str:

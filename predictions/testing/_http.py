@@ -29,6 +29,11 @@ MAX_BODY = 10 * 1024 * 1024
 IDLE_TIMEOUT = 60.0
 """Seconds an idle keep-alive connection is kept open."""
 
+RECORDED_BODY = 64 * 1024
+"""How much of each request body `LocalServer.requests` keeps (64 KiB)."""
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
 
 @dataclass(frozen=True)
 class RecordedRequest:
@@ -38,7 +43,9 @@ class RecordedRequest:
         method: The HTTP method.
         path: The request target, query included, as sent.
         headers: The headers, names lower-cased.
-        body: The body as received (empty when it was refused unread).
+        body: The body as received, cut to its first 64 KiB (the log keeps
+            10,000 requests: whole 10 MiB bodies would fill the memory);
+            empty when it was refused unread.
     """
 
     method: str
@@ -227,8 +234,12 @@ class Handler(BaseHTTPRequestHandler):
                 import traceback
 
                 traceback.print_exc()
+            response = error(500, "Internal Server Error")
+            with contextlib.suppress(Exception):
+                kind = self.srv.app.match(self.command, self.path).rate_kind
+                response.headers.update(self.srv.app.limiter.headers(kind))
             with contextlib.suppress(OSError):
-                self._send(error(500, "Internal Server Error"))
+                self._send(response)
 
     def _serve(self) -> None:
         app = self.srv.app
@@ -243,7 +254,7 @@ class Handler(BaseHTTPRequestHandler):
             self._refuse(refused, route.rate_kind)
             return
         self.srv.request_log.append(
-            RecordedRequest(self.command, self.path, headers, body)
+            RecordedRequest(self.command, self.path, headers, body[:RECORDED_BODY])
         )
         faults = self.srv.faults
         fault = faults.pick(route.name) if faults is not None and route.name else None
@@ -322,15 +333,16 @@ class Handler(BaseHTTPRequestHandler):
         data = bytearray()
         while True:
             line = self.rfile.readline(65537)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _Refused(400, "Invalid chunked encoding") from None
+            # Hex digits only: int(..., 16) also takes "-5", "+5", "0x5", "5_0".
+            digits = line.split(b";", 1)[0].strip().decode("latin-1")
+            if not digits or not set(digits) <= _HEX:
+                raise _Refused(400, "Invalid chunked encoding")
+            size = int(digits, 16)
             if size == 0:
                 while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                     pass  # trailers, ignored
                 return bytes(data)
-            if size < 0 or len(data) + size > MAX_BODY:
+            if len(data) + size > MAX_BODY:
                 raise _Refused(413, "Request body larger than 10 MiB")
             chunk = self.rfile.read(size)
             if len(chunk) < size:

@@ -16,6 +16,38 @@ INT_PARSING = "Input should be a valid integer, unable to parse string as an int
 MAX_PREFER_WAIT = 60.0
 """The longest `Prefer: wait=N` the server honours, in seconds."""
 
+MAX_JSON_DEPTH = 200
+"""How deeply arrays and objects may nest in a request body (ours).
+
+Deep enough for any real input, and far enough below Python's recursion limit
+(1000) that copying, validating, encoding and signing an accepted body, or a
+model's output, never meets it."""
+
+
+def dumps(value: Any) -> bytes:
+    """Encode a value as the server sends JSON: compact, UTF-8, strictly valid.
+
+    Raises:
+        ValueError: The value holds NaN or an infinity (not JSON), or a cycle.
+        TypeError: The value holds something JSON cannot represent.
+    """
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether arrays and objects nest more than `limit` levels in a JSON value.
+
+    Walks the value without recursion, so any depth can be measured.
+    """
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
+
 
 @dataclass
 class Request:
@@ -41,7 +73,7 @@ class Response:
         """The bytes to send."""
         if self.raw is not None:
             return self.raw
-        return json.dumps(self.payload, separators=(",", ":")).encode("utf-8")
+        return dumps(self.payload)
 
 
 def error(
@@ -68,11 +100,26 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e400: valid JSON, but no JSON can answer it
+        raise ValueError(f"{text} is out of range for a number")
+    return number
+
+
+def _json_invalid(loc: List[Any], reason: str) -> BadBody:
+    item = field_error(loc, "JSON decode error", "json_invalid")
+    item["ctx"] = {"error": reason}
+    return BadBody(invalid(item))
+
+
 def json_body(request: Request) -> Dict[str, Any]:
     """Decode a request's body as a JSON object.
 
     A missing `Content-Type` is read as JSON (as FastAPI does); another media
-    type than `application/json` or `*+json` is refused with 415.
+    type than `application/json` or `*+json` is refused with 415. NaN, the
+    infinities and numbers too large for a float (`1e400`) are refused, and so
+    is nesting deeper than `MAX_JSON_DEPTH`.
 
     Raises:
         BadBody: With a 422 (missing, malformed, not an object) or a 415.
@@ -84,15 +131,24 @@ def json_body(request: Request) -> Dict[str, Any]:
     if media_type and media_type != "application/json" and "+json" not in media_type:
         detail = f"Unsupported Media Type: send application/json, not {media_type}"
         raise BadBody(error(415, detail))
+    too_deep_reason = f"Arrays and objects nest deeper than {MAX_JSON_DEPTH} levels"
     try:
-        body = json.loads(request.body.decode("utf-8"), parse_constant=_reject_constant)
+        body = json.loads(
+            request.body.decode("utf-8"),
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+        )
+    except RecursionError:
+        raise _json_invalid(["body"], too_deep_reason) from None
     except (ValueError, UnicodeDecodeError) as exc:
         position = int(getattr(exc, "pos", None) or getattr(exc, "start", 0) or 0)
-        item = field_error(["body", position], "JSON decode error", "json_invalid")
-        raise BadBody(invalid(item)) from None
+        reason = getattr(exc, "msg", None) or getattr(exc, "reason", None) or str(exc)
+        raise _json_invalid(["body", position], str(reason)) from None
     if not isinstance(body, dict):
         msg = "Input should be a valid dictionary"
         raise BadBody(invalid(field_error(["body"], msg, "model_attributes_type")))
+    if too_deep(body):
+        raise _json_invalid(["body"], too_deep_reason)
     return body
 
 

@@ -33,8 +33,10 @@ class RateLimit:
 
     def __post_init__(self) -> None:
         """Reject rates and bursts that cannot work."""
-        if not (self.reads_per_second > 0 and self.creates_per_second > 0):
-            raise ValueError("rates must be positive")
+        for rate in (self.reads_per_second, self.creates_per_second):
+            # Not NaN (no comparison holds), not infinite (no bucket size).
+            if not (math.isfinite(rate) and rate > 0):
+                raise ValueError(f"rates must be positive finite numbers, not {rate}")
         if self.burst is not None and self.burst < 1:
             raise ValueError("burst must be at least 1")
 
@@ -61,11 +63,13 @@ class RateLimit:
                 )
             values[key.strip()] = value.strip()
         default = cls()
-        return cls(
-            reads_per_second=float(values.get("reads", default.reads_per_second)),
-            creates_per_second=float(values.get("creates", default.creates_per_second)),
-            burst=int(values["burst"]) if "burst" in values else None,
-        )
+        try:
+            reads = float(values.get("reads", default.reads_per_second))
+            creates = float(values.get("creates", default.creates_per_second))
+            burst = int(values["burst"]) if "burst" in values else None
+        except ValueError:
+            raise ValueError(f"bad rate limit {spec!r}: not a number") from None
+        return cls(reads_per_second=reads, creates_per_second=creates, burst=burst)
 
 
 class _Bucket:

@@ -1,24 +1,78 @@
 """Runs predictions off the request threads, on one asyncio event loop.
 
 Every prediction is a task on a single background loop, so a sleeping
-`async def` model costs no thread; plain functions go to a small thread pool.
+`async def` model costs no thread; plain functions go to a small thread pool,
+and a prediction of one stays `pending` until a thread of the pool is free.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
+import copy
 import inspect
 import json
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, Optional
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable, Dict, Optional
 
+from ._executors import shut_down
+from ._protocol import MAX_JSON_DEPTH, dumps, too_deep
 from ._store import Record, Store
 
 MAX_RUN_SECONDS = 30 * 60.0
 """The API fails a prediction that runs longer than 30 minutes."""
+
+
+class _Escaped(Exception):
+    """A model raised a BaseException that is not an Exception (SystemExit...).
+
+    Carried as an Exception because asyncio re-raises SystemExit and
+    KeyboardInterrupt out of the event loop, which would end the runner and
+    leave every later prediction pending.
+    """
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(original)
+        self.original = original
+
+
+class _Worker:
+    """A thread of the pool, held by one prediction until its model returns."""
+
+    def __init__(self, free: asyncio.Semaphore, executor: ThreadPoolExecutor) -> None:
+        self._free = free
+        self._executor = executor
+        self._held = False
+
+    async def acquire(self) -> None:
+        """Wait for a free thread."""
+        await self._free.acquire()
+        self._held = True
+
+    def run(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Run `fn` on the thread; it is free again once `fn` returns.
+
+        Not sooner: a cancelled plain function may run on to its end, and
+        until then the next prediction must not be reported `started`.
+        """
+        loop = asyncio.get_running_loop()
+        future = self._executor.submit(fn, *args)
+        self._held = False
+        future.add_done_callback(lambda _: _call_soon(loop, self._free.release))
+        return future
+
+    def release(self) -> None:
+        """Free the thread, unless a model runs on it."""
+        if self._held:
+            self._held = False
+            self._free.release()
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop has been closed: stopped
+        loop.call_soon_threadsafe(callback)
 
 
 class Runner:
@@ -41,6 +95,7 @@ class Runner:
         self._thread: Optional[threading.Thread] = None
         self._executor: Optional[ThreadPoolExecutor] = None
         self._tasks: Dict[str, asyncio.Task[None]] = {}
+        self._free_workers: Optional[asyncio.Semaphore] = None
 
     def start(self) -> None:
         """Start the loop thread; returns once the loop runs."""
@@ -60,6 +115,8 @@ class Runner:
 
     def _run(self, loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
         asyncio.set_event_loop(loop)
+        # Made here: before Python 3.10 it binds to the current thread's loop.
+        self._free_workers = asyncio.Semaphore(self._workers)
         loop.call_soon(ready.set)
         try:
             loop.run_forever()
@@ -74,8 +131,9 @@ class Runner:
     def stop(self, timeout: float = 2.0) -> None:
         """Stop the loop, cancelling what runs, and wait for the threads.
 
-        A plain-function model that ignores `ctx.cancelled` may outlive this by
-        running to its end in its pool thread; we wait for it at most `timeout`.
+        Every prediction not yet ended is marked `cancelled`. A plain-function
+        model that ignores `ctx.cancelled` may outlive this by running to its
+        end in its pool thread; we wait for it at most `timeout`.
         """
         deadline = time.monotonic() + timeout
         loop, thread, executor = self._loop, self._thread, self._executor
@@ -83,9 +141,7 @@ class Runner:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(max(0.0, deadline - time.monotonic()))
         if executor is not None:
-            executor.shutdown(wait=False)
-            for worker in list(getattr(executor, "_threads", ())):
-                worker.join(max(0.0, deadline - time.monotonic()))
+            shut_down(executor, deadline)
         self._loop = self._thread = self._executor = None
 
     def submit(self, record: Record) -> None:
@@ -109,52 +165,112 @@ class Runner:
             task.cancel()
 
     async def _execute(self, record: Record) -> None:
-        store = self._store
-        started = time.monotonic()
-        setup_logs = [f"Setting up {record.model.ref}"]
-        if not store.update(record, status="started", setup_logs=setup_logs, logs=[]):
-            return  # cancelled while pending
-        running = time.monotonic()
-        store.update(record, setup_time=running - started)
+        free, executor = self._free_workers, self._executor
+        worker = None
+        if not record.model.is_async and free is not None and executor is not None:
+            worker = _Worker(free, executor)
+        running: Optional[float] = None
         try:
-            outcome = await self._outcome(record, running)
-        except Exception as exc:  # a bug of ours: the prediction still ends
+            if worker is not None:
+                await worker.acquire()  # pending until a thread of the pool is free
+            running = self._start(record)
+            if running is None:
+                return  # cancelled while pending
+            outcome = await self._outcome(record, running, worker)
+        except asyncio.CancelledError:
+            # Through the API (the store says so already), by a reset (the
+            # record is gone) or by stop(): it ends cancelled, never `started`.
+            record.context.request_cancel()
+            self._end(record, running, {"status": "cancelled"})
+            raise
+        except GeneratorExit:
+            raise
+        except BaseException as exc:  # a bug of ours: the prediction still ends
             outcome = {"status": "failed", "error": _error("internal", _describe(exc))}
-        store.update(record, execution_time=time.monotonic() - running, **outcome)
+        finally:
+            if worker is not None:
+                worker.release()
+        self._end(record, running, outcome)
 
-    async def _outcome(self, record: Record, running: float) -> Dict[str, Any]:
+    def _start(self, record: Record) -> Optional[float]:
+        """Mark a prediction started; when its model starts, or None if it ended."""
+        queued = time.monotonic()
+        setup_logs = [f"Setting up {record.model.ref}"]
+        if not self._store.update(
+            record, status="started", setup_logs=setup_logs, logs=[]
+        ):
+            return None
+        running = time.monotonic()
+        self._store.update(record, setup_time=running - queued)
+        return running
+
+    def _end(
+        self, record: Record, running: Optional[float], outcome: Dict[str, Any]
+    ) -> None:
+        changes = dict(outcome)
+        if running is not None:
+            changes["execution_time"] = time.monotonic() - running
+        self._store.update(record, **changes)
+
+    async def _outcome(
+        self, record: Record, running: float, worker: Optional[_Worker]
+    ) -> Dict[str, Any]:
         """Run the model; the changes that end its prediction."""
         try:
-            output = await asyncio.wait_for(self._call(record), self._max_run_seconds)
+            output = await asyncio.wait_for(
+                self._call(record, worker), self._max_run_seconds
+            )
         except Exception as exc:  # the model's own failure: reported, not raised
-            if time.monotonic() - running >= self._max_run_seconds:
+            if (
+                isinstance(exc, asyncio.TimeoutError)
+                and time.monotonic() - running >= self._max_run_seconds
+            ):
+                record.context.request_cancel()  # a plain function may stop
                 message = f"Prediction timed out after {self._max_run_seconds:g} s"
                 return {"status": "failed", "error": _error("internal", message)}
-            detail = {"type": type(exc).__name__}
-            error = _error("external", _describe(exc), detail)
+            raised = exc.original if isinstance(exc, _Escaped) else exc
+            detail = {"type": type(raised).__name__}
+            error = _error("external", _describe(raised), detail)
             return {"status": "failed", "error": error}
         try:
-            json.dumps(output, allow_nan=False)
-        except (TypeError, ValueError) as exc:
+            output = _as_json(output)
+        except (TypeError, ValueError, RecursionError) as exc:
             message = f"Output is not JSON serialisable: {exc}"
             return {"status": "failed", "error": _error("internal", message)}
         return {"status": "succeeded", "output": output}
 
-    async def _call(self, record: Record) -> Any:
+    async def _call(self, record: Record, worker: Optional[_Worker]) -> Any:
+        """Call the model; a BaseException of its own comes out as `_Escaped`."""
         model = record.model
-        args = (
-            (record.input, record.context) if model.takes_context else (record.input,)
-        )
-        if model.is_async:
-            result = model.fn(*args)
-        else:
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(
-                self._executor, functools.partial(model.fn, *args)
-            )
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+        # A copy: what the model does to its input never changes the stored one.
+        given = copy.deepcopy(record.input)
+        args = (given, record.context) if model.takes_context else (given,)
+        try:
+            if worker is None:
+                result = model.fn(*args)
+            else:
+                result = await asyncio.wrap_future(worker.run(model.fn, *args))
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+        except (Exception, asyncio.CancelledError):
+            raise
+        except BaseException as exc:
+            raise _Escaped(exc) from None
+
+
+def _as_json(output: Any) -> Any:
+    """The output as every answer will show it: a copy, strictly JSON.
+
+    Raises:
+        ValueError: NaN or an infinity, a cycle, or nesting too deep.
+        TypeError: Something JSON cannot represent.
+        RecursionError: Nesting far too deep to encode.
+    """
+    value = json.loads(dumps(output))
+    if too_deep(value):
+        raise ValueError(f"arrays and objects nest deeper than {MAX_JSON_DEPTH} levels")
+    return value
 
 
 def _error(source: str, message: str, detail: Any = None) -> Dict[str, Any]:
@@ -163,6 +279,6 @@ def _error(source: str, message: str, detail: Any = None) -> Dict[str, Any]:
 
 def _describe(exc: BaseException) -> str:
     try:
-        return str(exc)
-    except Exception:  # a __str__ that raises
+        return str(exc) or type(exc).__name__
+    except BaseException:  # a __str__ that raises (even SystemExit)
         return type(exc).__name__

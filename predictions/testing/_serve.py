@@ -7,14 +7,46 @@ import contextlib
 import signal
 import sys
 import time
-from typing import Any, List, Optional
+from typing import Any, Callable, List, NoReturn, Optional, TypeVar
 
 from ._faults import Fault, Faults
 from ._ratelimit import RateLimit
 
+T = TypeVar("T")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (and exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print `predictions serve: error: ...` and exit with status 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, not {port}")
+    return port
+
+
+def _checked(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse type that reports a ValueError's own message."""
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="predictions serve",
         description="Run a local WriftAI-compatible predictions API until Ctrl-C.",
     )
@@ -25,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=8000,
         help="port to listen on, 0 for any free one (default: %(default)s)",
     )
@@ -34,13 +66,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--rate-limit",
-        type=RateLimit.parse,
+        type=_checked(RateLimit.parse),
         metavar="reads=3,creates=15[,burst=N]",
         help="enforce rate limits (answer 429 past them)",
     )
     parser.add_argument(
         "--fault",
-        type=Fault.parse,
+        type=_checked(Fault.parse),
         action="append",
         default=[],
         metavar="SPEC",
@@ -97,11 +129,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     try:
         server.start()
-    except OSError as exc:
-        print(
-            f"predictions serve: cannot listen on {options.host}:{options.port}: {exc}",
-            file=sys.stderr,
-        )
+    except (OSError, OverflowError, ValueError, TypeError) as exc:
+        # Not only OSError: socket.bind raises the others for some hosts (a
+        # NUL in it, an undecodable byte from the command line).
+        message = f"cannot listen on {options.host}:{options.port}: {exc}"
+        # backslashreplace: such a host must not break the printing too.
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
+        print(f"predictions serve: {message}", file=sys.stderr)
         return 1
     if hasattr(signal, "SIGTERM"):
         # ValueError: not the main thread, where only Ctrl-C can stop it.

@@ -38,9 +38,18 @@ class LocalServer:
     prediction is pending or running and 201 once it has ended (without
     `Prefer: wait=N` it is always answered pending); a body that is not
     `application/json` (or `*+json`) is answered 415, a missing
-    `Content-Type` is read as JSON; malformed JSON is a FastAPI 422; a body
-    over 10 MiB is answered 413 unread; webhooks are posted on creation
-    (`pending`) and on every later status change.
+    `Content-Type` is read as JSON; malformed JSON, NaN, the infinities, a
+    number too large for a float (`1e400`) and nesting deeper than 200
+    levels are a FastAPI 422 (`json_invalid`); a body over 10 MiB is
+    answered 413 unread; a repeated `Idempotency-Key` is matched on the model
+    version, input and webhook, whichever create path and spelling of the
+    model were used; webhooks are posted on creation (`pending`) and on every
+    later status change.
+
+    Models get a copy of the input; their output is stored as JSON shows it,
+    and an output JSON cannot carry (NaN, an infinity, nesting deeper than
+    200 levels) fails the prediction. A prediction of a plain-function model
+    stays `pending` until one of the `workers` threads is free.
 
     To look inside: `predictions`, `prediction(id)`, `requests`,
     `webhook_deliveries`, `wait(id)`, `set_status(id, status)`, `reset()`.
@@ -73,14 +82,19 @@ class LocalServer:
                 The `x-ratelimit-*` headers are sent either way.
             faults: Fault rules (a `Faults`, or `Fault`s for `Faults(rules)`).
             host: Address to listen on.
-            port: Port to listen on; 0 picks a free one.
+            port: Port to listen on (0 to 65535); 0 picks a free one.
             verbose: Log requests and server errors to stderr.
             workers: Threads for models that are plain functions.
             max_run_seconds: A prediction running longer fails (the API: 30 min).
             webhook_retries: Extra attempts for a failed webhook delivery.
             webhook_backoff: Seconds before the first retry (doubling).
             webhook_timeout: Seconds one delivery attempt may take.
+
+        Raises:
+            ValueError: The port is not between 0 and 65535.
         """
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port must be between 0 and 65535, not {port}")
         self.token = token
         self.host = host
         self.verbose = verbose
@@ -112,6 +126,7 @@ class LocalServer:
         Raises:
             RuntimeError: It is already running.
             OSError: The address cannot be bound.
+            TypeError: The host cannot be a host name (it holds a NUL, say).
         """
         if self._httpd is not None:
             raise RuntimeError("The server is already running")
@@ -144,8 +159,8 @@ class LocalServer:
     def stop(self) -> None:
         """Stop serving, close every connection and end every thread it started.
 
-        Running predictions are cancelled, queued webhook deliveries dropped.
-        Safe to call twice.
+        Predictions not yet ended are cancelled (their status says so), queued
+        webhook deliveries dropped. Safe to call twice.
         """
         httpd, thread = self._httpd, self._thread
         if httpd is None or thread is None:
@@ -156,8 +171,10 @@ class LocalServer:
         thread.join(STOP_TIMEOUT)
         httpd.close_all(STOP_TIMEOUT)
         httpd.server_close()
-        self._runner.stop(STOP_TIMEOUT)
+        # Webhooks first: the predictions the runner now cancels are not
+        # announced to a receiver that may be gone already.
         self._webhooks.stop(STOP_TIMEOUT)
+        self._runner.stop(STOP_TIMEOUT)
         self._httpd = self._thread = None
 
     def __enter__(self) -> LocalServer:
@@ -227,7 +244,10 @@ class LocalServer:
 
     @property
     def requests(self) -> List[RecordedRequest]:
-        """The requests received (the last 10,000), oldest first."""
+        """The requests received (the last 10,000), oldest first.
+
+        Each keeps at most the first 64 KiB of its body.
+        """
         return list(self._request_log)
 
     @property

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
-import json
 import threading
 import time
 import uuid
@@ -14,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._models import ModelVersion, PredictionContext
+from ._protocol import dumps
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "canceled", "abandoned"})
 """Statuses after which a prediction never changes."""
@@ -373,5 +373,5 @@ class Store:
     def _changed_locked(self, record: Record) -> None:
         self._changed.notify_all()
         if record.webhook is not None and self._listener is not None:
-            payload = json.dumps(self.render(record)).encode("utf-8")
+            payload = dumps(self.render(record))
             self._listener(record, payload)

@@ -16,9 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any, Deque, Dict, List, Optional, Set, Tuple
 
+from ._executors import shut_down
 from ._store import Record
-
-SIGNATURE_HEADER = "wriftai-webhook-signature"
 
 
 @dataclass(frozen=True)
@@ -98,9 +97,7 @@ class WebhookDispatcher:
             executor, self._executor = self._executor, None
             self._queues.clear()
         if executor is not None:
-            executor.shutdown(wait=False)
-            for worker in list(getattr(executor, "_threads", ())):
-                worker.join(max(0.0, deadline - time.monotonic()))
+            shut_down(executor, deadline)
 
     @property
     def deliveries(self) -> List[Delivery]:
@@ -173,7 +170,11 @@ class WebhookDispatcher:
             "User-Agent": "predictions-testing-webhooks",
         }
         if event.secret:
-            headers[SIGNATURE_HEADER] = _sign(event.payload, event.secret)
+            # Imported here: the client's module (and with it requests) loads
+            # only when a delivery is actually signed.
+            from predictions.webhooks import SIGNATURE_HEADER, sign
+
+            headers[SIGNATURE_HEADER] = sign(event.payload, event.secret)
         request = urllib.request.Request(
             event.url, data=event.payload, headers=headers, method="POST"
         )
@@ -185,14 +186,6 @@ class WebhookDispatcher:
             return int(exc.code), f"HTTP {exc.code}"
         except Exception as exc:  # any failure to deliver is one failed attempt
             return None, f"{type(exc).__name__}: {exc}"
-
-
-def _sign(payload: bytes, secret: str) -> str:
-    # Imported here: the client package's module, loaded only when a
-    # delivery is actually signed.
-    from predictions.webhooks import sign
-
-    return sign(payload, secret)
 
 
 def _read_all(response: IO[bytes]) -> None:

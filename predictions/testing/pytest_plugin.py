@@ -1,8 +1,9 @@
 """pytest fixtures for code that uses `predictions`: a local server and a client.
 
 `predictions_server` is a running `LocalServer` (one per test);
-`predictions_client` is a `predictions.Client` pointed at it, closed after
-the test. Configure the server of a test with the marker
+`predictions_client` is a `predictions.Client` pointed at it (ignoring proxy
+settings from the environment), closed after the test. Configure the server
+of a test with the marker
 `@pytest.mark.predictions_server(token=..., rate_limit=..., faults=..., models=...)`
 (any `LocalServer` keyword argument); the client gets the server's token.
 
@@ -48,9 +49,12 @@ def predictions_client(predictions_server: LocalServer) -> Iterator[Client]:
     """A `predictions.Client` for `predictions_server`, closed after the test."""
     from predictions import Client
 
+    # trust_env=False: a proxy from the environment (HTTP_PROXY) must not
+    # stand between a test and its local server.
     client = Client(
         api_base_url=predictions_server.base_url,
         access_token=predictions_server.token,
+        trust_env=False,
     )
     try:
         yield client

@@ -15,9 +15,12 @@ from predictions.testing import LocalServer
 
 
 def wait_until(
-    check: Callable[[], bool], timeout: float = 5.0, interval: float = 0.005
+    check: Callable[[], bool], timeout: float = 10.0, interval: float = 0.005
 ) -> None:
-    """Poll `check` until it is true; fail the test after `timeout` seconds."""
+    """Poll `check` until it is true; fail the test after `timeout` seconds.
+
+    The timeout only bounds a failing test: generous, for a loaded machine.
+    """
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -33,7 +36,7 @@ def raw_request(
     headers: Optional[Dict[str, str]] = None,
 ) -> Tuple[int, Dict[str, str], bytes]:
     """Send one request with http.client (exactly the bytes given)."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
@@ -43,7 +46,7 @@ def raw_request(
         conn.close()
 
 
-def raw_bytes(server: LocalServer, data: bytes, timeout: float = 5.0) -> bytes:
+def raw_bytes(server: LocalServer, data: bytes, timeout: float = 30.0) -> bytes:
     """Write raw bytes on a fresh connection; return all the server answers."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as sock:
         sock.sendall(data)
@@ -78,3 +81,23 @@ def create(
         path = f"/models/{owner_name}/versions/{version}/predictions"
     hdrs = {k.replace("_", "-"): v for k, v in headers.items()}
     return session.post(server.base_url + path, json={"input": input}, headers=hdrs)
+
+
+def parse_answer(answer: bytes) -> Tuple[int, Dict[str, str], bytes]:
+    """Status, headers (names lower-cased) and body of one raw HTTP answer."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split(" ", 2)[1]), headers, body
+
+
+def strict_json(data: bytes) -> Any:
+    """Decode JSON that must be strictly valid: no NaN, no infinities."""
+
+    def refuse(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(data, parse_constant=refuse)

@@ -49,7 +49,7 @@ def test_a_thousand_sleeping_predictions_hold_no_threads(
         def all_done() -> bool:
             return all(p["status"] == "succeeded" for p in server.predictions)
 
-        wait_until(all_done, timeout=20, interval=0.05)
+        wait_until(all_done, timeout=120, interval=0.05)
     finally:
         stop_sampling.set()
         sampler.join()
@@ -57,8 +57,9 @@ def test_a_thousand_sleeping_predictions_hold_no_threads(
     predictions = server.predictions
     assert len(predictions) == N
     assert all(p["logs"][-1] == "step 5/5" for p in predictions)
-    # Run one after another they would take 500 s; at once, well under 20 s.
-    assert elapsed < 20
+    # Run one after another they would take 500 s; at once, well under 120 s
+    # even on a loaded machine.
+    assert elapsed < 120
     # Client threads, their connections' server threads and the sampler, but
     # nothing per prediction.
     assert max(peak) - threads_before < 2 * CLIENT_THREADS + 12
@@ -96,11 +97,13 @@ def test_stop_is_fast_and_leaves_no_threads(session: requests.Session) -> None:
     wait_until(lambda: len(server.predictions) == 2)
     started = time.monotonic()
     server.stop()
-    assert time.monotonic() - started < 1
-    holder.join(5)
+    # Not the 30 s of the prediction or of the held request, nor the idle
+    # connection's 60 s.
+    assert time.monotonic() - started < 10
+    holder.join(30)
     half.close()
     assert held  # answered or cut, never left hanging
-    wait_until(lambda: set(threading.enumerate()) - before == set(), timeout=2)
+    wait_until(lambda: set(threading.enumerate()) - before == set())
 
 
 def test_restart_after_stop(make_server: Callable[..., LocalServer]) -> None:
@@ -146,5 +149,6 @@ def test_a_burst_of_new_connections_is_not_reset(server: LocalServer) -> None:
             sock.close()
     assert answers == [b"HTTP/1.1 200"] * 200
     # With socketserver's backlog of 5, the kernel drops SYNs and this takes
-    # seconds of retransmissions (or an async client sees resets).
-    assert time.monotonic() - started < 5
+    # retransmissions of a second and more each (or an async client sees
+    # resets).
+    assert time.monotonic() - started < 10

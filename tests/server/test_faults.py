@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 import time
 from typing import Callable, List
 
@@ -12,7 +13,7 @@ import requests
 
 from predictions.testing import Fault, Faults, LocalServer
 
-from .helpers import raw_request
+from .helpers import raw_request, wait_until
 
 CREATE = "/v1/models/demo/echo/predictions"
 BODY = b'{"input": 1}'
@@ -120,14 +121,27 @@ def test_drop_after_cancel_still_cancels(
 
 
 def test_delayed_answer(make_server: Callable[..., LocalServer]) -> None:
-    server = make_server(faults=[Fault("delay", route="list", sequence=[1], delay=0.3)])
-    started = time.monotonic()
-    status, _, _ = raw_request(server, "GET", "/v1/predictions")
-    assert status == 200
-    assert time.monotonic() - started >= 0.3
-    started = time.monotonic()
-    raw_request(server, "GET", "/v1/predictions")
-    assert time.monotonic() - started < 0.3
+    server = make_server(faults=[Fault("delay", route="list", sequence=[1], delay=3)])
+    delayed: List[float] = []
+
+    def first() -> None:
+        started = time.monotonic()
+        status, _, _ = raw_request(server, "GET", "/v1/predictions")
+        assert status == 200
+        delayed.append(time.monotonic() - started)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        wait_until(lambda: len(server.requests) == 1)
+        # The second request is not delayed: it is answered while the first
+        # one still waits out its three seconds.
+        status, _, _ = raw_request(server, "GET", "/v1/predictions")
+        assert status == 200
+        assert delayed == []
+    finally:
+        thread.join(30)
+    assert delayed[0] >= 3
 
 
 def test_delay_beyond_the_client_timeout_still_acts(
@@ -140,7 +154,8 @@ def test_delay_beyond_the_client_timeout_still_acts(
             json={"input": 1},
             timeout=0.2,
         )
-    assert len(server.predictions) == 1
+    # It acts before the delay, which the client's timeout may have beaten.
+    wait_until(lambda: len(server.predictions) == 1)
 
 
 def test_truncated_body(make_server: Callable[..., LocalServer]) -> None:

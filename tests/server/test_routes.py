@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -42,7 +43,7 @@ def test_create_on_latest_version_answers_pending_prediction(
     server: LocalServer, session: requests.Session
 ) -> None:
     response = create(session, server, "demo/echo", {"a": [1, 2]})
-    assert response.status_code in (201, 202)
+    assert response.status_code == 202
     body = response.json()
     assert set(body) == IO_KEYS
     assert uuid.UUID(body["id"]).version == 4
@@ -57,37 +58,60 @@ def test_create_on_latest_version_answers_pending_prediction(
 
 
 def test_lifecycle_fields(server: LocalServer, session: requests.Session) -> None:
-    created = create(session, server, "demo/sleep", {"seconds": 0.2}).json()
+    release = threading.Event()
+
+    def held(input: Any, ctx: PredictionContext) -> Any:
+        ctx.log("holding")
+        release.wait(30)  # until the test has seen it running
+        time.sleep(0.05)
+        ctx.log("released")
+        return "done"
+
+    server.register("me/held", held)
+    created = create(session, server, "me/held", None).json()
     assert created["status"] == "pending"
     assert created["setup_time"] is None
     assert created["execution_time"] is None
     assert created["logs"] is None
+    assert created["setup_logs"] is None
     assert created["error"] is None
     url = f"{server.base_url}/predictions/{created['id']}"
     seen: List[Dict[str, Any]] = []
 
-    def started() -> bool:
+    def running() -> bool:
         seen.append(session.get(url).json())
-        return seen[-1]["status"] == "started"
+        return seen[-1]["logs"] == ["holding"]
 
-    wait_until(started)
-    running = seen[-1]
-    assert running["setup_logs"] == ["Setting up demo/sleep:1"]
-    assert isinstance(running["logs"], list)
+    wait_until(running)
+    assert seen[-1]["status"] == "started"
+    assert seen[-1]["setup_logs"] == ["Setting up me/held:1"]
+    assert re.fullmatch(r"\d+\.\d{3}", seen[-1]["setup_time"])
+    assert seen[-1]["execution_time"] is None
+    assert seen[-1]["output"] is None
+    release.set()
     done = server.wait(created["id"])
     got = session.get(url).json()
     assert got == done
     assert got["status"] == "succeeded"
-    assert got["output"] == {"slept": 0.2}
-    assert got["logs"][0] == "sleeping 0.2 s"
-    assert got["logs"][-1] == "step 2/2"
-    assert re.fullmatch(r"\d+\.\d{3}", got["setup_time"])
+    assert got["output"] == "done"
+    assert got["logs"] == ["holding", "released"]
     assert re.fullmatch(r"\d+\.\d{3}", got["execution_time"])
-    assert float(got["execution_time"]) >= 0.2
+    assert float(got["execution_time"]) >= 0.05
     created_at = datetime.fromisoformat(got["created_at"])
     updated_at = datetime.fromisoformat(got["updated_at"])
     assert created_at.utcoffset() == timedelta(0)
     assert updated_at > created_at
+
+
+def test_demo_sleep_logs_its_steps(
+    server: LocalServer, session: requests.Session
+) -> None:
+    response = create(session, server, "demo/sleep", {"seconds": 0.2}, Prefer="wait=60")
+    assert response.status_code == 201
+    done = response.json()
+    assert done["output"] == {"slept": 0.2}
+    assert done["logs"] == ["sleeping 0.2 s", "step 1/2", "step 2/2"]
+    assert float(done["execution_time"]) >= 0.2
 
 
 def test_failing_model_reports_external_error(
@@ -129,7 +153,7 @@ def test_create_with_model_in_the_body(
         response = session.post(
             server.base_url + "/predictions", json={"model": model, "input": 5}
         )
-        assert response.status_code in (201, 202), response.text
+        assert response.status_code == 202, response.text
         assert response.json()["model"]["version_number"] == version
 
 
@@ -241,12 +265,10 @@ def test_cancel_running_prediction(
     created = create(session, server, "demo/sleep", {"seconds": 30}).json()
     url = f"{server.base_url}/predictions/{created['id']}"
     wait_until(lambda: session.get(url).json()["status"] == "started")
-    started = time.monotonic()
     response = session.post(url + "/cancel")
     assert response.status_code == 200
     assert response.json()["status"] == "cancelled"
-    assert server.wait(created["id"], timeout=2)["status"] == "cancelled"
-    assert time.monotonic() - started < 2
+    assert server.wait(created["id"], timeout=10)["status"] == "cancelled"
     again = session.post(url + "/cancel")
     assert again.status_code == 200
     assert again.json()["status"] == "cancelled"
@@ -254,13 +276,13 @@ def test_cancel_running_prediction(
     assert session.get(url).json()["status"] == "cancelled"
 
 
-def test_cancel_pending_sync_model_and_context_flag(
+def test_cancel_running_sync_model_and_context_flag(
     server: LocalServer, session: requests.Session
 ) -> None:
     seen: List[bool] = []
 
     def cooperative(input: Any, ctx: PredictionContext) -> None:
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30
         while not ctx.cancelled and time.monotonic() < deadline:
             time.sleep(0.005)
         seen.append(ctx.cancelled)
@@ -325,7 +347,7 @@ def test_server_helpers(server: LocalServer, session: requests.Session) -> None:
         server.wait("nope")
     with pytest.raises(KeyError):
         server.set_status("nope", "abandoned")
-    slow = create(session, server, "demo/sleep", {"seconds": 5}).json()
+    slow = create(session, server, "demo/sleep", {"seconds": 60}).json()
     with pytest.raises(TimeoutError):
         server.wait(slow["id"], timeout=0.05)
     server.set_status(slow["id"], "starting")
