@@ -20,6 +20,9 @@ from predictions._retry import MAX_RATE_LIMIT_WAIT, rate_limit_delay
 MIN_PAUSE = 0.01
 """The shortest wait once a bucket is empty, in seconds (a reset just past)."""
 
+RESET_GUESS = 1.0
+"""Seconds to the next reset after a refill, until an answer names it."""
+
 
 def bucket_of(method: str, path: str) -> str:
     """The rate-limit bucket a request draws from: "create" or "read"."""
@@ -85,8 +88,11 @@ class Pacer:
             if state.tokens is None:
                 return 0.0
             if state.tokens < 1 and now >= state.reset_at:
-                # Past the reset the server's bucket is full again.
+                # Past the reset the server's bucket is full again. Until an
+                # answer names the next reset, assume the API's one-second
+                # window: refilling again before then is how bursts draw 429s.
                 state.tokens = state.limit if state.limit is not None else 1.0
+                state.reset_at = now + RESET_GUESS
             if state.tokens >= 1:
                 state.tokens -= 1
                 return 0.0
@@ -148,15 +154,16 @@ class Pacer:
             ):
                 state.tokens = remaining
             if status == 429:
-                # The server says when to come back: everyone waits that long
-                # (the retry policy sleeps as much before its own retry). If it
-                # does not say, the bucket is empty until its reset.
+                # The bucket is empty. When the server says when to come back,
+                # everyone waits that long (the retry policy sleeps as much
+                # before its own retry), then one request probes the bucket
+                # again: a token bucket may hold just one token by then.
+                # Otherwise the bucket refills at its reset.
+                state.tokens = 0.0
                 delay = rate_limit_delay(headers, self.wall)
-                if delay is None:
-                    state.tokens = 0.0
-                else:
+                if delay is not None:
                     state.blocked_until = max(state.blocked_until, now + delay)
-                    state.tokens = None
+                    state.learned = False
 
     def release(self, bucket: str) -> None:
         """A request got no answer: let the next one probe the bucket."""

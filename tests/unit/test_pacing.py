@@ -162,3 +162,14 @@ def test_buckets() -> None:
     assert bucket_of("POST", "/predictions") == "create"
     assert bucket_of("POST", "/predictions/p1/cancel") == "read"
     assert bucket_of("GET", "/predictions") == "read"
+
+
+def test_one_refill_per_reset_even_before_answers_arrive(
+    pacer: Pacer, clock: Clock
+) -> None:
+    pacer.observe("read", 200, limits(remaining=0, reset_in=1.0))
+    for _ in range(3):  # waits for the reset, then the full limit of 3
+        pacer.acquire("read")
+    assert clock.sleeps == [1.0]
+    pacer.acquire("read")  # no answer yet: the bucket is not refilled again at once
+    assert clock.sleeps == [1.0, 1.0]
