@@ -7,12 +7,12 @@ PYTEST_FLAGS ?= -q
 # The first-party plugins, installed like any third-party one.
 PLUGINS := -e plugins/progress -e plugins/jsonlog
 
-.PHONY: demo test lint pytest matrix bench clean
+.PHONY: demo test lint pytest matrix bench docs clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml plugins/*/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,dev]' $(PLUGINS)
+	$(BIN)/python -m pip install -q -e '.[test,dev,docs]' $(PLUGINS)
 	touch $@
 
 demo: $(BIN)/.installed
@@ -28,6 +28,11 @@ lint: $(BIN)/.installed
 
 pytest: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_FLAGS)
+
+# The Sphinx site (API reference and guides), warnings as errors.
+docs: $(BIN)/.installed
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
 
 # The tests on every supported Python with the newest dependencies, and on the
 # oldest Python with the oldest allowed ones (constraints/oldest.txt).
@@ -50,4 +55,4 @@ bench: $(BENCH_VENV)/.installed
 	cd benchmarks && ../$(BENCH_VENV)/bin/python bench.py $(PARTS)
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .venv-matrix build *.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) .venv-matrix build *.egg-info docs/_build

@@ -29,6 +29,11 @@ if TYPE_CHECKING:
         RateLimitError,
         UnprocessableEntityError,
         WaitTimeoutError,
+        WebhookHeaderError,
+        WebhookSignatureMismatchError,
+        WebhookSignatureMissingError,
+        WebhookTimestampError,
+        WebhookToleranceError,
         WebhookVerificationError,
     )
     from predictions.hookspecs import hookimpl
@@ -59,6 +64,7 @@ if TYPE_CHECKING:
         TaskError,
         Webhook,
     )
+    from predictions.webhooks import WebhookReceiver
     from predictions.webhooks import verify as verify_webhook
 
 _HOMES = {
@@ -105,6 +111,12 @@ _HOMES = {
     "WaitOptions": "predictions.predictions",
     "WaitTimeoutError": "predictions.errors",
     "Webhook": "predictions.types",
+    "WebhookHeaderError": "predictions.errors",
+    "WebhookSignatureMismatchError": "predictions.errors",
+    "WebhookSignatureMissingError": "predictions.errors",
+    "WebhookTimestampError": "predictions.errors",
+    "WebhookToleranceError": "predictions.errors",
+    "WebhookReceiver": "predictions.webhooks",
     "WebhookVerificationError": "predictions.errors",
 }
 """Where each public name lives: `module` or `module:attribute`."""
@@ -163,6 +175,12 @@ __all__ = [
     "WaitOptions",
     "WaitTimeoutError",
     "Webhook",
+    "WebhookHeaderError",
+    "WebhookReceiver",
+    "WebhookSignatureMismatchError",
+    "WebhookSignatureMissingError",
+    "WebhookTimestampError",
+    "WebhookToleranceError",
     "WebhookVerificationError",
     "__version__",
     "as_completed",

@@ -193,6 +193,36 @@ def _parser() -> argparse.ArgumentParser:
         help="run a local WriftAI-compatible server (see: predictions serve --help)",
     )
     command("plugins", "list the installed plugins, their versions and hooks")
+
+    webhook = commands.add_parser(
+        "webhook",
+        help="check a webhook delivery by hand",
+        description="Check a webhook delivery by hand.",
+    )
+    actions = webhook.add_subparsers(
+        dest="action", metavar="ACTION", parser_class=_Parser
+    )
+    actions.required = True
+    check = actions.add_parser(
+        "verify",
+        help="verify a delivery's signature: the raw body on stdin",
+        description="Verify a webhook delivery: its raw body on stdin, its "
+        "wriftai-webhook-signature header in --signature. Exit 0 if authentic, "
+        "1 if not (with the reason), 2 for a usage error.",
+        epilog="example:\n  WEBHOOK_SECRET=... predictions webhook verify "
+        "--secret-env WEBHOOK_SECRET \\\n"
+        "    --signature 't=1700000000,v1=5257a8...' < body.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument(
+        "--secret-env", metavar="NAME", required=True,
+        help="the environment variable holding the webhook's secret",
+    )  # fmt: skip
+    check.add_argument("--signature", required=True, metavar="HEADER")
+    check.add_argument(
+        "--tolerance", type=_positive_seconds, default=300.0,
+        help="seconds the timestamp may be off from now (default: %(default)s)",
+    )  # fmt: skip
     return parser
 
 
@@ -227,6 +257,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.command == "plugins":
         return _plugins()
+    if args.command == "webhook":
+        return _verify_webhook(args)
     prepared = _prepare(args)  # every check before anything is sent
     try:
         with _client(args) as client:
@@ -448,6 +480,23 @@ def _plugins() -> int:
             print(f"  broken: {plugin.error}")
         for hook in plugin.hooks:
             print(f"  {hook}")
+    return EXIT_OK
+
+
+def _verify_webhook(args: argparse.Namespace) -> int:
+    from predictions.errors import WebhookVerificationError
+    from predictions.webhooks import verify
+
+    secret = os.environ.get(args.secret_env)
+    if not secret:
+        raise UsageError(f"the environment variable {args.secret_env} is not set")
+    body = sys.stdin.buffer.read()
+    try:
+        verify(body, args.signature, secret, tolerance=int(args.tolerance))
+    except WebhookVerificationError as exc:
+        print(f"invalid: {exc}")
+        return EXIT_FAILED
+    print("valid")
     return EXIT_OK
 
 

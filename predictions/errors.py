@@ -121,7 +121,27 @@ class WaitTimeoutError(PredictionsError):
 
 
 class WebhookVerificationError(PredictionsError, ValueError):
-    """A webhook delivery could not be shown to be authentic."""
+    """A webhook delivery could not be shown to be authentic: refuse it."""
+
+
+class WebhookHeaderError(WebhookVerificationError):
+    """The signature header is empty or not `key=value` pairs."""
+
+
+class WebhookTimestampError(WebhookVerificationError):
+    """The signature header has no timestamp `t=`, or it is not an integer."""
+
+
+class WebhookSignatureMissingError(WebhookVerificationError):
+    """The signature header has no signature of the scheme checked."""
+
+
+class WebhookSignatureMismatchError(WebhookVerificationError):
+    """No signature matches the body and the secret."""
+
+
+class WebhookToleranceError(WebhookVerificationError):
+    """The timestamp is too old or too far in the future (a replay?)."""
 
 
 _STATUS_ERRORS: Dict[int, Type[APIStatusError]] = {
@@ -164,6 +184,11 @@ __all__ = [
     "RateLimitError",
     "UnprocessableEntityError",
     "WaitTimeoutError",
+    "WebhookHeaderError",
+    "WebhookSignatureMismatchError",
+    "WebhookSignatureMissingError",
+    "WebhookTimestampError",
+    "WebhookToleranceError",
     "WebhookVerificationError",
     "error_class_for",
 ]

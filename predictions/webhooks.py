@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import threading
 import time
-from typing import List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from predictions.errors import WebhookVerificationError
+from predictions.errors import (
+    WebhookHeaderError,
+    WebhookSignatureMismatchError,
+    WebhookSignatureMissingError,
+    WebhookTimestampError,
+    WebhookToleranceError,
+    WebhookVerificationError,
+)
 
 SIGNATURE_HEADER = "wriftai-webhook-signature"
 """The header that carries a delivery's signatures."""
@@ -59,13 +68,13 @@ def sign(payload: bytes, secret: str, timestamp: Optional[int] = None) -> str:
 
 def _parse(signature: str, scheme: str) -> Tuple[int, List[str]]:
     if not isinstance(signature, str) or not signature.strip():
-        raise WebhookVerificationError("the signature header is empty")
+        raise WebhookHeaderError("the signature header is empty")
     timestamp: Optional[str] = None
     signatures: List[str] = []
     for part in signature.split(","):
         key, sep, value = part.strip().partition("=")
         if not sep:
-            raise WebhookVerificationError(
+            raise WebhookHeaderError(
                 f"the signature header has a part without '=': {part.strip()!r}"
             )
         if key == "t":
@@ -73,11 +82,11 @@ def _parse(signature: str, scheme: str) -> Tuple[int, List[str]]:
         elif key == scheme and value:
             signatures.append(value)
     if timestamp is None:
-        raise WebhookVerificationError("the signature header has no timestamp (t=)")
+        raise WebhookTimestampError("the signature header has no timestamp (t=)")
     if not timestamp.isascii() or not timestamp.isdigit():
-        raise WebhookVerificationError(f"the timestamp {timestamp!r} is not an integer")
+        raise WebhookTimestampError(f"the timestamp {timestamp!r} is not an integer")
     if not signatures:
-        raise WebhookVerificationError(
+        raise WebhookSignatureMissingError(
             f"the signature header has no {scheme} signature"
         )
     return int(timestamp), signatures
@@ -115,7 +124,7 @@ def verify(
     timestamp, candidates = _parse(signature, scheme)
     current = time.time() if now is None else now
     if abs(current - timestamp) > tolerance:
-        raise WebhookVerificationError(
+        raise WebhookToleranceError(
             f"the timestamp is {int(current - timestamp)} s from now, "
             f"outside the tolerance of {tolerance} s"
         )
@@ -124,7 +133,152 @@ def verify(
     for candidate in candidates:
         matched |= hmac.compare_digest(expected, candidate)
     if not matched:
-        raise WebhookVerificationError("no signature matches the body and secret")
+        raise WebhookSignatureMismatchError("no signature matches the body and secret")
 
 
-__all__ = ["DEFAULT_TOLERANCE", "SIGNATURE_HEADER", "sign", "verify"]
+class WebhookReceiver:
+    """A small HTTP server that takes signed webhook deliveries and verifies them.
+
+    Standard library only (`http.server`), for scripts, demos and tests::
+
+        with WebhookReceiver(secret) as receiver:
+            client.predictions.create(
+                {"input": ..., "webhook": {"url": receiver.url, "secret": secret}},
+                "owner/model",
+            )
+            finished = receiver.wait_for(lambda p: p["status"] == "succeeded")
+
+    A delivery whose signature verifies is answered 204, kept in `deliveries`
+    and passed to `on_delivery`; any other is answered 400 with the reason,
+    and its error kept in `refused`.
+
+    Args:
+        secret: The webhook's secret.
+        on_delivery: Called with each verified prediction (on the server's
+            thread); an exception it raises is answered 500.
+        host: The address to listen on.
+        port: The port; 0 picks a free one.
+        tolerance: Seconds a delivery's timestamp may be off from now.
+    """
+
+    def __init__(
+        self,
+        secret: str,
+        on_delivery: Optional[Callable[[Dict[str, Any]], None]] = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tolerance: int = DEFAULT_TOLERANCE,
+    ) -> None:
+        _check(b"", secret)
+        self.secret = secret
+        self.on_delivery = on_delivery
+        self.tolerance = tolerance
+        self.deliveries: List[Dict[str, Any]] = []
+        self.refused: List[WebhookVerificationError] = []
+        self._address = (host, port)
+        self._condition = threading.Condition()
+        self._server: Any = None
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def url(self) -> str:
+        """The URL to give as `webhook.url`."""
+        if self._server is None:
+            raise RuntimeError("the receiver is not running: use it in a with block")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def start(self) -> WebhookReceiver:
+        """Listen in a background thread."""
+        import http.server
+
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # the name http.server calls
+                length = int(self.headers.get("Content-Length") or 0)
+                status = receiver._receive(
+                    self.rfile.read(length), self.headers.get(SIGNATURE_HEADER, "")
+                )
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Log nothing: the receiver keeps what it saw."""
+
+        self._server = http.server.ThreadingHTTPServer(self._address, Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="webhook-receiver", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening; idempotent."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> WebhookReceiver:
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    def wait_for(
+        self, predicate: Callable[[Dict[str, Any]], bool], timeout: float = 10.0
+    ) -> Dict[str, Any]:
+        """Wait for a verified delivery that matches, and return it.
+
+        Args:
+            predicate: Tells the delivery waited for.
+            timeout: Seconds to wait at most.
+
+        Returns:
+            The first matching delivery.
+
+        Raises:
+            TimeoutError: None came in time.
+        """
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while True:
+                for prediction in self.deliveries:
+                    if predicate(prediction):
+                        return prediction
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no matching delivery within {timeout} s")
+                self._condition.wait(left)
+
+    def _receive(self, body: bytes, signature: str) -> int:
+        try:
+            verify(body, signature, self.secret, self.tolerance)
+            prediction = json.loads(body)
+        except WebhookVerificationError as exc:
+            self.refused.append(exc)
+            return 400
+        except ValueError as exc:
+            self.refused.append(
+                WebhookVerificationError(f"the body is not JSON: {exc}")
+            )
+            return 400
+        with self._condition:
+            self.deliveries.append(prediction)
+            self._condition.notify_all()
+        if self.on_delivery is not None:
+            try:
+                self.on_delivery(prediction)
+            except Exception:
+                return 500
+        return 204
+
+
+__all__ = ["DEFAULT_TOLERANCE", "SIGNATURE_HEADER", "WebhookReceiver", "sign", "verify"]

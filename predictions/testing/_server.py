@@ -197,7 +197,7 @@ class LocalServer:
 
     @property
     def base_url(self) -> str:
-        """The API's base URL, e.g. `http://127.0.0.1:53124/v1`.
+        """The API's base URL, such as ``http://127.0.0.1:53124/v1``.
 
         Raises:
             RuntimeError: The server was never started.

@@ -1,0 +1,1 @@
+"""Webhook receivers for common web frameworks, run by tests/webhooks."""
