@@ -10,7 +10,13 @@ from typing import Any, Awaitable, Callable, Generic, Mapping, Optional, TypeVar
 from predictions.types import TERMINAL_STATUSES, PredictionWithIO
 
 
-def _check_poll_interval(poll_interval: Any) -> None:
+def check_poll_interval(poll_interval: Any) -> None:
+    """Refuse a poll interval that is not a finite number of seconds >= 0.
+
+    Raises:
+        TypeError: It is not a number.
+        ValueError: It is negative, infinite or NaN.
+    """
     if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)):
         raise TypeError(
             f"poll_interval must be a number of seconds, not {poll_interval!r}"
@@ -22,7 +28,12 @@ def _check_poll_interval(poll_interval: Any) -> None:
         )
 
 
-def _check_timeout(timeout: Any) -> None:
+def check_timeout(timeout: Any) -> None:
+    """Refuse a timeout that is neither None nor a finite number of seconds > 0.
+
+    Raises:
+        ValueError: It is not a number, or not > 0 and finite.
+    """
     if timeout is None:
         return
     if (
@@ -57,8 +68,8 @@ class BaseWaitOptions(Generic[OnPoll]):
     """Ask the server to cancel the prediction on Ctrl-C (KeyboardInterrupt)."""
 
     def __post_init__(self) -> None:
-        _check_poll_interval(self.poll_interval)
-        _check_timeout(self.timeout)
+        check_poll_interval(self.poll_interval)
+        check_timeout(self.timeout)
 
 
 @dataclass
@@ -118,8 +129,8 @@ def check_wait_options(options: Any, *, asynchronous: bool) -> None:
     expected = AsyncWaitOptions if asynchronous else WaitOptions
     if not isinstance(options, BaseWaitOptions):
         raise TypeError(f"wait options must be a {expected.__name__}, not {options!r}")
-    _check_poll_interval(options.poll_interval)
-    _check_timeout(options.timeout)
+    check_poll_interval(options.poll_interval)
+    check_timeout(options.timeout)
     on_poll = getattr(options, "on_poll", None)
     if on_poll is not None and not callable(on_poll):
         raise TypeError("on_poll must be callable")
@@ -136,6 +147,8 @@ __all__ = [
     "AsyncWaitOptions",
     "BaseWaitOptions",
     "WaitOptions",
+    "check_poll_interval",
+    "check_timeout",
     "check_wait_options",
     "is_terminal",
 ]

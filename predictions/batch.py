@@ -12,7 +12,6 @@ client share that budget with everything else the client sends.
 from __future__ import annotations
 
 import heapq
-import math
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -31,7 +30,7 @@ from typing import (
 from predictions._polling import is_transient_poll_error
 from predictions._resource import prediction_path
 from predictions._retry import backoff
-from predictions._wait_options import is_terminal
+from predictions._wait_options import check_poll_interval, check_timeout, is_terminal
 from predictions.errors import WaitTimeoutError
 from predictions.types import PredictionWithIO
 
@@ -47,19 +46,8 @@ def _plan(
     timeout: Optional[float],
 ) -> Tuple[List[str], Dict[str, PredictionWithIO]]:
     """Check every argument before anything is sent; split finished from pending."""
-    if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)):
-        raise ValueError(
-            f"poll_interval must be a number of seconds, not {poll_interval!r}"
-        )
-    if not math.isfinite(poll_interval) or poll_interval < 0:
-        raise ValueError(f"poll_interval must be >= 0, not {poll_interval!r}")
-    if timeout is not None and (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not math.isfinite(timeout)
-        or timeout <= 0
-    ):
-        raise ValueError(f"timeout must be a number of seconds > 0, not {timeout!r}")
+    check_poll_interval(poll_interval)
+    check_timeout(timeout)
     if isinstance(predictions_or_ids, (str, bytes)):
         raise TypeError("pass a list of predictions or ids, not one string")
     order: List[str] = []
@@ -137,7 +125,8 @@ def as_completed(
         Each prediction once, when its status is terminal (failed ones too).
 
     Raises:
-        TypeError: An item is neither a prediction nor an id.
+        TypeError: An item is neither a prediction nor an id, or
+            `poll_interval` is not a number.
         ValueError: An id, `poll_interval` or `timeout` is not valid (raised
             when the iterator is made, before anything is sent).
         WaitTimeoutError: The timeout came first.
@@ -201,7 +190,8 @@ def async_as_completed(
         An async iterator of the predictions, each once, as they finish.
 
     Raises:
-        TypeError: An item is neither a prediction nor an id.
+        TypeError: An item is neither a prediction nor an id, or
+            `poll_interval` is not a number.
         ValueError: An id, `poll_interval` or `timeout` is not valid.
     """
     ids, finished = _plan(predictions_or_ids, poll_interval, timeout)

@@ -91,6 +91,7 @@ def test_a_missing_prediction_ends_the_batch(predictions_client: Client) -> None
         ([{"no": "id"}], {}, TypeError),
         ("abc", {}, TypeError),
         (["ok"], {"poll_interval": -1}, ValueError),
+        (["ok"], {"poll_interval": "1"}, TypeError),
         (["ok"], {"timeout": 0}, ValueError),
         (["ok"], {"timeout": "soon"}, ValueError),
     ],
