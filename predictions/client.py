@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 
 import requests.utils
 
-from predictions._api import API, Timeout
+from predictions._api import API
 from predictions._retry import RETRY_CREATE_MODES, check_max_retries
+from predictions._transport import Timeout
 from predictions._version import __version__
 from predictions.plugins import PluginHost
 from predictions.predictions import Predictions

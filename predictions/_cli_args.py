@@ -1,0 +1,214 @@
+"""The command line's arguments: every command, option, check and example.
+
+`build_parser()` is all `predictions.cli` needs from here; it imports nothing
+of the client, so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import NoReturn
+
+from predictions._resource import MODEL_REF_FORMS
+from predictions._version import __version__
+
+EXIT_USAGE = 2
+"""The exit code of a command line that cannot run (nothing was sent)."""
+
+EXAMPLES = {
+    "run": """examples:
+  predictions run --local demo/echo -i text=hi
+  predictions run demo/word-count -i text=@essay.txt --json
+  predictions run owner/model:3 --input-json input.json --timeout 600
+  echo '{"seconds": 2}' | predictions run --local demo/sleep --input-json -""",
+    "get": "example:\n  predictions get 0f1c...e9 --json",
+    "list": "examples:\n  predictions list\n  predictions list --all --json",
+    "wait": "example:\n  predictions wait 0f1c...e9 --timeout 300",
+    "cancel": "example:\n  predictions cancel 0f1c...e9",
+    "plugins": "example:\n  PREDICTIONS_PLUGINS=progress predictions plugins",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds >= 0, not {text}"
+        )
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return value
+
+
+def _page_size(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text!r}")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of `predictions` and every command's options."""
+    common = _Parser(add_help=False)
+    connection = common.add_argument_group("connection")
+    connection.add_argument(
+        "--base-url",
+        help="the API's base URL (default: $WRIFTAI_API_BASE_URL, else the hosted API)",
+    )
+    connection.add_argument(
+        "--token-env",
+        metavar="NAME",
+        default="WRIFTAI_ACCESS_TOKEN",
+        help="the environment variable holding the access token (default: %(default)s)",
+    )
+    connection.add_argument(
+        "--local",
+        action="store_true",
+        help="start an embedded local server for this one command",
+    )
+    common.add_argument(
+        "--debug", action="store_true", help="show tracebacks of API and network errors"
+    )
+
+    parser = _Parser(
+        prog="predictions",
+        description="Run and manage WriftAI predictions from the shell.",
+        epilog="Exit codes: 0 succeeded, 1 prediction failed or cancelled, 2 usage "
+        "error, 3 API or network error, 4 wait timed out, 130 interrupted.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_Parser
+    )
+    commands.required = True
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            parents=[common],
+            epilog=EXAMPLES.get(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    def wait_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--timeout", type=_positive_seconds, help="give up after S seconds"
+        )
+        sub.add_argument(
+            "--poll-interval", type=_seconds, default=1.0, help="seconds between polls"
+        )
+        sub.add_argument(
+            "--cancel-on-interrupt",
+            action="store_true",
+            help="on Ctrl-C, ask the server to cancel the prediction",
+        )
+
+    run = command("run", "create a prediction and (by default) wait for its output")
+    run.add_argument("model", help=f"the model: {MODEL_REF_FORMS}")
+    run.add_argument(
+        "-i",
+        "--input",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an input field: VALUE is read as JSON when it parses, else as text; "
+        "KEY=@FILE reads a file's text",
+    )
+    run.add_argument(
+        "--input-json",
+        metavar="FILE",
+        help="the whole input as JSON, from FILE or - (stdin)",
+    )
+    run.add_argument("--no-wait", action="store_true", help="print the new prediction")
+    wait_options(run)
+    run.add_argument("--webhook", metavar="URL", help="POST status changes to URL")
+    run.add_argument(
+        "--webhook-secret-env",
+        metavar="NAME",
+        help="sign webhook deliveries with the secret in this environment variable",
+    )
+    run.add_argument(
+        "--validate-input",
+        action="store_true",
+        help="check the input against the schema",
+    )
+    run.add_argument("--json", action="store_true", help="print the whole prediction")
+
+    get = command("get", "show a prediction")
+    get.add_argument("id")
+    get.add_argument("--json", action="store_true", help="print the whole prediction")
+
+    listing = command("list", "list predictions, newest first")
+    listing.add_argument("--page-size", type=_page_size, default=20)
+    listing.add_argument("--all", action="store_true", help="every page, not just one")
+    listing.add_argument(
+        "--json", action="store_true", help="JSON lines, one per prediction"
+    )
+
+    wait = command("wait", "wait for a prediction and print its output")
+    wait.add_argument("id")
+    wait_options(wait)
+    wait.add_argument("--json", action="store_true", help="print the whole prediction")
+
+    cancel = command("cancel", "ask the server to cancel a prediction")
+    cancel.add_argument("id")
+    cancel.add_argument(
+        "--json", action="store_true", help="print the whole prediction"
+    )
+
+    commands.add_parser(
+        "serve",
+        help="run a local WriftAI-compatible server (see: predictions serve --help)",
+    )
+    command("plugins", "list the installed plugins, their versions and hooks")
+
+    webhook = commands.add_parser(
+        "webhook",
+        help="check a webhook delivery by hand",
+        description="Check a webhook delivery by hand.",
+    )
+    actions = webhook.add_subparsers(
+        dest="action", metavar="ACTION", parser_class=_Parser
+    )
+    actions.required = True
+    check = actions.add_parser(
+        "verify",
+        help="verify a delivery's signature: the raw body on stdin",
+        description="Verify a webhook delivery: its raw body on stdin, its "
+        "wriftai-webhook-signature header in --signature. Exit 0 if authentic, "
+        "1 if not (with the reason), 2 for a usage error.",
+        epilog="example:\n  WEBHOOK_SECRET=... predictions webhook verify "
+        "--secret-env WEBHOOK_SECRET \\\n"
+        "    --signature 't=1700000000,v1=5257a8...' < body.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument(
+        "--secret-env", metavar="NAME", required=True,
+        help="the environment variable holding the webhook's secret",
+    )  # fmt: skip
+    check.add_argument("--signature", required=True, metavar="HEADER")
+    check.add_argument(
+        "--tolerance", type=_positive_seconds, default=300.0,
+        help="seconds the timestamp may be off from now (default: %(default)s)",
+    )  # fmt: skip
+    return parser
+
+
+__all__ = ["EXAMPLES", "EXIT_USAGE", "build_parser"]
