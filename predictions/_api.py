@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import threading
 import time
 import weakref
@@ -28,8 +27,6 @@ from predictions.errors import (
 )
 from predictions.plugins import PluginHost
 from predictions.types import JsonValue
-
-logger = logging.getLogger("predictions")
 
 
 class API:
@@ -78,7 +75,6 @@ class API:
     ) -> None:
         self.base_url = base_url
         self.hooks = hooks if hooks is not None else PluginHost(entry_points=False)
-        self.timeout = timeout
         self.retry_create = retry_create
         self.max_workers = max_workers
         self.sleep = sleep
@@ -102,6 +98,11 @@ class API:
 
     def __repr__(self) -> str:
         return f"<API {self.base_url}>"
+
+    @property
+    def timeout(self) -> Timeout:
+        """(connect, read) timeouts in seconds, as the transport sends with."""
+        return self.transport.timeout
 
     @property
     def async_sleep(self) -> Callable[[float], Awaitable[None]]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, cast
 from predictions._api import API
 from predictions._resource import prediction_path
 from predictions._retry import RETRYABLE_STATUSES, backoff, rate_limit_delay
-from predictions._wait_options import BaseWaitOptions
+from predictions._wait_options import BaseWaitOptions, is_terminal
 from predictions.errors import (
     APIConnectionError,
     APIStatusError,
@@ -26,7 +26,7 @@ from predictions.errors import (
     RateLimitError,
     WaitTimeoutError,
 )
-from predictions.types import TERMINAL_STATUSES, PredictionWithIO
+from predictions.types import PredictionWithIO
 
 if TYPE_CHECKING:
     import tenacity
@@ -122,7 +122,7 @@ class PollLoop:
             self.last_prediction = prediction
             self._failing_since = None
             self._failures = 0
-            return prediction.get("status") not in TERMINAL_STATUSES
+            return not is_terminal(prediction)
         exc = outcome.exception()
         if exc is None or not is_transient_poll_error(exc):
             return False
