@@ -1,0 +1,1 @@
+"""Attack tests (issue 11): hostile servers, forks and malformed answers."""
