@@ -15,11 +15,15 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _schema
 from ._models import ModelRegistry, split_ref
+from ._pages import parse_list_query
 from ._protocol import (
+    DEFAULT_PREFER_WAIT,
     INT_PARSING,
+    MAX_PREFER_WAIT,
     BadBody,
     Request,
     Response,
+    bearer_token,
     check_create_body,
     error,
     header_true,
@@ -29,14 +33,10 @@ from ._protocol import (
 )
 from ._ratelimit import RateLimiter
 from ._runner import Runner
-from ._store import (
-    DEFAULT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
-    TERMINAL,
-    IdempotencyConflict,
-    NotCancellable,
-    Store,
-)
+from ._store import TERMINAL, IdempotencyConflict, NotCancellable, Store
+
+CANCEL_DELAY = 0.05
+"""Seconds between a cancel's answer and its effect (ours: short, observable)."""
 
 Action = Callable[[Request, List[str]], Response]
 
@@ -61,7 +61,12 @@ class App:
         runner: Runner,
         registry: ModelRegistry,
         limiter: RateLimiter,
+        base_url: Callable[[], str],
         token: Optional[str] = None,
+        *,
+        prefer_wait_default: float = DEFAULT_PREFER_WAIT,
+        prefer_wait_max: float = MAX_PREFER_WAIT,
+        cancel_delay: float = CANCEL_DELAY,
     ) -> None:
         """Wire the API.
 
@@ -70,13 +75,21 @@ class App:
             runner: Runs new predictions, stops cancelled ones.
             registry: The models.
             limiter: Rate limits and their headers.
+            base_url: Gives the server's base URL (for `Location` headers).
             token: The bearer token every request must carry; None for none.
+            prefer_wait_default: Seconds `Prefer: wait` (no number) holds a create.
+            prefer_wait_max: The longest hold `Prefer: wait=N` gets.
+            cancel_delay: Seconds after a cancel's answer that it takes effect.
         """
         self.store = store
         self.runner = runner
         self.registry = registry
         self.limiter = limiter
+        self.base_url = base_url
         self.token = token
+        self.prefer_wait_default = prefer_wait_default
+        self.prefer_wait_max = prefer_wait_max
+        self.cancel_delay = cancel_delay
 
     # ---- routing ------------------------------------------------------------
 
@@ -152,15 +165,18 @@ class App:
         Returns:
             The answer, with the rate-limit headers.
         """
+        header = request.headers.get("authorization")
+        denied = self._check_token(header)
+        # Rate limits are per token: a token the server refuses gets none.
+        caller = None if denied is not None else bearer_token(header)
         if route.error is not None or route.action is None:
             response = route.error or error(404, "Not Found")
-            response.headers.update(self.limiter.headers(route.rate_kind))
+            response.headers.update(self.limiter.headers(route.rate_kind, caller))
             return response
-        denied = self._check_token(request.headers.get("authorization"))
         if denied is not None:
             denied.headers.update(self.limiter.headers(route.rate_kind))
             return denied
-        allowed, limit_headers = self.limiter.take(route.rate_kind)
+        allowed, limit_headers = self.limiter.take(route.rate_kind, caller)
         if not allowed:
             return error(429, "Rate limit exceeded", limit_headers)
         try:
@@ -174,13 +190,13 @@ class App:
         if self.token is None:
             return None
         challenge = {"WWW-Authenticate": "Bearer"}
-        scheme, _, credentials = (header or "").strip().partition(" ")
-        if scheme.lower() != "bearer" or not credentials.strip():
+        credentials = bearer_token(header)
+        if credentials is None:
             return error(
                 401, "Not authenticated: send Authorization: Bearer <token>", challenge
             )
         if not hmac.compare_digest(
-            credentials.strip().encode("utf-8"), self.token.encode("utf-8")
+            credentials.encode("utf-8"), self.token.encode("utf-8")
         ):
             return error(401, "Invalid access token", challenge)
         return None
@@ -194,51 +210,24 @@ class App:
         return Response(200, prediction)
 
     def _list(self, request: Request, params: List[str]) -> Response:
-        query = urllib.parse.parse_qs(
-            urllib.parse.urlsplit(request.target).query, keep_blank_values=True
-        )
-        cursor = (query.get("cursor") or [""])[-1] or None
-        sizes = query.get("page_size")
-        raw_size = sizes[-1] if sizes else None
-        page_size = DEFAULT_PAGE_SIZE
-        if raw_size is not None:
-            loc = ["query", "page_size"]
-            try:
-                page_size = int(raw_size.strip())
-            except ValueError:
-                msg = INT_PARSING
-                return invalid(_schema.error(loc, msg, "int_parsing"))
-            if page_size < 1:
-                return invalid(
-                    _schema.error(
-                        loc,
-                        "Input should be greater than or equal to 1",
-                        "greater_than_equal",
-                    )
-                )
-            if page_size > MAX_PAGE_SIZE:
-                msg = f"Input should be less than or equal to {MAX_PAGE_SIZE}"
-                return invalid(_schema.error(loc, msg, "less_than_equal"))
-        try:
-            return Response(200, self.store.page(cursor, page_size))
-        except ValueError:
-            return invalid(
-                _schema.error(["query", "cursor"], "Invalid cursor", "value_error")
-            )
+        query, errors = parse_list_query(request.target)
+        if errors:
+            return invalid(*errors)
+        return Response(200, self.store.page(query))
 
     # ---- writes -------------------------------------------------------------
 
     def _cancel(self, request: Request, params: List[str]) -> Response:
         try:
-            found = self.store.cancel(params[0])
+            pending = self.store.request_cancel(params[0])
         except NotCancellable as exc:
             return error(409, f"Prediction already {exc}; it cannot be cancelled")
-        if found is None:
+        if pending is None:
             return error(404, "Prediction not found")
-        record, was_running = found
-        if was_running:
-            self.runner.cancel(record.id)
-        return Response(200, self.store.get(record.id))
+        if pending:
+            self.runner.cancel(params[0], self.cancel_delay)
+        # Asynchronous, as the hosted API: `null` now, `cancelled` a moment later.
+        return Response(200, None)
 
     def _create_on_model(self, request: Request, params: List[str]) -> Response:
         owner, name = params[0], params[1]
@@ -277,9 +266,10 @@ class App:
         name: str,
         version: Optional[int],
     ) -> Response:
-        webhook, errors = check_create_body(body)
-        if errors:
-            return invalid(*errors)
+        checked = check_create_body(body)
+        if checked.errors:
+            return invalid(*checked.errors)
+        webhook = checked.webhook
         model = self.registry.find(owner, name, version)
         if model is None:
             known = self.registry.find(owner, name) is not None
@@ -300,14 +290,21 @@ class App:
             # paths, `owner/name` and `owner/name:N` of the same version, and
             # key order in the input give the same fingerprint.
             canonical = json.dumps(
-                [model.owner, model.name, model.number, body["input"], webhook],
+                [
+                    model.owner,
+                    model.name,
+                    model.number,
+                    body["input"],
+                    webhook,
+                    checked.stream,
+                ],
                 sort_keys=True,
                 separators=(",", ":"),
             )
             idempotency = (key, hashlib.sha256(canonical.encode("utf-8")).hexdigest())
         try:
             record, created = self.store.create(
-                model, body["input"], webhook, idempotency
+                model, body["input"], webhook, idempotency, checked.stream
             )
         except IdempotencyConflict:
             return error(
@@ -318,12 +315,19 @@ class App:
         prediction = self.store.get(record.id)
         if created:
             self.runner.submit(record)
-        wait = prefer_wait(request.headers.get("prefer"))
+        wait = prefer_wait(
+            request.headers.get("prefer"),
+            self.prefer_wait_default,
+            self.prefer_wait_max,
+        )
         if wait:
             prediction = self.store.wait(record.id, wait)
         if prediction is None:  # cleared by a reset meanwhile
             return error(404, "Prediction not found")
-        headers = {"Location": prediction["url"]}
+        location = "{}/predictions/{}".format(
+            self.base_url(), urllib.parse.quote(record.id, safe="")
+        )
+        headers = {"Location": location}
         if not created:
             headers["Idempotent-Replayed"] = "true"
         # 201 once the prediction has ended, 202 while it is still on its way.

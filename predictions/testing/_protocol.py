@@ -6,15 +6,18 @@ import json
 import math
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from ._schema import ValidationError
 from ._schema import error as field_error
 
 INT_PARSING = "Input should be a valid integer, unable to parse string as an integer"
 
+DEFAULT_PREFER_WAIT = 60.0
+"""How long `Prefer: wait` with no number holds a create, in seconds (ours)."""
+
 MAX_PREFER_WAIT = 60.0
-"""The longest `Prefer: wait=N` the server honours, in seconds."""
+"""The longest `Prefer: wait=N` the server honours, in seconds (ours)."""
 
 MAX_JSON_DEPTH = 200
 """How deeply arrays and objects may nest in a request body (ours).
@@ -152,25 +155,44 @@ def json_body(request: Request) -> Dict[str, Any]:
     return body
 
 
-def check_create_body(
-    body: Dict[str, Any],
-) -> Tuple[Optional[Dict[str, Any]], List[ValidationError]]:
-    """Check a create body's `input` and `webhook`.
+@dataclass
+class CreateBody:
+    """What a create body asks for, besides the model and the input."""
+
+    webhook: Optional[Dict[str, Any]] = None
+    """`{"url", "secret"}`, or None."""
+    stream: bool = False
+    """Whether the prediction's events may be streamed."""
+    errors: List[ValidationError] = field(default_factory=list)
+    """Validation errors; the body is usable when there are none."""
+
+
+def check_create_body(body: Dict[str, Any]) -> CreateBody:
+    """Check a create body's `input`, `webhook` and `stream`.
+
+    `stream` may be left out (false); when given it must be a JSON boolean.
 
     Returns:
-        `(webhook, errors)`: the webhook as `{"url", "secret"}` or None, and
-        the validation errors (empty when the body is usable).
+        The webhook, the stream flag and the validation errors.
     """
-    errors: List[ValidationError] = []
+    checked = CreateBody()
+    errors = checked.errors
     if "input" not in body:
         errors.append(field_error(["body", "input"], "Field required", "missing"))
+    stream = body.get("stream", False)
+    if isinstance(stream, bool):
+        checked.stream = stream
+    else:
+        msg = "Input should be a valid boolean"
+        errors.append(field_error(["body", "stream"], msg, "bool_type"))
     webhook = body.get("webhook")
     if webhook is None:
-        return None, errors
+        return checked
     loc = ["body", "webhook"]
     if not isinstance(webhook, dict):
         msg = "Input should be a valid dictionary"
-        return None, [*errors, field_error(loc, msg, "dict_type")]
+        errors.append(field_error(loc, msg, "dict_type"))
+        return checked
     url, secret = webhook.get("url"), webhook.get("secret")
     if "url" not in webhook:
         errors.append(field_error([*loc, "url"], "Field required", "missing"))
@@ -185,7 +207,17 @@ def check_create_body(
     if secret is not None and not isinstance(secret, str):
         msg = "Input should be a valid string"
         errors.append(field_error([*loc, "secret"], msg, "string_type"))
-    return {"url": url, "secret": secret}, errors
+    checked.webhook = {"url": url, "secret": secret}
+    return checked
+
+
+def bearer_token(header: Optional[str]) -> Optional[str]:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    scheme, _, credentials = (header or "").strip().partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() != "bearer" or not credentials:
+        return None
+    return credentials
 
 
 def header_true(value: Optional[str]) -> bool:
@@ -193,16 +225,35 @@ def header_true(value: Optional[str]) -> bool:
     return (value or "").strip().lower() in ("true", "1")
 
 
-def prefer_wait(value: Optional[str]) -> float:
-    """Seconds asked for by `Prefer: wait=N` (other directives ignored), capped."""
+def prefer_wait(
+    value: Optional[str],
+    default: float = DEFAULT_PREFER_WAIT,
+    maximum: float = MAX_PREFER_WAIT,
+) -> float:
+    """Seconds a `Prefer` header asks a create to be held (other directives ignored).
+
+    Args:
+        value: The header's value, or None.
+        default: What `wait` with no number asks for.
+        maximum: The cap on any hold.
+
+    Returns:
+        `wait=N` gives N, `wait` alone gives `default`, both capped at
+        `maximum`; no `wait` directive, or one whose number is not a number,
+        gives 0 (no hold).
+    """
     for directive in (value or "").split(","):
-        key, _, number = directive.split(";", 1)[0].partition("=")
-        if key.strip().lower() == "wait":
+        key, equals, number = directive.split(";", 1)[0].partition("=")
+        if key.strip().lower() != "wait":
+            continue
+        if not equals:
+            seconds = default
+        else:
             try:
                 seconds = float(number.strip().strip('"'))
             except ValueError:
                 return 0.0
             if math.isnan(seconds):
                 return 0.0
-            return min(max(seconds, 0.0), MAX_PREFER_WAIT)
+        return min(max(seconds, 0.0), maximum)
     return 0.0

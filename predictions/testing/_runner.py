@@ -3,6 +3,9 @@
 Every prediction is a task on a single background loop, so a sleeping
 `async def` model costs no thread; plain functions go to a small thread pool,
 and a prediction of one stays `pending` until a thread of the pool is free.
+A model version not run for `keep_warm` seconds (or never) is cold: its next
+predictions are `starting` for `cold_start` seconds (one load, however many
+wait for it) before they are `started`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import json
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from ._executors import shut_down
 from ._protocol import MAX_JSON_DEPTH, dumps, too_deep
@@ -23,6 +26,14 @@ from ._store import Record, Store
 
 MAX_RUN_SECONDS = 30 * 60.0
 """The API fails a prediction that runs longer than 30 minutes."""
+
+COLD_START = 0.02
+"""Seconds a cold model version takes to load (ours: short, yet observable)."""
+
+KEEP_WARM = 300.0
+"""Seconds a model version stays loaded after its last prediction (ours)."""
+
+_VersionKey = Tuple[str, str, int]
 
 
 class _Escaped(Exception):
@@ -79,7 +90,12 @@ class Runner:
     """One event-loop thread that runs every prediction of a server."""
 
     def __init__(
-        self, store: Store, workers: int = 4, max_run_seconds: float = MAX_RUN_SECONDS
+        self,
+        store: Store,
+        workers: int = 4,
+        max_run_seconds: float = MAX_RUN_SECONDS,
+        cold_start: float = COLD_START,
+        keep_warm: float = KEEP_WARM,
     ) -> None:
         """Create a runner (not started).
 
@@ -87,10 +103,19 @@ class Runner:
             store: Where the predictions live.
             workers: Threads for models that are plain functions.
             max_run_seconds: A prediction running longer fails.
+            cold_start: Seconds a cold model version takes to load; 0 for
+                no cold starts (and no `starting` status).
+            keep_warm: Seconds a model version stays warm after its last
+                prediction started or ended; 0 makes every prediction cold.
         """
         self._store = store
         self._workers = workers
         self._max_run_seconds = max_run_seconds
+        self._cold_start = cold_start
+        self._keep_warm = keep_warm
+        # Owned by the loop's thread: touched only from coroutines and callbacks.
+        self._warm_until: Dict[_VersionKey, float] = {}
+        self._loading: Dict[_VersionKey, asyncio.Task[None]] = {}
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread: Optional[threading.Thread] = None
         self._executor: Optional[ThreadPoolExecutor] = None
@@ -149,20 +174,52 @@ class Runner:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._spawn, record)
 
-    def cancel(self, prediction_id: str) -> None:
-        """Cancel a prediction's task, if it is running."""
+    def cancel(self, prediction_id: str, delay: float = 0.0) -> None:
+        """Cancel a prediction, now or `delay` seconds from now.
+
+        Its task is cancelled, and the prediction ends `cancelled`, unless it
+        has ended meanwhile; a prediction that has no task (its status was
+        forced back to a running one) is marked `cancelled` at once.
+        """
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._cancel_task, prediction_id)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: stopped
+                self._loop.call_soon_threadsafe(
+                    self._cancel_later, prediction_id, delay
+                )
+
+    def forget_warm(self) -> None:
+        """Make every model version cold again."""
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._warm_until.clear)
 
     def _spawn(self, record: Record) -> None:
         task = asyncio.get_running_loop().create_task(self._execute(record))
         self._tasks[record.id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(record.id, None))
+        task.add_done_callback(lambda done: self._finished(record, done))
+
+    def _finished(self, record: Record, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(record.id, None)
+        if task.cancelled():
+            # Cancelled before its first step, the coroutine never ran its
+            # own handler: the prediction must still end.
+            record.context.request_cancel()
+            self._store.update(record, status="cancelled")
+
+    def _cancel_later(self, prediction_id: str, delay: float) -> None:
+        if delay > 0:
+            asyncio.get_running_loop().call_later(
+                delay, self._cancel_task, prediction_id
+            )
+        else:
+            self._cancel_task(prediction_id)
 
     def _cancel_task(self, prediction_id: str) -> None:
         task = self._tasks.get(prediction_id)
         if task is not None:
             task.cancel()
+        else:
+            self._store.cancel(prediction_id)
 
     async def _execute(self, record: Record) -> None:
         free, executor = self._free_workers, self._executor
@@ -173,7 +230,7 @@ class Runner:
         try:
             if worker is not None:
                 await worker.acquire()  # pending until a thread of the pool is free
-            running = self._start(record)
+            running = await self._start(record)
             if running is None:
                 return  # cancelled while pending
             outcome = await self._outcome(record, running, worker)
@@ -192,24 +249,59 @@ class Runner:
                 worker.release()
         self._end(record, running, outcome)
 
-    def _start(self, record: Record) -> Optional[float]:
-        """Mark a prediction started; when its model starts, or None if it ended."""
-        queued = time.monotonic()
-        setup_logs = [f"Setting up {record.model.ref}"]
+    async def _start(self, record: Record) -> Optional[float]:
+        """Take a prediction through `starting` (when its model is cold) to `started`.
+
+        Returns:
+            When its model starts (`time.monotonic()`), or None if it ended.
+        """
+        model = record.model
+        key = (model.owner, model.name, model.number)
+        setup_began = time.monotonic()
+        setup_logs = [f"Setting up {model.ref}"]
+        if self._cold_start > 0 and self._warm_until.get(key, -1.0) < setup_began:
+            setup_logs.append(f"Loading {model.ref} (cold start)")
+            if not self._store.update(
+                record, status="starting", setup_logs=list(setup_logs)
+            ):
+                return None
+            load = self._loading.get(key)
+            if load is None:
+                load = asyncio.get_running_loop().create_task(self._load(key))
+                self._loading[key] = load
+            # Shielded: one prediction cancelled while it waits does not stop
+            # the load the others wait for too.
+            await asyncio.shield(load)
         if not self._store.update(
             record, status="started", setup_logs=setup_logs, logs=[]
         ):
             return None
         running = time.monotonic()
-        self._store.update(record, setup_time=running - queued)
+        self._warm(key)
+        self._store.update(record, setup_time=running - setup_began)
         return running
+
+    async def _load(self, key: _VersionKey) -> None:
+        try:
+            await asyncio.sleep(self._cold_start)
+            self._warm(key)
+        finally:
+            self._loading.pop(key, None)
+
+    def _warm(self, key: _VersionKey) -> None:
+        until = time.monotonic() + self._keep_warm
+        self._warm_until[key] = max(self._warm_until.get(key, until), until)
 
     def _end(
         self, record: Record, running: Optional[float], outcome: Dict[str, Any]
     ) -> None:
         changes = dict(outcome)
         if running is not None:
-            changes["execution_time"] = time.monotonic() - running
+            elapsed = time.monotonic() - running
+            changes["execution_time"] = elapsed
+            changes["metrics"] = {"predict_time": round(elapsed, 3)}
+            model = record.model
+            self._warm((model.owner, model.name, model.number))
         self._store.update(record, **changes)
 
     async def _outcome(

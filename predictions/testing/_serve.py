@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import signal
 import sys
 import time
 from typing import Any, Callable, List, NoReturn, Optional, TypeVar
 
+from ._app import CANCEL_DELAY
 from ._faults import Fault, Faults
+from ._protocol import DEFAULT_PREFER_WAIT, MAX_PREFER_WAIT
 from ._ratelimit import RateLimit
+from ._runner import COLD_START, KEEP_WARM
 
 T = TypeVar("T")
 
@@ -31,6 +35,19 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"must be between 0 and 65535, not {port}")
     return port
+
+
+def _seconds(text: str) -> float:
+    """A duration in seconds: a finite number, at least 0."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number of seconds >= 0, not {text}"
+        )
+    return seconds
 
 
 def _checked(parse: Callable[[str], T]) -> Callable[[str], T]:
@@ -67,8 +84,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rate-limit",
         type=_checked(RateLimit.parse),
-        metavar="reads=3,creates=15[,burst=N]",
-        help="enforce rate limits (answer 429 past them)",
+        metavar="reads=3,creates=15,anonymous=1[,burst=N][,retry_after=1]",
+        help=(
+            "enforce rate limits per access token, in requests per second"
+            " (answer 429 past them); anonymous is the rate shared by requests"
+            " without a token; retry_after=1 adds Retry-After to 429s, as a"
+            " proxy might (the hosted API sends none)"
+        ),
     )
     parser.add_argument(
         "--fault",
@@ -82,6 +104,65 @@ def _parser() -> argparse.ArgumentParser:
             " code or drop_before, drop_after, delay, truncate; ROUTE is create,"
             " get, list, cancel or any"
         ),
+    )
+    parser.add_argument(
+        "--prefer-wait-default",
+        type=_seconds,
+        default=DEFAULT_PREFER_WAIT,
+        metavar="SECONDS",
+        help="how long 'Prefer: wait' with no number holds a create"
+        " (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--prefer-wait-max",
+        type=_seconds,
+        default=MAX_PREFER_WAIT,
+        metavar="SECONDS",
+        help="the longest any 'Prefer: wait' holds a create (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--cancel-delay",
+        type=_seconds,
+        default=CANCEL_DELAY,
+        metavar="SECONDS",
+        help="time between a cancel's null answer and the status turning"
+        " cancelled (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--cold-start",
+        type=_seconds,
+        default=COLD_START,
+        metavar="SECONDS",
+        help="how long a cold model version is 'starting'; 0 for no cold starts"
+        " (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--keep-warm",
+        type=_seconds,
+        default=KEEP_WARM,
+        metavar="SECONDS",
+        help="how long a model version stays warm after its last prediction;"
+        " 0 makes every prediction cold (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--expire-after",
+        type=_seconds,
+        metavar="SECONDS",
+        help="forget a prediction and its input this long after it ended"
+        " (then GET answers 404); default: keep them",
+    )
+    parser.add_argument(
+        "--webhook-rotation-secret",
+        action="append",
+        default=[],
+        metavar="SECRET",
+        help="also sign every signed webhook delivery with SECRET, as while a"
+        " secret is rotated (repeatable)",
+    )
+    parser.add_argument(
+        "--webhook-duplicates",
+        action="store_true",
+        help="deliver every webhook event twice",
     )
     parser.add_argument(
         "--seed",
@@ -126,6 +207,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         host=options.host,
         port=options.port,
         verbose=options.verbose,
+        webhook_rotation_secrets=options.webhook_rotation_secret,
+        webhook_duplicates=options.webhook_duplicates,
+        prefer_wait_default=options.prefer_wait_default,
+        prefer_wait_max=options.prefer_wait_max,
+        cancel_delay=options.cancel_delay,
+        cold_start=options.cold_start,
+        keep_warm=options.keep_warm,
+        expire_after=options.expire_after,
     )
     try:
         server.start()

@@ -3,21 +3,49 @@
 from __future__ import annotations
 
 import collections
+import math
 import threading
 from types import TracebackType
-from typing import Any, Deque, Dict, Iterable, List, Mapping, Optional, Type, Union
+from typing import (
+    Any,
+    Deque,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Type,
+    Union,
+)
 
-from ._app import App
+from ._app import CANCEL_DELAY, App
 from ._faults import Fault, Faults
 from ._http import HTTPServer, RecordedRequest
 from ._models import ModelEntry, ModelFn, build_registry
+from ._protocol import DEFAULT_PREFER_WAIT, MAX_PREFER_WAIT
 from ._ratelimit import RateLimit, RateLimiter
-from ._runner import MAX_RUN_SECONDS, Runner
+from ._runner import COLD_START, KEEP_WARM, MAX_RUN_SECONDS, Runner
 from ._store import TERMINAL, Store
 from ._webhooks import Delivery, WebhookDispatcher
 
 STOP_TIMEOUT = 2.0
 """Seconds `stop()` waits for each group of threads, at most."""
+
+
+def check_seconds(name: str, value: Optional[float], *, optional: bool = False) -> None:
+    """Refuse a duration that is not a finite number >= 0 (None when optional).
+
+    Raises:
+        ValueError: It is negative, NaN, infinite, or None where not allowed.
+        TypeError: It is not a number.
+    """
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, not {value!r}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
 
 
 class LocalServer:
@@ -34,17 +62,31 @@ class LocalServer:
     your own with `register()` or `models=`: a model is `fn(input)` or
     `fn(input, ctx)`, plain or `async def` (see `PredictionContext`).
 
+    It behaves as the hosted API does today (API.md): predictions have no
+    `url` (creates answer with a `Location` header); a cancel answers `null`
+    and takes effect `cancel_delay` seconds later; the first prediction of a
+    model version, and the next one after `keep_warm` idle seconds, is
+    `starting` for `cold_start` seconds before `started`; pages are exactly
+    `items`, `next_cursor` and `previous_cursor`, `page_size` 5 to 50
+    (default 25), filtered by repeated `statuses=`; a 429 carries the
+    `x-ratelimit-*` headers and no `Retry-After` (unless
+    `RateLimit(retry_after=True)`); `Prefer: wait` holds a create
+    `prefer_wait_default` seconds and `Prefer: wait=N` N seconds, both at
+    most `prefer_wait_max`.
+
     Choices where API.md leaves room: a create answers 202 while the
     prediction is pending or running and 201 once it has ended (without
-    `Prefer: wait=N` it is always answered pending); a body that is not
+    `Prefer: wait` it is always answered pending); cancelling a prediction
+    that succeeded, failed or was abandoned is a 409; a body that is not
     `application/json` (or `*+json`) is answered 415, a missing
     `Content-Type` is read as JSON; malformed JSON, NaN, the infinities, a
     number too large for a float (`1e400`) and nesting deeper than 200
     levels are a FastAPI 422 (`json_invalid`); a body over 10 MiB is
     answered 413 unread; a repeated `Idempotency-Key` is matched on the model
-    version, input and webhook, whichever create path and spelling of the
-    model were used; webhooks are posted on creation (`pending`) and on every
-    later status change.
+    version, input, webhook and `stream`, whichever create path and spelling
+    of the model were used; webhooks are posted on creation (`pending`) and
+    on every later status change; `metrics` is `{"predict_time": seconds}`
+    once a prediction has run, else null.
 
     Models get a copy of the input; their output is stored as JSON shows it,
     and an output JSON cannot carry (NaN, an infinity, nesting deeper than
@@ -70,6 +112,14 @@ class LocalServer:
         webhook_retries: int = 3,
         webhook_backoff: float = 0.5,
         webhook_timeout: float = 5.0,
+        webhook_rotation_secrets: Sequence[str] = (),
+        webhook_duplicates: bool = False,
+        prefer_wait_default: float = DEFAULT_PREFER_WAIT,
+        prefer_wait_max: float = MAX_PREFER_WAIT,
+        cancel_delay: float = CANCEL_DELAY,
+        cold_start: float = COLD_START,
+        keep_warm: float = KEEP_WARM,
+        expire_after: Optional[float] = None,
     ) -> None:
         """Configure the server (nothing runs until `start()`).
 
@@ -78,8 +128,9 @@ class LocalServer:
             models: `{"owner/name": fn}`, `{"owner/name": (fn, input_schema)}`
                 or `{"owner/name": None}`; replaces or removes built-ins of
                 the same name, adds the others (each as version 1).
-            rate_limit: Limits to enforce (answers 429); None enforces none.
-                The `x-ratelimit-*` headers are sent either way.
+            rate_limit: Limits to enforce per access token (answers 429);
+                None enforces none. The `x-ratelimit-*` headers are sent
+                either way.
             faults: Fault rules (a `Faults`, or `Fault`s for `Faults(rules)`).
             host: Address to listen on.
             port: Port to listen on (0 to 65535); 0 picks a free one.
@@ -89,12 +140,41 @@ class LocalServer:
             webhook_retries: Extra attempts for a failed webhook delivery.
             webhook_backoff: Seconds before the first retry (doubling).
             webhook_timeout: Seconds one delivery attempt may take.
+            webhook_rotation_secrets: Secrets that also sign every signed
+                delivery, as while a secret is rotated: one `v1=` part each,
+                before the webhook's own.
+            webhook_duplicates: Deliver every webhook event twice.
+            prefer_wait_default: Seconds `Prefer: wait` (no number) holds a
+                create (default 60).
+            prefer_wait_max: The longest any `Prefer: wait` holds (default 60).
+            cancel_delay: Seconds between a cancel's `null` answer and the
+                status turning `cancelled` (default 0.05).
+            cold_start: Seconds a cold model version is `starting` (default
+                0.02); 0 turns cold starts off.
+            keep_warm: Seconds a model version stays warm after its last
+                prediction (default 300); 0 makes every prediction cold.
+            expire_after: Seconds a prediction (its input and output with it)
+                is kept once it has ended; then it is gone (GET answers 404).
+                None (the default) keeps every prediction.
 
         Raises:
-            ValueError: The port is not between 0 and 65535.
+            ValueError: The port is not between 0 and 65535, or a duration
+                is negative, NaN or infinite.
+            TypeError: A duration is not a number.
         """
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be between 0 and 65535, not {port}")
+        for name, seconds in (
+            ("prefer_wait_default", prefer_wait_default),
+            ("prefer_wait_max", prefer_wait_max),
+            ("cancel_delay", cancel_delay),
+            ("cold_start", cold_start),
+            ("keep_warm", keep_warm),
+        ):
+            check_seconds(name, seconds)
+        check_seconds("expire_after", expire_after, optional=True)
+        if isinstance(webhook_rotation_secrets, str):
+            raise TypeError("webhook_rotation_secrets must be a list of secrets")
         self.token = token
         self.host = host
         self.verbose = verbose
@@ -105,11 +185,27 @@ class LocalServer:
         self.limiter = RateLimiter(rate_limit)
         self.registry = build_registry(models)
         self._webhooks = WebhookDispatcher(
-            webhook_retries, webhook_backoff, webhook_timeout
+            webhook_retries,
+            webhook_backoff,
+            webhook_timeout,
+            rotation_secrets=webhook_rotation_secrets,
+            duplicates=webhook_duplicates,
         )
-        self._store = Store(lambda: self.base_url, self._webhooks.enqueue)
-        self._runner = Runner(self._store, workers, max_run_seconds)
-        self._app = App(self._store, self._runner, self.registry, self.limiter, token)
+        self._store = Store(self._webhooks.enqueue, expire_after)
+        self._runner = Runner(
+            self._store, workers, max_run_seconds, cold_start, keep_warm
+        )
+        self._app = App(
+            self._store,
+            self._runner,
+            self.registry,
+            self.limiter,
+            lambda: self.base_url,
+            token,
+            prefer_wait_default=prefer_wait_default,
+            prefer_wait_max=prefer_wait_max,
+            cancel_delay=cancel_delay,
+        )
         self._request_log: Deque[RecordedRequest] = collections.deque(maxlen=10000)
         self._httpd: Optional[HTTPServer] = None
         self._thread: Optional[threading.Thread] = None
@@ -296,11 +392,12 @@ class LocalServer:
     def reset(self) -> None:
         """Forget predictions, requests, webhook deliveries and idempotency keys.
 
-        Running predictions are cancelled; rate-limit buckets refill; fault
-        rules start over from their seed.
+        Running predictions are cancelled; rate-limit buckets refill; models
+        are cold again; fault rules start over from their seed.
         """
         for record in self._store.clear():
             self._runner.cancel(record.id)
+        self._runner.forget_warm()
         self._request_log.clear()
         self._webhooks.clear()
         self.limiter.reset()

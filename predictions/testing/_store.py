@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import bisect
+import collections
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from ._models import ModelVersion, PredictionContext
+from ._pages import ListQuery, select
 from ._protocol import dumps
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "canceled", "abandoned"})
 """Statuses after which a prediction never changes."""
-
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
 
 Listener = Callable[["Record", bytes], None]
 """Called (under the store's lock, so it must not block) on each status change
@@ -53,6 +49,10 @@ class Record:
     error: Optional[Dict[str, Any]] = None
     setup_time: Optional[float] = None
     execution_time: Optional[float] = None
+    metrics: Optional[Dict[str, Any]] = None
+    stream: bool = False
+    ended: Optional[float] = None
+    """When it reached a terminal status (the store's clock), for expiry."""
 
 
 def _timestamp(seconds: float) -> str:
@@ -64,46 +64,28 @@ def _duration(seconds: Optional[float]) -> Optional[str]:
     return None if seconds is None else f"{seconds:.3f}"
 
 
-def encode_cursor(kind: str, seq: int) -> str:
-    """Make an opaque cursor: `n` pages to older items, `p` to newer ones."""
-    raw = f"{kind}:{seq}".encode("ascii")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def decode_cursor(cursor: str) -> Tuple[str, int]:
-    """Read a cursor made by `encode_cursor`.
-
-    Raises:
-        ValueError: It is not one.
-    """
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        kind, _, seq = (
-            base64.urlsafe_b64decode(padded.encode("ascii"))
-            .decode("ascii")
-            .partition(":")
-        )
-        if kind in ("n", "p") and seq.isdigit():
-            return kind, int(seq)
-    except (ValueError, UnicodeError, binascii.Error):
-        pass
-    raise ValueError("Invalid cursor")
-
-
 class Store:
     """Thread-safe prediction records, with the lifecycle's transitions."""
 
     def __init__(
-        self, base_url: Callable[[], str], listener: Optional[Listener] = None
+        self,
+        listener: Optional[Listener] = None,
+        expire_after: Optional[float] = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Create an empty store.
 
         Args:
-            base_url: Gives the server's base URL (for `url` fields).
             listener: Told about status changes of predictions with webhooks.
+            expire_after: Seconds a prediction is kept once it has ended (its
+                input and output with it); None keeps it for good.
+            clock: Monotonic seconds, for expiry (injectable for tests).
         """
-        self._base_url = base_url
         self._listener = listener
+        self._expire_after = expire_after
+        self._clock = clock
+        # Ended records in the order they ended, to expire from the left.
+        self._ended: Deque[Tuple[float, Record]] = collections.deque()
         self._changed = threading.Condition(threading.RLock())
         self._records: Dict[str, Record] = {}
         self._order: List[Record] = []
@@ -124,7 +106,6 @@ class Store:
             A fresh dict (lists copied), safe to serialise outside the lock.
         """
         data: Dict[str, Any] = {
-            "url": f"{self._base_url()}/predictions/{record.id}",
             "id": record.id,
             "created_at": _timestamp(record.created_at),
             "status": record.status,
@@ -146,72 +127,47 @@ class Store:
                 if record.setup_logs is None
                 else list(record.setup_logs),
                 error=record.error,
+                metrics=None if record.metrics is None else dict(record.metrics),
+                stream=record.stream,
             )
         return data
 
     # ---- reads --------------------------------------------------------------
 
     def get(self, prediction_id: str) -> Optional[Dict[str, Any]]:
-        """A prediction's JSON, or None when unknown."""
+        """A prediction's JSON, or None when unknown (or expired)."""
         with self._changed:
-            record = self._records.get(prediction_id)
+            record = self._find(prediction_id)
             return None if record is None else self.render(record)
 
     def snapshot(self) -> List[Dict[str, Any]]:
         """Every prediction's JSON, oldest first."""
         with self._changed:
+            self._expire_locked()
             return [self.render(r) for r in self._order]
 
-    def page(self, cursor: Optional[str], page_size: int) -> Dict[str, Any]:
+    def page(self, query: ListQuery) -> Dict[str, Any]:
         """One page of the list, newest first.
 
         Args:
-            cursor: A cursor from an earlier page, or None for the first page.
-            page_size: Items per page.
+            query: The cursor, the page size and the statuses to show.
 
         Returns:
-            Exactly `items`, `next_cursor`, `previous_cursor`, `next_url`,
-            `previous_url`.
-
-        Raises:
-            ValueError: The cursor is not one of ours.
+            Exactly `items`, `next_cursor`, `previous_cursor`.
         """
         with self._changed:
+            self._expire_locked()
             order = self._order
-            seqs = [r.seq for r in order]
-            if cursor is None:
-                hi = len(order)
-                lo = max(0, hi - page_size)
-            else:
-                kind, seq = decode_cursor(cursor)
-                if kind == "n":
-                    hi = bisect.bisect_left(seqs, seq)
-                    lo = max(0, hi - page_size)
-                else:
-                    lo = bisect.bisect_right(seqs, seq)
-                    hi = min(len(order), lo + page_size)
+            if query.statuses is not None:
+                order = [r for r in order if r.status in query.statuses]
+            lo, hi, next_cursor, previous_cursor = select(
+                [r.seq for r in order], query.cursor, query.page_size
+            )
             items = [self.render(r, with_io=False) for r in reversed(order[lo:hi])]
-            next_cursor = previous_cursor = None
-            if lo > 0:
-                next_cursor = encode_cursor(
-                    "n", seqs[lo] if lo < len(seqs) else seqs[-1] + 1
-                )
-            if hi < len(order):
-                previous_cursor = encode_cursor(
-                    "p", seqs[hi - 1] if hi > 0 else seqs[0] - 1
-                )
-
-        def url(c: Optional[str]) -> Optional[str]:
-            if c is None:
-                return None
-            return f"{self._base_url()}/predictions?cursor={c}&page_size={page_size}"
-
         return {
             "items": items,
             "next_cursor": next_cursor,
             "previous_cursor": previous_cursor,
-            "next_url": url(next_cursor),
-            "previous_url": url(previous_cursor),
         }
 
     def wait(self, prediction_id: str, timeout: float) -> Optional[Dict[str, Any]]:
@@ -223,7 +179,7 @@ class Store:
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                record = self._records.get(prediction_id)
+                record = self._find(prediction_id)
                 if record is None:
                     return None
                 left = deadline - time.monotonic()
@@ -239,6 +195,7 @@ class Store:
         input: Any,
         webhook: Optional[Dict[str, Any]],
         idempotency: Optional[Tuple[str, str]] = None,
+        stream: bool = False,
     ) -> Tuple[Record, bool]:
         """Store a new pending prediction, or find the one an idempotency key made.
 
@@ -247,6 +204,7 @@ class Store:
             input: The input.
             webhook: `{"url", "secret"}` or None.
             idempotency: `(key, fingerprint of the request)` or None.
+            stream: Whether its events may be streamed.
 
         Returns:
             `(record, created)`; `created` is false for a repeated key.
@@ -255,6 +213,7 @@ class Store:
             IdempotencyConflict: The key was used with another request.
         """
         with self._changed:
+            self._expire_locked()
             if idempotency is not None:
                 key, fingerprint = idempotency
                 seen = self._idempotency.get(key)
@@ -276,6 +235,7 @@ class Store:
                 context=PredictionContext(
                     prediction_id, lambda line: self.log(prediction_id, line)
                 ),
+                stream=stream,
             )
             self._records[prediction_id] = record
             self._order.append(record)
@@ -310,38 +270,53 @@ class Store:
                 setattr(record, name, value)
             record.updated_at = time.time()
             if status_changed:
-                self._changed_locked(record)
+                self._status_changed_locked(record)
             return True
 
-    def cancel(self, prediction_id: str) -> Optional[Tuple[Record, bool]]:
-        """Mark a prediction cancelled.
+    def request_cancel(self, prediction_id: str) -> Optional[bool]:
+        """Check that a prediction can be cancelled (the cancel itself comes later).
 
         Returns:
-            `(record, was_running)`, or None when unknown.
+            None when unknown; False when it is cancelled already; True when
+            it has not ended, and the cancel is to take effect.
 
         Raises:
             NotCancellable: It succeeded, failed or was abandoned.
         """
         with self._changed:
-            record = self._records.get(prediction_id)
+            record = self._find(prediction_id)
             if record is None:
                 return None
             if record.status in ("cancelled", "canceled"):
-                return record, False
+                return False
             if record.status in TERMINAL:
                 raise NotCancellable(record.status)
+            return True
+
+    def cancel(self, prediction_id: str) -> bool:
+        """Mark a prediction cancelled now, unless it has ended.
+
+        The runner does this for a prediction it has no task for; a running
+        one ends cancelled when its task is cancelled.
+
+        Returns:
+            Whether it was marked cancelled.
+        """
+        with self._changed:
+            record = self._records.get(prediction_id)
+            if record is None or record.status in TERMINAL:
+                return False
             record.context.request_cancel()
-            self.update(record, status="cancelled")
-            return record, True
+            return self.update(record, status="cancelled")
 
     def force_status(self, prediction_id: str, status: str) -> Optional[Record]:
         """Set any status, even on an ended prediction (for tests of clients)."""
         with self._changed:
-            record = self._records.get(prediction_id)
+            record = self._find(prediction_id)
             if record is not None and record.status != status:
                 record.status = status
                 record.updated_at = time.time()
-                self._changed_locked(record)
+                self._status_changed_locked(record)
             return record
 
     def clear(self) -> List[Record]:
@@ -356,6 +331,7 @@ class Store:
                 record.context.request_cancel()
             self._records.clear()
             self._order.clear()
+            self._ended.clear()
             self._idempotency.clear()
             self._changed.notify_all()
             return running
@@ -369,6 +345,39 @@ class Store:
         with self._changed:
             self._closed = closed
             self._changed.notify_all()
+
+    # ---- inside the lock ----------------------------------------------------
+
+    def _find(self, prediction_id: str) -> Optional[Record]:
+        self._expire_locked()
+        return self._records.get(prediction_id)
+
+    def _expire_locked(self) -> None:
+        """Forget the predictions that ended more than `expire_after` ago."""
+        if self._expire_after is None or not self._ended:
+            return
+        cutoff = self._clock() - self._expire_after
+        gone = set()
+        while self._ended and self._ended[0][0] <= cutoff:
+            ended, record = self._ended.popleft()
+            # A status forced back to a running one, or ended again later,
+            # left a stale entry.
+            if record.ended == ended and self._records.get(record.id) is record:
+                del self._records[record.id]
+                gone.add(record.id)
+        if gone:
+            self._order = [r for r in self._order if r.id not in gone]
+            self._idempotency = {
+                k: v for k, v in self._idempotency.items() if v[1] not in gone
+            }
+
+    def _status_changed_locked(self, record: Record) -> None:
+        if record.status in TERMINAL:
+            record.ended = self._clock()
+            self._ended.append((record.ended, record))
+        else:
+            record.ended = None
+        self._changed_locked(record)
 
     def _changed_locked(self, record: Record) -> None:
         self._changed.notify_all()

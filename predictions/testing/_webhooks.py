@@ -2,7 +2,9 @@
 
 Deliveries run on their own small thread pool; each prediction's events go
 out one after another (its next event waits for the previous one's last
-attempt), different predictions' events go out side by side.
+attempt), different predictions' events go out side by side. As options, the
+hosted API's ways that receivers must cope with: each event delivered twice,
+and signatures by several secrets at once (a secret being rotated).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Any, Deque, Dict, List, Optional, Set, Tuple
+from typing import IO, Any, Deque, Dict, Iterable, List, Optional, Set, Tuple
 
 from ._executors import shut_down
 from ._store import Record
@@ -22,7 +24,19 @@ from ._store import Record
 
 @dataclass(frozen=True)
 class Delivery:
-    """One delivery attempt, as `LocalServer.webhook_deliveries` lists it."""
+    """One delivery attempt, as `LocalServer.webhook_deliveries` lists it.
+
+    Attributes:
+        prediction_id: The prediction's id.
+        status: The prediction's status in the payload.
+        url: Where it went.
+        attempt: 1 for the first attempt, 2 for the first retry...
+        ok: Whether the receiver answered 2xx.
+        response_status: The receiver's status code; None for no answer.
+        error: What went wrong, or None.
+        duplicate: Whether this is the repeated copy of a delivery
+            (`webhook_duplicates`).
+    """
 
     prediction_id: str
     status: str
@@ -31,6 +45,7 @@ class Delivery:
     ok: bool
     response_status: Optional[int]
     error: Optional[str]
+    duplicate: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,8 @@ class WebhookDispatcher:
         backoff: float = 0.5,
         timeout: float = 5.0,
         workers: int = 4,
+        rotation_secrets: Iterable[str] = (),
+        duplicates: bool = False,
     ) -> None:
         """Create a dispatcher (not started).
 
@@ -65,11 +82,17 @@ class WebhookDispatcher:
             backoff: Seconds before the first retry, doubling after each.
             timeout: Seconds each attempt may take.
             workers: Deliveries sent at the same time (to different predictions).
+            rotation_secrets: Secrets that also sign every signed delivery,
+                their `v1=` parts before the webhook's own.
+            duplicates: Deliver every event twice (the copy after the
+                original's last attempt).
         """
         self._retries = retries
         self._backoff = backoff
         self._timeout = timeout
         self._workers = workers
+        self._rotation_secrets = tuple(rotation_secrets)
+        self._duplicates = duplicates
         self._lock = threading.Lock()
         self._queues: Dict[str, Deque[_Event]] = {}
         self._active: Set[str] = set()
@@ -144,6 +167,12 @@ class WebhookDispatcher:
             self._active.discard(prediction_id)
 
     def _deliver(self, prediction_id: str, event: _Event) -> None:
+        for duplicate in (False, True) if self._duplicates else (False,):
+            if self._stopping.is_set():
+                return
+            self._attempts(prediction_id, event, duplicate)
+
+    def _attempts(self, prediction_id: str, event: _Event, duplicate: bool) -> None:
         delay = self._backoff
         for attempt in range(1, self._retries + 2):
             status, error = self._attempt(event)
@@ -158,11 +187,25 @@ class WebhookDispatcher:
                         ok,
                         status,
                         error,
+                        duplicate,
                     )
                 )
             if ok or attempt > self._retries or self._stopping.wait(delay):
                 return
             delay *= 2
+
+    def _signed(self, payload: bytes, secret: str) -> Dict[str, str]:
+        """The signature header: one `v1=` part per secret, the webhook's last."""
+        # Imported here: the client's module (and with it requests) loads
+        # only when a delivery is actually signed.
+        from predictions.webhooks import SIGNATURE_HEADER, sign
+
+        timestamp = int(time.time())
+        secrets = [s for s in self._rotation_secrets if s and s != secret]
+        parts = [
+            sign(payload, s, timestamp).split(",", 1)[1] for s in [*secrets, secret]
+        ]
+        return {SIGNATURE_HEADER: ",".join([f"t={timestamp}", *parts])}
 
     def _attempt(self, event: _Event) -> Tuple[Optional[int], Optional[str]]:
         headers = {
@@ -170,11 +213,7 @@ class WebhookDispatcher:
             "User-Agent": "predictions-testing-webhooks",
         }
         if event.secret:
-            # Imported here: the client's module (and with it requests) loads
-            # only when a delivery is actually signed.
-            from predictions.webhooks import SIGNATURE_HEADER, sign
-
-            headers[SIGNATURE_HEADER] = sign(event.payload, event.secret)
+            headers.update(self._signed(event.payload, event.secret))
         request = urllib.request.Request(
             event.url, data=event.payload, headers=headers, method="POST"
         )

@@ -83,6 +83,15 @@ def create(
     return session.post(server.base_url + path, json={"input": input}, headers=hdrs)
 
 
+def fetch(
+    session: requests.Session, server: LocalServer, prediction_id: str
+) -> Dict[str, Any]:
+    """GET one prediction, which must exist."""
+    response = session.get(f"{server.base_url}/predictions/{prediction_id}")
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
 def parse_answer(answer: bytes) -> Tuple[int, Dict[str, str], bytes]:
     """Status, headers (names lower-cased) and body of one raw HTTP answer."""
     head, _, body = answer.partition(b"\r\n\r\n")

@@ -18,7 +18,6 @@ from predictions.testing import LocalServer, PredictionContext
 from .helpers import create, wait_until
 
 PREDICTION_KEYS = {
-    "url",
     "id",
     "created_at",
     "status",
@@ -27,8 +26,16 @@ PREDICTION_KEYS = {
     "execution_time",
     "model",
 }
-IO_KEYS = PREDICTION_KEYS | {"input", "output", "logs", "setup_logs", "error"}
-PAGE_KEYS = {"items", "next_cursor", "previous_cursor", "next_url", "previous_url"}
+IO_KEYS = PREDICTION_KEYS | {
+    "input",
+    "output",
+    "logs",
+    "setup_logs",
+    "error",
+    "metrics",
+    "stream",
+}
+PAGE_KEYS = {"items", "next_cursor", "previous_cursor"}
 
 
 def test_base_url_and_context_manager() -> None:
@@ -47,14 +54,19 @@ def test_create_on_latest_version_answers_pending_prediction(
     body = response.json()
     assert set(body) == IO_KEYS
     assert uuid.UUID(body["id"]).version == 4
-    assert body["url"] == f"{server.base_url}/predictions/{body['id']}"
     assert body["model"] == {"owner": "demo", "name": "echo", "version_number": 1}
     assert body["input"] == {"a": [1, 2]}
-    assert response.headers["Location"] == body["url"]
+    assert body["stream"] is False
+    assert body["metrics"] is None
+    location = response.headers["Location"]
+    assert location == f"{server.base_url}/predictions/{body['id']}"
     assert response.headers["x-request-id"]
+    assert session.get(location).json()["id"] == body["id"]
     done = server.wait(body["id"])
     assert done["status"] == "succeeded"
     assert done["output"] == {"a": [1, 2]}
+    assert set(done) == IO_KEYS
+    assert isinstance(done["metrics"]["predict_time"], float)
 
 
 def test_lifecycle_fields(server: LocalServer, session: requests.Session) -> None:
@@ -84,7 +96,11 @@ def test_lifecycle_fields(server: LocalServer, session: requests.Session) -> Non
 
     wait_until(running)
     assert seen[-1]["status"] == "started"
-    assert seen[-1]["setup_logs"] == ["Setting up me/held:1"]
+    # Its model's first prediction: a cold start.
+    assert seen[-1]["setup_logs"] == [
+        "Setting up me/held:1",
+        "Loading me/held:1 (cold start)",
+    ]
     assert re.fullmatch(r"\d+\.\d{3}", seen[-1]["setup_time"])
     assert seen[-1]["execution_time"] is None
     assert seen[-1]["output"] is None
@@ -97,6 +113,7 @@ def test_lifecycle_fields(server: LocalServer, session: requests.Session) -> Non
     assert got["logs"] == ["holding", "released"]
     assert re.fullmatch(r"\d+\.\d{3}", got["execution_time"])
     assert float(got["execution_time"]) >= 0.05
+    assert got["metrics"] == {"predict_time": round(float(got["execution_time"]), 3)}
     created_at = datetime.fromisoformat(got["created_at"])
     updated_at = datetime.fromisoformat(got["updated_at"])
     assert created_at.utcoffset() == timedelta(0)
@@ -224,100 +241,69 @@ def test_get_unknown_prediction_is_404(
 def test_list_pages_newest_first_with_cursors(
     server: LocalServer, session: requests.Session
 ) -> None:
-    ids = [create(session, server, "demo/echo", i).json()["id"] for i in range(5)]
+    ids = [create(session, server, "demo/echo", i).json()["id"] for i in range(12)]
+    newest = ids[::-1]
     url = server.base_url + "/predictions"
-    first = session.get(url, params={"page_size": 2}).json()
+    first = session.get(url, params={"page_size": 5}).json()
     assert set(first) == PAGE_KEYS
-    assert [p["id"] for p in first["items"]] == [ids[4], ids[3]]
+    assert [p["id"] for p in first["items"]] == newest[:5]
     assert all(set(item) == PREDICTION_KEYS for item in first["items"])
     assert first["previous_cursor"] is None
-    assert first["previous_url"] is None
-    second = session.get(first["next_url"]).json()
-    assert [p["id"] for p in second["items"]] == [ids[2], ids[1]]
-    third = session.get(
-        url, params={"cursor": second["next_cursor"], "page_size": 2}
+    second = session.get(
+        url, params={"cursor": first["next_cursor"], "page_size": 5}
     ).json()
-    assert [p["id"] for p in third["items"]] == [ids[0]]
+    assert set(second) == PAGE_KEYS
+    assert [p["id"] for p in second["items"]] == newest[5:10]
+    third = session.get(
+        url, params={"cursor": second["next_cursor"], "page_size": 5}
+    ).json()
+    assert [p["id"] for p in third["items"]] == newest[10:]
     assert third["next_cursor"] is None
-    assert third["next_url"] is None
-    back = session.get(third["previous_url"]).json()
-    assert [p["id"] for p in back["items"]] == [ids[2], ids[1]]
-    back = session.get(back["previous_url"]).json()
-    assert [p["id"] for p in back["items"]] == [ids[4], ids[3]]
+    back = session.get(
+        url, params={"cursor": third["previous_cursor"], "page_size": 5}
+    ).json()
+    assert [p["id"] for p in back["items"]] == newest[5:10]
+    back = session.get(
+        url, params={"cursor": back["previous_cursor"], "page_size": 5}
+    ).json()
+    assert [p["id"] for p in back["items"]] == newest[:5]
     assert back["previous_cursor"] is None
 
 
-def test_list_defaults_to_20_and_accepts_100(
+def test_list_defaults_to_25_and_accepts_5_to_50(
     server: LocalServer, session: requests.Session
 ) -> None:
-    for i in range(25):
+    for i in range(55):
         create(session, server, "demo/echo", i)
-    page = session.get(server.base_url + "/predictions").json()
-    assert len(page["items"]) == 20
-    page = session.get(server.base_url + "/predictions?page_size=100&cursor=").json()
-    assert len(page["items"]) == 25
-    assert page["next_cursor"] is None
-
-
-def test_cancel_running_prediction(
-    server: LocalServer, session: requests.Session
-) -> None:
-    created = create(session, server, "demo/sleep", {"seconds": 30}).json()
-    url = f"{server.base_url}/predictions/{created['id']}"
-    wait_until(lambda: session.get(url).json()["status"] == "started")
-    response = session.post(url + "/cancel")
-    assert response.status_code == 200
-    assert response.json()["status"] == "cancelled"
-    assert server.wait(created["id"], timeout=10)["status"] == "cancelled"
-    again = session.post(url + "/cancel")
-    assert again.status_code == 200
-    assert again.json()["status"] == "cancelled"
-    time.sleep(0.05)  # the cancelled task stays cancelled
-    assert session.get(url).json()["status"] == "cancelled"
-
-
-def test_cancel_running_sync_model_and_context_flag(
-    server: LocalServer, session: requests.Session
-) -> None:
-    seen: List[bool] = []
-
-    def cooperative(input: Any, ctx: PredictionContext) -> None:
-        deadline = time.monotonic() + 30
-        while not ctx.cancelled and time.monotonic() < deadline:
-            time.sleep(0.005)
-        seen.append(ctx.cancelled)
-
-    server.register("me/coop", cooperative)
-    created = create(session, server, "me/coop", None).json()
-    url = f"{server.base_url}/predictions/{created['id']}"
-    wait_until(lambda: session.get(url).json()["status"] == "started")
-    assert session.post(url + "/cancel").json()["status"] == "cancelled"
-    wait_until(lambda: seen == [True])
-    assert session.get(url).json()["status"] == "cancelled"
+    url = server.base_url + "/predictions"
+    assert len(session.get(url).json()["items"]) == 25
+    page = session.get(url + "?page_size=50&cursor=").json()
+    assert len(page["items"]) == 50
+    assert page["next_cursor"] is not None
+    assert len(session.get(url, params={"page_size": 5}).json()["items"]) == 5
+    assert len(session.get(url, params={"page_size": " 7 "}).json()["items"]) == 7
 
 
 @pytest.mark.parametrize(
-    ("model", "status"), [("demo/echo", "succeeded"), ("demo/fail", "failed")]
+    ("size", "type_", "ctx"),
+    [
+        ("4", "greater_than_equal", {"ge": 5}),
+        ("0", "greater_than_equal", {"ge": 5}),
+        ("-1", "greater_than_equal", {"ge": 5}),
+        ("51", "less_than_equal", {"le": 50}),
+        ("100", "less_than_equal", {"le": 50}),
+    ],
 )
-def test_cancel_ended_prediction_is_409(
-    server: LocalServer, session: requests.Session, model: str, status: str
+def test_list_page_size_out_of_range_is_422(
+    server: LocalServer, session: requests.Session, size: str, type_: str, ctx: Any
 ) -> None:
-    created = create(session, server, model, {}).json()
-    assert server.wait(created["id"])["status"] == status
-    response = session.post(f"{server.base_url}/predictions/{created['id']}/cancel")
-    assert response.status_code == 409
-    assert status in response.json()["detail"]
-
-
-def test_cancel_abandoned_is_409_and_unknown_is_404(
-    server: LocalServer, session: requests.Session
-) -> None:
-    created = create(session, server, "demo/sleep", {"seconds": 5}).json()
-    server.set_status(created["id"], "abandoned")
-    url = f"{server.base_url}/predictions/{created['id']}"
-    assert session.post(url + "/cancel").status_code == 409
-    unknown = f"{server.base_url}/predictions/{uuid.uuid4()}/cancel"
-    assert session.post(unknown).status_code == 404
+    response = session.get(server.base_url + "/predictions?page_size=" + size)
+    assert response.status_code == 422
+    (detail,) = response.json()["detail"]
+    assert detail["loc"] == ["query", "page_size"]
+    assert detail["type"] == type_
+    assert detail["ctx"] == ctx
+    assert str(next(iter(ctx.values()))) in detail["msg"]
 
 
 def test_path_segments_are_decoded_once_after_splitting(

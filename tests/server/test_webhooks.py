@@ -99,8 +99,9 @@ def test_every_status_change_is_delivered_signed_and_in_order(
         session, server, {"url": receiver.url, "secret": secret}, seconds=0.05
     )
     done = server.wait(created["id"])
-    wait_until(lambda: len(receiver.received) == 3)
-    assert receiver.statuses() == ["pending", "started", "succeeded"]
+    wait_until(lambda: len(receiver.received) == 4)
+    # A model's first prediction is a cold start: `starting` comes too.
+    assert receiver.statuses() == ["pending", "starting", "started", "succeeded"]
     for headers, body in receiver.received:
         assert headers["content-type"] == "application/json"
         signature = headers["wriftai-webhook-signature"]
@@ -111,10 +112,15 @@ def test_every_status_change_is_delivered_signed_and_in_order(
     last = json.loads(receiver.received[-1][1])
     assert last == done  # the same shape as GET
     # The attempt is logged once the receiver has answered: wait for it too.
-    wait_until(lambda: len(server.webhook_deliveries) == 3)
+    wait_until(lambda: len(server.webhook_deliveries) == 4)
     deliveries = server.webhook_deliveries
-    assert [d.status for d in deliveries] == ["pending", "started", "succeeded"]
-    assert all(d.ok and d.attempt == 1 for d in deliveries)
+    assert [d.status for d in deliveries] == [
+        "pending",
+        "starting",
+        "started",
+        "succeeded",
+    ]
+    assert all(d.ok and d.attempt == 1 and not d.duplicate for d in deliveries)
 
 
 def test_signature_verifies_with_the_client_module(
@@ -123,7 +129,7 @@ def test_signature_verifies_with_the_client_module(
     webhooks = pytest.importorskip("predictions.webhooks")
     created = create(session, server, {"url": receiver.url, "secret": "k"}, seconds=0)
     server.wait(created["id"])
-    wait_until(lambda: len(receiver.received) == 3)
+    wait_until(lambda: len(receiver.received) == 4)
     for headers, body in receiver.received:
         webhooks.verify(body, headers["wriftai-webhook-signature"], "k")
 
@@ -133,7 +139,7 @@ def test_no_secret_no_signature(
 ) -> None:
     created = create(session, server, {"url": receiver.url}, seconds=0)
     server.wait(created["id"])
-    wait_until(lambda: len(receiver.received) == 3)
+    wait_until(lambda: len(receiver.received) == 4)
     assert all("wriftai-webhook-signature" not in h for h, _ in receiver.received)
 
 
@@ -142,7 +148,7 @@ def test_failed_deliveries_are_retried_with_backoff(
     session: requests.Session,
     receiver: Receiver,
 ) -> None:
-    server = make_server(webhook_retries=3, webhook_backoff=0.01)
+    server = make_server(webhook_retries=3, webhook_backoff=0.01, cold_start=0)
     receiver.fail_first = 2
     created = create(session, server, {"url": receiver.url, "secret": "k"}, seconds=0)
     server.wait(created["id"])
@@ -161,7 +167,9 @@ def test_failed_deliveries_are_retried_with_backoff(
 def test_gives_up_after_the_retries(
     make_server: Callable[..., LocalServer], session: requests.Session
 ) -> None:
-    server = make_server(webhook_retries=1, webhook_backoff=0.01, webhook_timeout=0.5)
+    server = make_server(
+        webhook_retries=1, webhook_backoff=0.01, webhook_timeout=0.5, cold_start=0
+    )
     created = create(session, server, {"url": "http://127.0.0.1:9/nothing"}, seconds=0)
     server.wait(created["id"])
     wait_until(lambda: len(server.webhook_deliveries) == 6)
@@ -176,7 +184,7 @@ def test_a_slow_receiver_never_delays_the_prediction(
     session: requests.Session,
     receiver: Receiver,
 ) -> None:
-    server = make_server(webhook_timeout=60)
+    server = make_server(webhook_timeout=60, cold_start=0)
     receiver.hold_first = True  # the first delivery waits until released
     created = create(session, server, {"url": receiver.url}, seconds=0)
     wait_until(lambda: receiver.attempts == 1)
@@ -190,8 +198,11 @@ def test_a_slow_receiver_never_delays_the_prediction(
 
 
 def test_cancel_is_delivered(
-    server: LocalServer, session: requests.Session, receiver: Receiver
+    make_server: Callable[..., LocalServer],
+    session: requests.Session,
+    receiver: Receiver,
 ) -> None:
+    server = make_server(cold_start=0)
     created = create(session, server, {"url": receiver.url}, seconds=10)
     wait_until(lambda: server.prediction(created["id"])["status"] == "started")  # type: ignore[index]
     session.post(f"{server.base_url}/predictions/{created['id']}/cancel")
