@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, ClassVar, Dict, List, Type
 
 import pytest
 import requests
@@ -88,6 +89,14 @@ def test_serve_prints_its_url_and_stops_on_ctrl_c() -> None:
         (["--port", "-1"], ["--port", "65535", "-1"]),
         (["--port", "eighty"], ["--port", "eighty"]),
         (["--seed", "x"], ["--seed"]),
+        (["--cold-start", "-1"], ["--cold-start", "-1"]),
+        (["--cancel-delay", "nan"], ["--cancel-delay", "nan"]),
+        (["--keep-warm", "soon"], ["--keep-warm", "soon"]),
+        (["--expire-after", "inf"], ["--expire-after", "inf"]),
+        (["--prefer-wait-default", "-0.5"], ["--prefer-wait-default"]),
+        (["--prefer-wait-max", "x"], ["--prefer-wait-max"]),
+        (["--rate-limit", "retry_after=2"], ["--rate-limit", "retry_after"]),
+        (["--rate-limit", "anonymous=0"], ["--rate-limit", "positive"]),
         (["--colour"], ["--colour"]),
     ],
 )
@@ -105,52 +114,119 @@ def test_serve_rejects_bad_arguments_in_one_line(
 
 def test_serve_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
-    assert "--fault SPEC" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    for option in (
+        "--fault SPEC",
+        "--prefer-wait-default SECONDS",
+        "--prefer-wait-max SECONDS",
+        "--cancel-delay SECONDS",
+        "--cold-start SECONDS",
+        "--keep-warm SECONDS",
+        "--expire-after SECONDS",
+        "--webhook-rotation-secret SECRET",
+        "--webhook-duplicates",
+        "retry_after=1",
+        "anonymous=1",
+    ):
+        assert option in out
 
 
-def test_serve_rejects_a_bad_port_in_a_real_process() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "predictions", "serve", "--port", "70000"],
-        env=environment(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 2
-    assert result.stdout == ""
-    assert result.stderr.splitlines() == [
-        "predictions serve: error: argument --port: must be between 0 and 65535,"
-        " not 70000 (see --help)"
-    ]
+class NotStarting:
+    """Stands in for LocalServer: records its arguments, then fails to bind."""
+
+    given: ClassVar[Dict[str, Any]] = {}
+
+    def __init__(self, **kwargs: Any) -> None:
+        NotStarting.given = kwargs
+
+    def start(self) -> None:
+        raise OSError("not this time")
 
 
-@pytest.mark.parametrize("host", ["nul\x00host", "\udcff"])
-def test_serve_reports_a_host_it_cannot_bind(
-    capsys: pytest.CaptureFixture[str], host: str
+def test_serve_hands_every_option_to_the_server(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["serve", "--host", host, "--port", "0"]) == 1
-    out, err = capsys.readouterr()
-    assert out == ""
-    assert err.startswith("predictions serve: cannot listen on ")
-    assert err.count("\n") == 1
+    monkeypatch.setattr("predictions.testing._server.LocalServer", NotStarting)
+    argv = [
+        "serve",
+        "--port",
+        "0",
+        "--rate-limit",
+        "reads=5,anonymous=2,retry_after=1",
+        "--prefer-wait-default",
+        "12",
+        "--prefer-wait-max",
+        "30",
+        "--cancel-delay",
+        "0.5",
+        "--cold-start",
+        "0",
+        "--keep-warm",
+        "9",
+        "--expire-after",
+        "3600",
+        "--webhook-rotation-secret",
+        "old",
+        "--webhook-rotation-secret",
+        "older",
+        "--webhook-duplicates",
+    ]
+    assert main(argv) == 1
+    assert "not this time" in capsys.readouterr().err
+    given = NotStarting.given
+    assert given["rate_limit"] == RateLimit(
+        reads_per_second=5, anonymous_per_second=2, retry_after=True
+    )
+    assert given["prefer_wait_default"] == 12
+    assert given["prefer_wait_max"] == 30
+    assert given["cancel_delay"] == 0.5
+    assert given["cold_start"] == 0
+    assert given["keep_warm"] == 9
+    assert given["expire_after"] == 3600
+    assert given["webhook_rotation_secrets"] == ["old", "older"]
+    assert given["webhook_duplicates"] is True
 
 
-def test_rate_limits_and_ports_that_cannot_work_are_refused() -> None:
-    for rates in ((float("inf"), 1.0), (1.0, float("nan")), (0.0, 1.0), (1.0, -1.0)):
-        with pytest.raises(ValueError, match="positive finite"):
-            RateLimit(*rates)
-    for port in (-1, 65536):
-        with pytest.raises(ValueError, match="65535"):
-            LocalServer(port=port)
+def test_serve_defaults_are_the_servers(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("predictions.testing._server.LocalServer", NotStarting)
+    assert main(["serve", "--port", "0"]) == 1
+    capsys.readouterr()
+    given = NotStarting.given
+    assert given["rate_limit"] is None
+    assert given["expire_after"] is None
+    assert given["webhook_rotation_secrets"] == []
+    assert given["webhook_duplicates"] is False
+    defaults = inspect.signature(LocalServer).parameters
+    for name in (
+        "prefer_wait_default",
+        "prefer_wait_max",
+        "cancel_delay",
+        "cold_start",
+        "keep_warm",
+    ):
+        assert given[name] == defaults[name].default, name
 
 
-def test_serve_reports_a_taken_port(capsys: pytest.CaptureFixture[str]) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen(1)
-        port = taken.getsockname()[1]
-        assert main(["serve", "--port", str(port)]) == 1
-    assert "cannot listen" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("name", "value", "error"),
+    [
+        ("cold_start", -1, ValueError),
+        ("cancel_delay", float("nan"), ValueError),
+        ("keep_warm", float("inf"), ValueError),
+        ("prefer_wait_default", "60", TypeError),
+        ("prefer_wait_max", None, TypeError),
+        ("expire_after", -0.1, ValueError),
+        ("expire_after", True, TypeError),
+        ("webhook_rotation_secrets", "old", TypeError),
+    ],
+)
+def test_local_server_refuses_options_that_cannot_work(
+    name: str, value: Any, error: Type[Exception]
+) -> None:
+    with pytest.raises(error, match=name):
+        LocalServer(**{name: value})
 
 
 FIXTURE_TESTS = """

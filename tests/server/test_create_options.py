@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, List
+from typing import Any, Callable, List, Optional
 
 import pytest
 import requests
 
 from predictions.testing import LocalServer
+from predictions.testing._protocol import prefer_wait
 
 from .helpers import create
 
@@ -36,7 +37,7 @@ def test_prefer_wait_answers_the_pending_one_when_too_slow(
     # Held for the wait, and answered long before the prediction ends.
     assert 0.2 <= elapsed < 30
     assert response.status_code == 202
-    assert response.json()["status"] in ("pending", "started")
+    assert response.json()["status"] in ("pending", "starting", "started")
 
 
 def test_no_prefer_answers_at_once(
@@ -202,3 +203,128 @@ def test_idempotency_key_is_about_the_request_not_its_spelling(
         )
         assert other.status_code == 409, body
     assert len(server.predictions) == 1
+
+
+def test_prefer_wait_with_no_number_holds_for_the_default(
+    make_server: Callable[..., LocalServer], session: requests.Session
+) -> None:
+    server = make_server(prefer_wait_default=0.3)
+    started = time.monotonic()
+    slow = create(session, server, "demo/sleep", {"seconds": 30}, Prefer="wait")
+    elapsed = time.monotonic() - started
+    assert 0.3 <= elapsed < 20
+    assert slow.status_code == 202
+    assert slow.json()["status"] in ("starting", "started")
+    quick = create(session, server, "demo/echo", 1, Prefer="respond-async, wait")
+    assert quick.status_code == 201
+    assert quick.json()["status"] == "succeeded"
+
+
+def test_prefer_wait_with_no_number_holds_by_default(
+    server: LocalServer, session: requests.Session
+) -> None:
+    response = create(session, server, "demo/sleep", {"seconds": 0.2}, Prefer="wait")
+    assert response.status_code == 201
+    assert response.json()["output"] == {"slept": 0.2}
+
+
+def test_every_hold_is_capped(
+    make_server: Callable[..., LocalServer], session: requests.Session
+) -> None:
+    server = make_server(prefer_wait_default=30, prefer_wait_max=0.3)
+    for prefer in ("wait=30", "wait"):
+        started = time.monotonic()
+        response = create(session, server, "demo/sleep", {"seconds": 30}, Prefer=prefer)
+        assert 0.3 <= time.monotonic() - started < 20
+        assert response.status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        (None, 0.0),
+        ("", 0.0),
+        ("wait", 7.0),
+        ("WAIT", 7.0),
+        ("wait; x=1", 7.0),
+        ("respond-async, wait", 7.0),
+        ("wait=2", 2.0),
+        ('wait="2.5"', 2.5),
+        ("wait=0", 0.0),
+        ("wait=-3", 0.0),
+        ("wait=99", 10.0),
+        ("wait=abc", 0.0),
+        ("wait=", 0.0),
+        ("wait=nan", 0.0),
+        ("handling=lenient", 0.0),
+    ],
+)
+def test_prefer_wait_parsing(header: Optional[str], seconds: float) -> None:
+    assert prefer_wait(header, default=7.0, maximum=10.0) == seconds
+
+
+def test_every_create_answer_has_location(
+    server: LocalServer, session: requests.Session
+) -> None:
+    key = str(uuid.uuid4())
+    answers = [
+        create(session, server, "demo/echo", 1),
+        create(session, server, "demo/echo:1", 1, Prefer="wait=10"),
+        create(session, server, "demo/echo", 2, Idempotency_Key=key),
+        create(session, server, "demo/echo", 2, Idempotency_Key=key),
+        session.post(
+            server.base_url + "/predictions", json={"model": "demo/echo", "input": 3}
+        ),
+        session.post(
+            server.base_url + "/predictions",
+            json={"model": "demo/echo", "input": 3},
+            headers={"Prefer": "wait=10"},
+        ),
+    ]
+    assert sorted({a.status_code for a in answers}) == [201, 202]
+    for answer in answers:
+        body = answer.json()
+        assert "url" not in body
+        location = answer.headers["Location"]
+        assert location == f"{server.base_url}/predictions/{body['id']}"
+        assert session.get(location).json()["id"] == body["id"]
+
+
+def test_create_with_the_model_in_the_body_takes_every_field(
+    server: LocalServer, session: requests.Session
+) -> None:
+    webhook = {"url": "http://127.0.0.1:9/hook", "secret": "s"}
+    response = session.post(
+        server.base_url + "/predictions",
+        json={
+            "model": "demo/echo:1",
+            "input": {"x": 1},
+            "webhook": webhook,
+            "stream": True,
+        },
+        headers={"Prefer": "wait=10", "Validate-Input": "true"},
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["stream"] is True
+    assert body["output"] == {"x": 1}
+    assert body["model"] == {"owner": "demo", "name": "echo", "version_number": 1}
+    plain = session.post(
+        server.base_url + "/predictions",
+        json={"model": "demo/echo", "input": 1, "stream": False},
+    )
+    assert plain.json()["stream"] is False
+
+
+def test_stream_is_part_of_the_idempotent_request(
+    server: LocalServer, session: requests.Session
+) -> None:
+    key = str(uuid.uuid4())
+    url = server.base_url + "/predictions"
+    headers = {"Idempotency-Key": key}
+    body = {"model": "demo/echo", "input": 1}
+    first = session.post(url, json=body, headers=headers)
+    same = session.post(url, json={**body, "stream": False}, headers=headers)
+    assert same.json()["id"] == first.json()["id"]
+    other = session.post(url, json={**body, "stream": True}, headers=headers)
+    assert other.status_code == 409

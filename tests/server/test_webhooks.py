@@ -208,3 +208,78 @@ def test_cancel_is_delivered(
     session.post(f"{server.base_url}/predictions/{created['id']}/cancel")
     wait_until(lambda: len(receiver.received) == 3)
     assert receiver.statuses() == ["pending", "started", "cancelled"]
+
+
+def test_a_rotation_signs_with_every_secret_the_webhooks_own_last(
+    make_server: Callable[..., LocalServer],
+    session: requests.Session,
+    receiver: Receiver,
+) -> None:
+    webhooks = pytest.importorskip("predictions.webhooks")
+    server = make_server(webhook_rotation_secrets=["old-1", "old-2"], cold_start=0)
+    created = create(session, server, {"url": receiver.url, "secret": "new"}, seconds=0)
+    server.wait(created["id"])
+    wait_until(lambda: len(receiver.received) == 3)
+    for headers, body in receiver.received:
+        signature = headers["wriftai-webhook-signature"]
+        timestamp, *parts = signature.split(",")
+        assert timestamp.startswith("t=")
+        assert parts == [
+            "v1=" + expected_signature(secret, signature, body)
+            for secret in ("old-1", "old-2", "new")
+        ]
+        for secret in ("new", "old-1", "old-2"):
+            webhooks.verify(body, signature, secret)
+        with pytest.raises(webhooks.WebhookVerificationError):
+            webhooks.verify(body, signature, "another")
+
+
+def test_a_rotation_signs_only_signed_deliveries_and_each_secret_once(
+    make_server: Callable[..., LocalServer],
+    session: requests.Session,
+    receiver: Receiver,
+) -> None:
+    server = make_server(webhook_rotation_secrets=["same", ""], cold_start=0)
+    unsigned = create(session, server, {"url": receiver.url}, seconds=0)
+    server.wait(unsigned["id"])
+    wait_until(lambda: len(receiver.received) == 3)
+    assert all("wriftai-webhook-signature" not in h for h, _ in receiver.received)
+    signed = create(session, server, {"url": receiver.url, "secret": "same"}, seconds=0)
+    server.wait(signed["id"])
+    wait_until(lambda: len(receiver.received) == 6)
+    for headers, _ in receiver.received[3:]:
+        assert headers["wriftai-webhook-signature"].count("v1=") == 1
+
+
+def test_every_event_can_be_delivered_twice(
+    make_server: Callable[..., LocalServer],
+    session: requests.Session,
+    receiver: Receiver,
+) -> None:
+    server = make_server(webhook_duplicates=True, cold_start=0, webhook_retries=2)
+    receiver.fail_first = 1  # the first attempt fails: the copy comes after the retry
+    created = create(session, server, {"url": receiver.url, "secret": "k"}, seconds=0)
+    server.wait(created["id"])
+    wait_until(lambda: len(receiver.received) == 6)
+    assert receiver.statuses() == [
+        "pending",
+        "pending",
+        "started",
+        "started",
+        "succeeded",
+        "succeeded",
+    ]
+    bodies = [body for _, body in receiver.received]
+    assert bodies[0::2] == bodies[1::2]  # the same payload twice
+    wait_until(lambda: len(server.webhook_deliveries) == 7)
+    assert [
+        (d.status, d.attempt, d.ok, d.duplicate) for d in server.webhook_deliveries
+    ] == [
+        ("pending", 1, False, False),
+        ("pending", 2, True, False),
+        ("pending", 1, True, True),
+        ("started", 1, True, False),
+        ("started", 1, True, True),
+        ("succeeded", 1, True, False),
+        ("succeeded", 1, True, True),
+    ]
