@@ -205,8 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     check.add_argument("--signature", required=True, metavar="HEADER")
     check.add_argument(
-        "--tolerance", type=_positive_seconds, default=300.0,
-        help="seconds the timestamp may be off from now (default: %(default)s)",
+        "--tolerance", type=_seconds, default=300, metavar="SECONDS",
+        help="seconds (>= 0, fractions too) the timestamp may be off from now "
+        "(default: %(default)s)",
     )  # fmt: skip
     return parser
 

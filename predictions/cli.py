@@ -287,6 +287,10 @@ def _plugins() -> int:
 
 
 def _verify_webhook(args: argparse.Namespace) -> int:
+    """Verify a delivery read from stdin: exit 0 if authentic, 1 if not, 2 misused.
+
+    Whatever the header holds, the reason is one line, never a traceback.
+    """
     from predictions.errors import WebhookVerificationError
     from predictions.webhooks import verify
 
@@ -295,10 +299,13 @@ def _verify_webhook(args: argparse.Namespace) -> int:
         raise UsageError(f"the environment variable {args.secret_env} is not set")
     body = sys.stdin.buffer.read()
     try:
-        verify(body, args.signature, secret, tolerance=int(args.tolerance))
+        # The tolerance stays a float: int() made 0.5 into 0, refusing everything.
+        verify(body, args.signature, secret, tolerance=args.tolerance)
     except WebhookVerificationError as exc:
         print(f"invalid: {exc}")
         return EXIT_FAILED
+    except (TypeError, ValueError) as exc:  # verify's checks of its arguments
+        raise UsageError(str(exc)) from None
     print("valid")
     return EXIT_OK
 

@@ -125,7 +125,7 @@ class WebhookVerificationError(PredictionsError, ValueError):
 
 
 class WebhookHeaderError(WebhookVerificationError):
-    """The signature header is empty or not `key=value` pairs."""
+    """The signature header is empty, not a string, or has different timestamps."""
 
 
 class WebhookTimestampError(WebhookVerificationError):

@@ -34,7 +34,9 @@ def test_verify_accepts_a_fresh_signature_and_any_matching_one() -> None:
     ("header", "message"),
     [
         ("", "empty"),
-        ("garbage", "without '='"),
+        ("garbage", "no timestamp"),  # a part without '=' is skipped
+        (f"garbage,v1={'0' * 64}", "no timestamp"),
+        (f"t={NOW},garbage", "no v1 signature"),
         (f"v1={'0' * 64}", "no timestamp"),
         (f"t=abc,v1={'0' * 64}", "not an integer"),
         (f"t={NOW},v1=", "no v1 signature"),

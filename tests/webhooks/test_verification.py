@@ -27,8 +27,9 @@ NOW = 1_800_000_000
     [
         ("", WebhookHeaderError),
         ("   ", WebhookHeaderError),
-        ("t", WebhookHeaderError),
-        ("t=1,v1", WebhookHeaderError),
+        ("t", WebhookTimestampError),  # a part without '=' is skipped
+        ("t=1,v1", WebhookSignatureMissingError),
+        (f"t=1,t=2,v1={'0' * 64}", WebhookHeaderError),
         (f"v1={'0' * 64}", WebhookTimestampError),
         (f"t=,v1={'0' * 64}", WebhookTimestampError),
         (f"t=12.5,v1={'0' * 64}", WebhookTimestampError),
