@@ -264,8 +264,8 @@ def async_scale(count: int = 1000) -> None:
         print(
             f"  wall ratio predictions/wriftai: "
             f"{results['predictions'] / results['wriftai 0.17.0']:.2f}; "
-            f"max_workers={ours.api.max_workers}, so the bound is "
-            f"{ours.api.max_workers + 2} threads"
+            f"max_workers={ours.settings.max_workers}, so the bound is "
+            f"{ours.settings.max_workers + 2} threads"
         )
         ours.close()
 

@@ -11,84 +11,86 @@ from typing import TYPE_CHECKING, Any, List
 
 from predictions._version import __version__
 
-if TYPE_CHECKING:
-    from predictions.batch import as_completed, async_as_completed
-    from predictions.client import DEFAULT_API_BASE_URL, DEFAULT_TIMEOUT, Client
+if TYPE_CHECKING:  # the names of the table below, for type checkers
+    from predictions._clock import Clock as Clock
+    from predictions._settings import Settings as Settings
+    from predictions.batch import as_completed as as_completed
+    from predictions.batch import async_as_completed as async_as_completed
+    from predictions.client import DEFAULT_API_BASE_URL as DEFAULT_API_BASE_URL
+    from predictions.client import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
+    from predictions.client import Client as Client
+    from predictions.errors import APIConnectionError as APIConnectionError
+    from predictions.errors import APIStatusError as APIStatusError
+    from predictions.errors import APITimeoutError as APITimeoutError
+    from predictions.errors import AuthenticationError as AuthenticationError
+    from predictions.errors import BadRequestError as BadRequestError
+    from predictions.errors import ConflictError as ConflictError
+    from predictions.errors import InternalServerError as InternalServerError
+    from predictions.errors import InvalidResponseError as InvalidResponseError
+    from predictions.errors import NotFoundError as NotFoundError
+    from predictions.errors import PermissionDeniedError as PermissionDeniedError
+    from predictions.errors import PredictionsError as PredictionsError
+    from predictions.errors import RateLimitError as RateLimitError
+    from predictions.errors import ResponseTooLargeError as ResponseTooLargeError
+    from predictions.errors import UnprocessableEntityError as UnprocessableEntityError
+    from predictions.errors import WaitTimeoutError as WaitTimeoutError
+    from predictions.errors import WebhookHeaderError as WebhookHeaderError
     from predictions.errors import (
-        APIConnectionError,
-        APIStatusError,
-        APITimeoutError,
-        AuthenticationError,
-        BadRequestError,
-        ConflictError,
-        InternalServerError,
-        InvalidResponseError,
-        NotFoundError,
-        PermissionDeniedError,
-        PredictionsError,
-        RateLimitError,
-        UnprocessableEntityError,
-        WaitTimeoutError,
-        WebhookHeaderError,
-        WebhookSignatureMismatchError,
-        WebhookSignatureMissingError,
-        WebhookTimestampError,
-        WebhookToleranceError,
-        WebhookVerificationError,
+        WebhookSignatureMismatchError as WebhookSignatureMismatchError,
     )
-    from predictions.hookspecs import hookimpl
-    from predictions.pagination import PaginatedResponse, PaginationOptions
-    from predictions.plugins import (
-        PluginError,
-        PluginHost,
-        PluginInfo,
-        PluginValidationError,
-        PluginWarning,
-        list_plugins,
+    from predictions.errors import (
+        WebhookSignatureMissingError as WebhookSignatureMissingError,
     )
+    from predictions.errors import WebhookTimestampError as WebhookTimestampError
+    from predictions.errors import WebhookToleranceError as WebhookToleranceError
+    from predictions.errors import WebhookVerificationError as WebhookVerificationError
+    from predictions.hookspecs import hookimpl as hookimpl
+    from predictions.pagination import PaginatedResponse as PaginatedResponse
+    from predictions.pagination import PaginationOptions as PaginationOptions
+    from predictions.plugins import PluginError as PluginError
+    from predictions.plugins import PluginHost as PluginHost
+    from predictions.plugins import PluginInfo as PluginInfo
+    from predictions.plugins import PluginValidationError as PluginValidationError
+    from predictions.plugins import PluginWarning as PluginWarning
+    from predictions.plugins import list_plugins as list_plugins
     from predictions.predictions import (
-        DEFAULT_ASYNC_WAIT_OPTIONS,
-        DEFAULT_WAIT_OPTIONS,
-        AsyncWaitOptions,
-        Predictions,
-        WaitOptions,
+        DEFAULT_ASYNC_WAIT_OPTIONS as DEFAULT_ASYNC_WAIT_OPTIONS,
     )
-    from predictions.types import (
-        CreatePredictionParams,
-        ErrorSource,
-        JsonValue,
-        Prediction,
-        PredictionModel,
-        PredictionWithIO,
-        Status,
-        TaskError,
-        Webhook,
-    )
-    from predictions.webhooks import WebhookReceiver
-    from predictions.webhooks import verify as verify_webhook
+    from predictions.predictions import DEFAULT_WAIT_OPTIONS as DEFAULT_WAIT_OPTIONS
+    from predictions.predictions import AsyncWaitOptions as AsyncWaitOptions
+    from predictions.predictions import Predictions as Predictions
+    from predictions.predictions import WaitOptions as WaitOptions
+    from predictions.types import CreatePredictionParams as CreatePredictionParams
+    from predictions.types import ErrorSource as ErrorSource
+    from predictions.types import JsonValue as JsonValue
+    from predictions.types import Prediction as Prediction
+    from predictions.types import PredictionModel as PredictionModel
+    from predictions.types import PredictionWithIO as PredictionWithIO
+    from predictions.types import Status as Status
+    from predictions.types import TaskError as TaskError
+    from predictions.types import Webhook as Webhook
+    from predictions.webhooks import WebhookReceiver as WebhookReceiver
+    from predictions.webhooks import verify as verify_webhook  # noqa: F401
 
 _HOMES = {
+    "DEFAULT_API_BASE_URL": "predictions.client",
+    "DEFAULT_ASYNC_WAIT_OPTIONS": "predictions.predictions",
+    "DEFAULT_TIMEOUT": "predictions.client",
+    "DEFAULT_WAIT_OPTIONS": "predictions.predictions",
     "APIConnectionError": "predictions.errors",
-    "as_completed": "predictions.batch",
-    "async_as_completed": "predictions.batch",
     "APIStatusError": "predictions.errors",
     "APITimeoutError": "predictions.errors",
     "AsyncWaitOptions": "predictions.predictions",
     "AuthenticationError": "predictions.errors",
     "BadRequestError": "predictions.errors",
     "Client": "predictions.client",
+    "Clock": "predictions._clock",
     "ConflictError": "predictions.errors",
     "CreatePredictionParams": "predictions.types",
-    "DEFAULT_API_BASE_URL": "predictions.client",
-    "DEFAULT_ASYNC_WAIT_OPTIONS": "predictions.predictions",
-    "DEFAULT_TIMEOUT": "predictions.client",
-    "DEFAULT_WAIT_OPTIONS": "predictions.predictions",
     "ErrorSource": "predictions.types",
-    "hookimpl": "predictions.hookspecs",
     "InternalServerError": "predictions.errors",
     "InvalidResponseError": "predictions.errors",
     "JsonValue": "predictions.types",
-    "list_plugins": "predictions.plugins",
     "NotFoundError": "predictions.errors",
     "PaginatedResponse": "predictions.pagination",
     "PaginationOptions": "predictions.pagination",
@@ -100,26 +102,38 @@ _HOMES = {
     "PluginWarning": "predictions.plugins",
     "Prediction": "predictions.types",
     "PredictionModel": "predictions.types",
+    "PredictionWithIO": "predictions.types",
     "Predictions": "predictions.predictions",
     "PredictionsError": "predictions.errors",
-    "PredictionWithIO": "predictions.types",
     "RateLimitError": "predictions.errors",
+    "ResponseTooLargeError": "predictions.errors",
+    "Settings": "predictions._settings",
     "Status": "predictions.types",
     "TaskError": "predictions.types",
     "UnprocessableEntityError": "predictions.errors",
-    "verify_webhook": "predictions.webhooks:verify",
     "WaitOptions": "predictions.predictions",
     "WaitTimeoutError": "predictions.errors",
     "Webhook": "predictions.types",
     "WebhookHeaderError": "predictions.errors",
+    "WebhookReceiver": "predictions.webhooks",
     "WebhookSignatureMismatchError": "predictions.errors",
     "WebhookSignatureMissingError": "predictions.errors",
     "WebhookTimestampError": "predictions.errors",
     "WebhookToleranceError": "predictions.errors",
-    "WebhookReceiver": "predictions.webhooks",
     "WebhookVerificationError": "predictions.errors",
+    "as_completed": "predictions.batch",
+    "async_as_completed": "predictions.batch",
+    "hookimpl": "predictions.hookspecs",
+    "list_plugins": "predictions.plugins",
+    "verify_webhook": "predictions.webhooks:verify",
 }
-"""Where each public name lives: `module` or `module:attribute`."""
+"""The one table of public names: where each lives (`module` or `module:attribute`).
+
+`__all__` is derived from it; the imports above, for type checkers only, must
+name the same (tests/unit/test_surface.py checks that they do).
+"""
+
+__all__ = [*_HOMES, "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -134,58 +148,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> List[str]:
     return sorted(__all__)
-
-
-__all__ = [
-    "DEFAULT_API_BASE_URL",
-    "DEFAULT_ASYNC_WAIT_OPTIONS",
-    "DEFAULT_TIMEOUT",
-    "DEFAULT_WAIT_OPTIONS",
-    "APIConnectionError",
-    "APIStatusError",
-    "APITimeoutError",
-    "AsyncWaitOptions",
-    "AuthenticationError",
-    "BadRequestError",
-    "Client",
-    "ConflictError",
-    "CreatePredictionParams",
-    "ErrorSource",
-    "InternalServerError",
-    "InvalidResponseError",
-    "JsonValue",
-    "NotFoundError",
-    "PaginatedResponse",
-    "PaginationOptions",
-    "PermissionDeniedError",
-    "PluginError",
-    "PluginHost",
-    "PluginInfo",
-    "PluginValidationError",
-    "PluginWarning",
-    "Prediction",
-    "PredictionModel",
-    "PredictionWithIO",
-    "Predictions",
-    "PredictionsError",
-    "RateLimitError",
-    "Status",
-    "TaskError",
-    "UnprocessableEntityError",
-    "WaitOptions",
-    "WaitTimeoutError",
-    "Webhook",
-    "WebhookHeaderError",
-    "WebhookReceiver",
-    "WebhookSignatureMismatchError",
-    "WebhookSignatureMissingError",
-    "WebhookTimestampError",
-    "WebhookToleranceError",
-    "WebhookVerificationError",
-    "__version__",
-    "as_completed",
-    "async_as_completed",
-    "hookimpl",
-    "list_plugins",
-    "verify_webhook",
-]

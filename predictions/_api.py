@@ -1,138 +1,64 @@
-"""API: sessions, building and sending requests, decoding answers, typed errors.
+"""API: one outgoing request through pacing, retries, the transport and decoding.
 
-Every request goes through `API.request`: it is sent on the calling thread's
-own `requests.Session` under the retry policy, and its answer is decoded into
-JSON or raised as a typed error. The `async_` variant runs the same call on the
-client's thread pool.
+Every request goes through `API.request`: it takes a place from the pacer,
+is sent by the transport under the retry policy, gives its place back with
+what the answer said of the rate limit, and is decoded by the request's own
+decoder into a result or a typed error. `async_request` waits for the rate
+limit on the event loop, then runs the same call on the client's thread pool.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import threading
-import time
-import weakref
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Awaitable, Callable, Mapping, Optional
+from typing import Any, Optional
 
-import requests
-
-from predictions._decode import decode
-from predictions._pacing import Pacer, bucket_of
-from predictions._retry import RetryPolicy, check_max_retries
-from predictions._transport import Timeout, Transport
-from predictions.errors import (
-    PredictionsError,
-)
+from predictions._pacing import Pacer, Slot, free_slot
+from predictions._request import DEADLINE_GRACE, Request
+from predictions._retry import RetryPolicy
+from predictions._settings import Settings
+from predictions._transport import Transport, after_fork_in_child
+from predictions._version import __version__
+from predictions.errors import APITimeoutError, PredictionsError
 from predictions.plugins import PluginHost
-from predictions.types import JsonValue
+
+USER_AGENT = f"predictions-python/{__version__}"
+"""What every request says it is."""
 
 
 class API:
     """Sends requests to the WriftAI API and decodes the answers.
 
-    The settings are resolved once, by the `Client`; this class only uses
-    them. Each thread gets its own `requests.Session` from the transport's
-    one factory (`Transport.new_session`), so
-    the executor's threads never share one.
-
     Args:
-        base_url: The API's base URL, with no trailing slash.
-        headers: Headers sent with every request (authorization included).
-        timeout: (connect, read) timeouts in seconds.
-        max_retries: How many times a failed request may be repeated.
-        retry_create: "safe" or "idempotent": which failures of a create are
-            retried (see `predictions._retry`).
-        max_workers: The size of the thread pool for `async_request`, and of
-            each session's connection pool.
-        verify: TLS verification: True, False or a CA bundle path.
-        proxies: Proxies by scheme, already merged with the environment's.
-        sleep: The blocking sleep used between retries and polls.
-        async_sleep: The event-loop sleep used between async polls
-            (`asyncio.sleep` if None).
-        clock: A monotonic clock, for deadlines.
-        hooks: The plugins whose request hooks this API calls; none if None.
-        pacing: Space requests to fit the rate limits the server announces.
+        settings: The client's resolved settings.
+        hooks: The plugins whose hooks this API calls; none if None.
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        headers: Mapping[str, str],
-        timeout: Timeout,
-        max_retries: int = 2,
-        retry_create: str = "safe",
-        max_workers: int = 16,
-        verify: Any = True,
-        proxies: Optional[Mapping[str, str]] = None,
-        sleep: Callable[[float], None] = time.sleep,
-        async_sleep: Optional[Callable[[float], Awaitable[None]]] = None,
-        clock: Callable[[], float] = time.monotonic,
-        hooks: Optional[PluginHost] = None,
-        pacing: bool = True,
-    ) -> None:
-        self.base_url = base_url
+    def __init__(self, settings: Settings, hooks: Optional[PluginHost] = None) -> None:
+        self.settings = settings
+        self.base_url = settings.base_url
+        self.clock = settings.clock
         self.hooks = hooks if hooks is not None else PluginHost(entry_points=False)
-        self.retry_create = retry_create
-        self.max_workers = max_workers
-        self.sleep = sleep
-        self._async_sleep = async_sleep
-        self.clock = clock
-        self.retry_policy = RetryPolicy(max_retries, sleep=sleep, clock=clock)
-        self.pacer = Pacer(clock=clock, sleep=sleep) if pacing else None
+        self.retry_policy = RetryPolicy(settings.max_retries, clock=self.clock)
+        self.pacer = Pacer(self.clock) if settings.pacing else None
         self.transport = Transport(
-            headers=headers,
-            timeout=timeout,
-            verify=verify,
-            proxies=proxies or {},
-            pool_size=max_workers,
-            hooks=self.hooks,
+            settings, settings.request_headers(USER_AGENT), self.hooks
         )
-        self._local = threading.local()
-        self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._executor: Optional[ThreadPoolExecutor] = None
         self._closed = False
+        after_fork_in_child(self, API._after_fork)
 
     def __repr__(self) -> str:
         return f"<API {self.base_url}>"
 
-    @property
-    def timeout(self) -> Timeout:
-        """(connect, read) timeouts in seconds, as the transport sends with."""
-        return self.transport.timeout
-
-    @property
-    def async_sleep(self) -> Callable[[float], Awaitable[None]]:
-        """The event-loop sleep between async polls (`asyncio.sleep` by default)."""
-        if self._async_sleep is None:
-            import asyncio
-
-            return asyncio.sleep
-        return self._async_sleep
-
-    @async_sleep.setter
-    def async_sleep(self, sleep: Callable[[float], Awaitable[None]]) -> None:
-        self._async_sleep = sleep
-
-    # Sessions and the executor
-
-    def session(self) -> requests.Session:
-        """Return the calling thread's session, made on first use.
-
-        Raises:
-            PredictionsError: If the client has been closed.
-        """
-        session: Optional[requests.Session] = getattr(self._local, "session", None)
-        if session is None:
-            with self._lock:
-                self._check_open()
-                session = self.transport.new_session()
-                self._sessions.add(session)
-            self._local.session = session
-        return session
+    def _after_fork(self) -> None:
+        # The parent's pool threads do not exist in a forked child: a new
+        # pool is made on first use (and the parent's is never shut from here).
+        self._lock = threading.Lock()
+        self._executor = None
+        if self.pacer is not None:
+            self.pacer.after_fork()
 
     def executor(self) -> ThreadPoolExecutor:
         """Return the thread pool that runs the async variants, made on first use.
@@ -144,7 +70,8 @@ class API:
             self._check_open()
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(
-                    max_workers=self.max_workers, thread_name_prefix="predictions"
+                    max_workers=self.settings.max_workers,
+                    thread_name_prefix="predictions",
                 )
             return self._executor
 
@@ -153,94 +80,73 @@ class API:
         with self._lock:
             self._closed = True
             executor, self._executor = self._executor, None
-            sessions = list(self._sessions)
-            self._sessions.clear()
         if executor is not None:
             executor.shutdown(wait=True)
-        for session in sessions:
-            session.close()
+        self.transport.close()
 
     def _check_open(self) -> None:
         if self._closed:
             raise PredictionsError("this client is closed; make a new one")
 
-    # Requests
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: JsonValue = None,
-        headers: Optional[Mapping[str, str]] = None,
-        params: Optional[Mapping[str, Any]] = None,
-        *,
-        expect_object: bool = False,
-        idempotent: Optional[bool] = None,
-        max_retries: Optional[int] = None,
-        deadline: Optional[float] = None,
-        _paced: bool = False,
-    ) -> JsonValue:
-        """Send a request under the retry policy and decode its JSON answer.
-
-        Args:
-            method: The HTTP method, such as "GET" or "POST".
-            path: The path below the base URL, already percent-encoded.
-            body: A JSON body, or None for none.
-            headers: Extra headers for this request.
-            params: Query parameters; None values are left out.
-            expect_object: Raise `InvalidResponseError` unless the answer is
-                a JSON object.
-            idempotent: Whether sending the request twice does no harm. By
-                default, every method but POST is, and POST is when the
-                client's `retry_create` is "idempotent".
-            max_retries: This call's retry limit, instead of the client's.
-            deadline: A monotonic time that no retry sleep may run past.
-            _paced: The first attempt's place was already taken from the
-                pacer (by `async_request`, on the event loop).
+    def request(self, request: Request) -> Any:
+        """Send a request under the retry policy and decode its answer.
 
         Returns:
-            The decoded JSON answer (None for an empty 204).
+            What the request's decoder makes of the answer.
 
         Raises:
             APIStatusError: The API answered with an error status.
-            APIConnectionError: No answer came (APITimeoutError on timeouts).
-            InvalidResponseError: A successful answer was not the JSON expected.
+            APIConnectionError: No answer came (APITimeoutError on timeouts,
+                and when the request's deadline came first).
+            InvalidResponseError: A successful answer was not what was expected.
         """
-        self._check_open()
-        if max_retries is not None:
-            check_max_retries(max_retries)
-        data = None if body is None else json.dumps(body).encode("utf-8")
-        all_headers = dict(headers or {})
-        if data is not None:
-            all_headers["Content-Type"] = "application/json"
-        query = {k: v for k, v in (params or {}).items() if v is not None}
-        url = self.base_url + path
+        return self._call(request, None)
 
-        bucket = bucket_of(method, path)
+    async def async_request(self, request: Request) -> Any:
+        """Run `request` on the client's thread pool; the same result and errors.
+
+        The wait for the rate limit runs on the event loop, so a paced request
+        holds no thread while it waits.
+        """
+        import asyncio  # imported on first use: a sync-only program never pays for it
+
+        slot = (
+            await self.pacer.async_take(request.bucket, request.deadline)
+            if (self.pacer is not None)
+            else free_slot(request.bucket)
+        )
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self.executor(), self._call, request, slot
+            )
+        finally:
+            slot.release()  # a no-op once the call gave it back
+
+    def _call(self, request: Request, slot: Optional[Slot]) -> Any:
+        self._check_open()
         attempts = 0
 
-        def attempt() -> JsonValue:
-            nonlocal attempts
+        def attempt() -> Any:
+            nonlocal attempts, slot
             attempts += 1
-            if self.pacer is not None and (attempts > 1 or not _paced):
-                self.pacer.acquire(bucket, deadline)
+            current, slot = slot, None
+            if current is None:
+                current = self._take(request)
             try:
                 response = self.transport.send(
-                    self.session(), method, url, data, all_headers, query, attempts
+                    request, attempts, self._seconds_left(request.deadline)
                 )
             except BaseException:
-                if self.pacer is not None:
-                    self.pacer.release(bucket)
+                current.release()
                 raise
-            if self.pacer is not None:
-                self.pacer.observe(bucket, response.status_code, response.headers)
-            return decode(response, expect_object)
+            current.observe(response.status_code, response.headers)
+            return request.decode(response)
 
         def on_retry(number: int, delay: float, error: BaseException) -> None:
             self.hooks.call(
                 "predictions_on_retry",
-                method=method,
-                url=url,
+                method=request.method,
+                url=self.base_url + request.path,
                 attempt=number,
                 delay=delay,
                 error=error,
@@ -249,47 +155,28 @@ class API:
         return self.retry_policy.call(
             attempt,
             before_sleep=on_retry if self.hooks.active else None,
-            idempotent=(
-                idempotent
-                if idempotent is not None
-                else method != "POST" or self.retry_create == "idempotent"
-            ),
-            max_retries=max_retries,
-            deadline=deadline,
+            idempotent=request.idempotent,
+            max_retries=request.max_retries,
+            deadline=request.deadline,
         )
 
-    async def async_request(
-        self,
-        method: str,
-        path: str,
-        body: JsonValue = None,
-        headers: Optional[Mapping[str, str]] = None,
-        params: Optional[Mapping[str, Any]] = None,
-        **options: Any,
-    ) -> JsonValue:
-        """Run `request` on the client's thread pool; the same arguments.
+    def _take(self, request: Request) -> Slot:
+        if self.pacer is None:
+            return free_slot(request.bucket)
+        return self.pacer.take(request.bucket, request.deadline)
 
-        The wait for the rate limit, if any, happens on the event loop, so a
-        paced request holds no thread while it waits.
-        """
-        if self.pacer is not None:
-            await self.pacer.async_acquire(
-                bucket_of(method, path), options.get("deadline")
+    def _seconds_left(self, deadline: Optional[float]) -> Optional[float]:
+        """Seconds the attempt may take: to the deadline, and its grace."""
+        if deadline is None:
+            return None
+        left = deadline - self.clock.monotonic()
+        if left < 0:
+            raise APITimeoutError(
+                "the deadline passed before the request was sent",
+                request_sent=False,
+                deadline_reached=True,
             )
-            options["_paced"] = True
-        call = functools.partial(
-            self.request, method, path, body, headers, params, **options
-        )
-        import asyncio  # imported on first use: a sync-only program never pays for it
-
-        try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self.executor(), call
-            )
-        except BaseException:
-            if self.pacer is not None:  # the place may never have been used
-                self.pacer.release(bucket_of(method, path))
-            raise
+        return left + DEADLINE_GRACE
 
 
-__all__ = ["API"]
+__all__ = ["API", "USER_AGENT"]

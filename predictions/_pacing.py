@@ -5,17 +5,32 @@ Every answer carries `x-ratelimit-limit`, `x-ratelimit-remaining` and
 keeps, per bucket ("read" or "create"), how many requests the server will
 still take before its reset, counts down as requests go out, and makes a
 request that would overdraw the bucket wait for the reset instead of drawing
-a 429. A 429 blocks the bucket until the time it names. All threads and
-tasks of a client share one pacer, so a batch of waits spends one budget.
+a 429. All threads and tasks of a client share one pacer, so a batch of waits
+spends one budget.
+
+A request takes a `Slot` before it is sent and gives it back exactly once:
+with the answer's headers (`Slot.observe`), or with nothing when no answer
+came (`Slot.release`). Rules that no server can break:
+
+- no header value makes a request wait past `MAX_RATE_LIMIT_WAIT` (60 s);
+- nothing is sent to an empty bucket before the reset it announced, and an
+  answer to an older request never moves that reset (answers can arrive out
+  of order);
+- until the first answer tells the limit, requests go at one a second (the
+  lowest limit the API documents), so one slow first request (a create the
+  server holds) keeps no one waiting for it;
+- a wait that would pass the caller's deadline is not waited: the request is
+  not sent, and `APITimeoutError(deadline_reached=True)` says why.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from typing import Callable, Dict, Mapping, Optional
+from typing import Dict, Mapping, Optional
 
+from predictions._clock import Clock
 from predictions._retry import MAX_RATE_LIMIT_WAIT, rate_limit_delay
+from predictions.errors import APITimeoutError
 
 MIN_PAUSE = 0.01
 """The shortest wait once a bucket is empty, in seconds (a reset just past)."""
@@ -23,67 +38,134 @@ MIN_PAUSE = 0.01
 RESET_GUESS = 1.0
 """Seconds to the next reset after a refill, until an answer names it."""
 
-
-def bucket_of(method: str, path: str) -> str:
-    """The rate-limit bucket a request draws from: "create" or "read"."""
-    if method == "POST" and path.endswith("/predictions"):
-        return "create"
-    return "read"
+PROBE_INTERVAL = 1.0
+"""Until a bucket's limit is known, one request goes per this many seconds."""
 
 
 class _Bucket:
-    __slots__ = ("blocked_until", "learned", "limit", "probing", "reset_at", "tokens")
+    __slots__ = (
+        "blocked_until",
+        "learned",
+        "limit",
+        "newest",
+        "probe_at",
+        "reset_at",
+        "tokens",
+    )
 
     def __init__(self) -> None:
         self.tokens: Optional[float] = None  # None: the server has not said
         self.limit: Optional[float] = None
         self.reset_at = 0.0
         self.blocked_until = 0.0
-        self.learned = False  # an answer has come from this bucket
-        self.probing = False  # the first request is out; the others wait for it
+        self.learned = False  # an answer has told this bucket's state
+        self.probe_at = float("-inf")  # when the last request went unlearned
+        self.newest = float("-inf")  # when the newest request answered was sent
+
+
+class Slot:
+    """A request's place in a bucket, given back once (`observe` or `release`)."""
+
+    __slots__ = ("bucket", "pacer", "sent_at", "settled")
+
+    def __init__(self, pacer: Optional[Pacer], bucket: str, sent_at: float) -> None:
+        self.pacer = pacer
+        self.bucket = bucket
+        self.sent_at = sent_at
+        self.settled = pacer is None
+
+    def observe(self, status: int, headers: Mapping[str, str]) -> None:
+        """Give the place back with what the answer says of the limit."""
+        if not self.settled:
+            self.settled = True
+            assert self.pacer is not None
+            self.pacer._observe(self, status, headers)
+
+    def release(self) -> None:
+        """Give the place back with no answer (the request failed or never went)."""
+        if not self.settled:
+            self.settled = True
+            assert self.pacer is not None
+            self.pacer._release(self.bucket)
 
 
 class Pacer:
     """Spaces one client's requests to fit the server's rate limits.
 
     Args:
-        clock: A monotonic clock.
-        wall: The Unix time, to read `x-ratelimit-reset`.
-        sleep: The blocking sleep.
+        clock: The client's clock.
     """
 
-    def __init__(
-        self,
-        clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+    def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self.wall = wall
-        self.sleep = sleep
         self._lock = threading.Lock()
         self._buckets: Dict[str, _Bucket] = {"read": _Bucket(), "create": _Bucket()}
         self.waited = 0.0
         """Seconds spent waiting for the limits, in all (for reports)."""
 
+    def after_fork(self) -> None:
+        """In a forked child: a new lock (the parent's may have been held)."""
+        self._lock = threading.Lock()
+
+    def take(self, bucket: str, deadline: Optional[float] = None) -> Slot:
+        """Wait (blocking) until a request may go to the bucket; take its place.
+
+        Args:
+            bucket: "read" or "create".
+            deadline: A clock time the wait may not pass.
+
+        Raises:
+            APITimeoutError: The wait would pass the deadline (nothing sent).
+        """
+        while True:
+            delay = self._delay(bucket, deadline)
+            if delay <= 0:
+                return Slot(self, bucket, self.clock.monotonic())
+            self.waited += delay
+            self.clock.sleep(delay)
+
+    async def async_take(self, bucket: str, deadline: Optional[float] = None) -> Slot:
+        """Wait on the event loop until a request may go; see `take`."""
+        while True:
+            delay = self._delay(bucket, deadline)
+            if delay <= 0:
+                return Slot(self, bucket, self.clock.monotonic())
+            self.waited += delay
+            await self.clock.async_sleep(delay)
+
+    def _delay(self, bucket: str, deadline: Optional[float]) -> float:
+        delay = self.reserve(bucket)
+        if delay > 0 and deadline is not None:
+            left = deadline - self.clock.monotonic()
+            if delay > left:
+                raise APITimeoutError(
+                    f"the {bucket} rate limit allows the next request in "
+                    f"{delay:.3g} s, past the deadline; it was not sent",
+                    request_sent=False,
+                    deadline_reached=True,
+                )
+        return delay
+
     def reserve(self, bucket: str) -> float:
-        """Take a place in the bucket: 0 if the request may go now.
+        """Take a place in the bucket if one is free.
 
         Returns:
-            0.0 when a token was taken; else the seconds to wait before
-            asking again (no token was taken).
+            0.0 when a place was taken; else the seconds to wait before
+            asking again (no place was taken).
         """
         with self._lock:
             state = self._buckets[bucket]
-            now = self.clock()
+            now = self.clock.monotonic()
             if state.blocked_until > now:
                 return state.blocked_until - now
             if not state.learned:
-                # Until the first answer tells the limit, one request at a
-                # time: a burst sent blind is how a batch draws its 429s.
-                if state.probing:
-                    return MIN_PAUSE
-                state.probing = True
+                # A burst sent blind is how a batch draws its 429s; waiting
+                # for the first answer would hold everyone behind one slow
+                # request. One a second is the lowest limit the API has.
+                wait = state.probe_at + PROBE_INTERVAL - now
+                if wait > 0:
+                    return wait
+                state.probe_at = now
                 return 0.0
             if state.tokens is None:
                 return 0.0
@@ -91,64 +173,31 @@ class Pacer:
                 # Past the reset the server's bucket is full again. Until an
                 # answer names the next reset, assume the API's one-second
                 # window: refilling again before then is how bursts draw 429s.
-                state.tokens = state.limit if state.limit is not None else 1.0
+                state.tokens = max(state.limit or 1.0, 1.0)
                 state.reset_at = now + RESET_GUESS
             if state.tokens >= 1:
                 state.tokens -= 1
                 return 0.0
             return max(state.reset_at - now, MIN_PAUSE)
 
-    def acquire(self, bucket: str, deadline: Optional[float] = None) -> None:
-        """Wait (blocking) until a request may go to the bucket, and take its place.
-
-        Args:
-            bucket: "read" or "create".
-            deadline: A `clock()` time not to wait past: then the request goes
-                anyway, and its answer (perhaps a 429) decides.
-        """
-        while True:
-            delay = self._delay(bucket, deadline)
-            if delay <= 0:
-                return
-            self.waited += delay
-            self.sleep(delay)
-
-    async def async_acquire(
-        self, bucket: str, deadline: Optional[float] = None
-    ) -> None:
-        """Wait on the event loop until a request may go; see `acquire`."""
-        import asyncio
-
-        while True:
-            delay = self._delay(bucket, deadline)
-            if delay <= 0:
-                return
-            self.waited += delay
-            await asyncio.sleep(delay)
-
-    def _delay(self, bucket: str, deadline: Optional[float]) -> float:
-        delay = self.reserve(bucket)
-        if delay > 0 and deadline is not None:
-            delay = min(delay, deadline - self.clock())
-        return delay
-
-    def observe(self, bucket: str, status: int, headers: Mapping[str, str]) -> None:
-        """Learn from an answer's rate-limit headers (and a 429)."""
+    def _observe(self, slot: Slot, status: int, headers: Mapping[str, str]) -> None:
         remaining = _number(headers.get("x-ratelimit-remaining"))
         reset = _number(headers.get("x-ratelimit-reset"))
         limit = _number(headers.get("x-ratelimit-limit"))
         with self._lock:
-            state = self._buckets[bucket]
+            state = self._buckets[slot.bucket]
+            now = self.clock.monotonic()
+            fresh = slot.sent_at >= state.newest
+            if fresh:
+                state.newest = slot.sent_at
             state.learned = True
-            state.probing = False
-            now = self.clock()
-            if limit is not None:
+            if fresh and limit is not None:
                 state.limit = limit
-            if reset is not None:
-                wait = min(max(reset - self.wall(), 0.0), MAX_RATE_LIMIT_WAIT)
+            if fresh and reset is not None:
+                wait = min(max(reset - self.clock.wall(), 0.0), MAX_RATE_LIMIT_WAIT)
                 state.reset_at = now + wait
-            # Requests counted down since this answer are not in its figure:
-            # keep the lower of the two.
+            # Requests counted down since this answer are not in its figure,
+            # and an older answer's figure is older still: keep the lower.
             if remaining is not None and (
                 state.tokens is None or remaining < state.tokens
             ):
@@ -160,15 +209,22 @@ class Pacer:
                 # again: a token bucket may hold just one token by then.
                 # Otherwise the bucket refills at its reset.
                 state.tokens = 0.0
-                delay = rate_limit_delay(headers, self.wall)
+                delay = rate_limit_delay(headers, self.clock.wall)
                 if delay is not None:
                     state.blocked_until = max(state.blocked_until, now + delay)
                     state.learned = False
+                    state.probe_at = float("-inf")
 
-    def release(self, bucket: str) -> None:
-        """A request got no answer: let the next one probe the bucket."""
+    def _release(self, bucket: str) -> None:
         with self._lock:
-            self._buckets[bucket].probing = False
+            state = self._buckets[bucket]
+            if not state.learned:
+                state.probe_at = float("-inf")  # no answer: the next may probe
+
+
+def free_slot(bucket: str) -> Slot:
+    """A slot of no pacer: for a client with pacing off."""
+    return Slot(None, bucket, 0.0)
 
 
 def _number(value: Optional[str]) -> Optional[float]:
@@ -178,9 +234,9 @@ def _number(value: Optional[str]) -> Optional[float]:
         number = float(value)
     except ValueError:
         return None
-    if number != number or number < 0:
+    if number != number or number < 0 or number == float("inf"):
         return None
     return number
 
 
-__all__ = ["MIN_PAUSE", "Pacer", "bucket_of"]
+__all__ = ["MIN_PAUSE", "PROBE_INTERVAL", "Pacer", "Slot", "free_slot"]

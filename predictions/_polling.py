@@ -1,314 +1,476 @@
-"""Waiting for a prediction: the poll policy (on tenacity) and the wait itself.
+"""The one poll engine: how predictions are waited on, one or a batch of them.
 
-`PollLoop` is one wait's policy: when to poll again, how long to sleep, when
-to stop. `Waiter` runs one wait, sync or async: it polls, fires the plugin
-hooks and the caller's `on_poll`, and on the way out asks the server to
-cancel when the options say so, then fires `on_terminal` exactly once.
+`Waiting` holds one prediction's wait and its rules: the deadline, the
+failure window, the backoff and the 429 floor, the limit on statuses the
+client does not know, and the hooks (`on_poll` after every poll,
+`on_terminal` exactly once). `Schedule` decides whose turn it is among any
+number of waits. Two drivers run a schedule, `run` (blocking) and
+`run_async` (on the event loop); they differ only in how they sleep and send.
+`wait`, `async_wait`, `create(..., wait=True)`, `as_completed` and
+`async_as_completed` all wait through them.
+
+The rules, for every prediction waited on:
+
+- a terminal status ends its wait, with the prediction (failed ones too);
+- any other status polls again after `poll_interval`; a status the client
+  does not know, held for `UNKNOWN_STATUS_LIMIT` (the API's longest run),
+  ends the wait with `WaitTimeoutError`, even with no deadline;
+- a poll that fails transiently (after its own retries) polls again after a
+  backoff (at least what a 429 asks), until the deadline or, with no
+  deadline, until polls have failed for `POLL_FAILURE_WINDOW` in a row; then
+  its error is raised. Permanent errors (401, 403, 404...) are raised at once;
+- the last sleep is cut so that the last poll falls on the deadline; the
+  request in flight then has `DEADLINE_GRACE` more to answer, so a wait of
+  `timeout=T` ends within about T + `DEADLINE_GRACE` whatever the server does.
 """
 
 from __future__ import annotations
 
+import heapq
 import inspect
 import logging
 import random
-import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, cast
+from typing import (
+    Any,
+    AsyncGenerator,
+    Callable,
+    Dict,
+    Generator,
+    List,
+    Optional,
+    Tuple,
+    cast,
+)
 
 from predictions._api import API
+from predictions._clock import Clock
+from predictions._decode import decode_nothing, decode_prediction
+from predictions._request import Request
 from predictions._resource import prediction_path
-from predictions._retry import RETRYABLE_STATUSES, backoff, rate_limit_delay
-from predictions._wait_options import BaseWaitOptions, is_terminal
+from predictions._retry import RETRYABLE_STATUSES, retry_delay
 from predictions.errors import (
     APIConnectionError,
     APIStatusError,
+    APITimeoutError,
     InvalidResponseError,
     PredictionsError,
-    RateLimitError,
     WaitTimeoutError,
 )
-from predictions.types import PredictionWithIO
-
-if TYPE_CHECKING:
-    import tenacity
+from predictions.types import RUNNING_STATUSES, TERMINAL_STATUSES, PredictionWithIO
 
 logger = logging.getLogger("predictions")
 
 POLL_FAILURE_WINDOW = 300.0
 """With no deadline, how long polls may keep failing before a wait gives up."""
 
+UNKNOWN_STATUS_LIMIT = 1800.0
+"""How long a prediction may stay in a status the client does not know (the
+API runs a prediction 30 minutes at most)."""
+
+
+class DeadlineReached(Exception):
+    """Raised inside the engine when a wait's deadline has come (never outside)."""
+
 
 def is_transient_poll_error(exc: BaseException) -> bool:
-    """Tell whether a failed poll should be tried again by the wait loop.
+    """Tell whether a failed poll should be tried again by the wait.
 
     Connection errors, timeouts, broken answers, 429 and 5xx are transient;
     every other status (401, 403, 404 above all) is permanent.
-
-    Args:
-        exc: What the poll raised, after its own retries.
-
-    Returns:
-        True if the wait should keep polling.
     """
     if isinstance(exc, (APIConnectionError, InvalidResponseError)):
         return True
     return isinstance(exc, APIStatusError) and exc.status_code in RETRYABLE_STATUSES
 
 
-class PollLoop:
-    """The poll policy of one wait: tenacity's stop, wait and retry, and the end.
-
-    The same loop drives the sync wait (`tenacity.Retrying`) and the async one
-    (`tenacity.AsyncRetrying`). Each attempt polls once and returns the
-    prediction, or raises what the poll raised.
-
-    - A terminal status ends the wait with that prediction.
-    - Any other status (unknown ones included) polls again after
-      `poll_interval`.
-    - A transient error polls again after a backoff, until the deadline or,
-      with no deadline, until polls have failed for `POLL_FAILURE_WINDOW`
-      seconds in a row; then the error is raised. Permanent errors are
-      raised at once.
-    - At the deadline, `WaitTimeoutError` is raised with the last prediction
-      seen, unless the last poll failed: then its error is raised. The last
-      sleep is cut to the time left, so the last poll falls on the deadline.
+class Waiting:
+    """One prediction being waited on, and the rules its polls follow.
 
     Args:
-        prediction_id: The prediction waited on, for messages.
+        api: The API the polls go through (its clock and hooks too).
+        prediction_id: The prediction (its path is checked here).
         poll_interval: Seconds between polls.
-        timeout: Seconds until the deadline, or None for none.
-        clock: A monotonic clock.
-        rand: A source of floats in [0, 1) for jitter.
+        deadline: A clock time to give up at, or None.
+        timeout: The seconds the deadline stands for, for messages.
+        on_poll: The caller's callback after each poll, or None.
+        cancel_on_timeout: Ask the server to cancel when the deadline comes.
+        cancel_on_interrupt: Ask the server to cancel on Ctrl-C.
     """
 
     def __init__(
         self,
+        api: API,
         prediction_id: str,
-        poll_interval: float,
-        timeout: Optional[float],
         *,
-        clock: Callable[[], float] = time.monotonic,
-        rand: Callable[[], float] = random.random,
-    ) -> None:
-        self.prediction_id = prediction_id
-        self.poll_interval = poll_interval
-        self.timeout = timeout
-        self.clock = clock
-        self.rand = rand
-        self.started = clock()
-        self.deadline = None if timeout is None else self.started + timeout
-        self.polls = 0
-        self.last_prediction: Optional[Mapping[str, Any]] = None
-        self.timed_out = False
-        self._failing_since: Optional[float] = None
-        self._failures = 0
-
-    def elapsed(self) -> float:
-        """Seconds since the wait began."""
-        return self.clock() - self.started
-
-    def time_left(self) -> Optional[float]:
-        """Seconds until the deadline (never negative), or None with no deadline."""
-        if self.deadline is None:
-            return None
-        return max(0.0, self.deadline - self.clock())
-
-    def retry(self, retry_state: tenacity.RetryCallState) -> bool:
-        """Tell tenacity whether to poll again after this attempt."""
-        outcome = retry_state.outcome
-        if outcome is None:
-            return False
-        if not outcome.failed:
-            prediction = outcome.result()
-            self.last_prediction = prediction
-            self._failing_since = None
-            self._failures = 0
-            return not is_terminal(prediction)
-        exc = outcome.exception()
-        if exc is None or not is_transient_poll_error(exc):
-            return False
-        now = self.clock()
-        if self._failing_since is None:
-            self._failing_since = now
-        self._failures += 1
-        if self.deadline is None:
-            return now - self._failing_since < POLL_FAILURE_WINDOW
-        return True
-
-    def stop(self, retry_state: tenacity.RetryCallState) -> bool:
-        """Tell tenacity that the deadline has come."""
-        self.timed_out = self.deadline is not None and self.clock() >= self.deadline
-        return self.timed_out
-
-    def wait(self, retry_state: tenacity.RetryCallState) -> float:
-        """Seconds until the next poll, cut to the time left."""
-        outcome = retry_state.outcome
-        exc = outcome.exception() if outcome is not None and outcome.failed else None
-        if exc is not None:
-            # At least the backoff: a "Retry-After: 0" (or a date in the past)
-            # must not turn a long wait into a tight loop of requests.
-            delay = backoff(self._failures, self.rand)
-            if isinstance(exc, RateLimitError):
-                delay = max(delay, rate_limit_delay(exc.response.headers) or 0.0)
-        else:
-            delay = self.poll_interval
-        left = self.time_left()
-        return delay if left is None else min(delay, left)
-
-    def give_up(self, retry_state: tenacity.RetryCallState) -> Any:
-        """At the deadline: raise the last poll's error, or `WaitTimeoutError`."""
-        outcome = retry_state.outcome
-        if outcome is not None and outcome.failed:
-            exc = outcome.exception()
-            if exc is not None:
-                raise exc
-        status = (self.last_prediction or {}).get("status", "unknown")
-        raise WaitTimeoutError(
-            f"prediction {self.prediction_id} did not finish within {self.timeout} s "
-            f"(last status: {status})",
-            prediction=self.last_prediction,  # type: ignore[arg-type]
-        )
-
-    def options(self) -> Dict[str, Any]:
-        """The keyword arguments of a tenacity `Retrying` for this loop."""
-        return {
-            "stop": self.stop,
-            "wait": self.wait,
-            "retry": self.retry,
-            "retry_error_callback": self.give_up,
-            "reraise": True,
-        }
-
-
-class Waiter:
-    """Runs one wait on a prediction, sync (`run`) or async (`run_async`).
-
-    Args:
-        api: The API that sends the polls.
-        prediction_id: The prediction to wait on (already checked).
-        options: The wait's options (already checked).
-    """
-
-    def __init__(
-        self, api: API, prediction_id: str, options: BaseWaitOptions[Any]
+        poll_interval: float,
+        deadline: Optional[float] = None,
+        timeout: Optional[float] = None,
+        on_poll: Optional[Callable[[PredictionWithIO], Any]] = None,
+        cancel_on_timeout: bool = False,
+        cancel_on_interrupt: bool = False,
     ) -> None:
         self.api = api
         self.prediction_id = prediction_id
-        self.options = options
         self.path = prediction_path(prediction_id)
-        self.loop = PollLoop(
-            prediction_id, options.poll_interval, options.timeout, clock=api.clock
+        self.poll_interval = poll_interval
+        self.deadline = deadline
+        self.timeout = timeout
+        self.on_poll = on_poll
+        self.cancel_on_timeout = cancel_on_timeout
+        self.cancel_on_interrupt = cancel_on_interrupt
+        self.started = api.clock.monotonic()
+        self.polls = 0
+        self.last: Optional[PredictionWithIO] = None
+        self.last_error: Optional[BaseException] = None
+        self.ended = False
+        self._failures = 0
+        self._failing_since: Optional[float] = None
+        self._status: Any = None
+        self._status_since = self.started
+
+    def poll_request(self) -> Request:
+        """The poll: a GET of the prediction, bounded by the deadline."""
+        return Request(
+            "GET", self.path, deadline=self.deadline, decode=decode_prediction
         )
 
-    def run(self) -> PredictionWithIO:
-        """Poll until the prediction finishes; see `Predictions.wait`."""
-
-        def poll() -> PredictionWithIO:
-            prediction = self.api.request(
-                "GET", self.path, expect_object=True, deadline=self.loop.deadline
-            )
-            polled = self._polled(prediction)
-            if self.options.on_poll is not None:
-                self.options.on_poll(polled)
-            return polled
-
-        import tenacity
-
-        retrying = tenacity.Retrying(sleep=self.api.sleep, **self.loop.options())
-        try:
-            result: PredictionWithIO = retrying(poll)
-        except BaseException as exc:
-            if self._wants_cancel(exc):
-                self._cancel_quietly()
-            self._ended(None, exc)
-            raise
-        self._ended(result, None)
-        return result
-
-    async def run_async(self) -> PredictionWithIO:
-        """Poll until the prediction finishes; see `Predictions.async_wait`."""
-
-        async def poll() -> PredictionWithIO:
-            prediction = await self.api.async_request(
-                "GET", self.path, expect_object=True, deadline=self.loop.deadline
-            )
-            polled = self._polled(prediction)
-            if self.options.on_poll is not None:
-                awaitable = self.options.on_poll(polled)
-                if inspect.isawaitable(awaitable):
-                    await awaitable
-            return polled
-
-        import tenacity
-
-        retrying = tenacity.AsyncRetrying(
-            sleep=self.api.async_sleep, **self.loop.options()
+    def cancel_request(self) -> Request:
+        """The cancel sent on the way out, when the options ask for it (no retry)."""
+        return Request(
+            "POST", self.path + "/cancel", max_retries=0, decode=decode_nothing
         )
-        try:
-            result: PredictionWithIO = await retrying(poll)
-        except BaseException as exc:
-            if self._wants_cancel(exc):
-                if isinstance(exc, KeyboardInterrupt):  # the loop may be going down
-                    self._cancel_quietly()
-                else:
-                    await self._async_cancel_quietly()
-            self._ended(None, exc)
-            raise
-        self._ended(result, None)
-        return result
 
-    def _polled(self, prediction: Any) -> PredictionWithIO:
-        self.loop.polls += 1
+    def elapsed(self) -> float:
+        """Seconds since the wait began."""
+        return self.api.clock.monotonic() - self.started
+
+    def polled(self, prediction: PredictionWithIO) -> None:
+        """Record a poll's answer and fire the `on_poll` hook."""
+        self.polls += 1
+        self.last = prediction
+        self.last_error = None
+        self._failures = 0
+        self._failing_since = None
+        status = prediction["status"]
+        if status != self._status:
+            self._status, self._status_since = status, self.api.clock.monotonic()
         self.api.hooks.call(
             "predictions_on_poll",
             prediction=prediction,
-            polls=self.loop.polls,
-            elapsed=self.loop.elapsed(),
+            polls=self.polls,
+            elapsed=self.elapsed(),
         )
-        return cast(PredictionWithIO, prediction)
 
-    def _ended(self, prediction: Any, error: Optional[BaseException]) -> None:
+    def next_poll(self) -> Optional[float]:
+        """After a poll: None if the prediction finished, else seconds to the next.
+
+        Raises:
+            DeadlineReached: The deadline has come.
+            WaitTimeoutError: The prediction has stayed too long in a status
+                the client does not know.
+        """
+        assert self.last is not None
+        status = self.last["status"]
+        if status in TERMINAL_STATUSES:
+            return None
+        now = self.api.clock.monotonic()
+        if status not in RUNNING_STATUSES and now - self._status_since >= (
+            UNKNOWN_STATUS_LIMIT
+        ):
+            raise WaitTimeoutError(
+                f"prediction {self.prediction_id} has been in status {status!r}, "
+                f"which this client does not know, for {UNKNOWN_STATUS_LIMIT:g} s "
+                "(longer than the API runs a prediction); stopped waiting",
+                prediction=self.last,
+            )
+        if self.deadline is not None and now >= self.deadline:
+            raise DeadlineReached
+        return self.poll_interval
+
+    def poll_failed(self, exc: Exception) -> float:
+        """After a failed poll: seconds to the next, or raise.
+
+        Raises:
+            DeadlineReached: The poll was cut short by the deadline.
+            Exception: `exc` itself, when it is permanent, or when polls have
+                failed until the deadline (then the last failure) or through
+                the failure window.
+        """
+        if isinstance(exc, APITimeoutError) and exc.deadline_reached:
+            if self.last_error is not None:  # polls were failing until then
+                raise self.last_error
+            raise DeadlineReached from exc
+        if not is_transient_poll_error(exc):
+            raise exc
+        now = self.api.clock.monotonic()
+        self.last_error = exc
+        self._failures += 1
+        if self._failing_since is None:
+            self._failing_since = now
+        if self.deadline is None:
+            if now - self._failing_since >= POLL_FAILURE_WINDOW:
+                raise exc
+        elif now >= self.deadline:
+            raise exc
+        return retry_delay(
+            exc,
+            self._failures,
+            random.random,
+            self.api.clock.wall,
+            at_least_backoff=True,
+        )
+
+    def wants_cancel(self, exc: BaseException) -> bool:
+        """Whether ending with `exc` should ask the server to cancel."""
+        if isinstance(exc, KeyboardInterrupt):
+            return self.cancel_on_interrupt
+        return self.cancel_on_timeout and isinstance(exc, WaitTimeoutError)
+
+    def end(self, error: Optional[BaseException]) -> None:
+        """Fire `on_terminal` once: with the prediction, or what ended the wait."""
+        if self.ended:
+            return
+        self.ended = True
         self.api.hooks.call(
             "predictions_on_terminal",
-            prediction=prediction if error is None else self.loop.last_prediction,
+            prediction=self.last,
             error=error,
-            polls=self.loop.polls,
-            elapsed=self.loop.elapsed(),
+            polls=self.polls,
+            elapsed=self.elapsed(),
         )
 
-    def _wants_cancel(self, exc: BaseException) -> bool:
-        if isinstance(exc, KeyboardInterrupt):
-            return self.options.cancel_on_interrupt
-        return (
-            isinstance(exc, Exception)
-            and self.loop.timed_out
-            and self.options.cancel_on_timeout
+
+class Schedule:
+    """Whose turn it is: the waits of one call, in the order their polls fall due.
+
+    Args:
+        waits: The waits, all not yet finished.
+        clock: The client's clock.
+    """
+
+    def __init__(self, waits: List[Waiting], clock: Clock) -> None:
+        self.clock = clock
+        now = clock.monotonic()
+        self.pending: Dict[int, Waiting] = {id(w): w for w in waits}
+        self._heap: List[Tuple[float, int, Waiting]] = [
+            (now, index, wait) for index, wait in enumerate(waits)
+        ]
+        self._count = len(waits)
+
+    def __bool__(self) -> bool:
+        return bool(self._heap)
+
+    def delay(self) -> float:
+        """Seconds until the next poll falls due (0 if one is due now)."""
+        return max(0.0, self._heap[0][0] - self.clock.monotonic())
+
+    def due(self) -> List[Waiting]:
+        """Take every wait whose poll is due now."""
+        now = self.clock.monotonic()
+        taken = []
+        while self._heap and self._heap[0][0] <= now:
+            taken.append(heapq.heappop(self._heap)[2])
+        return taken
+
+    def later(self, wait: Waiting, delay: float) -> None:
+        """Put a wait back, to poll after `delay` (never past its deadline)."""
+        due = self.clock.monotonic() + delay
+        if wait.deadline is not None:
+            due = min(due, max(wait.deadline, self.clock.monotonic()))
+        self._count += 1
+        heapq.heappush(self._heap, (due, self._count, wait))
+
+    def settle(self, wait: Waiting) -> Optional[PredictionWithIO]:
+        """After a successful poll and its callback: the prediction if it finished."""
+        delay = self._guarded(wait, wait.next_poll)
+        if delay is None:
+            self.pending.pop(id(wait), None)
+            wait.end(None)
+            return wait.last
+        self.later(wait, delay)
+        return None
+
+    def failed(self, wait: Waiting, exc: Exception) -> None:
+        """After a failed poll: put the wait back, or raise what ends it."""
+        self.later(wait, self._guarded(wait, lambda: wait.poll_failed(exc)))
+
+    def _guarded(self, wait: Waiting, decide: Callable[[], Any]) -> Any:
+        try:
+            return decide()
+        except DeadlineReached as reached:
+            raise self._timed_out(wait) from reached.__cause__
+
+    def _timed_out(self, wait: Waiting) -> WaitTimeoutError:
+        """The error of a call whose deadline came: for one wait, or for all."""
+        if len(self.pending) <= 1:
+            status = wait.last["status"] if wait.last else "unknown"
+            return WaitTimeoutError(
+                f"prediction {wait.prediction_id} did not finish within "
+                f"{wait.timeout} s (last status: {status})",
+                prediction=wait.last,
+            )
+        unfinished = [w.last or {"id": w.prediction_id} for w in self.pending.values()]
+        return WaitTimeoutError(
+            f"{len(unfinished)} predictions did not finish within {wait.timeout} s",
+            prediction=wait.last,
+            predictions=unfinished,
         )
 
-    def _cancel_quietly(self) -> None:
-        """Ask for a cancel on the way out of a wait; a failure is only logged."""
-        try:
-            self.api.request(
-                "POST", self.path + "/cancel", idempotent=True, max_retries=0
-            )
-        except PredictionsError as exc:
-            logger.warning(
-                "could not cancel prediction %s: %s", self.prediction_id, exc
-            )
+    def abandon(self, exc: BaseException) -> List[Waiting]:
+        """The call ends with `exc`: the waits to cancel; `on_terminal` for all."""
+        waits = list(self.pending.values())
+        self.pending.clear()
+        self._heap.clear()
+        to_cancel = [w for w in waits if w.wants_cancel(exc)]
+        return to_cancel
 
-    async def _async_cancel_quietly(self) -> None:
-        try:
-            await self.api.async_request(
-                "POST", self.path + "/cancel", idempotent=True, max_retries=0
+
+def run(api: API, schedule: Schedule) -> Generator[PredictionWithIO, None, None]:
+    """Drive a schedule, blocking: yield each prediction as it finishes."""
+    waits: List[Waiting] = list(schedule.pending.values())
+    try:
+        while schedule:
+            delay = schedule.delay()
+            if delay > 0:
+                api.clock.sleep(delay)
+            for wait in schedule.due():
+                try:
+                    prediction = api.request(wait.poll_request())
+                except Exception as exc:
+                    schedule.failed(wait, exc)
+                    continue
+                wait.polled(prediction)
+                if wait.on_poll is not None:
+                    wait.on_poll(prediction)
+                finished = schedule.settle(wait)
+                if finished is not None:
+                    yield finished
+    except BaseException as exc:
+        for wait in schedule.abandon(exc):
+            _cancel_quietly(api, wait)
+        _end_all(waits, exc)
+        raise
+
+
+async def run_async(
+    api: API, schedule: Schedule
+) -> AsyncGenerator[PredictionWithIO, None]:
+    """Drive a schedule on the event loop; polls that fall due together go together."""
+    import asyncio
+
+    waits: List[Waiting] = list(schedule.pending.values())
+    try:
+        while schedule:
+            delay = schedule.delay()
+            if delay > 0:
+                await api.clock.async_sleep(delay)
+            due = schedule.due()
+            answers = await asyncio.gather(
+                *(api.async_request(wait.poll_request()) for wait in due),
+                return_exceptions=True,
             )
-        except PredictionsError as exc:
-            logger.warning(
-                "could not cancel prediction %s: %s", self.prediction_id, exc
-            )
+            for wait, answer in zip(due, answers):
+                if isinstance(answer, BaseException):
+                    if not isinstance(answer, Exception):
+                        raise answer
+                    schedule.failed(wait, answer)
+                    continue
+                prediction = cast(PredictionWithIO, answer)
+                wait.polled(prediction)
+                if wait.on_poll is not None:
+                    awaitable = wait.on_poll(prediction)
+                    if inspect.isawaitable(awaitable):
+                        await awaitable
+                finished = schedule.settle(wait)
+                if finished is not None:
+                    yield finished
+    except BaseException as exc:
+        for wait in schedule.abandon(exc):
+            if isinstance(exc, KeyboardInterrupt):  # the loop may be going down
+                _cancel_quietly(api, wait)
+            else:
+                await _async_cancel_quietly(api, wait)
+        _end_all(waits, exc)
+        raise
+
+
+def _end_all(waits: List[Waiting], exc: BaseException) -> None:
+    for wait in waits:
+        wait.end(exc)
+
+
+def _cancel_quietly(api: API, wait: Waiting) -> None:
+    """Ask for a cancel on the way out of a wait; a failure is only logged."""
+    try:
+        api.request(wait.cancel_request())
+    except PredictionsError as exc:
+        logger.warning("could not cancel prediction %s: %s", wait.prediction_id, exc)
+
+
+async def _async_cancel_quietly(api: API, wait: Waiting) -> None:
+    try:
+        await api.async_request(wait.cancel_request())
+    except PredictionsError as exc:
+        logger.warning("could not cancel prediction %s: %s", wait.prediction_id, exc)
+
+
+def _finished_already(
+    wait: Waiting, known: Optional[PredictionWithIO]
+) -> Optional[PredictionWithIO]:
+    """End a wait with no poll when the prediction is known to have finished.
+
+    (A create that the server held until the prediction finished.)
+    """
+    if known is None or known.get("status") not in TERMINAL_STATUSES:
+        return None
+    wait.last = known
+    wait.end(None)
+    return known
+
+
+def wait_for(
+    api: API, wait: Waiting, known: Optional[PredictionWithIO] = None
+) -> PredictionWithIO:
+    """Wait for one prediction, blocking; see `Predictions.wait`.
+
+    Args:
+        api: The API to poll through.
+        wait: The wait.
+        known: The prediction as last seen (a create's answer), if any.
+    """
+    finished = _finished_already(wait, known)
+    if finished is not None:
+        return finished
+    predictions = run(api, Schedule([wait], api.clock))
+    try:
+        return next(predictions)
+    finally:
+        predictions.close()
+
+
+async def async_wait_for(
+    api: API, wait: Waiting, known: Optional[PredictionWithIO] = None
+) -> PredictionWithIO:
+    """Wait for one prediction on the event loop; see `wait_for`."""
+    finished = _finished_already(wait, known)
+    if finished is not None:
+        return finished
+    predictions = run_async(api, Schedule([wait], api.clock))
+    try:
+        return await predictions.__anext__()
+    finally:
+        await predictions.aclose()
 
 
 __all__ = [
     "POLL_FAILURE_WINDOW",
-    "PollLoop",
-    "Waiter",
+    "DeadlineReached",
+    "UNKNOWN_STATUS_LIMIT",
+    "Schedule",
+    "Waiting",
+    "async_wait_for",
     "is_transient_poll_error",
+    "run",
+    "run_async",
+    "wait_for",
 ]

@@ -22,20 +22,20 @@ import random
 import time
 from typing import TYPE_CHECKING, Callable, List, Mapping, Optional, TypeVar
 
+from predictions._clock import Clock
 from predictions.errors import (
     APIConnectionError,
     APIStatusError,
+    APITimeoutError,
     InvalidResponseError,
     RateLimitError,
+    ResponseTooLargeError,
 )
 
 if TYPE_CHECKING:
     import tenacity
 
 T = TypeVar("T")
-
-RETRY_CREATE_MODES = ("safe", "idempotent")
-"""The accepted values of `retry_create`."""
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 """Statuses after which a read is sent again."""
@@ -48,22 +48,6 @@ BACKOFF_MAX = 8.0
 
 MAX_RATE_LIMIT_WAIT = 60.0
 """The longest a 429 makes the client wait, whatever the server says."""
-
-
-def check_max_retries(max_retries: object) -> None:
-    """Refuse a retry limit that is not a whole number >= 0.
-
-    Args:
-        max_retries: The limit to check.
-
-    Raises:
-        TypeError: If it is not an int.
-        ValueError: If it is negative.
-    """
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int):
-        raise TypeError(f"max_retries must be an int, not {max_retries!r}")
-    if max_retries < 0:
-        raise ValueError(f"max_retries must be at least 0, not {max_retries}")
 
 
 def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
@@ -79,7 +63,10 @@ def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
     Returns:
         The delay in seconds.
     """
-    ceiling = min(BACKOFF_MAX, BACKOFF_INITIAL * float(2 ** max(attempt - 1, 0)))
+    # The exponent is capped: 2.0 ** 1024 overflows, and a wait through a long
+    # outage counts thousands of failures.
+    doublings = min(max(attempt - 1, 0), 32)
+    ceiling = min(BACKOFF_MAX, BACKOFF_INITIAL * 2.0**doublings)
     return ceiling / 2 + rand() * ceiling / 2
 
 
@@ -151,8 +138,12 @@ def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
         True if the policy allows another attempt.
     """
     safe_to_repeat = idempotent
+    if isinstance(exc, ResponseTooLargeError):  # it would be as large again
+        return False
     if isinstance(exc, InvalidResponseError):  # a cut-off body, or a proxy's page
         return safe_to_repeat
+    if isinstance(exc, APITimeoutError) and exc.deadline_reached:
+        return False
     if isinstance(exc, APIConnectionError):
         return safe_to_repeat or not exc.request_sent
     if isinstance(exc, APIStatusError):
@@ -163,23 +154,32 @@ def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
 
 
 def retry_delay(
-    exc: BaseException, attempt_number: int, rand: Callable[[], float]
+    exc: BaseException,
+    attempt_number: int,
+    rand: Callable[[], float] = random.random,
+    wall: Callable[[], float] = time.time,
+    *,
+    at_least_backoff: bool = False,
 ) -> float:
-    """The delay before retrying after `exc`: what a 429 asks, else the backoff.
+    """The delay before trying again after `exc`: what a 429 asks, else the backoff.
 
     Args:
         exc: What the failed attempt raised.
         attempt_number: How many attempts have failed so far.
         rand: A source of floats in [0, 1) for jitter.
+        wall: The Unix time, to read `x-ratelimit-reset`.
+        at_least_backoff: Never less than the backoff, whatever a 429 says (a
+            "Retry-After: 0" must not turn a long wait into a tight loop).
 
     Returns:
         The delay in seconds.
     """
+    delay = backoff(attempt_number, rand)
     if isinstance(exc, RateLimitError):
-        asked = rate_limit_delay(exc.response.headers)
+        asked = rate_limit_delay(exc.response.headers, wall)
         if asked is not None:
-            return asked
-    return backoff(attempt_number, rand)
+            return max(asked, delay) if at_least_backoff else asked
+    return delay
 
 
 class RetryPolicy:
@@ -187,8 +187,7 @@ class RetryPolicy:
 
     Args:
         max_retries: How many times a failed attempt may be repeated.
-        sleep: The sleep function (injectable for tests).
-        clock: A monotonic clock, for the deadline.
+        clock: The client's clock: the deadline, and the sleeps.
         rand: A source of floats in [0, 1) for jitter.
     """
 
@@ -196,12 +195,10 @@ class RetryPolicy:
         self,
         max_retries: int,
         *,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.max_retries = max_retries
-        self.sleep = sleep
         self.clock = clock
         self.rand = rand
 
@@ -258,8 +255,12 @@ class RetryPolicy:
             exc = retry_state.outcome.exception() if retry_state.outcome else None
             if exc is None or not is_retryable(exc, idempotent=idempotent):
                 return False
-            next_delay[0] = retry_delay(exc, retry_state.attempt_number, self.rand)
-            return deadline is None or self.clock() + next_delay[0] <= deadline
+            next_delay[0] = retry_delay(
+                exc, retry_state.attempt_number, self.rand, self.clock.wall
+            )
+            return (
+                deadline is None or self.clock.monotonic() + next_delay[0] <= deadline
+            )
 
         def notify(retry_state: tenacity.RetryCallState) -> None:
             exc = retry_state.outcome.exception() if retry_state.outcome else None
@@ -271,7 +272,7 @@ class RetryPolicy:
             wait=lambda retry_state: next_delay[0],
             retry=retry,
             before_sleep=notify,
-            sleep=self.sleep,
+            sleep=self.clock.sleep,
             reraise=True,
         )
         return retrying(replay_then_attempt)
@@ -282,10 +283,8 @@ __all__ = [
     "BACKOFF_MAX",
     "MAX_RATE_LIMIT_WAIT",
     "RETRYABLE_STATUSES",
-    "RETRY_CREATE_MODES",
     "RetryPolicy",
     "backoff",
-    "check_max_retries",
     "retry_delay",
     "is_retryable",
     "rate_limit_delay",

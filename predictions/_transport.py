@@ -1,4 +1,4 @@
-"""How a request leaves: the one session factory, the adapter, and one attempt.
+"""How a request leaves: sessions, the adapter, one attempt, redirects; the answer.
 
 A request is prepared here and handed straight to the thread's adapter; the
 session's per-request machinery (environment, proxy and cookie merging, hook
@@ -6,13 +6,28 @@ dispatch, redirects) has nothing to add, since every setting was resolved
 once, when the client was made. Redirects are followed within the API's
 origin only, and transport failures become typed errors that say whether the
 request may have reached the server.
+
+What bounds an attempt:
+
+- `timeout` (connect, read): opening the connection, and each wait for bytes;
+- `total_timeout`: the whole attempt, from sending to the last byte of the
+  answer, however the server spaces its bytes (see `_watchdog`);
+- the caller's deadline (a wait's timeout): the attempt in flight too;
+- `max_response_bytes`: the answer's size once decompressed, read a piece
+  at a time, so a compressed bomb costs no memory.
+
+Each thread has its own session; a process forked from one that used the
+client makes new ones (and never reads an answer off the parent's sockets).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+import weakref
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
@@ -26,17 +41,43 @@ from urllib3.exceptions import (
     SSLError,
 )
 
+from predictions._connection import guarded_class, set_current
 from predictions._decode import excerpt
-from predictions.errors import APIConnectionError, APIStatusError, APITimeoutError
+from predictions._request import Request
+from predictions._settings import Settings, Timeout
+from predictions._watchdog import WATCHDOG
+from predictions.errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    InvalidResponseError,
+    PredictionsError,
+    ResponseTooLargeError,
+)
 from predictions.plugins import PluginHost
 
 logger = logging.getLogger("predictions")
 
-Timeout = Tuple[float, float]
-"""(connect, read) timeouts in seconds."""
-
 MAX_REDIRECTS = 5
 """How many same-origin redirects one request follows."""
+
+READ_CHUNK = 8192
+"""Bytes read (and decompressed) at a time: what an answer may overshoot its limit by,
+times the compression ratio."""
+
+
+def after_fork_in_child(obj: Any, method: Callable[[Any], None]) -> None:
+    """Call `method(obj)` in every child forked after this, while `obj` lives."""
+    if not hasattr(os, "register_at_fork"):
+        return
+    ref = weakref.ref(obj)
+
+    def reset() -> None:
+        alive = ref()
+        if alive is not None:
+            method(alive)
+
+    os.register_at_fork(after_in_child=reset)
 
 
 class PoolCachingAdapter(HTTPAdapter):
@@ -45,7 +86,8 @@ class PoolCachingAdapter(HTTPAdapter):
     requests parses the URL and builds a pool key on every send; this client
     talks to one origin with settings fixed when it was made, so the pool found
     the first time serves every later request. With a proxy or a client
-    certificate, requests' own lookup runs every time.
+    certificate, requests' own lookup runs every time. Every pool's
+    connections are guarded (`_connection`).
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -58,23 +100,23 @@ class PoolCachingAdapter(HTTPAdapter):
         """Return the pool for the request's origin, looked up once."""
         parent = super().get_connection_with_tls_context
         if proxies or cert:
-            return parent(request, verify, proxies=proxies, cert=cert)
+            return _guarded(parent(request, verify, proxies=proxies, cert=cert))
         key = (_origin(request.url), repr(verify))
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = parent(
-                request, verify, proxies=proxies, cert=cert
+            pool = self._pools[key] = _guarded(
+                parent(request, verify, proxies=proxies, cert=cert)
             )
         return pool
 
     def get_connection(self, url: Any, proxies: Any = None) -> Any:  # requests < 2.32
         """Return the pool for the URL's origin, looked up once."""
         if proxies:
-            return super().get_connection(url, proxies)
+            return _guarded(super().get_connection(url, proxies))
         key = (_origin(url), "")
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = super().get_connection(url, proxies)
+            pool = self._pools[key] = _guarded(super().get_connection(url, proxies))
         return pool
 
     def close(self) -> None:
@@ -83,89 +125,163 @@ class PoolCachingAdapter(HTTPAdapter):
         super().close()
 
 
+def _guarded(pool: Any) -> Any:
+    pool.ConnectionCls = guarded_class(pool.ConnectionCls)
+    return pool
+
+
 class Transport:
-    """The settings every request is sent with, and the sending itself.
+    """The sessions of one client, and the sending of one attempt.
 
     Args:
+        settings: The client's settings.
         headers: Headers sent with every request (authorization included).
-        timeout: (connect, read) timeouts in seconds.
-        verify: TLS verification: True, False or a CA bundle path.
-        proxies: Proxies by scheme, already merged with the environment's.
-        pool_size: Each session's connection pool size.
         hooks: The plugins whose request hooks are called.
     """
 
     def __init__(
-        self,
-        *,
-        headers: Mapping[str, str],
-        timeout: Timeout,
-        verify: Union[bool, str],
-        proxies: Mapping[str, str],
-        pool_size: int,
-        hooks: PluginHost,
+        self, settings: Settings, headers: Mapping[str, str], hooks: PluginHost
     ) -> None:
-        self.headers = dict(headers)
-        self.timeout = timeout
-        self.verify = verify
-        self.proxies = dict(proxies)
-        self.pool_size = pool_size
+        self.settings = settings
+        self.headers = CaseInsensitiveDict(headers)
+        self.proxies = dict(settings.proxies)
         self.hooks = hooks
+        self._reset()
+        after_fork_in_child(self, Transport._reset)
 
-    def new_session(self) -> requests.Session:
-        """Make a session with this API's settings (the one factory of sessions).
+    def _reset(self) -> None:
+        # In a forked child the parent's sessions (and their sockets) are
+        # dropped without being closed: closing them would shut the parent's
+        # connections, and reading from them would take the parent's answers.
+        self._local = threading.local()
+        self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._closed = False
 
-        Returns:
-            A session that ignores the environment (already resolved), with
-            a connection pool sized to the executor and no transport retries.
+    @property
+    def timeout(self) -> Timeout:
+        """(connect, read) timeouts in seconds."""
+        return self.settings.timeout
+
+    def session(self) -> requests.Session:
+        """Return the calling thread's session, made on first use.
+
+        Raises:
+            PredictionsError: If the client has been closed.
         """
+        session: Optional[requests.Session] = getattr(self._local, "session", None)
+        if session is None:
+            with self._lock:
+                if self._closed:
+                    raise PredictionsError("this client is closed; make a new one")
+                session = self._new_session()
+                self._sessions.add(session)
+            self._local.session = session
+        return session
+
+    def _new_session(self) -> requests.Session:
+        """Make a session with this client's settings (the one factory of sessions)."""
         session = requests.Session()
         session.trust_env = False
-        session.verify = self.verify
+        session.verify = self.settings.verify
         session.proxies.update(self.proxies)
-        session.headers.update(self.headers)
-        adapter = PoolCachingAdapter(pool_maxsize=self.pool_size, max_retries=0)
+        adapter = PoolCachingAdapter(
+            pool_maxsize=self.settings.max_workers, max_retries=0
+        )
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         return session
 
+    def close(self) -> None:
+        """Close every session; idempotent."""
+        with self._lock:
+            self._closed = True
+            sessions = list(self._sessions)
+            self._sessions.clear()
+        for session in sessions:
+            session.close()
+
     def send(
-        self,
-        session: requests.Session,
-        method: str,
-        url: str,
-        data: Optional[bytes],
-        headers: Dict[str, str],
-        params: Mapping[str, Any],
-        attempt: int,
+        self, request: Request, attempt: int, seconds_left: Optional[float]
     ) -> requests.Response:
         """Send one attempt, following redirects within the API's origin only.
 
         Args:
-            session: The calling thread's session.
-            method: The HTTP method.
-            url: The full URL, without the query.
-            data: The body, or None.
-            headers: This request's own headers (the session's are added).
-            params: The query.
+            request: The request.
             attempt: The attempt's number, for the `on_request` hook.
+            seconds_left: Seconds until the caller's deadline, or None.
 
         Returns:
-            The answer, its body read.
+            The answer: its body read (within `max_response_bytes`), or, for
+            a streamed request, unread.
 
         Raises:
             APIStatusError: A redirect to another origin, or too many.
             APIConnectionError: No answer (APITimeoutError on timeouts).
+            ResponseTooLargeError: The answer is larger than the limit.
         """
+        settings = self.settings
+        read = request.read_timeout or settings.timeout[1]
+        total = max(settings.total_timeout, read)
+        by_deadline = seconds_left is not None and seconds_left < total
+        if seconds_left is not None:
+            total = min(total, seconds_left)
+        timeout = (min(settings.timeout[0], total), min(read, total))
+        url = self.settings.base_url + request.path
+        where = f"{request.method} {_origin(url)}{urlsplit(url).path}"
+        watch = WATCHDOG.watch(total)
+        set_current(watch)
         start = time.perf_counter()
+        try:
+            response = self._follow(request, url, attempt, timeout)
+            if not request.stream or response.status_code >= 300:
+                _read_body(response, settings.max_response_bytes)
+        except (requests.exceptions.RequestException, OSError) as exc:
+            if watch.fired:
+                raise _cut_short(where, total, by_deadline) from exc
+            if isinstance(exc, PredictionsError):
+                raise
+            raise _connection_error(where, exc, timeout) from exc
+        finally:
+            set_current(None)
+            WATCHDOG.done(watch)
+        if watch.fired:  # the socket was shut after a body that ends at close
+            response.close()
+            raise _cut_short(where, total, by_deadline)
+        elapsed = time.perf_counter() - start
+        if self.hooks.active:
+            self.hooks.call(
+                "predictions_on_response",
+                request=response.request,
+                response=response,
+                elapsed=elapsed,
+            )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %s in %.0f ms (attempt %d)",
+                request.method,
+                urlsplit(response.url or url).path,
+                response.status_code,
+                elapsed * 1000,
+                attempt,
+            )
+        return response
+
+    def _follow(
+        self, request: Request, url: str, attempt: int, timeout: Timeout
+    ) -> requests.Response:
+        method, body = request.method, request.body
+        headers = dict(request.headers)
+        query = request.query
         for _ in range(MAX_REDIRECTS + 1):
             response = self._send_once(
-                session, method, url, data, headers, params, attempt
+                method, url, body, headers, query, attempt, timeout
             )
             if not response.is_redirect:
-                break
+                return response
             target = urljoin(response.url, response.headers["location"])
             if _origin(target) != _origin(url):
+                response.close()
                 raise APIStatusError(
                     f"the API redirected to another origin ({_origin(target)}); "
                     "not followed, so no credentials or body leave the API's origin",
@@ -174,93 +290,97 @@ class Transport:
             if response.status_code == 303 or (
                 response.status_code in (301, 302) and method == "POST"
             ):
-                method, data = "GET", None
+                method, body = "GET", None
                 headers = {k: v for k, v in headers.items() if k != "Content-Type"}
-            url, params = target, {}
+            url, query = target, ()
             response.close()
-        else:
-            raise APIStatusError(
-                f"the API redirected more than {MAX_REDIRECTS} times", response=response
-            )
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "%s %s -> %s in %.0f ms",
-                method,
-                urlsplit(url).path,
-                response.status_code,
-                (time.perf_counter() - start) * 1000,
-            )
-        return response
+        raise APIStatusError(
+            f"the API redirected more than {MAX_REDIRECTS} times", response=response
+        )
 
     def _send_once(
         self,
-        session: requests.Session,
         method: str,
         url: str,
-        data: Optional[bytes],
-        headers: Dict[str, str],
-        params: Mapping[str, Any],
+        body: Optional[bytes],
+        headers: Mapping[str, str],
+        query: Any,
         attempt: int,
+        timeout: Timeout,
     ) -> requests.Response:
-        # The request is prepared here and handed straight to the session's
-        # adapter: the session's per-request machinery (environment, proxy and
-        # cookie merging, hook dispatch, redirects) has nothing to add, since
-        # every setting was resolved once, when the client was made.
-        request = requests.PreparedRequest()
-        request.method = method
-        request.url = url if not params else f"{url}?{urlencode(params, doseq=True)}"
-        request.headers = CaseInsensitiveDict(session.headers)  # type: ignore[arg-type]
-        request.headers.update(headers)
-        if data is not None:
-            request.headers["Content-Length"] = str(len(data))
-        request.body = data
-        hooks = self.hooks if self.hooks.active else None
-        if hooks is not None:
-            hooks.call("predictions_on_request", request=request, attempt=attempt)
-        start = time.perf_counter()
-        try:
-            adapter: HTTPAdapter = session.get_adapter(url)
-            response: requests.Response = adapter.send(
-                request,
-                timeout=self.timeout,
-                verify=self.verify,
-                proxies=self.proxies,
-            )
-            # Read it all now, inside the try: the connection goes back to the
-            # pool, and a body cut short is raised as a connection error.
-            _ = response.content
-        except requests.exceptions.ConnectTimeout as exc:
-            raise APITimeoutError(
-                f"{_where(method, url)}: connecting timed out "
-                f"after {self.timeout[0]} s",
-                request_sent=False,
-            ) from exc
-        except requests.exceptions.Timeout as exc:
-            raise APITimeoutError(
-                f"{_where(method, url)}: no answer within {self.timeout[1]} s"
-            ) from exc
-        except requests.exceptions.ConnectionError as exc:
-            sent = _maybe_sent(exc)
-            state = "the connection broke" if sent else "could not connect"
-            raise APIConnectionError(
-                f"{_where(method, url)}: {state} ({_reason(exc)})", request_sent=sent
-            ) from exc
-        except requests.exceptions.ChunkedEncodingError as exc:
-            raise APIConnectionError(
-                f"{_where(method, url)}: the answer was cut off ({_reason(exc)})"
-            ) from exc
-        if hooks is not None:
-            hooks.call(
-                "predictions_on_response",
-                request=request,
-                response=response,
-                elapsed=time.perf_counter() - start,
-            )
+        prepared = requests.PreparedRequest()
+        prepared.method = method
+        prepared.url = url if not query else f"{url}?{urlencode(query, doseq=True)}"
+        prepared.headers = CaseInsensitiveDict(self.headers)
+        prepared.headers.update(headers)
+        if body is not None:
+            prepared.headers["Content-Length"] = str(len(body))
+        prepared.body = body
+        if self.hooks.active:
+            self.hooks.call("predictions_on_request", request=prepared, attempt=attempt)
+        session = self.session()
+        adapter: HTTPAdapter = session.get_adapter(url)
+        response: requests.Response = adapter.send(
+            prepared,
+            stream=True,
+            timeout=timeout,
+            verify=self.settings.verify,
+            proxies=self.proxies,
+        )
         return response
 
 
-def _where(method: str, url: str) -> str:
-    return f"{method} {_origin(url)}{urlsplit(url).path}"
+def _read_body(response: requests.Response, limit: int) -> None:
+    """Read the answer's body into `response.content`, refusing more than `limit`."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        response.close()
+        raise _too_large(response, limit)
+    body = bytearray()
+    for chunk in response.iter_content(READ_CHUNK):
+        body += chunk
+        if len(body) > limit:
+            response.close()
+            raise _too_large(response, limit)
+    response._content = bytes(body)
+    response._content_consumed = True  # type: ignore[attr-defined]
+
+
+def _too_large(response: requests.Response, limit: int) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        f"the API's answer is larger than max_response_bytes={limit} bytes "
+        "(decompressed); raise the client's max_response_bytes if it is expected",
+        response=response,
+    )
+
+
+def _cut_short(where: str, seconds: float, by_deadline: bool) -> APITimeoutError:
+    reason = "the caller's deadline" if by_deadline else "total_timeout"
+    return APITimeoutError(
+        f"{where}: no complete answer within {seconds:.3g} s ({reason})",
+        deadline_reached=by_deadline,
+    )
+
+
+def _connection_error(where: str, exc: BaseException, timeout: Timeout) -> Exception:
+    if isinstance(exc, requests.exceptions.ContentDecodingError):
+        return InvalidResponseError(
+            f"{where}: the answer could not be decompressed ({_reason(exc)})"
+        )
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return APITimeoutError(
+            f"{where}: connecting timed out after {timeout[0]:.3g} s",
+            request_sent=False,
+        )
+    if isinstance(exc, requests.exceptions.Timeout):
+        return APITimeoutError(f"{where}: no answer within {timeout[1]:.3g} s")
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        sent = _maybe_sent(exc)
+        state = "the connection broke" if sent else "could not connect"
+        return APIConnectionError(
+            f"{where}: {state} ({_reason(exc)})", request_sent=sent
+        )
+    return APIConnectionError(f"{where}: the answer was cut off ({_reason(exc)})")
 
 
 def _origin(url: str) -> str:
@@ -286,4 +406,9 @@ def _reason(exc: BaseException) -> str:
     return excerpt(str(cause)) or type(cause).__name__
 
 
-__all__ = ["MAX_REDIRECTS", "PoolCachingAdapter", "Timeout", "Transport"]
+__all__ = [
+    "MAX_REDIRECTS",
+    "PoolCachingAdapter",
+    "Transport",
+    "after_fork_in_child",
+]

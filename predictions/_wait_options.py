@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import inspect
-import math
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Generic, Mapping, Optional, TypeVar
 
+from predictions._settings import check_number
 from predictions.types import TERMINAL_STATUSES, PredictionWithIO
 
 
@@ -17,35 +17,17 @@ def check_poll_interval(poll_interval: Any) -> None:
         TypeError: It is not a number.
         ValueError: It is negative, infinite or NaN.
     """
-    if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)):
-        raise TypeError(
-            f"poll_interval must be a number of seconds, not {poll_interval!r}"
-        )
-    if not math.isfinite(poll_interval) or poll_interval < 0:
-        raise ValueError(
-            f"poll_interval must be a finite number of seconds >= 0, "
-            f"not {poll_interval!r}"
-        )
+    check_number("poll_interval", poll_interval)
 
 
 def check_timeout(timeout: Any) -> None:
     """Refuse a timeout that is neither None nor a finite number of seconds > 0.
 
     Raises:
-        ValueError: It is not a number, or not > 0 and finite.
+        TypeError: It is neither None nor a number.
+        ValueError: It is not > 0 and finite.
     """
-    if timeout is None:
-        return
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not math.isfinite(timeout)
-        or timeout <= 0
-    ):
-        raise ValueError(
-            f"timeout must be a number of seconds > 0, or None for no deadline, "
-            f"not {timeout!r}"
-        )
+    check_number("timeout", timeout, inclusive=False, optional=True)
 
 
 OnPoll = TypeVar("OnPoll")

@@ -154,7 +154,11 @@ def _client(args: argparse.Namespace) -> Iterator[Any]:
 
     token = os.environ.get(args.token_env) or None
     if not args.local:
-        with Client(args.base_url, token) as client:
+        try:
+            client = Client(args.base_url, token)
+        except (TypeError, ValueError) as exc:  # the token or the base URL
+            raise UsageError(f"{exc} (the token is read from ${args.token_env})")
+        with client:
             yield client
         return
     from predictions.testing import LocalServer

@@ -2,45 +2,47 @@
 
 from __future__ import annotations
 
-import math
-import os
+import pickle
 from types import TracebackType
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Type, Union
-from urllib.parse import urlsplit
 
-import requests.utils
-
-from predictions._api import API
-from predictions._retry import RETRY_CREATE_MODES, check_max_retries
-from predictions._transport import Timeout
-from predictions._version import __version__
-from predictions.plugins import PluginHost
+from predictions._api import API, USER_AGENT
+from predictions._clock import SYSTEM_CLOCK, Clock
+from predictions._settings import (
+    DEFAULT_API_BASE_URL,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT,
+    DEFAULT_TOTAL_TIMEOUT,
+    Settings,
+)
+from predictions.plugins import PluginHost, plugin_label
 from predictions.predictions import Predictions
-
-DEFAULT_API_BASE_URL = "https://api.wrift.ai/v1"
-"""The hosted API, used when neither an argument nor the environment names one."""
-
-DEFAULT_TIMEOUT: Timeout = (10.0, 60.0)
-"""Seconds to connect, and to wait for each read of an answer."""
-
-USER_AGENT = f"predictions-python/{__version__}"
 
 
 class Client:
     """A client of the WriftAI predictions API.
 
-    Settings are resolved once, here: arguments first, then the environment
-    (`WRIFTAI_API_BASE_URL`, `WRIFTAI_ACCESS_TOKEN`, and with `trust_env` the
-    proxy and CA bundle variables that requests reads), then defaults.
+    Settings are resolved once, here, into one frozen `Settings` object:
+    arguments first, then the environment (`WRIFTAI_API_BASE_URL`,
+    `WRIFTAI_ACCESS_TOKEN`, and with `trust_env` the proxy and CA bundle
+    variables that requests reads), then defaults.
 
     Args:
         api_base_url: The API's base URL; else `WRIFTAI_API_BASE_URL`; else
-            `https://api.wrift.ai/v1`.
+            `https://api.wrift.ai/v1`. A `user:password@` in it is sent as
+            basic authentication when there is no token, and shown nowhere.
         access_token: The bearer token; else `WRIFTAI_ACCESS_TOKEN`; with
-            neither, requests go out unauthenticated.
+            neither, requests go out unauthenticated. White space around it
+            (a newline read from a file) is dropped.
         headers: Extra headers sent with every request.
-        timeout: Seconds for each request: one number for both, or a
-            (connect, read) pair. Defaults to (10, 60).
+        timeout: Seconds to connect, and to wait for each read of an answer:
+            one number for both, or a (connect, read) pair. Defaults to
+            (10, 60).
+        total_timeout: Seconds one attempt may take in all, from sending to
+            the last byte of its answer, however slowly the server sends it
+            (default 300). A wait's deadline also bounds the attempt in flight.
+        max_response_bytes: The largest answer read, once decompressed
+            (default 64 MiB); a larger one raises `ResponseTooLargeError`.
         max_retries: How many times a failed request may be repeated.
         retry_create: "safe" (default) retries a create only when the request
             certainly never reached the server, or on 429; "idempotent" also
@@ -58,16 +60,24 @@ class Client:
             `PREDICTIONS_STRICT_PLUGINS`.
         pacing: Space requests to fit the rate limits the server announces
             (`x-ratelimit-*`, 429s), sharing one budget across threads and tasks.
+        clock: The time every wait of this client uses (tests pass a fake one).
 
     A client pickles (for multiprocessing, Dask or Spark workers): its
-    resolved settings travel, the access token included; sessions, the thread
-    pool and the plugin manager are made anew where it is unpickled.
+    settings travel, the access token included; sessions, the thread pool
+    and the plugin manager are made anew where it is unpickled. A plugin
+    object given in `plugins` must pickle too. A process forked from one
+    that used the client gets fresh sessions and a fresh thread pool.
 
     Attributes:
+        settings: The resolved settings.
         predictions: Operations on predictions.
         plugins: The client's plugin manager (`PluginHost`).
 
     Raises:
+        TypeError: An argument has a wrong type (a string where a number
+            belongs, for one).
+        ValueError: An argument is out of range, or the token holds a
+            control character.
         PluginValidationError: A plugin in `plugins` implements an unknown hook
             or takes an argument its hook lacks.
     """
@@ -79,6 +89,8 @@ class Client:
         *,
         headers: Optional[Mapping[str, str]] = None,
         timeout: Union[float, Tuple[float, float]] = DEFAULT_TIMEOUT,
+        total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         max_retries: int = 2,
         retry_create: str = "safe",
         max_workers: int = 16,
@@ -88,70 +100,59 @@ class Client:
         plugins: Sequence[Any] = (),
         strict_plugins: Optional[bool] = None,
         pacing: bool = True,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        base_url = _base_url(
-            api_base_url or os.environ.get("WRIFTAI_API_BASE_URL") or ""
-        )
-        token = access_token or os.environ.get("WRIFTAI_ACCESS_TOKEN") or None
-        check_max_retries(max_retries)
-        _check_int("max_workers", max_workers, minimum=1)
-        if retry_create not in RETRY_CREATE_MODES:
-            raise ValueError(
-                f"retry_create must be one of {RETRY_CREATE_MODES}, "
-                f"not {retry_create!r}"
+        self._start(
+            Settings.resolve(
+                api_base_url,
+                access_token,
+                headers=headers,
+                timeout=timeout,
+                total_timeout=total_timeout,
+                max_response_bytes=max_response_bytes,
+                max_retries=max_retries,
+                retry_create=retry_create,
+                max_workers=max_workers,
+                verify=verify,
+                proxies=proxies,
+                trust_env=trust_env,
+                plugins=plugins,
+                strict_plugins=strict_plugins,
+                pacing=pacing,
+                clock=clock,
             )
-
-        all_headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-        if token:
-            all_headers["Authorization"] = f"Bearer {token}"
-        all_headers.update(headers or {})
-
-        # What a pickled client carries: the settings as resolved here, so a
-        # worker talks to the same API the same way (its environment is not
-        # read again). Sessions, the thread pool and plugins are made anew.
-        self._config: Dict[str, Any] = {
-            "api_base_url": base_url,
-            "access_token": token,
-            "headers": dict(headers or {}),
-            "timeout": _timeout(timeout),
-            "max_retries": max_retries,
-            "retry_create": retry_create,
-            "max_workers": max_workers,
-            "verify": _verify(verify, trust_env),
-            "proxies": _proxies(base_url, proxies, trust_env),
-            "trust_env": False,
-            "plugins": list(plugins),
-            "strict_plugins": strict_plugins,
-            "pacing": pacing,
-        }
-        self.plugins = PluginHost(plugins, strict=strict_plugins)
-        self.api = API(
-            base_url,
-            headers=all_headers,
-            timeout=self._config["timeout"],
-            max_retries=max_retries,
-            retry_create=retry_create,
-            max_workers=max_workers,
-            verify=self._config["verify"],
-            proxies=self._config["proxies"],
-            hooks=self.plugins,
-            pacing=pacing,
         )
+
+    def _start(self, settings: Settings) -> None:
+        self.settings = settings
+        self.plugins = PluginHost(settings.plugins, strict=settings.strict_plugins)
+        self.api = API(settings, hooks=self.plugins)
         self.predictions = Predictions(self.api)
 
     @property
     def base_url(self) -> str:
-        """The API's base URL."""
-        return self.api.base_url
+        """The API's base URL (without any `user:password@`)."""
+        return self.settings.base_url
 
     def __repr__(self) -> str:
-        return f"<predictions.Client {self.api.base_url}>"
+        return f"<predictions.Client {self.settings.base_url}>"
 
     def __getstate__(self) -> Dict[str, Any]:
-        return dict(self._config)
+        for plugin in self.settings.plugins:
+            try:
+                pickle.dumps(plugin)
+            except Exception as exc:
+                raise TypeError(
+                    f"this client cannot be pickled: its plugin {plugin_label(plugin)} "
+                    f"cannot ({type(exc).__name__}: {exc}). Install the plugin as an "
+                    "entry point (installed plugins load in every process), or "
+                    "make it an object that pickles (a module, or an instance of "
+                    "a class defined at module level)"
+                ) from exc
+        return {"settings": self.settings}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
-        self.__init__(**state)  # type: ignore[misc]
+        self._start(state["settings"])
 
     def close(self) -> None:
         """Close the client's sessions and thread pool; it cannot be used after."""
@@ -169,63 +170,9 @@ class Client:
         self.close()
 
 
-def _base_url(url: str) -> str:
-    url = (url or DEFAULT_API_BASE_URL).rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(
-            f"api_base_url must be an http(s) URL such as {DEFAULT_API_BASE_URL}, "
-            f"not {url!r}"
-        )
-    if parts.query or parts.fragment:
-        raise ValueError("api_base_url must not have a query or a fragment")
-    return url
-
-
-def _check_int(name: str, value: Any, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, not {value}")
-
-
-def _timeout(timeout: Any) -> Timeout:
-    pair = timeout if isinstance(timeout, tuple) else (timeout, timeout)
-    if len(pair) != 2 or not all(_positive(t) for t in pair):
-        raise ValueError(
-            "timeout must be a number of seconds > 0, or a (connect, read) pair of "
-            f"them, not {timeout!r}"
-        )
-    return (float(pair[0]), float(pair[1]))
-
-
-def _positive(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
-
-
-def _verify(verify: Union[bool, str, None], trust_env: bool) -> Union[bool, str]:
-    if verify is not None:
-        return verify
-    if trust_env:
-        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get(
-            "CURL_CA_BUNDLE"
-        )
-        if bundle:
-            return bundle
-    return True
-
-
-def _proxies(
-    base_url: str, proxies: Optional[Mapping[str, str]], trust_env: bool
-) -> Mapping[str, str]:
-    resolved = dict(requests.utils.get_environ_proxies(base_url)) if trust_env else {}
-    resolved.update(proxies or {})
-    return resolved
-
-
-__all__ = ["DEFAULT_API_BASE_URL", "DEFAULT_TIMEOUT", "USER_AGENT", "Client"]
+__all__ = [
+    "DEFAULT_API_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "USER_AGENT",
+    "Client",
+]

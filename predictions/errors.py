@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Type
+from typing import Any, Dict, List, Optional, Type
 
 import requests
 
@@ -76,17 +76,29 @@ class InternalServerError(APIStatusError):
 
 
 class InvalidResponseError(PredictionsError):
-    """A successful answer whose body is not the JSON the API promises.
+    """A successful answer that is not what the API promises.
+
+    Its body is not JSON, not of the shape expected (a prediction without an
+    id, a page whose cursor is not a string), nested too deep, or larger than
+    the client's `max_response_bytes`.
 
     Attributes:
-        status_code: The HTTP status of the answer.
-        response: The `requests.Response` itself.
+        status_code: The HTTP status of the answer, or None.
+        response: The `requests.Response` itself, or None.
     """
 
-    def __init__(self, message: str, *, response: requests.Response) -> None:
+    def __init__(
+        self, message: str, *, response: Optional[requests.Response] = None
+    ) -> None:
         super().__init__(message)
-        self.status_code: int = response.status_code
+        self.status_code: Optional[int] = (
+            None if response is None else response.status_code
+        )
         self.response = response
+
+
+class ResponseTooLargeError(InvalidResponseError):
+    """An answer larger than `max_response_bytes` once decoded; never retried."""
 
 
 class APIConnectionError(PredictionsError, requests.exceptions.ConnectionError):
@@ -103,21 +115,45 @@ class APIConnectionError(PredictionsError, requests.exceptions.ConnectionError):
 
 
 class APITimeoutError(APIConnectionError, requests.exceptions.Timeout):
-    """The server did not answer within the timeout."""
+    """The server did not answer within the timeout.
+
+    Attributes:
+        deadline_reached: True when it was the caller's deadline (a wait's
+            timeout) that cut the request short, not the client's timeouts.
+    """
+
+    def __init__(
+        self, message: str, *, request_sent: bool = True, deadline_reached: bool = False
+    ) -> None:
+        super().__init__(message, request_sent=request_sent)
+        self.deadline_reached = deadline_reached
 
 
 class WaitTimeoutError(PredictionsError):
     """A wait reached its deadline before the prediction finished.
 
+    Also raised, with no deadline, when a prediction has stayed for 30 minutes
+    (the API's longest run) in a status the client does not know.
+
     Attributes:
         prediction: The last prediction seen, or None if no poll succeeded.
+        predictions: For a batch, every prediction that did not finish, as
+            last seen (an id alone where no poll succeeded); for one wait,
+            that wait's `prediction` if there is one.
     """
 
     def __init__(
-        self, message: str, *, prediction: Optional[PredictionWithIO] = None
+        self,
+        message: str,
+        *,
+        prediction: Optional[PredictionWithIO] = None,
+        predictions: Optional[List[Any]] = None,
     ) -> None:
         super().__init__(message)
         self.prediction = prediction
+        if predictions is None:
+            predictions = [] if prediction is None else [prediction]
+        self.predictions: List[Any] = predictions
 
 
 class WebhookVerificationError(PredictionsError, ValueError):
@@ -182,6 +218,7 @@ __all__ = [
     "PermissionDeniedError",
     "PredictionsError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "UnprocessableEntityError",
     "WaitTimeoutError",
     "WebhookHeaderError",

@@ -140,7 +140,7 @@ def _hooks_of(plugin: Any) -> Tuple[str, ...]:
     )
 
 
-def _label(plugin: Any) -> str:
+def plugin_label(plugin: Any) -> str:
     """A plugin's name for messages: its module's, or its class's."""
     if isinstance(plugin, type(logging)):
         return plugin.__name__
@@ -232,7 +232,7 @@ class PluginHost:
             PluginValidationError: It implements an unknown hook, takes an
                 argument the hook lacks, or is a hook wrapper.
         """
-        label = name or _label(plugin)
+        label = name or plugin_label(plugin)
         try:
             self.manager.register(plugin, name=name)
         except PluginValidationError as exc:

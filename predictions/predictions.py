@@ -1,19 +1,19 @@
-"""The Predictions resource: get, list, create, wait and cancel, sync and async."""
+"""The Predictions resource: get, list, create, wait and cancel, sync and async.
+
+Each sync method and its `async_` twin share one function that checks the
+arguments and builds the request, and one that takes the decision on the
+answer; only the sending and the waiting differ. The async twins' docstrings
+point to the sync method's, which documents both.
+"""
 
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import (
-    Any,
-    AsyncIterator,
-    Dict,
-    Iterator,
-    Mapping,
-    Optional,
-    cast,
-)
+from typing import Any, AsyncIterator, Iterator, Mapping, Optional, cast
 
-from predictions._polling import Waiter
+from predictions._decode import decode_page, decode_prediction
+from predictions._polling import Waiting, async_wait_for, wait_for
+from predictions._request import Request
 from predictions._resource import Resource, create_request, prediction_path
 from predictions._wait_options import (
     DEFAULT_ASYNC_WAIT_OPTIONS,
@@ -56,26 +56,16 @@ class Predictions(Resource):
             ValueError: If the id is empty, blank, `.` or `..`.
             NotFoundError: If there is no such prediction.
         """
-        return self._get(prediction_path(prediction_id), max_retries=max_retries)
+        return cast(
+            PredictionWithIO, self._api.request(_get(prediction_id, max_retries))
+        )
 
     async def async_get(
         self, prediction_id: str, *, max_retries: Optional[int] = None
     ) -> PredictionWithIO:
-        """Get a prediction by id, without blocking the event loop.
-
-        Args:
-            prediction_id: The unique identifier of the prediction.
-            max_retries: This call's retry limit, instead of the client's.
-
-        Returns:
-            The prediction object.
-
-        Raises:
-            ValueError: If the id is empty, blank, `.` or `..`.
-            NotFoundError: If there is no such prediction.
-        """
-        path = prediction_path(prediction_id)
-        return await self._async_get(path, max_retries=max_retries)
+        """Get a prediction by id, without blocking the event loop; see `get`."""
+        request = _get(prediction_id, max_retries)
+        return cast(PredictionWithIO, await self._api.async_request(request))
 
     def list(
         self,
@@ -96,15 +86,8 @@ class Predictions(Resource):
             TypeError: If the options have a wrong type.
             ValueError: If `page_size` is below 1 or an option is unknown.
         """
-        check_pagination_options(pagination_options)
-        page = self._api.request(
-            "GET",
-            "/predictions",
-            params=pagination_options,
-            expect_object=True,
-            max_retries=max_retries,
-        )
-        return PaginatedResponse.from_json(cast(Dict[str, Any], page))
+        page = self._api.request(_list(pagination_options, max_retries))
+        return PaginatedResponse.from_json(page)
 
     async def async_list(
         self,
@@ -112,28 +95,9 @@ class Predictions(Resource):
         *,
         max_retries: Optional[int] = None,
     ) -> PaginatedResponse[Prediction]:
-        """List predictions, newest first, one page at a time, asynchronously.
-
-        Args:
-            pagination_options: Optional settings to control pagination behavior.
-            max_retries: This call's retry limit, instead of the client's.
-
-        Returns:
-            Paginated response containing predictions and navigation metadata.
-
-        Raises:
-            TypeError: If the options have a wrong type.
-            ValueError: If `page_size` is below 1 or an option is unknown.
-        """
-        check_pagination_options(pagination_options)
-        page = await self._api.async_request(
-            "GET",
-            "/predictions",
-            params=pagination_options,
-            expect_object=True,
-            max_retries=max_retries,
-        )
-        return PaginatedResponse.from_json(cast(Dict[str, Any], page))
+        """List predictions, one page at a time, asynchronously; see `list`."""
+        page = await self._api.async_request(_list(pagination_options, max_retries))
+        return PaginatedResponse.from_json(page)
 
     def iterate(
         self, pagination_options: Optional[PaginationOptions] = None
@@ -152,14 +116,7 @@ class Predictions(Resource):
     def async_iterate(
         self, pagination_options: Optional[PaginationOptions] = None
     ) -> AsyncIterator[Prediction]:
-        """Iterate asynchronously over every prediction, fetching pages lazily.
-
-        Args:
-            pagination_options: Where to start (`cursor`) and the `page_size`.
-
-        Returns:
-            An async iterator over the predictions, newest first.
-        """
+        """Iterate asynchronously over every prediction; see `iterate`."""
         check_pagination_options(pagination_options)
         return async_iterate_items(self.async_list, pagination_options)
 
@@ -195,19 +152,15 @@ class Predictions(Resource):
 
         Raises:
             TypeError: If `params` is not a mapping or a value has a wrong type.
-            ValueError: If `params` has no `input` or the model reference is
-                not in owner/name or owner/name:version-number format.
+            ValueError: If `params` has no `input`, the input holds NaN or an
+                infinity, or the model reference is not in owner/name or
+                owner/name:version-number format.
         """
-        path, body, headers = create_request(params, model)
+        request = self._create(params, model, wait, wait_options, False, max_retries)
+        created = self._created(self._api.request(request), model, params)
         if wait:
-            check_wait_options(wait_options, asynchronous=False)
-        prediction = self._api.request(
-            "POST", path, body, headers, expect_object=True, max_retries=max_retries
-        )
-        created = cast(PredictionWithIO, prediction)
-        self._created(created, model, params)
-        if wait:
-            return self.wait(created["id"], options=wait_options)
+            waiting = self._waiting(created["id"], wait_options)
+            return wait_for(self._api, waiting, created)
         return created
 
     async def async_create(
@@ -219,39 +172,15 @@ class Predictions(Resource):
         *,
         max_retries: Optional[int] = None,
     ) -> PredictionWithIO:
-        """Create a prediction, without blocking the event loop.
+        """Create a prediction, without blocking the event loop; see `create`.
 
-        Args:
-            params: Prediction creation params: `input`, and optionally
-                `webhook` and `validate_input`.
-            model: The model reference in either owner/name or
-                owner/name:version-number format (for example:
-                deepseek-ai/deepseek-r1 or deepseek-ai/deepseek-r1:1).
-            wait: If True, waits until the prediction reaches a terminal state.
-                If False, returns the prediction immediately. Defaults to False.
-            wait_options: Options for customizing wait behavior. If not
-                provided, default options are used.
-            max_retries: The create request's retry limit, instead of the
-                client's.
-
-        Returns:
-            The new prediction (finished, if `wait` is True).
-
-        Raises:
-            TypeError: If `params` is not a mapping or a value has a wrong type.
-            ValueError: If `params` has no `input` or the model reference is
-                not in owner/name or owner/name:version-number format.
+        `wait_options.on_poll` is awaited after each poll.
         """
-        path, body, headers = create_request(params, model)
+        request = self._create(params, model, wait, wait_options, True, max_retries)
+        created = self._created(await self._api.async_request(request), model, params)
         if wait:
-            check_wait_options(wait_options, asynchronous=True)
-        prediction = await self._api.async_request(
-            "POST", path, body, headers, expect_object=True, max_retries=max_retries
-        )
-        created = cast(PredictionWithIO, prediction)
-        self._created(created, model, params)
-        if wait:
-            return await self.async_wait(created["id"], options=wait_options)
+            waiting = self._waiting(created["id"], wait_options)
+            return await async_wait_for(self._api, waiting, created)
         return created
 
     def wait(
@@ -264,10 +193,18 @@ class Predictions(Resource):
         Polls until the status is terminal (succeeded, failed, cancelled,
         canceled or abandoned), calling `options.on_poll` after every poll. A
         failed prediction is returned, not raised. A status the client does
-        not know is not terminal. A poll that fails with a transient error
-        (after its own retries) does not end the wait: polling goes on with
-        backoff until the deadline or, with no deadline, until polls have
-        failed for 5 minutes in a row.
+        not know is not terminal, but a wait ends with `WaitTimeoutError`
+        once the prediction has stayed in one for 30 minutes. A poll that
+        fails with a transient error (after its own retries) does not end the
+        wait: polling goes on with backoff until the deadline or, with no
+        deadline, until polls have failed for 5 minutes in a row. With a
+        `timeout`, the wait ends within about half a second of it, whatever
+        the server does (the poll in flight is cut short).
+
+        The async twin, `async_wait`, sleeps between polls on the event loop
+        (waiting holds no thread) and awaits `options.on_poll`. Cancelling its
+        task stops the polling at once: no further request is sent (one
+        already in flight finishes in its thread and is dropped).
 
         Args:
             predictionID: Unique identifier of the prediction.
@@ -278,6 +215,7 @@ class Predictions(Resource):
             Prediction after completion.
 
         Raises:
+            TypeError: If the options or one of their values has a wrong type.
             ValueError: If the id, `poll_interval` or `timeout` is not valid.
             WaitTimeoutError: The deadline came first; it carries the last
                 prediction seen.
@@ -286,39 +224,16 @@ class Predictions(Resource):
             APIConnectionError: Polls could not reach the API until then.
         """
         check_wait_options(options, asynchronous=False)
-        return Waiter(self._api, predictionID, options).run()
+        return wait_for(self._api, self._waiting(predictionID, options))
 
     async def async_wait(
         self,
         predictionID: str,
         options: AsyncWaitOptions = DEFAULT_ASYNC_WAIT_OPTIONS,
     ) -> PredictionWithIO:
-        """Wait for a prediction to finish, polling it without blocking the loop.
-
-        The same contract as `wait`. Sleeps between polls run on the event
-        loop, so waiting holds no thread; `options.on_poll` is awaited after
-        every poll. Cancelling the task stops the polling at once: no further
-        request is sent (one already in flight finishes in its thread and is
-        dropped).
-
-        Args:
-            predictionID: Unique identifier of the prediction.
-            options: Options for customizing wait behavior. If not provided,
-                default options are used.
-
-        Returns:
-            Prediction after completion.
-
-        Raises:
-            ValueError: If the id, `poll_interval` or `timeout` is not valid.
-            WaitTimeoutError: The deadline came first; it carries the last
-                prediction seen.
-            APIStatusError: A poll failed permanently, or transiently until
-                the deadline or the failure window ended.
-            APIConnectionError: Polls could not reach the API until then.
-        """
+        """Wait for a prediction to finish, without blocking the loop; see `wait`."""
         check_wait_options(options, asynchronous=True)
-        return await Waiter(self._api, predictionID, options).run_async()
+        return await async_wait_for(self._api, self._waiting(predictionID, options))
 
     def cancel(
         self, prediction_id: str, *, max_retries: Optional[int] = None
@@ -341,10 +256,7 @@ class Predictions(Resource):
             ConflictError: If it has already succeeded, failed or been
                 abandoned.
         """
-        path = prediction_path(prediction_id) + "/cancel"
-        answer = self._api.request(
-            "POST", path, idempotent=True, max_retries=max_retries
-        )
+        answer = self._api.request(_cancel(prediction_id, max_retries))
         if isinstance(answer, dict):
             return cast(PredictionWithIO, answer)
         return self.get(prediction_id)
@@ -352,50 +264,85 @@ class Predictions(Resource):
     async def async_cancel(
         self, prediction_id: str, *, max_retries: Optional[int] = None
     ) -> PredictionWithIO:
-        """Ask the server to cancel a prediction, without blocking the loop.
-
-        Args:
-            prediction_id: The unique identifier of the prediction.
-            max_retries: This call's retry limit, instead of the client's.
-
-        Returns:
-            The prediction as the server answered.
-
-        Raises:
-            ValueError: If the id is empty, blank, `.` or `..`.
-            NotFoundError: If there is no such prediction.
-            ConflictError: If it has already succeeded, failed or been
-                abandoned.
-        """
-        path = prediction_path(prediction_id) + "/cancel"
-        answer = await self._api.async_request(
-            "POST", path, idempotent=True, max_retries=max_retries
-        )
+        """Ask the server to cancel a prediction, without blocking; see `cancel`."""
+        answer = await self._api.async_request(_cancel(prediction_id, max_retries))
         if isinstance(answer, dict):
             return cast(PredictionWithIO, answer)
         return await self.async_get(prediction_id)
 
+    def _create(
+        self,
+        params: Any,
+        model: str,
+        wait: bool,
+        wait_options: Any,
+        asynchronous: bool,
+        max_retries: Optional[int],
+    ) -> Request:
+        """Check a create's arguments (its wait options too) and build its request."""
+        request = create_request(
+            params,
+            model,
+            idempotent=self._api.settings.retry_create == "idempotent",
+            max_retries=max_retries,
+        )
+        if wait:
+            check_wait_options(wait_options, asynchronous=asynchronous)
+        return request
+
     def _created(
-        self, prediction: PredictionWithIO, model: str, params: Mapping[str, Any]
-    ) -> None:
-        if not self._api.hooks.active:
-            return
-        self._api.hooks.call(
-            "predictions_on_create",
-            prediction=prediction,
-            model=model,
-            params=MappingProxyType(dict(params)),
-        )
-
-    def _get(self, path: str, **options: Any) -> PredictionWithIO:
-        prediction = self._api.request("GET", path, expect_object=True, **options)
+        self, prediction: Any, model: str, params: Mapping[str, Any]
+    ) -> PredictionWithIO:
+        """Fire `on_create` for a new prediction."""
+        if self._api.hooks.active:
+            self._api.hooks.call(
+                "predictions_on_create",
+                prediction=prediction,
+                model=model,
+                params=MappingProxyType(dict(params)),
+            )
         return cast(PredictionWithIO, prediction)
 
-    async def _async_get(self, path: str, **options: Any) -> PredictionWithIO:
-        prediction = await self._api.async_request(
-            "GET", path, expect_object=True, **options
+    def _waiting(self, prediction_id: str, options: Any) -> Waiting:
+        """One wait on a prediction, with the caller's options (already checked)."""
+        timeout = options.timeout
+        return Waiting(
+            self._api,
+            prediction_id,
+            poll_interval=options.poll_interval,
+            deadline=None if timeout is None else self._api.clock.monotonic() + timeout,
+            timeout=timeout,
+            on_poll=options.on_poll,
+            cancel_on_timeout=options.cancel_on_timeout,
+            cancel_on_interrupt=options.cancel_on_interrupt,
         )
-        return cast(PredictionWithIO, prediction)
+
+
+def _get(prediction_id: str, max_retries: Optional[int]) -> Request:
+    return Request(
+        "GET",
+        prediction_path(prediction_id),
+        max_retries=max_retries,
+        decode=decode_prediction,
+    )
+
+
+def _list(options: Optional[PaginationOptions], max_retries: Optional[int]) -> Request:
+    check_pagination_options(options)
+    query = [
+        (key, str(value)) for key, value in (options or {}).items() if value is not None
+    ]
+    return Request(
+        "GET", "/predictions", query=query, max_retries=max_retries, decode=decode_page
+    )
+
+
+def _cancel(prediction_id: str, max_retries: Optional[int]) -> Request:
+    return Request(
+        "POST",
+        prediction_path(prediction_id) + "/cancel",
+        max_retries=max_retries,
+    )
 
 
 __all__ = [

@@ -125,8 +125,12 @@ TERMINAL_STATUSES = frozenset(
 )
 """Statuses after which a prediction never changes; any other is not terminal."""
 
+RUNNING_STATUSES = frozenset({"pending", "starting", "started"})
+"""Statuses of a prediction that has not finished, as the API documents them."""
+
 
 __all__ = [
+    "RUNNING_STATUSES",
     "TERMINAL_STATUSES",
     "CreatePredictionParams",
     "ErrorSource",

@@ -1,4 +1,4 @@
-"""Shared fixtures: a mocked transport and an API whose sleeps are recorded."""
+"""Shared fixtures: a mocked transport, and one fake clock for every wait."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import pytest
 import responses
 
 from predictions._api import API
+from predictions._clock import SYSTEM_CLOCK, Clock
+from predictions._settings import Settings
 from predictions.predictions import Predictions
 
 BASE = "https://api.test/v1"
@@ -38,14 +40,32 @@ def prediction(**changes: Any) -> Dict[str, Any]:
     return data
 
 
-class Sleeps(List[float]):
-    """Records the sleeps that the code under test asked for, sync and async."""
+class FakeClock(Clock):
+    """The one fake time of the tests: it moves only when the code under test sleeps.
+
+    Hand it to a client (`Client(clock=...)`) or to `Settings(clock=...)`:
+    retries, pacing, the poll engine and batches all wait on it, instantly,
+    and `sleeps` records every wait they asked for.
+    """
+
+    WALL_OFFSET = 1_700_000_000.0
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.sleeps: List[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return self.now + self.WALL_OFFSET
 
     def sleep(self, seconds: float) -> None:
-        self.append(seconds)
+        self.sleeps.append(seconds)
+        self.now += seconds
 
     async def async_sleep(self, seconds: float) -> None:
-        self.append(seconds)
+        self.sleep(seconds)
 
 
 @pytest.fixture(autouse=True)
@@ -63,21 +83,34 @@ def mocked() -> Iterator[responses.RequestsMock]:
 
 
 @pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
-def api(sleeps: Sleeps) -> Iterator[API]:
-    api = API(
-        BASE,
-        headers={"Authorization": f"Bearer {TOKEN}", "User-Agent": "test"},
-        timeout=(1.0, 2.0),
-        max_retries=2,
-        sleep=sleeps.sleep,
-        async_sleep=sleeps.async_sleep,
-        pacing=False,  # its waits run on the real clock (see tests/unit/test_pacing.py)
-    )
+def sleeps(clock: FakeClock) -> List[float]:
+    """The sleeps the code under test asked of the fake clock."""
+    return clock.sleeps
+
+
+def settings(clock: Clock = SYSTEM_CLOCK, **changes: Any) -> Settings:
+    """The tests' client settings: the mocked API, a token, short timeouts."""
+    values: Dict[str, Any] = {
+        "base_url": BASE,
+        "access_token": TOKEN,
+        "timeout": (1.0, 2.0),
+        "max_retries": 2,
+        # pacing's waits are tested on their own (tests/unit/test_pacing.py)
+        "pacing": False,
+        "clock": clock,
+    }
+    values.update(changes)
+    return Settings(**values)
+
+
+@pytest.fixture
+def api(clock: FakeClock) -> Iterator[API]:
+    api = API(settings(clock))
     yield api
     api.close()
 

@@ -4,40 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Dict, List
+from typing import Dict, Mapping
 
 import pytest
 from requests.structures import CaseInsensitiveDict
 
-from predictions._pacing import Pacer, bucket_of
+from predictions._clock import SYSTEM_CLOCK
+from predictions._pacing import PROBE_INTERVAL, Pacer, Slot
+from predictions._resource import create_request
+from predictions.errors import APITimeoutError
+from predictions.predictions import _cancel, _get, _list
+from tests.conftest import FakeClock
 
-WALL = 1_800_000_000.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: List[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def wall(self) -> float:
-        return WALL + (self.now - 100.0)
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+WALL = FakeClock.WALL_OFFSET + 1000.0  # the fake clock's wall time at its start
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def pacer(clock: Clock) -> Pacer:
-    return Pacer(clock=clock.monotonic, wall=clock.wall, sleep=clock.sleep)
+def pacer(clock: FakeClock) -> Pacer:
+    return Pacer(clock)
 
 
 def headers(**values: str) -> CaseInsensitiveDict:  # type: ignore[type-arg]
@@ -53,64 +37,81 @@ def limits(remaining: int, reset_in: float, limit: int = 3) -> Dict[str, str]:
     }
 
 
-def test_one_request_at_a_time_until_the_first_answer(
-    pacer: Pacer, clock: Clock
+def answer(
+    pacer: Pacer, bucket: str, status: int, values: Mapping[str, str], sent_at: float
 ) -> None:
-    assert pacer.reserve("read") == 0.0  # the probe
-    assert pacer.reserve("read") > 0, "the others wait for its answer"
+    """An answer to a request of the bucket sent at `sent_at`."""
+    Slot(pacer, bucket, sent_at).observe(status, values)
+
+
+def test_one_request_a_second_until_the_first_answer(
+    pacer: Pacer, clock: FakeClock
+) -> None:
+    first = pacer.take("read")  # the probe
+    assert pacer.reserve("read") == PROBE_INTERVAL, "the next waits a second at most"
     assert pacer.reserve("create") == 0.0, "each bucket probes for itself"
-    pacer.observe("read", 200, {})  # a server that announces no limit
+    first.observe(200, {})  # a server that announces no limit
     for _ in range(100):
-        pacer.acquire("read")
+        pacer.take("read")
     assert clock.sleeps == []
 
 
+def test_a_slow_first_request_holds_the_others_one_second_at_most(
+    pacer: Pacer, clock: FakeClock
+) -> None:
+    """A create the server holds for a minute must not hold every create (issue 11)."""
+    pacer.take("create")  # out, and its answer is a minute away
+    for _ in range(5):
+        pacer.take("create")
+    assert clock.sleeps == [PROBE_INTERVAL] * 5
+
+
 def test_a_probe_without_an_answer_lets_the_next_one_go(pacer: Pacer) -> None:
-    assert pacer.reserve("read") == 0.0
-    pacer.release("read")  # the request failed: no headers to learn from
+    pacer.take("read").release()  # the request failed: no headers to learn from
     assert pacer.reserve("read") == 0.0
 
 
 def test_the_remaining_budget_is_spent_then_the_reset_is_awaited(
-    pacer: Pacer, clock: Clock
+    pacer: Pacer, clock: FakeClock
 ) -> None:
-    pacer.observe("read", 200, limits(remaining=2, reset_in=1.0))
-    pacer.acquire("read")
-    pacer.acquire("read")
+    answer(pacer, "read", 200, limits(remaining=2, reset_in=1.0), clock.now)
+    pacer.take("read")
+    pacer.take("read")
     assert clock.sleeps == []
-    pacer.acquire("read")  # the third waits for the reset, when the bucket is full
+    pacer.take("read")  # the third waits for the reset, when the bucket is full
     assert clock.sleeps == [1.0]
-    pacer.acquire("read")
-    pacer.acquire("read")
+    pacer.take("read")
+    pacer.take("read")
     assert clock.sleeps == [1.0], "after the reset the full limit is available"
 
 
-def test_answers_in_flight_never_raise_the_count(pacer: Pacer, clock: Clock) -> None:
-    pacer.observe("read", 200, limits(remaining=1, reset_in=2.0))
-    pacer.acquire("read")
-    pacer.observe("read", 200, limits(remaining=3, reset_in=2.0))  # an older answer
-    pacer.acquire("read")
+def test_answers_in_flight_never_raise_the_count(
+    pacer: Pacer, clock: FakeClock
+) -> None:
+    answer(pacer, "read", 200, limits(remaining=1, reset_in=2.0), clock.now)
+    pacer.take("read")
+    answer(pacer, "read", 200, limits(remaining=3, reset_in=2.0), clock.now - 1)
+    pacer.take("read")
     assert clock.sleeps == [2.0]
 
 
 def test_a_429_with_retry_after_blocks_every_caller_until_then(
-    pacer: Pacer, clock: Clock
+    pacer: Pacer, clock: FakeClock
 ) -> None:
-    pacer.observe(
-        "read", 429, CaseInsensitiveDict({"Retry-After": "4", **limits(0, 10.0)})
-    )
-    pacer.acquire("read")
+    retry_after = CaseInsensitiveDict({"Retry-After": "4", **limits(0, 10.0)})
+    answer(pacer, "read", 429, retry_after, clock.now)
+    pacer.take("read")
     assert clock.sleeps == [4.0]
-    pacer.acquire("create")
+    pacer.take("create")
     assert clock.sleeps == [4.0], "the other bucket is not blocked"
 
 
 def test_a_429_without_headers_waits_for_the_known_reset(
-    pacer: Pacer, clock: Clock
+    pacer: Pacer, clock: FakeClock
 ) -> None:
-    pacer.observe("read", 200, limits(remaining=5, reset_in=3.0))
-    pacer.observe("read", 429, {})
-    pacer.acquire("read")
+    answer(pacer, "read", 200, limits(remaining=5, reset_in=3.0), clock.now)
+    answer(pacer, "read", 429, {}, clock.now)
+    pacer.take("read")
     assert clock.sleeps == [3.0]
 
 
@@ -123,53 +124,119 @@ def test_a_429_without_headers_waits_for_the_known_reset(
     ],
 )
 def test_garbled_headers_are_ignored(
-    pacer: Pacer, clock: Clock, headers: Dict[str, str]
+    pacer: Pacer, clock: FakeClock, headers: Dict[str, str]
 ) -> None:
-    pacer.acquire("read")
-    pacer.observe("read", 200, headers)
+    pacer.take("read")
+    answer(pacer, "read", 200, headers, clock.now)
     for _ in range(10):
-        pacer.acquire("read")
+        pacer.take("read")
     assert clock.sleeps == []
 
 
-def test_a_reset_a_day_away_waits_at_most_a_minute(pacer: Pacer, clock: Clock) -> None:
-    pacer.observe("read", 200, limits(remaining=0, reset_in=86400))
-    pacer.acquire("read")
+def test_a_reset_a_day_away_waits_at_most_a_minute(
+    pacer: Pacer, clock: FakeClock
+) -> None:
+    answer(pacer, "read", 200, limits(remaining=0, reset_in=86400), clock.now)
+    pacer.take("read")
     assert clock.sleeps == [60.0]
 
 
-def test_no_wait_runs_past_the_deadline(pacer: Pacer, clock: Clock) -> None:
-    pacer.observe("read", 200, limits(remaining=0, reset_in=30))
-    pacer.acquire("read", deadline=clock.now + 2.5)
-    assert clock.sleeps == [2.5]
+def test_a_wait_past_the_deadline_sends_nothing(pacer: Pacer, clock: FakeClock) -> None:
+    """A request that may only go after its deadline is not sent (issue 11: a
+    wait with a short deadline ended in RateLimitError instead of a timeout)."""
+    answer(pacer, "read", 200, limits(remaining=0, reset_in=30), clock.now)
+    with pytest.raises(APITimeoutError) as info:
+        pacer.take("read", deadline=clock.now + 2.5)
+    assert info.value.deadline_reached
+    assert not info.value.request_sent
+    assert clock.sleeps == []
 
 
-def test_async_acquire_waits_on_the_event_loop() -> None:
-    live = Pacer()  # the real clock: the reset must pass while the loop sleeps
-    live.observe(
-        "create", 200, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "0"}
-    )
-    live.observe("create", 429, headers(Retry_After="0.05"))
+def test_async_take_waits_on_the_event_loop() -> None:
+    live = Pacer(SYSTEM_CLOCK)  # the real clock: the reset must pass while it sleeps
+    answer(live, "create", 200, limits(remaining=0, reset_in=-1e9), 0.0)
+    answer(live, "create", 429, headers(Retry_After="0.05"), time.monotonic())
     started = time.monotonic()
-    asyncio.run(live.async_acquire("create"))
+    asyncio.run(live.async_take("create"))
     assert time.monotonic() - started >= 0.04
     assert live.waited > 0
 
 
 def test_buckets() -> None:
-    assert bucket_of("POST", "/models/o/n/predictions") == "create"
-    assert bucket_of("POST", "/models/o/n/versions/2/predictions") == "create"
-    assert bucket_of("POST", "/predictions") == "create"
-    assert bucket_of("POST", "/predictions/p1/cancel") == "read"
-    assert bucket_of("GET", "/predictions") == "read"
+    """Creates draw from the create bucket; reads and cancels from the read one."""
+    assert (
+        create_request({"input": 1}, "o/n", idempotent=False, max_retries=None).bucket
+        == "create"
+    )
+    assert (
+        create_request({"input": 1}, "o/n:2", idempotent=False, max_retries=None).bucket
+        == "create"
+    )
+    assert _cancel("p1", None).bucket == "read"
+    assert _get("p1", None).bucket == "read"
+    assert _list(None, None).bucket == "read"
+
+
+def test_a_limit_of_zero_never_blocks_past_the_cap(
+    pacer: Pacer, clock: FakeClock
+) -> None:
+    """`x-ratelimit-limit: 0` once blocked every later request forever (issue 11)."""
+    answer(pacer, "read", 200, limits(remaining=0, reset_in=1.0, limit=0), clock.now)
+    for _ in range(5):
+        pacer.take("read")
+    assert sum(clock.sleeps) <= 60.0 * 5
+    assert all(s <= 60.0 for s in clock.sleeps)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {
+            "x-ratelimit-limit": "0",
+            "x-ratelimit-remaining": "0",
+            "x-ratelimit-reset": "inf",
+        },
+        {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1e308"},
+        {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(WALL + 10**9)},
+        {"retry-after": "1e12", "x-ratelimit-remaining": "0"},
+    ],
+)
+def test_no_header_value_makes_a_request_wait_past_the_cap(
+    pacer: Pacer, clock: FakeClock, values: Dict[str, str]
+) -> None:
+    answer(
+        pacer,
+        "read",
+        429,
+        headers(**{k.replace("-", "_"): v for k, v in values.items()}),
+        clock.now,
+    )
+    pacer.take("read")
+    pacer.take("read")
+    assert clock.sleeps
+    assert all(s <= 60.0 for s in clock.sleeps)
+
+
+def test_an_older_answer_never_brings_the_reset_forward(
+    pacer: Pacer, clock: FakeClock
+) -> None:
+    """Answers arrive out of order: the one to an older request told of the
+    previous window; trusting its reset sent a read before the announced one,
+    and a fixed-window server answered 429 (issue 11)."""
+    sent_first = clock.now
+    clock.now += 0.5
+    answer(pacer, "read", 200, limits(remaining=0, reset_in=2.0), clock.now)
+    answer(pacer, "read", 200, limits(remaining=0, reset_in=0.5), sent_first)
+    pacer.take("read")
+    assert clock.sleeps == [2.0 - 0.5]
 
 
 def test_one_refill_per_reset_even_before_answers_arrive(
-    pacer: Pacer, clock: Clock
+    pacer: Pacer, clock: FakeClock
 ) -> None:
-    pacer.observe("read", 200, limits(remaining=0, reset_in=1.0))
+    answer(pacer, "read", 200, limits(remaining=0, reset_in=1.0), clock.now)
     for _ in range(3):  # waits for the reset, then the full limit of 3
-        pacer.acquire("read")
+        pacer.take("read")
     assert clock.sleeps == [1.0]
-    pacer.acquire("read")  # no answer yet: the bucket is not refilled again at once
+    pacer.take("read")  # no answer yet: the bucket is not refilled again at once
     assert clock.sleeps == [1.0, 1.0]

@@ -12,7 +12,7 @@ import responses
 
 from predictions import AsyncWaitOptions, PaginatedResponse, WaitOptions
 from predictions.predictions import Predictions
-from tests.conftest import BASE, TOKEN, Sleeps, prediction
+from tests.conftest import BASE, TOKEN, prediction
 
 PAGE_KEYS = ("next_cursor", "previous_cursor", "next_url", "previous_url")
 
@@ -159,7 +159,7 @@ def test_create_on_the_latest_version(
     assert preds.create(params, "o/n") == prediction()
     request = sent(mocked)
     assert request.method == "POST"
-    assert json.loads(request.body) == {"input": {"prompt": "hi"}, "webhook": None}
+    assert json.loads(request.body) == {"input": {"prompt": "hi"}}
     assert request.headers["Content-Type"] == "application/json"
     assert "Validate-Input" not in request.headers
     assert len(request.headers["Idempotency-Key"]) == 36
@@ -221,7 +221,7 @@ def test_async_create(preds: Predictions, mocked: responses.RequestsMock) -> Non
     result = asyncio.run(preds.async_create(params, "o/n:0"))  # type: ignore[arg-type]
     assert result == prediction()
     request = sent(mocked)
-    assert json.loads(request.body) == {"input": {"a": 1}, "webhook": None}
+    assert json.loads(request.body) == {"input": {"a": 1}}
     assert request.headers["Validate-Input"] == "true"
     assert params == {"input": {"a": 1}, "validate_input": True}
 
@@ -238,7 +238,7 @@ def polls(mocked: responses.RequestsMock, statuses: List[str], pid: str = "p1") 
     "final", ["succeeded", "failed", "cancelled", "canceled", "abandoned"]
 )
 def test_wait_polls_until_terminal_and_calls_on_poll_each_time(
-    preds: Predictions, mocked: responses.RequestsMock, sleeps: Sleeps, final: str
+    preds: Predictions, mocked: responses.RequestsMock, sleeps: List[float], final: str
 ) -> None:
     polls(mocked, ["pending", "starting", "mystery", "started", final])
     seen: List[str] = []
@@ -263,7 +263,7 @@ def test_wait_returns_a_failed_prediction_rather_than_raising(
 
 
 def test_wait_with_default_options_sleeps_one_second(
-    preds: Predictions, mocked: responses.RequestsMock, sleeps: Sleeps
+    preds: Predictions, mocked: responses.RequestsMock, sleeps: List[float]
 ) -> None:
     polls(mocked, ["pending", "succeeded"])
     preds.wait("p1")
@@ -271,7 +271,7 @@ def test_wait_with_default_options_sleeps_one_second(
 
 
 def test_async_wait_awaits_on_poll_and_sleeps_on_the_loop(
-    preds: Predictions, mocked: responses.RequestsMock, sleeps: Sleeps
+    preds: Predictions, mocked: responses.RequestsMock, sleeps: List[float]
 ) -> None:
     polls(mocked, ["pending", "started", "succeeded"])
     seen: List[str] = []
@@ -287,7 +287,7 @@ def test_async_wait_awaits_on_poll_and_sleeps_on_the_loop(
 
 
 def test_create_with_wait_polls_the_new_prediction(
-    preds: Predictions, mocked: responses.RequestsMock, sleeps: Sleeps
+    preds: Predictions, mocked: responses.RequestsMock, sleeps: List[float]
 ) -> None:
     mocked.add("POST", f"{BASE}/models/o/n/predictions", json=prediction(id="new"))
     polls(mocked, ["started", "succeeded"], pid="new")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
@@ -42,20 +43,20 @@ def test_one_session_per_thread_from_the_factory(api: API) -> None:
     sessions: Dict[str, requests.Session] = {}
 
     def grab(name: str) -> None:
-        sessions[name] = api.session()
+        sessions[name] = api.transport.session()
 
     threads = [threading.Thread(target=grab, args=(f"t{i}",)) for i in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert api.session() is api.session()
-    assert len({id(s) for s in sessions.values()} | {id(api.session())}) == 5
+    assert api.transport.session() is api.transport.session()
+    assert len({id(s) for s in sessions.values()} | {id(api.transport.session())}) == 5
 
 
 def test_sessions_ignore_the_environment_and_size_their_pool_to_the_executor() -> None:
     client = Client(BASE, max_workers=7)
-    session = client.api.session()
+    session = client.api.transport.session()
     assert session.trust_env is False
     adapter = session.get_adapter(BASE)
     assert adapter._pool_maxsize == 7  # type: ignore[attr-defined]
@@ -83,7 +84,7 @@ def test_arguments_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("WRIFTAI_ACCESS_TOKEN", "env-token")
     client = Client("http://arg.test/v1", "arg-token")
     assert client.base_url == "http://arg.test/v1"
-    assert client.api.session().headers["Authorization"] == "Bearer arg-token"
+    assert client.api.transport.headers["Authorization"] == "Bearer arg-token"
 
 
 def test_default_base_url_and_no_token_sends_no_authorization(
@@ -99,14 +100,14 @@ def test_default_base_url_and_no_token_sends_no_authorization(
 
 def test_every_request_has_the_default_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     client = Client(BASE, access_token=TOKEN)
-    assert client.api.timeout == DEFAULT_TIMEOUT == (10.0, 60.0)
+    assert client.api.settings.timeout == DEFAULT_TIMEOUT == (10.0, 60.0)
     seen: List[Any] = []
 
     def fake_send(self: Any, request: Any, **kwargs: Any) -> requests.Response:
         seen.append(kwargs)
         response = requests.Response()
         response.status_code = 200
-        response._content = json.dumps(prediction()).encode()
+        response.raw = io.BytesIO(json.dumps(prediction()).encode())
         response.request = request
         response.url = request.url
         return response
@@ -115,15 +116,20 @@ def test_every_request_has_the_default_timeout(monkeypatch: pytest.MonkeyPatch) 
     client.predictions.get("p1")
     assert seen[0]["timeout"] == (10.0, 60.0)
     assert seen[0]["verify"] is True
-    assert Client(BASE, timeout=3).api.timeout == (3.0, 3.0)
-    assert Client(BASE, timeout=(1, 2.5)).api.timeout == (1.0, 2.5)
+    assert Client(BASE, timeout=3).api.settings.timeout == (3.0, 3.0)
+    assert Client(BASE, timeout=(1, 2.5)).api.settings.timeout == (1.0, 2.5)
 
 
-@pytest.mark.parametrize(
-    "timeout", [0, -1, None, "10", (1,), (1, 2, 3), (1, 0), float("inf")]
-)
-def test_bad_timeout(timeout: Any) -> None:
+@pytest.mark.parametrize("timeout", [0, -1, (1, 0), float("inf"), float("nan")])
+def test_a_timeout_out_of_range_is_a_value_error(timeout: Any) -> None:
     with pytest.raises(ValueError, match="timeout"):
+        Client(BASE, timeout=timeout)
+
+
+@pytest.mark.parametrize("timeout", [None, "10", (1,), (1, 2, 3), True, ("1", 2)])
+def test_a_timeout_that_is_not_seconds_is_a_type_error(timeout: Any) -> None:
+    """The same mistake gets the same error everywhere (issue 11)."""
+    with pytest.raises(TypeError, match="timeout"):
         Client(BASE, timeout=timeout)
 
 
@@ -152,7 +158,7 @@ def test_proxies_and_ca_bundle_are_resolved_once_when_the_client_is_made(
     client = Client("https://api.test/v1")
     monkeypatch.setenv("HTTPS_PROXY", "http://other:1")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/other.pem")
-    session = client.api.session()
+    session = client.api.transport.session()
     assert session.proxies["https"] == "http://corp-proxy:3128"
     assert session.verify == "/etc/corp-ca.pem"
 
@@ -165,7 +171,7 @@ def test_explicit_verify_and_proxies_win_over_the_environment(
     client = Client(
         "https://api.test/v1", verify=False, proxies={"https": "http://mine:8080"}
     )
-    session = client.api.session()
+    session = client.api.transport.session()
     assert session.proxies["https"] == "http://mine:8080"
     assert session.verify is False
 
@@ -173,10 +179,10 @@ def test_explicit_verify_and_proxies_win_over_the_environment(
 def test_no_proxy_and_trust_env_false(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://corp-proxy:3128")
     monkeypatch.setenv("NO_PROXY", "api.test")
-    assert "https" not in Client("https://api.test/v1").api.session().proxies
+    assert "https" not in Client("https://api.test/v1").api.transport.session().proxies
     monkeypatch.delenv("NO_PROXY")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/corp-ca.pem")
-    session = Client("https://api.test/v1", trust_env=False).api.session()
+    session = Client("https://api.test/v1", trust_env=False).api.transport.session()
     assert session.proxies == {}
     assert session.verify is True
 
@@ -296,8 +302,8 @@ def test_close_closes_every_session_and_refuses_later_calls(
     mocked: responses.RequestsMock,
 ) -> None:
     client = Client(BASE, TOKEN)
-    sessions = [client.api.session()]
-    thread = threading.Thread(target=lambda: sessions.append(client.api.session()))
+    sessions = [client.api.transport.session()]
+    thread = threading.Thread(target=lambda: sessions.append(client.api.transport.session()))
     thread.start()
     thread.join()
     closed: List[requests.Session] = []

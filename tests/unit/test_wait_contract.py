@@ -23,47 +23,22 @@ from predictions import (
 from predictions._api import API
 from predictions._polling import POLL_FAILURE_WINDOW
 from predictions.predictions import Predictions
-from tests.conftest import BASE, prediction
+from tests.conftest import BASE, FakeClock, prediction, settings
 
 URL = f"{BASE}/predictions/p1"
 CANCEL = f"{URL}/cancel"
 
 
-class FakeClock:
-    """A monotonic clock that only moves when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: List[float] = []
-
-    def time(self) -> float:
-        return self.now
+class InterruptingClock(FakeClock):
+    """Ctrl-C arrives while the wait sleeps."""
 
     def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    async def async_sleep(self, seconds: float) -> None:
-        self.sleep(seconds)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+        raise KeyboardInterrupt
 
 
 @pytest.fixture
 def timed(clock: FakeClock) -> Iterator[Predictions]:
-    api = API(
-        BASE,
-        headers={},
-        timeout=(1, 1),
-        max_retries=0,
-        sleep=clock.sleep,
-        async_sleep=clock.async_sleep,
-        clock=clock.time,
-    )
+    api = API(settings(clock, max_retries=0))
     yield Predictions(api)
     api.close()
 
@@ -122,20 +97,31 @@ def test_a_wait_that_finishes_in_time_is_not_affected(
 
 
 @pytest.mark.parametrize(
-    "timeout", [0, -1, -0.5, "10", True, float("nan"), float("inf"), [1]]
+    ("timeout", "error"),
+    [
+        (0, ValueError),
+        (-1, ValueError),
+        (-0.5, ValueError),
+        (float("nan"), ValueError),
+        (float("inf"), ValueError),
+        # a string where a number belongs is a TypeError, as everywhere (issue 11)
+        ("10", TypeError),
+        (True, TypeError),
+        ([1], TypeError),
+    ],
 )
-def test_a_bad_timeout_is_a_value_error_and_nothing_is_sent(
-    timed: Predictions, mocked: responses.RequestsMock, timeout: Any
+def test_a_bad_timeout_is_refused_and_nothing_is_sent(
+    timed: Predictions, mocked: responses.RequestsMock, timeout: Any, error: Any
 ) -> None:
-    with pytest.raises(ValueError, match="timeout"):
+    with pytest.raises(error, match="timeout"):
         WaitOptions(timeout=timeout)
-    with pytest.raises(ValueError, match="timeout"):
+    with pytest.raises(error, match="timeout"):
         AsyncWaitOptions(timeout=timeout)
     options = WaitOptions()
     options.timeout = timeout
-    with pytest.raises(ValueError, match="timeout"):
+    with pytest.raises(error, match="timeout"):
         timed.wait("p1", options)
-    with pytest.raises(ValueError, match="timeout"):
+    with pytest.raises(error, match="timeout"):
         timed.create({"input": 1}, "o/n", wait=True, wait_options=options)
     assert len(mocked.calls) == 0
 
@@ -377,10 +363,7 @@ def test_cancel_on_interrupt_asks_the_server_then_reraises(
 def test_keyboard_interrupt_during_the_sleep(
     mocked: responses.RequestsMock,
 ) -> None:
-    def sleep(seconds: float) -> None:
-        raise KeyboardInterrupt
-
-    api = API(BASE, headers={}, timeout=(1, 1), sleep=sleep)
+    api = API(settings(InterruptingClock()))
     statuses(mocked, "started")
     mocked.add("POST", CANCEL, json=prediction(status="cancelled"))
     with pytest.raises(KeyboardInterrupt):
@@ -392,7 +375,7 @@ def test_keyboard_interrupt_during_the_sleep(
 def test_cancelling_an_async_wait_task_stops_its_polling_at_once(
     mocked: responses.RequestsMock,
 ) -> None:
-    api = API(BASE, headers={}, timeout=(1, 1))
+    api = API(settings())
     mocked.add("GET", URL, json=prediction(status="started"))
     preds = Predictions(api)
 
