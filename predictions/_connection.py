@@ -1,32 +1,101 @@
 """The connections the transport writes on: urllib3's, with two guards added.
 
-- Each attaches itself to the attempt the calling thread is sending, so the
-  watchdog can cut that attempt at its total limit (`_watchdog`).
-- Each reads past interim answers (1xx, such as `103 Early Hints`) to the
-  final one. http.client skips only `100 Continue`: it takes a 103 for the
-  answer, and leaves the real one on the socket, where the next request on
-  the connection would read it as its own.
+- Every read of an answer (status line, headers, body) is bounded by the
+  attempt's total limit, not only by the read timeout: before each read from
+  the socket, its timeout is set to what is left of the limit (at most the
+  read timeout), so a server that trickles a byte every few seconds cannot
+  stretch an attempt past it. No thread watches: each read bounds itself.
+- Interim answers (1xx, such as `103 Early Hints`) are read past to the final
+  one. http.client skips only `100 Continue`: it takes a 103 for the answer,
+  and leaves the real one on the socket, where the next request on the
+  connection would read it as its own.
 """
 
 from __future__ import annotations
 
 import http.client
+import io
+import socket
 import threading
+import time
 from typing import Any, Dict, Optional, Type
 
-from predictions._watchdog import WATCHDOG, Watch
+
+class Attempt:
+    """One attempt's limits: when it must be over, and the longest single read.
+
+    Attributes:
+        deadline: A `time.monotonic()` time the answer must be read by, or
+            None once the answer is a stream (then only `read_timeout` holds).
+        read_timeout: The longest wait for any one read.
+    """
+
+    __slots__ = ("deadline", "read_timeout")
+
+    def __init__(self, deadline: Optional[float], read_timeout: float) -> None:
+        self.deadline = deadline
+        self.read_timeout = read_timeout
+
+    def expired(self) -> bool:
+        """Whether the total limit has passed."""
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
 
 _current = threading.local()
-"""The attempt the calling thread is sending."""
 
 
-def set_current(watch: Optional[Watch]) -> None:
-    """Say which attempt the calling thread's next request belongs to."""
-    _current.watch = watch
+def set_current(attempt: Optional[Attempt]) -> None:
+    """Say which attempt the calling thread's next answer belongs to."""
+    _current.attempt = attempt
+
+
+class _BoundedReader(io.RawIOBase):
+    """The socket's reader, each read bounded by what is left of the attempt."""
+
+    def __init__(self, sock: socket.socket, attempt: Attempt) -> None:
+        super().__init__()
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)  # keeps the socket's refcount
+        self._attempt = attempt
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> Optional[int]:
+        timeout = self._attempt.read_timeout
+        if self._attempt.deadline is not None:
+            left = self._attempt.deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("the attempt's total time limit passed")
+            timeout = min(timeout, left)
+        self._sock.settimeout(timeout)
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class _BoundedSocket:
+    """What http.client is given for the socket: its `makefile` bounds each read."""
+
+    def __init__(self, sock: socket.socket, attempt: Attempt) -> None:
+        self._sock = sock
+        self._attempt = attempt
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> Any:
+        return io.BufferedReader(_BoundedReader(self._sock, self._attempt))
 
 
 class FinalResponse(http.client.HTTPResponse):
-    """An http.client answer that reads past interim (1xx) answers to the final one."""
+    """An http.client answer read within the attempt's limit, past interim answers."""
+
+    def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
+        attempt: Optional[Attempt] = getattr(_current, "attempt", None)
+        if attempt is not None:
+            sock = _BoundedSocket(sock, attempt)
+        super().__init__(sock, *args, **kwargs)
 
     def begin(self) -> None:
         """Read the status line and headers of the final answer."""
@@ -38,25 +107,9 @@ class FinalResponse(http.client.HTTPResponse):
 
 
 class GuardedConnection:
-    """A mixin for urllib3's connection classes: the two guards above."""
+    """A mixin for urllib3's connection classes: answers are `FinalResponse`s."""
 
     response_class = FinalResponse
-
-    def request(self, *args: Any, **kwargs: Any) -> Any:
-        """Send the request, watched by the calling thread's current attempt."""
-        _attach(self)
-        return super().request(*args, **kwargs)  # type: ignore[misc]
-
-    def request_chunked(self, *args: Any, **kwargs: Any) -> Any:  # urllib3 < 2
-        """Send a chunked request, watched likewise."""
-        _attach(self)
-        return super().request_chunked(*args, **kwargs)  # type: ignore[misc]
-
-
-def _attach(conn: Any) -> None:
-    watch: Optional[Watch] = getattr(_current, "watch", None)
-    if watch is not None:
-        WATCHDOG.attach(watch, conn)
 
 
 _GUARDED: Dict[Type[Any], Type[Any]] = {}
@@ -76,4 +129,10 @@ def guarded_class(connection_class: Type[Any]) -> Type[Any]:
     return guarded
 
 
-__all__ = ["FinalResponse", "GuardedConnection", "guarded_class", "set_current"]
+__all__ = [
+    "Attempt",
+    "FinalResponse",
+    "GuardedConnection",
+    "guarded_class",
+    "set_current",
+]

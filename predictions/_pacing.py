@@ -41,6 +41,9 @@ RESET_GUESS = 1.0
 PROBE_INTERVAL = 1.0
 """Until a bucket's limit is known, one request goes per this many seconds."""
 
+PROBE_CHECK = 0.05
+"""How often a request waiting for the first answer looks whether it came."""
+
 
 class _Bucket:
     __slots__ = (
@@ -164,7 +167,7 @@ class Pacer:
                 # request. One a second is the lowest limit the API has.
                 wait = state.probe_at + PROBE_INTERVAL - now
                 if wait > 0:
-                    return wait
+                    return min(wait, PROBE_CHECK)
                 state.probe_at = now
                 return 0.0
             if state.tokens is None:

@@ -246,10 +246,13 @@ class Schedule:
     Args:
         waits: The waits, all not yet finished.
         clock: The client's clock.
+        batch: Whether the waits are a batch: its timeout ends them all,
+            with one error that carries every unfinished prediction.
     """
 
-    def __init__(self, waits: List[Waiting], clock: Clock) -> None:
+    def __init__(self, waits: List[Waiting], clock: Clock, batch: bool = False) -> None:
         self.clock = clock
+        self.batch = batch
         now = clock.monotonic()
         self.pending: Dict[int, Waiting] = {id(w): w for w in waits}
         self._heap: List[Tuple[float, int, Waiting]] = [
@@ -302,7 +305,7 @@ class Schedule:
 
     def _timed_out(self, wait: Waiting) -> WaitTimeoutError:
         """The error of a call whose deadline came: for one wait, or for all."""
-        if len(self.pending) <= 1:
+        if not self.batch:
             status = wait.last["status"] if wait.last else "unknown"
             return WaitTimeoutError(
                 f"prediction {wait.prediction_id} did not finish within "

@@ -11,7 +11,7 @@ What bounds an attempt:
 
 - `timeout` (connect, read): opening the connection, and each wait for bytes;
 - `total_timeout`: the whole attempt, from sending to the last byte of the
-  answer, however the server spaces its bytes (see `_watchdog`);
+  answer, however the server spaces its bytes (see `_connection`);
 - the caller's deadline (a wait's timeout): the attempt in flight too;
 - `max_response_bytes`: the answer's size once decompressed, read a piece
   at a time, so a compressed bomb costs no memory.
@@ -41,11 +41,10 @@ from urllib3.exceptions import (
     SSLError,
 )
 
-from predictions._connection import guarded_class, set_current
+from predictions._connection import Attempt, guarded_class, set_current
 from predictions._decode import excerpt
 from predictions._request import Request
 from predictions._settings import Settings, Timeout
-from predictions._watchdog import WATCHDOG
 from predictions.errors import (
     APIConnectionError,
     APIStatusError,
@@ -229,25 +228,23 @@ class Transport:
         timeout = (min(settings.timeout[0], total), min(read, total))
         url = self.settings.base_url + request.path
         where = f"{request.method} {_origin(url)}{urlsplit(url).path}"
-        watch = WATCHDOG.watch(total)
-        set_current(watch)
+        limits = Attempt(time.monotonic() + total, timeout[1])
+        set_current(limits)
         start = time.perf_counter()
         try:
             response = self._follow(request, url, attempt, timeout)
             if not request.stream or response.status_code >= 300:
                 _read_body(response, settings.max_response_bytes)
+            else:
+                limits.deadline = None  # a stream: each read within the read timeout
         except (requests.exceptions.RequestException, OSError) as exc:
-            if watch.fired:
+            if limits.expired():
                 raise _cut_short(where, total, by_deadline) from exc
             if isinstance(exc, PredictionsError):
                 raise
             raise _connection_error(where, exc, timeout) from exc
         finally:
             set_current(None)
-            WATCHDOG.done(watch)
-        if watch.fired:  # the socket was shut after a body that ends at close
-            response.close()
-            raise _cut_short(where, total, by_deadline)
         elapsed = time.perf_counter() - start
         if self.hooks.active:
             self.hooks.call(

@@ -71,7 +71,8 @@ def _plan(
                 deadline=deadline,
                 timeout=timeout,
             )
-    return list(finished.values()), Schedule(list(waits.values()), api.clock)
+    schedule = Schedule(list(waits.values()), api.clock, batch=True)
+    return list(finished.values()), schedule
 
 
 def as_completed(

@@ -157,7 +157,8 @@ def _client(args: argparse.Namespace) -> Iterator[Any]:
         try:
             client = Client(args.base_url, token)
         except (TypeError, ValueError) as exc:  # the token or the base URL
-            raise UsageError(f"{exc} (the token is read from ${args.token_env})")
+            message = f"{exc} (the token is read from ${args.token_env})"
+            raise UsageError(message) from None
         with client:
             yield client
         return

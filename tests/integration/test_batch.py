@@ -93,7 +93,7 @@ def test_a_missing_prediction_ends_the_batch(predictions_client: Client) -> None
         (["ok"], {"poll_interval": -1}, ValueError),
         (["ok"], {"poll_interval": "1"}, TypeError),
         (["ok"], {"timeout": 0}, ValueError),
-        (["ok"], {"timeout": "soon"}, ValueError),
+        (["ok"], {"timeout": "soon"}, TypeError),  # a str for a number (issue 11)
     ],
 )
 def test_bad_input_fails_before_anything_is_sent(
@@ -116,7 +116,7 @@ def run_in_worker(job: Any) -> Any:
         done = client.predictions.create(
             {"input": {"text": text}}, "demo/word-count", wait=True
         )
-        return done["output"], client.api.timeout, client.api.max_workers
+        return done["output"], client.settings.timeout, client.settings.max_workers
 
 
 def test_a_client_pickles_with_its_settings_and_runs_in_a_pool() -> None:
@@ -125,7 +125,7 @@ def test_a_client_pickles_with_its_settings_and_runs_in_a_pool() -> None:
         copy = pickle.loads(pickle.dumps(client))
         assert copy.base_url == client.base_url
         assert copy.api is not client.api
-        assert copy.api.timeout == (3.0, 7.0)
+        assert copy.settings == client.settings
         context = multiprocessing.get_context("spawn")
         with context.Pool(2) as pool:
             results = pool.map(run_in_worker, [(client, "a b a"), (client, "c")])

@@ -18,7 +18,7 @@ from predictions import (
     WaitTimeoutError,
     hookimpl,
 )
-from tests.conftest import BASE, TOKEN, prediction
+from tests.conftest import BASE, TOKEN, FakeClock, prediction
 
 URL = f"{BASE}/predictions/p1"
 CREATE = f"{BASE}/models/o/n/predictions"
@@ -79,14 +79,9 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def client(recorder: Recorder) -> Iterator[Client]:
-    with Client(BASE, TOKEN, plugins=[recorder], strict_plugins=True) as client:
-        client.api.sleep = lambda seconds: None
-        client.api.retry_policy.sleep = lambda seconds: None
-
-        async def no_sleep(seconds: float) -> None:
-            await asyncio.sleep(0)
-
-        client.api.async_sleep = no_sleep
+    with Client(
+        BASE, TOKEN, plugins=[recorder], strict_plugins=True, clock=FakeClock()
+    ) as client:
         yield client
 
 
@@ -195,7 +190,6 @@ def test_on_terminal_fires_exactly_once_however_the_wait_ends(
     options: WaitOptions,
     expected: Tuple[Any, Any, Any],
 ) -> None:
-    client.api.sleep = __import__("time").sleep
     for answer in answers:
         if answer == 404:
             mocked.add("GET", URL, json={"detail": "gone"}, status=404)
@@ -211,10 +205,18 @@ def test_on_terminal_fires_exactly_once_however_the_wait_ends(
         assert polls == expected[2]
 
 
+class SlowClock(FakeClock):
+    """Every sleep between polls lasts ten seconds on the event loop."""
+
+    async def async_sleep(self, seconds: float) -> None:
+        await asyncio.sleep(10)
+
+
 def test_on_terminal_fires_once_when_an_async_wait_is_cancelled(
-    client: Client, recorder: Recorder, mocked: responses.RequestsMock
+    recorder: Recorder, mocked: responses.RequestsMock
 ) -> None:
     mocked.add("GET", URL, json=prediction(status="started"))
+    client = Client(BASE, TOKEN, plugins=[recorder], clock=SlowClock())
 
     async def main() -> None:
         polled = asyncio.Event()
@@ -222,10 +224,6 @@ def test_on_terminal_fires_once_when_an_async_wait_is_cancelled(
         async def on_poll(p: Any) -> None:
             polled.set()
 
-        async def slow(seconds: float) -> None:
-            await asyncio.sleep(10)
-
-        client.api.async_sleep = slow
         task = asyncio.ensure_future(
             client.predictions.async_wait("p1", AsyncWaitOptions(1, on_poll))
         )

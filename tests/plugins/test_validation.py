@@ -15,7 +15,7 @@ from predictions import (
     PluginWarning,
     hookimpl,
 )
-from tests.conftest import BASE, prediction
+from tests.conftest import BASE, FakeClock, prediction
 
 URL = f"{BASE}/predictions/p1"
 
@@ -133,11 +133,10 @@ def test_a_failing_wait_hook_does_not_stop_the_wait(
     mocked.add("GET", URL, json=prediction(status="started"))
     mocked.add("GET", URL, json=prediction(status="succeeded"))
     seen: List[str] = []
-    with Client(BASE, plugins=[BadPoll()]) as client, warnings.catch_warnings(
-        record=True
-    ) as caught:
+    with Client(
+        BASE, plugins=[BadPoll()], clock=FakeClock()
+    ) as client, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        client.api.sleep = lambda s: None
         from predictions import WaitOptions
 
         result = client.predictions.wait(

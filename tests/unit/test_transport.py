@@ -303,7 +303,9 @@ def test_close_closes_every_session_and_refuses_later_calls(
 ) -> None:
     client = Client(BASE, TOKEN)
     sessions = [client.api.transport.session()]
-    thread = threading.Thread(target=lambda: sessions.append(client.api.transport.session()))
+    thread = threading.Thread(
+        target=lambda: sessions.append(client.api.transport.session())
+    )
     thread.start()
     thread.join()
     closed: List[requests.Session] = []
