@@ -14,24 +14,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any, List
 
-if TYPE_CHECKING:
-    from ._faults import Fault, Faults
-    from ._http import RecordedRequest
-    from ._models import BUILTIN_MODELS, PredictionContext
-    from ._ratelimit import RateLimit
-    from ._server import LocalServer
-    from ._webhooks import Delivery
-
-__all__ = [
-    "BUILTIN_MODELS",
-    "Delivery",
-    "Fault",
-    "Faults",
-    "LocalServer",
-    "PredictionContext",
-    "RateLimit",
-    "RecordedRequest",
-]
+if TYPE_CHECKING:  # the names of the table below, for type checkers
+    from ._faults import Fault as Fault
+    from ._faults import Faults as Faults
+    from ._http import RecordedRequest as RecordedRequest
+    from ._models import BUILTIN_MODELS as BUILTIN_MODELS
+    from ._models import PredictionContext as PredictionContext
+    from ._ratelimit import RateLimit as RateLimit
+    from ._server import LocalServer as LocalServer
+    from ._webhooks import Delivery as Delivery
 
 _HOMES = {
     "BUILTIN_MODELS": "._models",
@@ -43,6 +34,9 @@ _HOMES = {
     "RateLimit": "._ratelimit",
     "RecordedRequest": "._http",
 }
+"""The one table of public names: the module each lives in (`__all__` is derived)."""
+
+__all__ = list(_HOMES)
 
 
 def __getattr__(name: str) -> Any:

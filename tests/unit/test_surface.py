@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import inspect
+import pathlib
+from typing import Any, Dict
+
+import pytest
 
 import predictions
+import predictions.testing
 from predictions import (
     DEFAULT_ASYNC_WAIT_OPTIONS,
     DEFAULT_WAIT_OPTIONS,
@@ -131,3 +137,33 @@ def test_client_signature() -> None:
         assert params[name].kind is inspect.Parameter.KEYWORD_ONLY
     assert params["max_retries"].default == 2
     assert params["max_workers"].default == 16
+
+
+def _type_checking_imports(path: str) -> Dict[str, str]:
+    """The names `if TYPE_CHECKING:` imports in a module, with their homes."""
+    tree = ast.parse(pathlib.Path(path).read_text(encoding="utf-8"))
+    names: Dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            for item in node.body:
+                assert isinstance(item, ast.ImportFrom)
+                module = ("." * item.level) + (item.module or "")
+                for alias in item.names:
+                    home = (
+                        module
+                        if alias.asname in (None, alias.name)
+                        else (f"{module}:{alias.name}")
+                    )
+                    names[alias.asname or alias.name] = home
+    return names
+
+
+@pytest.mark.parametrize("package", [predictions, predictions.testing])
+def test_public_names_come_from_one_table(package: Any) -> None:
+    """The lazy table is the one list: `__all__` is derived from it, and the
+    imports for type checkers name the same names from the same homes."""
+    table = package._HOMES
+    assert [n for n in package.__all__ if n != "__version__"] == list(table)
+    assert _type_checking_imports(package.__file__) == table
+    for name in table:
+        assert getattr(package, name) is not None, name
