@@ -48,6 +48,7 @@ from predictions._decode import decode_nothing, decode_prediction
 from predictions._request import Request
 from predictions._resource import prediction_path
 from predictions._retry import RETRYABLE_STATUSES, retry_delay
+from predictions._wait_options import BaseWaitOptions
 from predictions.errors import (
     APIConnectionError,
     APIStatusError,
@@ -89,44 +90,53 @@ class Waiting:
     Args:
         api: The API the polls go through (its clock and hooks too).
         prediction_id: The prediction (its path is checked here).
-        poll_interval: Seconds between polls.
-        deadline: A clock time to give up at, or None.
-        timeout: The seconds the deadline stands for, for messages.
-        on_poll: The caller's callback after each poll, or None.
-        cancel_on_timeout: Ask the server to cancel when the deadline comes.
-        cancel_on_interrupt: Ask the server to cancel on Ctrl-C.
+        options: The wait's options (checked): `poll_interval`, `on_poll`,
+            `timeout` (for messages), `cancel_on_timeout`, `cancel_on_interrupt`.
+        deadline: The clock time the wait gives up at, or None. A batch's
+            waits share one; a single wait's is `options.timeout` from now.
+        known: The prediction as last seen, if it was (a create's answer): if
+            it has finished, the wait ends with no poll.
     """
 
     def __init__(
         self,
         api: API,
         prediction_id: str,
-        *,
-        poll_interval: float,
+        options: BaseWaitOptions[Any],
         deadline: Optional[float] = None,
-        timeout: Optional[float] = None,
-        on_poll: Optional[Callable[[PredictionWithIO], Any]] = None,
-        cancel_on_timeout: bool = False,
-        cancel_on_interrupt: bool = False,
+        known: Optional[PredictionWithIO] = None,
     ) -> None:
         self.api = api
         self.prediction_id = prediction_id
         self.path = prediction_path(prediction_id)
-        self.poll_interval = poll_interval
+        self.options = options
         self.deadline = deadline
-        self.timeout = timeout
-        self.on_poll = on_poll
-        self.cancel_on_timeout = cancel_on_timeout
-        self.cancel_on_interrupt = cancel_on_interrupt
         self.started = api.clock.monotonic()
         self.polls = 0
-        self.last: Optional[PredictionWithIO] = None
+        self.last: Optional[PredictionWithIO] = known
         self.last_error: Optional[BaseException] = None
         self.ended = False
         self._failures = 0
         self._failing_since: Optional[float] = None
         self._status: Any = None
         self._status_since = self.started
+
+    @classmethod
+    def single(
+        cls,
+        api: API,
+        prediction_id: str,
+        options: BaseWaitOptions[Any],
+        known: Optional[PredictionWithIO] = None,
+    ) -> Waiting:
+        """One wait of its own, its deadline `options.timeout` from now."""
+        timeout = options.timeout
+        deadline = None if timeout is None else api.clock.monotonic() + timeout
+        return cls(api, prediction_id, options, deadline, known)
+
+    def finished(self) -> bool:
+        """Whether the prediction was last seen finished."""
+        return self.last is not None and self.last["status"] in TERMINAL_STATUSES
 
     def poll_request(self) -> Request:
         """The poll: a GET of the prediction, bounded by the deadline."""
@@ -185,7 +195,7 @@ class Waiting:
             )
         if self.deadline is not None and now >= self.deadline:
             raise DeadlineReached
-        return self.poll_interval
+        return self.options.poll_interval
 
     def poll_failed(self, exc: Exception) -> float:
         """After a failed poll: seconds to the next, or raise.
@@ -223,8 +233,8 @@ class Waiting:
     def wants_cancel(self, exc: BaseException) -> bool:
         """Whether ending with `exc` should ask the server to cancel."""
         if isinstance(exc, KeyboardInterrupt):
-            return self.cancel_on_interrupt
-        return self.cancel_on_timeout and isinstance(exc, WaitTimeoutError)
+            return self.options.cancel_on_interrupt
+        return self.options.cancel_on_timeout and isinstance(exc, WaitTimeoutError)
 
     def end(self, error: Optional[BaseException]) -> None:
         """Fire `on_terminal` once: with the prediction, or what ended the wait."""
@@ -254,11 +264,21 @@ class Schedule:
         self.clock = clock
         self.batch = batch
         now = clock.monotonic()
-        self.pending: Dict[int, Waiting] = {id(w): w for w in waits}
+        self._ready = [wait for wait in waits if wait.finished()]
+        self.pending: Dict[int, Waiting] = {
+            id(wait): wait for wait in waits if not wait.finished()
+        }
         self._heap: List[Tuple[float, int, Waiting]] = [
-            (now, index, wait) for index, wait in enumerate(waits)
+            (now, index, wait) for index, wait in enumerate(self.pending.values())
         ]
-        self._count = len(waits)
+        self._count = len(self._heap)
+
+    def ready(self) -> List[PredictionWithIO]:
+        """The predictions seen finished before any poll; `on_terminal` for each."""
+        ready, self._ready = self._ready, []
+        for wait in ready:
+            wait.end(None)
+        return [wait.last for wait in ready if wait.last is not None]
 
     def __bool__(self) -> bool:
         return bool(self._heap)
@@ -309,12 +329,13 @@ class Schedule:
             status = wait.last["status"] if wait.last else "unknown"
             return WaitTimeoutError(
                 f"prediction {wait.prediction_id} did not finish within "
-                f"{wait.timeout} s (last status: {status})",
+                f"{wait.options.timeout} s (last status: {status})",
                 prediction=wait.last,
             )
         unfinished = [w.last or {"id": w.prediction_id} for w in self.pending.values()]
         return WaitTimeoutError(
-            f"{len(unfinished)} predictions did not finish within {wait.timeout} s",
+            f"{len(unfinished)} predictions did not finish within "
+            f"{wait.options.timeout} s",
             prediction=wait.last,
             predictions=unfinished,
         )
@@ -331,6 +352,7 @@ class Schedule:
 def run(api: API, schedule: Schedule) -> Generator[PredictionWithIO, None, None]:
     """Drive a schedule, blocking: yield each prediction as it finishes."""
     waits: List[Waiting] = list(schedule.pending.values())
+    yield from schedule.ready()
     try:
         while schedule:
             delay = schedule.delay()
@@ -343,8 +365,8 @@ def run(api: API, schedule: Schedule) -> Generator[PredictionWithIO, None, None]
                     schedule.failed(wait, exc)
                     continue
                 wait.polled(prediction)
-                if wait.on_poll is not None:
-                    wait.on_poll(prediction)
+                if wait.options.on_poll is not None:
+                    wait.options.on_poll(prediction)
                 finished = schedule.settle(wait)
                 if finished is not None:
                     yield finished
@@ -362,6 +384,8 @@ async def run_async(
     import asyncio
 
     waits: List[Waiting] = list(schedule.pending.values())
+    for prediction in schedule.ready():
+        yield prediction
     try:
         while schedule:
             delay = schedule.delay()
@@ -380,8 +404,8 @@ async def run_async(
                     continue
                 prediction = cast(PredictionWithIO, answer)
                 wait.polled(prediction)
-                if wait.on_poll is not None:
-                    awaitable = wait.on_poll(prediction)
+                if wait.options.on_poll is not None:
+                    awaitable = wait.options.on_poll(prediction)
                     if inspect.isawaitable(awaitable):
                         await awaitable
                 finished = schedule.settle(wait)
@@ -417,33 +441,22 @@ async def _async_cancel_quietly(api: API, wait: Waiting) -> None:
         logger.warning("could not cancel prediction %s: %s", wait.prediction_id, exc)
 
 
-def _finished_already(
-    wait: Waiting, known: Optional[PredictionWithIO]
-) -> Optional[PredictionWithIO]:
-    """End a wait with no poll when the prediction is known to have finished.
-
-    (A create that the server held until the prediction finished.)
-    """
-    if known is None or known.get("status") not in TERMINAL_STATUSES:
-        return None
-    wait.last = known
-    wait.end(None)
-    return known
-
-
 def wait_for(
-    api: API, wait: Waiting, known: Optional[PredictionWithIO] = None
+    api: API,
+    prediction_id: str,
+    options: BaseWaitOptions[Any],
+    known: Optional[PredictionWithIO] = None,
 ) -> PredictionWithIO:
     """Wait for one prediction, blocking; see `Predictions.wait`.
 
     Args:
         api: The API to poll through.
-        wait: The wait.
-        known: The prediction as last seen (a create's answer), if any.
+        prediction_id: The prediction.
+        options: The wait's options (checked).
+        known: The prediction as last seen (a create's answer), if any: when
+            it has finished, the wait ends with no poll.
     """
-    finished = _finished_already(wait, known)
-    if finished is not None:
-        return finished
+    wait = Waiting.single(api, prediction_id, options, known)
     predictions = run(api, Schedule([wait], api.clock))
     try:
         return next(predictions)
@@ -452,12 +465,13 @@ def wait_for(
 
 
 async def async_wait_for(
-    api: API, wait: Waiting, known: Optional[PredictionWithIO] = None
+    api: API,
+    prediction_id: str,
+    options: BaseWaitOptions[Any],
+    known: Optional[PredictionWithIO] = None,
 ) -> PredictionWithIO:
     """Wait for one prediction on the event loop; see `wait_for`."""
-    finished = _finished_already(wait, known)
-    if finished is not None:
-        return finished
+    wait = Waiting.single(api, prediction_id, options, known)
     predictions = run_async(api, Schedule([wait], api.clock))
     try:
         return await predictions.__anext__()

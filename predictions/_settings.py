@@ -228,23 +228,27 @@ class Settings:
         *,
         headers: Optional[Mapping[str, str]] = None,
         timeout: Union[float, Timeout] = DEFAULT_TIMEOUT,
-        total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        max_retries: int = 2,
-        retry_create: str = "safe",
-        max_workers: int = 16,
         verify: Union[bool, str, None] = None,
         proxies: Optional[Mapping[str, str]] = None,
         trust_env: bool = True,
         plugins: Sequence[Any] = (),
-        strict_plugins: Optional[bool] = None,
-        pacing: bool = True,
-        clock: Clock = SYSTEM_CLOCK,
+        **fields: Any,
     ) -> Settings:
         """Resolve the client's arguments and the environment into settings.
 
+        Args:
+            api_base_url: As `Client` takes it; else the environment's.
+            access_token: As `Client` takes it; else the environment's.
+            headers: Extra headers.
+            timeout: Seconds, or a (connect, read) pair.
+            verify: TLS verification; None reads the environment's CA bundle.
+            proxies: Proxies by scheme, over the environment's.
+            trust_env: Whether the environment's proxies and CA bundle count.
+            plugins: Plugin objects.
+            **fields: The other fields, taken as given once checked.
+
         Raises:
-            TypeError: An argument has a wrong type.
+            TypeError: An argument has a wrong type, or is unknown.
             ValueError: An argument has a value out of range.
         """
         base_url, basic_auth = _split_base_url(
@@ -257,39 +261,42 @@ class Settings:
             if access_token is not None
             else os.environ.get("WRIFTAI_ACCESS_TOKEN")
         )
-        check_number("total_timeout", total_timeout, inclusive=False)
-        check_count("max_response_bytes", max_response_bytes, minimum=1)
-        check_count("max_retries", max_retries)
-        check_count("max_workers", max_workers, minimum=1)
-        if retry_create not in RETRY_CREATE_MODES:
-            modes = " or ".join(repr(mode) for mode in RETRY_CREATE_MODES)
-            raise ValueError(f"retry_create must be {modes}, not {retry_create!r}")
         if not isinstance(verify, (bool, str, type(None))):
             raise TypeError(
                 f"verify must be True, False or a CA bundle path, not {verify!r}"
             )
         if isinstance(plugins, (str, bytes)) or not isinstance(plugins, Sequence):
             raise TypeError("plugins must be a list of plugin objects")
-        if not isinstance(clock, Clock):
-            raise TypeError(f"clock must be a predictions Clock, not {clock!r}")
-        return cls(
+        settings = cls(
             base_url=base_url,
             access_token=token,
             basic_auth=basic_auth,
             headers=_clean_headers(headers),
             timeout=check_timeout_pair(timeout),
-            total_timeout=float(total_timeout),
-            max_response_bytes=max_response_bytes,
-            max_retries=max_retries,
-            retry_create=retry_create,
-            max_workers=max_workers,
             verify=_verify(verify, trust_env),
             proxies=_proxies(base_url, proxies, trust_env),
             plugins=tuple(plugins),
-            strict_plugins=strict_plugins,
-            pacing=bool(pacing),
-            clock=clock,
+            **fields,
         )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse fields of a wrong type or out of range.
+
+        Raises:
+            TypeError: A field has a wrong type.
+            ValueError: A field is out of range.
+        """
+        check_number("total_timeout", self.total_timeout, inclusive=False)
+        check_count("max_response_bytes", self.max_response_bytes, minimum=1)
+        check_count("max_retries", self.max_retries)
+        check_count("max_workers", self.max_workers, minimum=1)
+        if self.retry_create not in RETRY_CREATE_MODES:
+            modes = " or ".join(repr(mode) for mode in RETRY_CREATE_MODES)
+            raise ValueError(f"retry_create must be {modes}, not {self.retry_create!r}")
+        if not isinstance(self.clock, Clock):
+            raise TypeError(f"clock must be a predictions Clock, not {self.clock!r}")
 
     def request_headers(self, user_agent: str) -> Mapping[str, str]:
         """The headers every request carries: identity, credentials, the caller's."""

@@ -18,14 +18,12 @@ from typing import (
     Dict,
     Iterable,
     Iterator,
-    List,
     Optional,
-    Tuple,
     Union,
 )
 
 from predictions._polling import Schedule, Waiting, run, run_async
-from predictions._wait_options import check_poll_interval, check_timeout, is_terminal
+from predictions._wait_options import WaitOptions
 from predictions.types import PredictionWithIO
 
 if TYPE_CHECKING:
@@ -40,39 +38,28 @@ def _plan(
     predictions_or_ids: Iterable[PredictionOrId],
     poll_interval: float,
     timeout: Optional[float],
-) -> Tuple[List[PredictionWithIO], Schedule]:
-    """Check every argument before anything is sent; split finished from pending.
+) -> Schedule:
+    """Check every argument before anything is sent; one wait per prediction.
 
-    Linear in the number of items: ids are de-duplicated with a dict.
+    Linear in the number of items: ids are de-duplicated with a dict. A
+    prediction given finished is yielded first, with no poll.
     """
-    check_poll_interval(poll_interval)
-    check_timeout(timeout)
     if isinstance(predictions_or_ids, (str, bytes)):
         raise TypeError("pass a list of predictions or ids, not one string")
+    options = WaitOptions(poll_interval=poll_interval, timeout=timeout)
     deadline = None if timeout is None else api.clock.monotonic() + timeout
-    finished: Dict[str, PredictionWithIO] = {}
     waits: Dict[str, Waiting] = {}
     for item in predictions_or_ids:
         if isinstance(item, str):
-            prediction_id = item
+            prediction_id, known = item, None
         elif isinstance(item, dict) and isinstance(item.get("id"), str):
-            prediction_id = item["id"]
-            if is_terminal(item):
-                finished.setdefault(prediction_id, item)
-                waits.pop(prediction_id, None)
-                continue
+            prediction_id, known = item["id"], item
         else:
             raise TypeError(f"expected a prediction or its id, not {item!r}")
-        if prediction_id not in waits and prediction_id not in finished:
-            waits[prediction_id] = Waiting(
-                api,
-                prediction_id,
-                poll_interval=poll_interval,
-                deadline=deadline,
-                timeout=timeout,
-            )
-    schedule = Schedule(list(waits.values()), api.clock, batch=True)
-    return list(finished.values()), schedule
+        wait = waits.get(prediction_id)
+        if wait is None or (known is not None and not wait.finished()):
+            waits[prediction_id] = Waiting(api, prediction_id, options, deadline, known)
+    return Schedule(list(waits.values()), api.clock, batch=True)
 
 
 def as_completed(
@@ -103,17 +90,8 @@ def as_completed(
             ones that did not finish, as last seen.
         APIStatusError: A poll failed permanently (401, 403, 404...).
     """
-    finished, schedule = _plan(client.api, predictions_or_ids, poll_interval, timeout)
-    return _iterate(client.api, finished, schedule)
-
-
-def _iterate(
-    api: API, finished: List[PredictionWithIO], schedule: Schedule
-) -> Iterator[PredictionWithIO]:
-    for prediction in finished:
-        _ended_before(api, prediction)
-        yield prediction
-    yield from run(api, schedule)
+    schedule = _plan(client.api, predictions_or_ids, poll_interval, timeout)
+    return run(client.api, schedule)
 
 
 def async_as_completed(
@@ -129,29 +107,8 @@ def async_as_completed(
     thread pool, through its pacer); sleeps run on the event loop. The
     arguments, what is yielded and what is raised are those of `as_completed`.
     """
-    finished, schedule = _plan(client.api, predictions_or_ids, poll_interval, timeout)
-    return _async_iterate(client.api, finished, schedule)
-
-
-async def _async_iterate(
-    api: API, finished: List[PredictionWithIO], schedule: Schedule
-) -> AsyncIterator[PredictionWithIO]:
-    for prediction in finished:
-        _ended_before(api, prediction)
-        yield prediction
-    async for prediction in run_async(api, schedule):
-        yield prediction
-
-
-def _ended_before(api: API, prediction: PredictionWithIO) -> None:
-    """A prediction that had finished before the batch: its `on_terminal`, no poll."""
-    api.hooks.call(
-        "predictions_on_terminal",
-        prediction=prediction,
-        error=None,
-        polls=0,
-        elapsed=0.0,
-    )
+    schedule = _plan(client.api, predictions_or_ids, poll_interval, timeout)
+    return run_async(client.api, schedule)
 
 
 __all__ = ["PredictionOrId", "as_completed", "async_as_completed"]

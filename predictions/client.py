@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pickle
-from types import TracebackType
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from predictions._api import API, USER_AGENT
 from predictions._clock import SYSTEM_CLOCK, Clock
@@ -102,26 +101,9 @@ class Client:
         pacing: bool = True,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        self._start(
-            Settings.resolve(
-                api_base_url,
-                access_token,
-                headers=headers,
-                timeout=timeout,
-                total_timeout=total_timeout,
-                max_response_bytes=max_response_bytes,
-                max_retries=max_retries,
-                retry_create=retry_create,
-                max_workers=max_workers,
-                verify=verify,
-                proxies=proxies,
-                trust_env=trust_env,
-                plugins=plugins,
-                strict_plugins=strict_plugins,
-                pacing=pacing,
-                clock=clock,
-            )
-        )
+        arguments = dict(locals())  # every argument, as given: one list, above
+        del arguments["self"]
+        self._start(Settings.resolve(**arguments))
 
     def _start(self, settings: Settings) -> None:
         self.settings = settings
@@ -161,12 +143,7 @@ class Client:
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
+    def __exit__(self, *exc_info: Any) -> None:
         self.close()
 
 

@@ -104,19 +104,33 @@ def check_pagination_options(options: Optional[Mapping[str, Any]]) -> None:
         raise TypeError("cursor must be a string")
 
 
-def _next_options(
-    options: Optional[PaginationOptions], page: PaginatedResponse[Any], seen: Set[str]
-) -> Optional[PaginationOptions]:
-    cursor = page.next_cursor
-    if not cursor:
-        return None
-    if cursor in seen:
-        raise PredictionsError(f"the API sent the cursor {cursor!r} twice; stopping")
-    seen.add(cursor)
-    following: PaginationOptions = {"cursor": cursor}
-    if options and "page_size" in options:
-        following["page_size"] = options["page_size"]
-    return following
+class _Pages:
+    """Where an iteration over pages stands: the options of the next page, if any."""
+
+    def __init__(self, options: Optional[PaginationOptions]) -> None:
+        self.first = options
+        self.next: Optional[PaginationOptions] = options
+        self.more = True
+        self._seen: Set[str] = set()
+
+    def advance(self, page: PaginatedResponse[Any]) -> None:
+        """Move past a page: to its next cursor, or to the end.
+
+        Raises:
+            PredictionsError: If the API sends the same cursor twice.
+        """
+        cursor = page.next_cursor
+        if not cursor:
+            self.more = False
+            return
+        if cursor in self._seen:
+            raise PredictionsError(
+                f"the API sent the cursor {cursor!r} twice; stopping"
+            )
+        self._seen.add(cursor)
+        self.next = {"cursor": cursor}
+        if self.first and "page_size" in self.first:
+            self.next["page_size"] = self.first["page_size"]
 
 
 def iterate_items(
@@ -135,43 +149,24 @@ def iterate_items(
     Raises:
         PredictionsError: If the API sends the same cursor twice.
     """
-    seen: Set[str] = set()
-    current: Optional[PaginationOptions] = options
-    while True:
-        page = fetch(current)
+    pages = _Pages(options)
+    while pages.more:
+        page = fetch(pages.next)
         yield from page.items
-        next_options = _next_options(options, page, seen)
-        if next_options is None:
-            return
-        current = next_options
+        pages.advance(page)
 
 
 async def async_iterate_items(
     fetch: Callable[[Optional[PaginationOptions]], Awaitable[PaginatedResponse[T]]],
     options: Optional[PaginationOptions] = None,
 ) -> AsyncIterator[T]:
-    """Yield every item of every page, asynchronously; see `iterate_items`.
-
-    Args:
-        fetch: Fetches one page for the given options.
-        options: Where to start and the page size.
-
-    Yields:
-        Each item, page after page.
-
-    Raises:
-        PredictionsError: If the API sends the same cursor twice.
-    """
-    seen: Set[str] = set()
-    current: Optional[PaginationOptions] = options
-    while True:
-        page = await fetch(current)
+    """Yield every item of every page, asynchronously; see `iterate_items`."""
+    pages = _Pages(options)
+    while pages.more:
+        page = await fetch(pages.next)
         for item in page.items:
             yield item
-        next_options = _next_options(options, page, seen)
-        if next_options is None:
-            return
-        current = next_options
+        pages.advance(page)
 
 
 __all__ = [

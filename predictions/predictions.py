@@ -12,7 +12,7 @@ from types import MappingProxyType
 from typing import Any, AsyncIterator, Iterator, Mapping, Optional, cast
 
 from predictions._decode import decode_page, decode_prediction
-from predictions._polling import Waiting, async_wait_for, wait_for
+from predictions._polling import async_wait_for, wait_for
 from predictions._request import Request
 from predictions._resource import Resource, create_request, prediction_path
 from predictions._wait_options import (
@@ -159,8 +159,7 @@ class Predictions(Resource):
         request = self._create(params, model, wait, wait_options, False, max_retries)
         created = self._created(self._api.request(request), model, params)
         if wait:
-            waiting = self._waiting(created["id"], wait_options)
-            return wait_for(self._api, waiting, created)
+            return wait_for(self._api, created["id"], wait_options, created)
         return created
 
     async def async_create(
@@ -179,8 +178,8 @@ class Predictions(Resource):
         request = self._create(params, model, wait, wait_options, True, max_retries)
         created = self._created(await self._api.async_request(request), model, params)
         if wait:
-            waiting = self._waiting(created["id"], wait_options)
-            return await async_wait_for(self._api, waiting, created)
+            prediction_id = created["id"]
+            return await async_wait_for(self._api, prediction_id, wait_options, created)
         return created
 
     def wait(
@@ -224,7 +223,7 @@ class Predictions(Resource):
             APIConnectionError: Polls could not reach the API until then.
         """
         check_wait_options(options, asynchronous=False)
-        return wait_for(self._api, self._waiting(predictionID, options))
+        return wait_for(self._api, predictionID, options)
 
     async def async_wait(
         self,
@@ -233,7 +232,7 @@ class Predictions(Resource):
     ) -> PredictionWithIO:
         """Wait for a prediction to finish, without blocking the loop; see `wait`."""
         check_wait_options(options, asynchronous=True)
-        return await async_wait_for(self._api, self._waiting(predictionID, options))
+        return await async_wait_for(self._api, predictionID, options)
 
     def cancel(
         self, prediction_id: str, *, max_retries: Optional[int] = None
@@ -302,20 +301,6 @@ class Predictions(Resource):
                 params=MappingProxyType(dict(params)),
             )
         return cast(PredictionWithIO, prediction)
-
-    def _waiting(self, prediction_id: str, options: Any) -> Waiting:
-        """One wait on a prediction, with the caller's options (already checked)."""
-        timeout = options.timeout
-        return Waiting(
-            self._api,
-            prediction_id,
-            poll_interval=options.poll_interval,
-            deadline=None if timeout is None else self._api.clock.monotonic() + timeout,
-            timeout=timeout,
-            on_poll=options.on_poll,
-            cancel_on_timeout=options.cancel_on_timeout,
-            cancel_on_interrupt=options.cancel_on_interrupt,
-        )
 
 
 def _get(prediction_id: str, max_retries: Optional[int]) -> Request:
