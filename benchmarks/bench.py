@@ -318,7 +318,9 @@ def pacing(count: int = 200) -> None:
 
             started = time.perf_counter()
             if name == "predictions":
-                client = predictions.Client(base_url, plugins=[Count(statuses)])
+                client = predictions.Client(
+                    base_url, "bench", plugins=[Count(statuses)]
+                )
                 errors = asyncio.run(run(client, True))
                 client.close()
             else:

@@ -179,7 +179,7 @@ def main() -> None:
             many_at_once(client)
             a_failure(client)
             webhook(client)
-            page = client.predictions.list({"page_size": 100})
+            page = client.predictions.list({"page_size": 50})
             print(f"\n{len(page.items)} predictions on the server; done.")
 
 

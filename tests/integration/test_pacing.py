@@ -24,8 +24,9 @@ class Statuses:
 def test_concurrent_waits_fit_the_read_limit() -> None:
     statuses = Statuses()
     limit = RateLimit(reads_per_second=10, creates_per_second=15)
-    with LocalServer(rate_limit=limit) as server, Client(
-        server.base_url, plugins=[statuses]
+    # Limits are per access token, as on the hosted API (without one: 1/s).
+    with LocalServer(rate_limit=limit, token="t") as server, Client(
+        server.base_url, "t", plugins=[statuses]
     ) as client:
         created = [
             client.predictions.create({"input": i}, "demo/echo") for i in range(20)
