@@ -23,7 +23,8 @@ EXAMPLES = {
   predictions run owner/model:3 --input-json input.json --timeout 600
   echo '{"seconds": 2}' | predictions run --local demo/sleep --input-json -""",
     "get": "example:\n  predictions get 0f1c...e9 --json",
-    "list": "examples:\n  predictions list\n  predictions list --all --json",
+    "list": "examples:\n  predictions list\n  predictions list --all --json\n"
+    "  predictions list --status failed --status cancelled",
     "wait": "example:\n  predictions wait 0f1c...e9 --timeout 300",
     "cancel": "example:\n  predictions cancel 0f1c...e9",
     "plugins": "example:\n  PREDICTIONS_PLUGINS=progress predictions plugins",
@@ -121,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     run = command("run", "create a prediction and (by default) wait for its output")
+    run.add_argument(
+        "--prefer-wait",
+        type=_seconds,
+        metavar="S",
+        help="ask the server to hold the create up to S seconds until the "
+        "prediction finishes (default: the server's own hold; 0: do not ask, "
+        "poll from the start)",
+    )
     run.add_argument("model", help=f"the model: {MODEL_REF_FORMS}")
     run.add_argument(
         "-i",
@@ -156,7 +165,18 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument("--json", action="store_true", help="print the whole prediction")
 
     listing = command("list", "list predictions, newest first")
-    listing.add_argument("--page-size", type=_page_size, default=20)
+    listing.add_argument(
+        "--page-size",
+        type=_page_size,
+        default=25,
+        help="predictions per page (the hosted API takes 5 to 50; default 25)",
+    )
+    listing.add_argument(
+        "--status",
+        action="append",
+        metavar="STATUS",
+        help="only predictions in this status (repeat for several), such as failed",
+    )
     listing.add_argument("--all", action="store_true", help="every page, not just one")
     listing.add_argument(
         "--json", action="store_true", help="JSON lines, one per prediction"

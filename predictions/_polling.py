@@ -128,10 +128,16 @@ class Waiting:
         prediction_id: str,
         options: BaseWaitOptions[Any],
         known: Optional[PredictionWithIO] = None,
+        started: Optional[float] = None,
     ) -> Waiting:
-        """One wait of its own, its deadline `options.timeout` from now."""
+        """One wait of its own, its deadline `options.timeout` after `started`.
+
+        `started` is a clock time; now if None.
+        """
         timeout = options.timeout
-        deadline = None if timeout is None else api.clock.monotonic() + timeout
+        if started is None:
+            started = api.clock.monotonic()
+        deadline = None if timeout is None else started + timeout
         return cls(api, prediction_id, options, deadline, known)
 
     def finished(self) -> bool:
@@ -446,6 +452,7 @@ def wait_for(
     prediction_id: str,
     options: BaseWaitOptions[Any],
     known: Optional[PredictionWithIO] = None,
+    started: Optional[float] = None,
 ) -> PredictionWithIO:
     """Wait for one prediction, blocking; see `Predictions.wait`.
 
@@ -455,8 +462,10 @@ def wait_for(
         options: The wait's options (checked).
         known: The prediction as last seen (a create's answer), if any: when
             it has finished, the wait ends with no poll.
+        started: The clock time the wait's timeout runs from (before the
+            create, for a create that waits); now if None.
     """
-    wait = Waiting.single(api, prediction_id, options, known)
+    wait = Waiting.single(api, prediction_id, options, known, started)
     predictions = run(api, Schedule([wait], api.clock))
     try:
         return next(predictions)
@@ -469,9 +478,10 @@ async def async_wait_for(
     prediction_id: str,
     options: BaseWaitOptions[Any],
     known: Optional[PredictionWithIO] = None,
+    started: Optional[float] = None,
 ) -> PredictionWithIO:
     """Wait for one prediction on the event loop; see `wait_for`."""
-    wait = Waiting.single(api, prediction_id, options, known)
+    wait = Waiting.single(api, prediction_id, options, known, started)
     predictions = run_async(api, Schedule([wait], api.clock))
     try:
         return await predictions.__anext__()

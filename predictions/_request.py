@@ -41,8 +41,8 @@ class Request:
             nor a wait for the rate limit may pass; nothing is sent after it,
             and an attempt in flight is cut `DEADLINE_GRACE` after it.
         max_retries: This call's retry limit, or None for the client's.
-        read_timeout: Seconds to wait for each read, instead of the client's
-            (longer, for a request the server holds).
+        read_timeout: Seconds to wait for each read at least (the client's
+            read timeout if it is longer): for a request the server holds.
         stream: Return the answer unread, to be consumed as a stream.
         decode: Turns a successful answer into the result (JSON by default);
             raises `InvalidResponseError` for one that does not fit.

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Dict,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Tuple,
+)
 from urllib.parse import quote
 
 from predictions._decode import decode_prediction
 from predictions._request import Request, json_body
+from predictions._wait_options import BaseWaitOptions
 
 if TYPE_CHECKING:
     from predictions._api import API
@@ -104,8 +114,20 @@ class Resource:
         self._api = api
 
 
+HOLD_ASSUMED = 60.0
+"""The longest hold assumed of a server asked for its default (`Prefer: wait`)."""
+
+HOLD_MARGIN = 10.0
+"""Seconds a held create's read timeout exceeds the hold by."""
+
+
 def create_request(
-    params: Any, model: str, *, idempotent: bool, max_retries: Optional[int]
+    params: Any,
+    model: str,
+    *,
+    idempotent: bool,
+    max_retries: Optional[int],
+    wait_options: Optional[BaseWaitOptions[Any]] = None,
 ) -> Request:
     """Check a create call's arguments and build its request.
 
@@ -119,6 +141,9 @@ def create_request(
         idempotent: Whether a create may be sent again after it may have
             reached the server (the client's `retry_create`).
         max_retries: The call's retry limit, or None for the client's.
+        wait_options: For a create that waits: the server is asked to hold
+            it until the prediction finishes (`Prefer: wait[=N]`), no longer
+            than the wait's timeout, and the read timeout outlasts the hold.
 
     Returns:
         The request.
@@ -161,6 +186,11 @@ def create_request(
     headers = {"Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"}
     if validate is not None:
         headers["Validate-Input"] = "true" if validate else "false"
+    read_timeout = None
+    prefer, hold = (None, 0.0) if wait_options is None else _prefer(wait_options)
+    if prefer is not None:
+        headers["Prefer"] = prefer
+        read_timeout = hold + HOLD_MARGIN
     return Request(
         "POST",
         path,
@@ -169,8 +199,27 @@ def create_request(
         bucket="create",
         idempotent=idempotent,
         max_retries=max_retries,
+        read_timeout=read_timeout,
         decode=decode_prediction,
     )
+
+
+def _prefer(options: BaseWaitOptions[Any]) -> Tuple[Optional[str], float]:
+    """The `Prefer` header that asks the server to hold a create, and the hold.
+
+    No header when the options ask for no hold, when their deadline is under
+    a second away, or when they ask to cancel on Ctrl-C (which needs the
+    prediction's id at once, so the create cannot be held).
+    """
+    if options.cancel_on_interrupt:
+        return None, 0.0  # a Ctrl-C can cancel only a prediction whose id is known
+    hold = options.prefer_wait
+    if options.timeout is not None:
+        hold = options.timeout if hold is None else min(hold, options.timeout)
+    if hold is None:
+        return "wait", HOLD_ASSUMED
+    seconds = int(hold)  # whole seconds, down: the answer comes by the deadline
+    return (f"wait={seconds}", float(seconds)) if seconds >= 1 else (None, 0.0)
 
 
 def _encode(body: Dict[str, Any]) -> bytes:

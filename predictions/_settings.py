@@ -49,7 +49,7 @@ def check_number(
     name: str,
     value: Any,
     *,
-    minimum: float = 0.0,
+    minimum: Optional[float] = 0.0,
     inclusive: bool = True,
     optional: bool = False,
 ) -> None:
@@ -58,7 +58,7 @@ def check_number(
     Args:
         name: What the value is, for the message.
         value: The value to check.
-        minimum: The smallest value allowed.
+        minimum: The smallest value allowed, or None for no bound.
         inclusive: Whether `minimum` itself is allowed.
         optional: Whether None is allowed.
 
@@ -76,10 +76,18 @@ def check_number(
         )
         also = ", or None" if optional else ""
         raise TypeError(f"{name} must be {what}{also}, not {value!r}")
-    below = value < minimum if inclusive else value <= minimum
-    if not math.isfinite(value) or below:
-        bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
-        raise ValueError(f"{name} must be finite and {bound}, not {value!r}")
+    if minimum is None:
+        below = False
+    else:
+        below = value < minimum if inclusive else value <= minimum
+    # An int is always finite (and math.isfinite(10**400) would overflow).
+    if (isinstance(value, float) and not math.isfinite(value)) or below:
+        bound = (
+            ""
+            if minimum is None
+            else (f" and >= {minimum:g}" if inclusive else f" and > {minimum:g}")
+        )
+        raise ValueError(f"{name} must be finite{bound}, not {value!r}")
 
 
 def check_count(name: str, value: Any, *, minimum: int = 0) -> None:

@@ -100,7 +100,7 @@ class PoolCachingAdapter(HTTPAdapter):
         parent = super().get_connection_with_tls_context
         if proxies or cert:
             return _guarded(parent(request, verify, proxies=proxies, cert=cert))
-        key = (_origin(request.url), repr(verify))
+        key = (_scheme_and_host(request.url), repr(verify))
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = _guarded(
@@ -112,7 +112,7 @@ class PoolCachingAdapter(HTTPAdapter):
         """Return the pool for the URL's origin, looked up once."""
         if proxies:
             return _guarded(super().get_connection(url, proxies))
-        key = (_origin(url), "")
+        key = (_scheme_and_host(url), "")
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = _guarded(super().get_connection(url, proxies))
@@ -220,14 +220,13 @@ class Transport:
             ResponseTooLargeError: The answer is larger than the limit.
         """
         settings = self.settings
-        read = request.read_timeout or settings.timeout[1]
+        read = max(request.read_timeout or 0.0, settings.timeout[1])
         total = max(settings.total_timeout, read)
         by_deadline = seconds_left is not None and seconds_left < total
         if seconds_left is not None:
             total = min(total, seconds_left)
         timeout = (min(settings.timeout[0], total), min(read, total))
         url = self.settings.base_url + request.path
-        where = f"{request.method} {_origin(url)}{urlsplit(url).path}"
         limits = Attempt(time.monotonic() + total, timeout[1])
         set_current(limits)
         start = time.perf_counter()
@@ -238,6 +237,7 @@ class Transport:
             else:
                 limits.deadline = None  # a stream: each read within the read timeout
         except (requests.exceptions.RequestException, OSError) as exc:
+            where = f"{request.method} {_origin(url)}{urlsplit(url).path}"
             if limits.expired():
                 raise _cut_short(where, total, by_deadline) from exc
             if isinstance(exc, PredictionsError):
@@ -378,6 +378,12 @@ def _connection_error(where: str, exc: BaseException, timeout: Timeout) -> Excep
             f"{where}: {state} ({_reason(exc)})", request_sent=sent
         )
     return APIConnectionError(f"{where}: the answer was cut off ({_reason(exc)})")
+
+
+def _scheme_and_host(url: str) -> str:
+    """`scheme://host[:port]` of a URL: the pool's key, found without parsing."""
+    end = url.find("/", url.find("//") + 2)
+    return url if end < 0 else url[:end]
 
 
 def _origin(url: str) -> str:

@@ -48,10 +48,25 @@ class BaseWaitOptions(Generic[OnPoll]):
     """Ask the server to cancel the prediction when the wait times out."""
     cancel_on_interrupt: bool = False
     """Ask the server to cancel the prediction on Ctrl-C (KeyboardInterrupt)."""
+    prefer_wait: Optional[float] = None
+    """For `create(..., wait=True)`: seconds the server is asked to hold the
+    create until the prediction finishes (`Prefer: wait=N`); None asks for
+    the server's default hold; 0 asks for none."""
 
     def __post_init__(self) -> None:
-        check_poll_interval(self.poll_interval)
-        check_timeout(self.timeout)
+        check_wait_numbers(self)
+
+
+def check_wait_numbers(options: BaseWaitOptions[Any]) -> None:
+    """Refuse wait options whose numbers are of a wrong type or out of range.
+
+    Raises:
+        TypeError: A number is not a number.
+        ValueError: A number is out of range.
+    """
+    check_poll_interval(options.poll_interval)
+    check_timeout(options.timeout)
+    check_number("prefer_wait", options.prefer_wait, optional=True)
 
 
 @dataclass
@@ -66,6 +81,12 @@ class WaitOptions(BaseWaitOptions[Callable[[PredictionWithIO], None]]):
             a deadline.
         cancel_on_timeout: On timeout, ask the server to cancel first.
         cancel_on_interrupt: On Ctrl-C, ask the server to cancel first.
+        prefer_wait: For `create(..., wait=True)`: seconds to ask the server
+            to hold the create until the prediction finishes, so that one
+            that finishes by then costs no poll; None (default) asks for the
+            server's default hold, 0 for none. It is cut to `timeout`. With
+            `cancel_on_interrupt`, the create is not held: a Ctrl-C can only
+            cancel a prediction whose id is known.
     """
 
 
@@ -111,8 +132,7 @@ def check_wait_options(options: Any, *, asynchronous: bool) -> None:
     expected = AsyncWaitOptions if asynchronous else WaitOptions
     if not isinstance(options, BaseWaitOptions):
         raise TypeError(f"wait options must be a {expected.__name__}, not {options!r}")
-    check_poll_interval(options.poll_interval)
-    check_timeout(options.timeout)
+    check_wait_numbers(options)
     on_poll = getattr(options, "on_poll", None)
     if on_poll is not None and not callable(on_poll):
         raise TypeError("on_poll must be callable")
@@ -131,6 +151,7 @@ __all__ = [
     "WaitOptions",
     "check_poll_interval",
     "check_timeout",
+    "check_wait_numbers",
     "check_wait_options",
     "is_terminal",
 ]

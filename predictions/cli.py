@@ -175,6 +175,7 @@ def _wait_options(args: argparse.Namespace) -> Any:
         poll_interval=args.poll_interval,
         timeout=args.timeout,
         cancel_on_interrupt=args.cancel_on_interrupt,
+        prefer_wait=getattr(args, "prefer_wait", None),
     )
 
 
@@ -207,16 +208,27 @@ def _get(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int
 
 
 def _cancel(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int:
-    prediction = client.predictions.cancel(args.id)
+    client.predictions.cancel(args.id)
+    # The API cancels asynchronously: say what was asked, and where it stands.
+    prediction = client.predictions.get(args.id)
     if args.json:
         _print_json(prediction)
     else:
-        print(f"{prediction.get('id')} {prediction.get('status')}")
+        status = prediction.get("status")
+        print(f"{args.id} {status}")
+        if status != "cancelled":
+            print(
+                f"cancel asked for; it takes effect shortly "
+                f"(predictions wait {args.id} shows the end)",
+                file=sys.stderr,
+            )
     return EXIT_OK
 
 
 def _list(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int:
-    options = {"page_size": args.page_size}
+    options: Dict[str, Any] = {"page_size": args.page_size}
+    if args.status:
+        options["statuses"] = args.status
     if args.all:
         items = list(client.predictions.iterate(options))
     else:

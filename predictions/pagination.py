@@ -8,16 +8,19 @@ from typing import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Dict,
     Generic,
     Iterator,
     List,
     Mapping,
     Optional,
     Set,
+    Tuple,
     TypeVar,
 )
 
 from predictions._compat import NotRequired, TypedDict
+from predictions._settings import check_count
 from predictions.errors import PredictionsError
 
 T = TypeVar("T")
@@ -29,7 +32,9 @@ class PaginationOptions(TypedDict):
     cursor: NotRequired[str]
     """Cursor for pagination."""
     page_size: NotRequired[int]
-    """Number of items per page."""
+    """Number of items per page (the hosted API takes 5 to 50; 25 by default)."""
+    statuses: NotRequired[List[str]]
+    """Only predictions in these statuses (sent as a repeated query key)."""
 
 
 @dataclass
@@ -75,12 +80,17 @@ class PaginatedResponse(Generic[T]):
 def check_pagination_options(options: Optional[Mapping[str, Any]]) -> None:
     """Refuse pagination options the API cannot take, before any request.
 
+    `page_size` is passed on as it is (the server says which sizes it takes),
+    once known to be a whole number of at least 1.
+
     Args:
         options: The caller's options, or None.
 
     Raises:
-        TypeError: If the options are not a mapping or a value has a wrong type.
-        ValueError: If `page_size` is below 1 or a key is unknown.
+        TypeError: If the options are not a mapping or a value has a wrong
+            type (`statuses` must be a list of strings, not one string).
+        ValueError: If `page_size` is below 1, a status is empty, or a key
+            is unknown.
     """
     if options is None:
         return
@@ -88,20 +98,45 @@ def check_pagination_options(options: Optional[Mapping[str, Any]]) -> None:
         raise TypeError(
             "pagination_options must be a mapping such as {'page_size': 50}"
         )
-    unknown = set(options) - {"cursor", "page_size"}
+    unknown = set(options) - set(PaginationOptions.__annotations__)
     if unknown:
         raise ValueError(
-            f"unknown pagination options {sorted(unknown)}: use cursor and page_size"
+            f"unknown pagination options {sorted(unknown)}: use cursor, "
+            "page_size and statuses"
         )
     size = options.get("page_size")
     if size is not None:
-        if not isinstance(size, int) or isinstance(size, bool):
-            raise TypeError("page_size must be an int")
-        if size < 1:
-            raise ValueError("page_size must be at least 1")
+        check_count("page_size", size, minimum=1)
     cursor = options.get("cursor")
     if cursor is not None and not isinstance(cursor, str):
         raise TypeError("cursor must be a string")
+    statuses = options.get("statuses")
+    if statuses is not None:
+        if isinstance(statuses, (str, bytes)) or not isinstance(
+            statuses, (list, tuple)
+        ):
+            raise TypeError(
+                f"statuses must be a list of statuses such as ['failed'], "
+                f"not {statuses!r}"
+            )
+        for status in statuses:
+            if not isinstance(status, str):
+                raise TypeError(f"each status must be a string, not {status!r}")
+            if not status.strip():
+                raise ValueError("a status in statuses is empty")
+
+
+def page_query(options: Optional[Mapping[str, Any]]) -> List[Tuple[str, str]]:
+    """The query of a page: its options as (key, value) pairs, statuses repeated."""
+    query: List[Tuple[str, str]] = []
+    for key, value in (options or {}).items():
+        if value is None:
+            continue
+        if key == "statuses":
+            query.extend(("statuses", str(status)) for status in value)
+        else:
+            query.append((key, str(value)))
+    return query
 
 
 class _Pages:
@@ -128,9 +163,9 @@ class _Pages:
                 f"the API sent the cursor {cursor!r} twice; stopping"
             )
         self._seen.add(cursor)
-        self.next = {"cursor": cursor}
-        if self.first and "page_size" in self.first:
-            self.next["page_size"] = self.first["page_size"]
+        following: Dict[str, Any] = {"cursor": cursor}
+        following.update((k, v) for k, v in (self.first or {}).items() if k != "cursor")
+        self.next = following  # type: ignore[assignment]
 
 
 def iterate_items(
@@ -175,4 +210,5 @@ __all__ = [
     "async_iterate_items",
     "check_pagination_options",
     "iterate_items",
+    "page_query",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any, AsyncIterator, Iterator, Mapping, Optional, cast
 
-from predictions._decode import decode_page, decode_prediction
+from predictions._decode import decode_nothing, decode_page, decode_prediction
 from predictions._polling import async_wait_for, wait_for
 from predictions._request import Request
 from predictions._resource import Resource, create_request, prediction_path
@@ -29,6 +29,7 @@ from predictions.pagination import (
     async_iterate_items,
     check_pagination_options,
     iterate_items,
+    page_query,
 )
 from predictions.types import (
     CreatePredictionParams,
@@ -157,9 +158,11 @@ class Predictions(Resource):
                 owner/name:version-number format.
         """
         request = self._create(params, model, wait, wait_options, False, max_retries)
+        started = self._api.clock.monotonic()
         created = self._created(self._api.request(request), model, params)
         if wait:
-            return wait_for(self._api, created["id"], wait_options, created)
+            prediction_id = created["id"]
+            return wait_for(self._api, prediction_id, wait_options, created, started)
         return created
 
     async def async_create(
@@ -176,10 +179,12 @@ class Predictions(Resource):
         `wait_options.on_poll` is awaited after each poll.
         """
         request = self._create(params, model, wait, wait_options, True, max_retries)
+        started = self._api.clock.monotonic()
         created = self._created(await self._api.async_request(request), model, params)
         if wait:
-            prediction_id = created["id"]
-            return await async_wait_for(self._api, prediction_id, wait_options, created)
+            return await async_wait_for(
+                self._api, created["id"], wait_options, created, started
+            )
         return created
 
     def wait(
@@ -234,40 +239,31 @@ class Predictions(Resource):
         check_wait_options(options, asynchronous=True)
         return await async_wait_for(self._api, predictionID, options)
 
-    def cancel(
-        self, prediction_id: str, *, max_retries: Optional[int] = None
-    ) -> PredictionWithIO:
-        """Ask the server to cancel a prediction.
+    def cancel(self, prediction_id: str, *, max_retries: Optional[int] = None) -> None:
+        """Ask the server to cancel a prediction; one request.
 
-        Asking again, or for a prediction already cancelled, is fine.
+        Cancelling is asynchronous: the server answers at once (with `null`),
+        and the prediction's status turns `cancelled` a moment later, when
+        the cancel takes effect (`get` or `wait` shows it). Asking again is
+        fine.
 
         Args:
             prediction_id: The unique identifier of the prediction.
             max_retries: This call's retry limit, instead of the client's.
 
-        Returns:
-            The prediction as the server answered (fetched with a GET when the
-            server answers without a body).
-
         Raises:
             ValueError: If the id is empty, blank, `.` or `..`.
             NotFoundError: If there is no such prediction.
             ConflictError: If it has already succeeded, failed or been
-                abandoned.
+                abandoned (the hosted API may answer another 4xx).
         """
-        answer = self._api.request(_cancel(prediction_id, max_retries))
-        if isinstance(answer, dict):
-            return cast(PredictionWithIO, answer)
-        return self.get(prediction_id)
+        self._api.request(_cancel(prediction_id, max_retries))
 
     async def async_cancel(
         self, prediction_id: str, *, max_retries: Optional[int] = None
-    ) -> PredictionWithIO:
+    ) -> None:
         """Ask the server to cancel a prediction, without blocking; see `cancel`."""
-        answer = await self._api.async_request(_cancel(prediction_id, max_retries))
-        if isinstance(answer, dict):
-            return cast(PredictionWithIO, answer)
-        return await self.async_get(prediction_id)
+        await self._api.async_request(_cancel(prediction_id, max_retries))
 
     def _create(
         self,
@@ -279,15 +275,15 @@ class Predictions(Resource):
         max_retries: Optional[int],
     ) -> Request:
         """Check a create's arguments (its wait options too) and build its request."""
-        request = create_request(
+        if wait:
+            check_wait_options(wait_options, asynchronous=asynchronous)
+        return create_request(
             params,
             model,
             idempotent=self._api.settings.retry_create == "idempotent",
             max_retries=max_retries,
+            wait_options=wait_options if wait else None,
         )
-        if wait:
-            check_wait_options(wait_options, asynchronous=asynchronous)
-        return request
 
     def _created(
         self, prediction: Any, model: str, params: Mapping[str, Any]
@@ -314,11 +310,12 @@ def _get(prediction_id: str, max_retries: Optional[int]) -> Request:
 
 def _list(options: Optional[PaginationOptions], max_retries: Optional[int]) -> Request:
     check_pagination_options(options)
-    query = [
-        (key, str(value)) for key, value in (options or {}).items() if value is not None
-    ]
     return Request(
-        "GET", "/predictions", query=query, max_retries=max_retries, decode=decode_page
+        "GET",
+        "/predictions",
+        query=page_query(options),
+        max_retries=max_retries,
+        decode=decode_page,
     )
 
 
@@ -327,6 +324,7 @@ def _cancel(prediction_id: str, max_retries: Optional[int]) -> Request:
         "POST",
         prediction_path(prediction_id) + "/cancel",
         max_retries=max_retries,
+        decode=decode_nothing,
     )
 
 

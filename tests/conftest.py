@@ -17,7 +17,6 @@ BASE = "https://api.test/v1"
 TOKEN = "tok-secret-123"
 
 PREDICTION: Dict[str, Any] = {
-    "url": f"{BASE}/predictions/p1",
     "id": "p1",
     "created_at": "2026-01-01T00:00:00Z",
     "status": "pending",
@@ -27,9 +26,9 @@ PREDICTION: Dict[str, Any] = {
     "model": {"owner": "o", "name": "n", "version_number": 1},
     "input": {"prompt": "hi"},
     "output": None,
-    "logs": None,
-    "setup_logs": None,
     "error": None,
+    "metrics": None,
+    "stream": False,
 }
 
 

@@ -274,11 +274,13 @@ def test_get_list_wait_and_cancel(
     assert "demo/sleep:1" in out
     code, out, _ = cli(capsys, "wait", ids[1], "--poll-interval", "0.02", *base)
     assert (code, json.loads(out)) == (0, {"slept": 0})
-    code, out, _ = cli(capsys, "cancel", ids[0], *base)
+    code, out, err = cli(capsys, "cancel", ids[0], *base)
     # The hosted API cancels asynchronously (it answers null): the status
     # shown is the one of that moment; the wait below shows the cancel.
     assert code == 0
     assert out.split() in ([ids[0], "started"], [ids[0], "cancelled"])
+    if "started" in out:
+        assert "cancel asked for" in err
     code, out, _ = cli(capsys, "list", *base)
     lines = out.splitlines()
     assert code == 0
@@ -293,6 +295,12 @@ def test_get_list_wait_and_cancel(
     code, out, err = cli(capsys, "wait", ids[0], *base)
     assert code == 1
     assert "cancelled" in err
+    code, out, _ = cli(capsys, "list", "--status", "cancelled", "--json", *base)
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [ids[0]]
+    code, out, _ = cli(
+        capsys, "list", "--status", "cancelled", "--status", "succeeded", *base
+    )
+    assert len(out.splitlines()) == 1 + 6
 
 
 def test_plugins_command(capsys: pytest.CaptureFixture[str]) -> None:

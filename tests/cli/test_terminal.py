@@ -51,7 +51,7 @@ def test_the_progress_line_redraws_in_place() -> None:
     env["COLUMNS"] = "120"
     process = subprocess.Popen(
         [sys.executable, "-m", "predictions", "run", "--local", "demo/sleep",
-         "-i", "seconds=1", "--poll-interval", "0.1"],
+         "-i", "seconds=1", "--poll-interval", "0.1", "--prefer-wait", "0"],
         stdin=child, stdout=child, stderr=child, env=env, close_fds=True,
     )  # fmt: skip
     os.close(child)

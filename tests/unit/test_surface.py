@@ -72,7 +72,9 @@ def test_status_and_error_source_are_str_enums() -> None:
         "started",
         "failed",
         "succeeded",
-        "cancelled",
+        "cancelled",  # the seed's four come first; then what the API added
+        "starting",
+        "abandoned",
     ]
     assert [s.value for s in ErrorSource] == ["internal", "external"]
     for member in (Status.pending, ErrorSource.external):
