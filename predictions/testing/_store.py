@@ -178,14 +178,17 @@ class Store:
         """
         deadline = time.monotonic() + timeout
         with self._changed:
-            while True:
-                record = self._find(prediction_id)
-                if record is None:
-                    return None
+            record = self._find(prediction_id)
+            while record is not None:
                 left = deadline - time.monotonic()
                 if record.status in TERMINAL or left <= 0 or self._closed:
+                    # Even if it expired meanwhile: it ended while waited on.
                     return self.render(record)
                 self._changed.wait(left)
+                gone = self._records.get(record.id) is not record
+                if gone and record.status not in TERMINAL:
+                    return None  # forgotten by a reset
+            return None
 
     # ---- writes -------------------------------------------------------------
 

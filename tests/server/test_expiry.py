@@ -98,3 +98,15 @@ def test_expiry_follows_the_order_predictions_ended() -> None:
     now[0] = 22
     assert store.get(second.id) is None
     assert store.snapshot() == []
+
+
+def test_a_held_create_answers_even_when_its_prediction_expires_at_once(
+    make_server: Callable[..., LocalServer], session: requests.Session
+) -> None:
+    server = make_server(expire_after=0)
+    response = create(session, server, "demo/echo", 1, Prefer="wait=10")
+    assert response.status_code == 201
+    body = response.json()
+    assert body["output"] == 1
+    assert session.get(response.headers["Location"]).status_code == 404
+    assert server.predictions == []
