@@ -57,7 +57,9 @@ def test_every_built_in_model_with_wait(predictions_client: Client) -> None:
 def test_on_poll_sees_every_poll_in_order(predictions_client: Client) -> None:
     statuses: List[str] = []
     options = WaitOptions(
-        poll_interval=0.01, on_poll=lambda p: statuses.append(p["status"])
+        poll_interval=0.01,
+        on_poll=lambda p: statuses.append(p["status"]),
+        prefer_wait=0,  # polled from the start: the create is not held
     )
     result = predictions_client.predictions.create(
         {"input": {"seconds": 0.2}}, "demo/sleep", wait=True, wait_options=options
@@ -66,6 +68,37 @@ def test_on_poll_sees_every_poll_in_order(predictions_client: Client) -> None:
     assert len(statuses) >= 3
     # `starting`: the model's first prediction is a cold start.
     assert set(statuses[:-1]) <= {"pending", "starting", "started"}
+
+
+def test_a_held_create_returns_the_result_with_no_poll(
+    predictions_client: Client, predictions_server: LocalServer
+) -> None:
+    """Prefer: wait (issue 12): the server holds the create until it finishes."""
+    before = len(predictions_server.requests)
+    for wait_options in (WaitOptions(), WaitOptions(prefer_wait=5)):
+        done = predictions_client.predictions.create(
+            {"input": {"seconds": 0.2}}, "demo/sleep", True, wait_options
+        )
+        assert done["status"] == "succeeded"
+    sent = predictions_server.requests[before:]
+    assert [r.method for r in sent] == ["POST", "POST"]
+    assert [r.headers.get("prefer") for r in sent] == ["wait", "wait=5"]
+
+
+def test_a_create_longer_than_the_hold_is_then_polled(
+    predictions_client: Client, predictions_server: LocalServer
+) -> None:
+    before = len(predictions_server.requests)
+    done = predictions_client.predictions.create(
+        {"input": {"seconds": 1.5}},
+        "demo/sleep",
+        True,
+        WaitOptions(poll_interval=0.1, prefer_wait=1),
+    )
+    assert done["status"] == "succeeded"
+    methods = [r.method for r in predictions_server.requests[before:]]
+    assert methods[0] == "POST"
+    assert 1 <= methods.count("GET") <= 8
 
 
 def test_validate_input(

@@ -60,7 +60,7 @@ SCRIPT = textwrap.dedent(
         with Client(server.base_url) as client:
             done = client.predictions.create(
                 {"input": {"seconds": 0.2}}, "demo/sleep",
-                wait=True, wait_options=WaitOptions(0.02),
+                wait=True, wait_options=WaitOptions(0.02, prefer_wait=0),  # polled
             )
     print(json.dumps({
         "plugins": [

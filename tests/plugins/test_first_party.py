@@ -40,7 +40,7 @@ def test_progress_without_a_terminal_writes_a_plain_line_per_status_change(
             {"input": {"seconds": 0.3}},
             "demo/sleep",
             wait=True,
-            wait_options=WaitOptions(0.02),
+            wait_options=WaitOptions(0.02, prefer_wait=0),  # polled
         )
     lines = stream.getvalue().splitlines()
     assert not CONTROL.search(stream.getvalue()), "no control characters off a terminal"
@@ -67,7 +67,7 @@ def test_progress_on_a_terminal_redraws_one_line_per_prediction(
                         {"input": {"seconds": 0.2}},
                         "demo/sleep",
                         wait=True,
-                        wait_options=AsyncWaitOptions(0.02),
+                        wait_options=AsyncWaitOptions(0.02, prefer_wait=0),  # polled
                     )
                     for _ in range(3)
                 )
@@ -117,7 +117,7 @@ def test_jsonlog_writes_create_status_retry_and_terminal(jsonlog_path: Any) -> N
             {"input": {"seconds": 0.1}},
             "demo/sleep",
             wait=True,
-            wait_options=WaitOptions(0.02),
+            wait_options=WaitOptions(0.02, prefer_wait=0),  # polled
         )
     events = read_events(jsonlog_path)
     kinds = [event["event"] for event in events]
