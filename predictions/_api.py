@@ -44,21 +44,32 @@ class API:
         self.transport = Transport(
             settings, settings.request_headers(USER_AGENT), self.hooks
         )
-        self._lock = threading.Lock()
-        self._executor: Optional[ThreadPoolExecutor] = None
+        self._reset_threads()
         self._closed = False
         after_fork_in_child(self, API._after_fork)
 
     def __repr__(self) -> str:
         return f"<API {self.base_url}>"
 
+    def _reset_threads(self) -> None:
+        self._lock = threading.Lock()
+        self._executor: Optional[ThreadPoolExecutor] = None
+        self._holds = threading.Semaphore(max(1, self.settings.max_workers // 2))
+
     def _after_fork(self) -> None:
         # The parent's pool threads do not exist in a forked child: a new
         # pool is made on first use (and the parent's is never shut from here).
-        self._lock = threading.Lock()
-        self._executor = None
+        self._reset_threads()
         if self.pacer is not None:
             self.pacer.after_fork()
+
+    def take_hold(self) -> bool:
+        """Take one of the pool's places for a held request, if one is free."""
+        return self._holds.acquire(blocking=False)
+
+    def give_hold(self) -> None:
+        """Give back a place taken by `take_hold`."""
+        self._holds.release()
 
     def executor(self) -> ThreadPoolExecutor:
         """Return the thread pool that runs the async variants, made on first use.

@@ -157,7 +157,9 @@ class Predictions(Resource):
                 infinity, or the model reference is not in owner/name or
                 owner/name:version-number format.
         """
-        request = self._create(params, model, wait, wait_options, False, max_retries)
+        request = self._create(
+            params, model, wait, wait_options, False, max_retries, wait
+        )
         started = self._api.clock.monotonic()
         created = self._created(self._api.request(request), model, params)
         if wait:
@@ -176,11 +178,24 @@ class Predictions(Resource):
     ) -> PredictionWithIO:
         """Create a prediction, without blocking the event loop; see `create`.
 
-        `wait_options.on_poll` is awaited after each poll.
+        `wait_options.on_poll` is awaited after each poll. A held create
+        (`Prefer: wait`) occupies one of the client's `max_workers` threads
+        while the server holds it: at most half of them are given to holds,
+        and a create beyond that is not held (its wait polls on the loop).
         """
-        request = self._create(params, model, wait, wait_options, True, max_retries)
-        started = self._api.clock.monotonic()
-        created = self._created(await self._api.async_request(request), model, params)
+        # A held create holds one of the pool's threads: half the pool at most,
+        # so that a thousand waits do not queue behind each other's holds.
+        held = wait and self._api.take_hold()
+        try:
+            request = self._create(
+                params, model, wait, wait_options, True, max_retries, held
+            )
+            started = self._api.clock.monotonic()
+            answer = await self._api.async_request(request)
+        finally:
+            if held:
+                self._api.give_hold()
+        created = self._created(answer, model, params)
         if wait:
             return await async_wait_for(
                 self._api, created["id"], wait_options, created, started
@@ -273,8 +288,12 @@ class Predictions(Resource):
         wait_options: Any,
         asynchronous: bool,
         max_retries: Optional[int],
+        held: bool,
     ) -> Request:
-        """Check a create's arguments (its wait options too) and build its request."""
+        """Check a create's arguments (its wait options too) and build its request.
+
+        `held`: ask the server to hold it until the prediction finishes.
+        """
         if wait:
             check_wait_options(wait_options, asynchronous=asynchronous)
         return create_request(
@@ -282,7 +301,7 @@ class Predictions(Resource):
             model,
             idempotent=self._api.settings.retry_create == "idempotent",
             max_retries=max_retries,
-            wait_options=wait_options if wait else None,
+            wait_options=wait_options if held else None,
         )
 
     def _created(

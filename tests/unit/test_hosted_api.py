@@ -278,3 +278,21 @@ def test_nan_and_infinities_are_refused_naming_where_and_nothing_is_sent(
     with pytest.raises(ValueError, match="not JSON"):
         asyncio.run(client.predictions.async_create({"input": value}, "o/n"))
     assert len(mocked.calls) == 0
+
+
+def test_held_async_creates_take_half_the_thread_pool_at_most(
+    mocked: responses.RequestsMock,
+) -> None:
+    """A thousand async creates must not queue behind each other's holds."""
+    client = Client(BASE, TOKEN, max_workers=4, pacing=False)
+    assert client.api.take_hold()
+    assert client.api.take_hold()
+    assert not client.api.take_hold(), "two of four threads are for holds"
+    mocked.add("POST", CREATE, json=prediction(status="succeeded"), status=201)
+    asyncio.run(client.predictions.async_create({"input": 1}, "o/n", wait=True))
+    assert "Prefer" not in mocked.calls[0].request.headers, "no place: not held"
+    client.api.give_hold()
+    asyncio.run(client.predictions.async_create({"input": 1}, "o/n", wait=True))
+    assert mocked.calls[1].request.headers["Prefer"] == "wait"
+    assert client.api.take_hold(), "the held create gave its place back"
+    client.close()
