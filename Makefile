@@ -51,8 +51,16 @@ $(BENCH_VENV)/.installed: setup.cfg pyproject.toml plugins/*/pyproject.toml pred
 	$(BENCH_VENV)/bin/python -m pip install -q --force-reinstall . plugins/progress plugins/jsonlog 'wriftai==0.17.0'
 	touch $@
 
-bench: $(BENCH_VENV)/.installed
-	cd benchmarks && ../$(BENCH_VENV)/bin/python bench.py $(PARTS)
+# wriftai 0.34.0 (the newest official client) cannot share a venv with 0.17.0.
+BENCH_VENV_034 := .venv-bench-034
+$(BENCH_VENV_034)/.installed:
+	$(PYTHON) -m venv $(BENCH_VENV_034)
+	$(BENCH_VENV_034)/bin/python -m pip install -q 'wriftai==0.34.0'
+	touch $@
+
+bench: $(BENCH_VENV)/.installed $(BENCH_VENV_034)/.installed
+	cd benchmarks && WRIFTAI_034_PYTHON=../$(BENCH_VENV_034)/bin/python \
+		../$(BENCH_VENV)/bin/python bench.py $(PARTS)
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .venv-matrix build *.egg-info docs/_build
+	rm -rf $(VENV) $(BENCH_VENV) $(BENCH_VENV_034) .venv-matrix build *.egg-info docs/_build

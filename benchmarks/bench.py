@@ -13,6 +13,9 @@ Parts:
   pacing   200 concurrent waits against a server limiting reads to 3/s:
            errors, requests sent and 429s received, both clients.
   memory   RSS growth over 10,000 predictions waited on in one process.
+  latency  time from create(..., wait=True) to the result for a model that
+           runs 200 ms, median of 20: this client, wriftai 0.17.0 and 0.34.0
+           (the latter from its own venv: WRIFTAI_034_PYTHON).
 
 Figures are from one run on a shared machine: compare the rows of one run,
 as ratios, not numbers across runs.
@@ -377,12 +380,65 @@ def memory(count: int = 10_000, batch: int = 1000) -> None:
     )
 
 
+def latency(rounds: int = 20, seconds: float = 0.2) -> None:
+    import wriftai
+
+    import predictions
+
+    params = {"input": {"seconds": seconds}}
+    with server() as base_url:
+        ours = predictions.Client(base_url)
+        theirs = wriftai.Client(api_base_url=base_url, access_token="bench")
+        ours.predictions.create({"input": {"text": "warm"}}, "demo/echo", wait=True)
+        theirs.predictions.create({"input": {"text": "warm"}}, "demo/echo", wait=True)
+
+        def median(create: Callable[[], Any]) -> float:
+            times = []
+            for _ in range(rounds):
+                started = time.perf_counter()
+                done = create()
+                times.append(time.perf_counter() - started)
+                assert done["status"] == "succeeded", done
+            return statistics.median(times)
+
+        rows = {
+            "predictions": median(
+                lambda: ours.predictions.create(params, "demo/sleep", wait=True)
+            ),
+            "wriftai 0.17.0": median(
+                lambda: theirs.predictions.create(dict(params), "demo/sleep", wait=True)
+            ),
+        }
+        python = os.environ.get("WRIFTAI_034_PYTHON")
+        if python:
+            script = os.path.join(os.path.dirname(__file__), "latency_wriftai034.py")
+            out = subprocess.run(
+                [python, script, base_url, str(rounds), str(seconds)],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=True,
+            )
+            rows["wriftai 0.34.0"] = float(out.stdout.split()[-1])
+        ours.close()
+    print(
+        f"\nLatency: create(..., wait=True) to the result, a model of "
+        f"{seconds * 1000:.0f} ms, median of {rounds}"
+    )
+    print(f"  {'client':20} {'ms':>7} {'over the model':>15}")
+    for name, value in rows.items():
+        print(f"  {name:20} {value * 1000:7.0f} {value / seconds:14.2f}x")
+    if "wriftai 0.34.0" not in rows:
+        print("  (wriftai 0.34.0: set WRIFTAI_034_PYTHON, as make bench does)")
+
+
 PARTS = {
     "percall": percall,
     "startup": startup,
     "async": async_scale,
     "pacing": pacing,
     "memory": memory,
+    "latency": latency,
 }
 
 
