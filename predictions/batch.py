@@ -22,8 +22,9 @@ from typing import (
     Union,
 )
 
-from predictions._polling import Schedule, Waiting, run, run_async
+from predictions._polling import Schedule, run, run_async
 from predictions._wait_options import WaitOptions
+from predictions._waiting import Waiting
 from predictions.types import PredictionWithIO
 
 if TYPE_CHECKING:

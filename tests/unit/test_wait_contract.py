@@ -21,7 +21,7 @@ from predictions import (
     WaitTimeoutError,
 )
 from predictions._api import API
-from predictions._polling import POLL_FAILURE_WINDOW
+from predictions._waiting import POLL_FAILURE_WINDOW
 from predictions.predictions import Predictions
 from tests.conftest import BASE, FakeClock, prediction, settings
 
