@@ -40,7 +40,10 @@ class API:
         self.clock = settings.clock
         self.hooks = hooks if hooks is not None else PluginHost(entry_points=False)
         self.retry_policy = RetryPolicy(settings.max_retries, clock=self.clock)
-        self.pacer = Pacer(self.clock) if settings.pacing else None
+        anonymous = not (settings.access_token or settings.basic_auth)
+        self.pacer = (
+            Pacer(self.clock, one_bucket=anonymous) if settings.pacing else None
+        )
         self.transport = Transport(
             settings, settings.request_headers(USER_AGENT), self.hooks
         )

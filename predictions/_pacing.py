@@ -97,10 +97,13 @@ class Pacer:
 
     Args:
         clock: The client's clock.
+        one_bucket: Spend every request from one bucket: the API limits an
+            unauthenticated client's requests together (1/s), creates too.
     """
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, one_bucket: bool = False) -> None:
         self.clock = clock
+        self.one_bucket = one_bucket
         self._lock = threading.Lock()
         self._buckets: Dict[str, _Bucket] = {"read": _Bucket(), "create": _Bucket()}
         self.waited = 0.0
@@ -120,6 +123,8 @@ class Pacer:
         Raises:
             APITimeoutError: The wait would pass the deadline (nothing sent).
         """
+        if self.one_bucket:
+            bucket = "read"
         while True:
             delay = self._delay(bucket, deadline)
             if delay <= 0:
@@ -129,6 +134,8 @@ class Pacer:
 
     async def async_take(self, bucket: str, deadline: Optional[float] = None) -> Slot:
         """Wait on the event loop until a request may go; see `take`."""
+        if self.one_bucket:
+            bucket = "read"
         while True:
             delay = self._delay(bucket, deadline)
             if delay <= 0:

@@ -6,7 +6,7 @@ import asyncio
 import json
 import math
 import re
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterator, List
 
 import pytest
 import requests
@@ -31,17 +31,23 @@ def client(clock: FakeClock) -> Client:
     return Client(BASE, TOKEN, clock=clock, pacing=False)
 
 
-def sent_timeouts(monkeypatch: pytest.MonkeyPatch) -> List[Any]:
-    """Record the timeout each request is sent with (the adapter's argument)."""
+@pytest.fixture
+def timeouts(mocked: responses.RequestsMock) -> Iterator[List[Any]]:
+    """Record the timeout each request is sent with (the adapter's argument).
+
+    The patch goes over the mock's and is undone before the mock is (not with
+    monkeypatch, whose undo would come last and leave the mock in place).
+    """
     seen: List[Any] = []
-    original = requests.adapters.HTTPAdapter.send
+    mocked_send = requests.adapters.HTTPAdapter.send
 
     def send(self: Any, request: Any, **kwargs: Any) -> Any:
         seen.append(kwargs["timeout"])
-        return original(self, request, **kwargs)
+        return mocked_send(self, request, **kwargs)
 
-    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", send)
-    return seen
+    requests.adapters.HTTPAdapter.send = send  # type: ignore[method-assign]
+    yield seen
+    requests.adapters.HTTPAdapter.send = mocked_send  # type: ignore[method-assign]
 
 
 # Results without polling
@@ -63,12 +69,11 @@ def sent_timeouts(monkeypatch: pytest.MonkeyPatch) -> List[Any]:
 def test_create_with_wait_asks_the_server_to_hold_it(
     client: Client,
     mocked: responses.RequestsMock,
-    monkeypatch: pytest.MonkeyPatch,
+    timeouts: List[Any],
     options: WaitOptions,
     prefer: Any,
     hold: Any,
 ) -> None:
-    timeouts = sent_timeouts(monkeypatch)
     mocked.add("POST", CREATE, json=prediction(status="succeeded"), status=201)
     done = client.predictions.create(
         {"input": 1}, "o/n", wait=True, wait_options=options

@@ -251,3 +251,12 @@ def test_one_refill_per_reset_even_before_answers_arrive(
     assert clock.sleeps == [1.0]
     pacer.take("read")  # no answer yet: the bucket is not refilled again at once
     assert clock.sleeps == [1.0, 1.0]
+
+
+def test_an_anonymous_client_spends_one_bucket(clock: FakeClock) -> None:
+    """Unauthenticated, the API limits every request together (1/s)."""
+    pacer = Pacer(clock, one_bucket=True)
+    answer(pacer, "read", 200, limits(remaining=1, reset_in=1.0, limit=1), clock.now)
+    pacer.take("create")
+    pacer.take("read")  # the create took the last token: this waits for the reset
+    assert clock.sleeps == [1.0]
