@@ -173,3 +173,32 @@ def test_jsonlog_lines_stay_whole_across_threads_and_processes(
     events = read_events(jsonlog_path)  # every line parses: none was torn
     assert len(events) == 6 * 200
     assert len({event["id"] for event in events}) == 6 * 200
+
+
+def test_the_plugins_show_a_cold_start_and_a_held_create(jsonlog_path: Any) -> None:
+    """`starting` (issue 12) is shown like any status; a create the server held
+    until the end (no poll) still ends with its final line and terminal event."""
+    stream = io.StringIO()
+    progress = predictions_progress.Progress(stream)
+    with LocalServer(cold_start=0.3) as server, Client(
+        server.base_url, plugins=[progress, predictions_jsonlog], strict_plugins=True
+    ) as client:
+        polled = client.predictions.create(
+            {"input": {"seconds": 0.05}},
+            "demo/sleep",
+            wait=True,
+            wait_options=WaitOptions(0.02, prefer_wait=0),
+        )
+        held = client.predictions.create(
+            {"input": {"seconds": 0.05}}, "demo/sleep", wait=True
+        )
+    assert polled["status"] == held["status"] == "succeeded"
+    text = stream.getvalue()
+    assert f"{polled['id'][:8]} demo/sleep:1 starting" in text
+    assert f"{held['id'][:8]} demo/sleep:1 succeeded (waited" in text
+    events = read_events(jsonlog_path)
+    statuses = [e["status"] for e in events if e["event"] == "status"]
+    assert "starting" in statuses
+    terminals = {e["id"]: e for e in events if e["event"] == "terminal"}
+    assert terminals[held["id"]]["status"] == "succeeded"
+    assert terminals[polled["id"]]["status"] == "succeeded"
