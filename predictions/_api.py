@@ -126,7 +126,7 @@ class API:
 
         slot = (
             await self.pacer.async_take(request.bucket, request.deadline)
-            if (self.pacer is not None)
+            if self.pacer is not None and request.bucket is not None
             else free_slot(request.bucket)
         )
         try:
@@ -175,7 +175,7 @@ class API:
         )
 
     def _take(self, request: Request) -> Slot:
-        if self.pacer is None:
+        if self.pacer is None or request.bucket is None:
             return free_slot(request.bucket)
         return self.pacer.take(request.bucket, request.deadline)
 

@@ -71,7 +71,9 @@ class Slot:
 
     __slots__ = ("bucket", "pacer", "sent_at", "settled")
 
-    def __init__(self, pacer: Optional[Pacer], bucket: str, sent_at: float) -> None:
+    def __init__(
+        self, pacer: Optional[Pacer], bucket: Optional[str], sent_at: float
+    ) -> None:
         self.pacer = pacer
         self.bucket = bucket
         self.sent_at = sent_at
@@ -195,7 +197,7 @@ class Pacer:
         reset = _number(headers.get("x-ratelimit-reset"))
         limit = _number(headers.get("x-ratelimit-limit"))
         with self._lock:
-            state = self._buckets[slot.bucket]
+            state = self._buckets[slot.bucket or "read"]
             now = self.clock.monotonic()
             fresh = slot.sent_at >= state.newest
             if fresh:
@@ -225,15 +227,15 @@ class Pacer:
                     state.learned = False
                     state.probe_at = float("-inf")
 
-    def _release(self, bucket: str) -> None:
+    def _release(self, bucket: Optional[str]) -> None:
         with self._lock:
-            state = self._buckets[bucket]
+            state = self._buckets[bucket or "read"]
             if not state.learned:
                 state.probe_at = float("-inf")  # no answer: the next may probe
 
 
-def free_slot(bucket: str) -> Slot:
-    """A slot of no pacer: for a client with pacing off."""
+def free_slot(bucket: Optional[str]) -> Slot:
+    """A slot of no pacer: for a client with pacing off, or an unpaced request."""
     return Slot(None, bucket, 0.0)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
+from typing import Any, BinaryIO, Callable, Mapping, Optional, Sequence, Tuple, Union
 
 import requests
 
@@ -30,11 +30,16 @@ class Request:
 
     Attributes:
         method: The HTTP method.
-        path: The path below the base URL, already percent-encoded.
-        body: The body's bytes, or None.
-        headers: This request's own headers (the client's are added).
+        path: The path below the base URL, already percent-encoded; or an
+            absolute http(s) URL outside the API (an upload's part URL).
+        body: The body's bytes; or a function that opens a fresh binary
+            stream of it for each attempt (then `headers` must give its
+            `Content-Length`); or None.
+        headers: This request's own headers (the client's are added, when
+            `credentials` is True).
         query: Query parameters, in order.
-        bucket: The rate-limit bucket it draws from: "read" or "create".
+        bucket: The rate-limit bucket it draws from: "read" or "create"; None
+            for requests the API's limits do not count (uploads' parts).
         idempotent: Whether sending it twice does no harm (so every retryable
             failure may be retried, not only those where it never left).
         deadline: A time on the client's clock that neither a retry's sleep
@@ -44,21 +49,25 @@ class Request:
         read_timeout: Seconds to wait for each read at least (the client's
             read timeout if it is longer): for a request the server holds.
         stream: Return the answer unread, to be consumed as a stream.
+        credentials: Send the client's `Authorization` and extra headers.
+            False for pre-signed URLs: they get none of them, wherever they
+            point (only the `User-Agent` and this request's own headers).
         decode: Turns a successful answer into the result (JSON by default);
             raises `InvalidResponseError` for one that does not fit.
     """
 
     method: str
     path: str
-    body: Optional[bytes] = None
+    body: Union[bytes, Callable[[], BinaryIO], None] = None
     headers: Mapping[str, str] = field(default_factory=dict)
     query: Query = ()
-    bucket: str = "read"
+    bucket: Optional[str] = "read"
     idempotent: bool = True
     deadline: Optional[float] = None
     max_retries: Optional[int] = None
     read_timeout: Optional[float] = None
     stream: bool = False
+    credentials: bool = True
     decode: Callable[[requests.Response], Any] = decode_json
 
     def __post_init__(self) -> None:

@@ -226,7 +226,8 @@ class Transport:
         if seconds_left is not None:
             total = min(total, seconds_left)
         timeout = (min(settings.timeout[0], total), min(read, total))
-        url = self.settings.base_url + request.path
+        absolute = request.path.startswith(("https://", "http://"))
+        url = request.path if absolute else self.settings.base_url + request.path
         limits = Attempt(time.monotonic() + total, timeout[1])
         set_current(limits)
         start = time.perf_counter()
@@ -272,7 +273,7 @@ class Transport:
         query = request.query
         for _ in range(MAX_REDIRECTS + 1):
             response = self._send_once(
-                method, url, body, headers, query, attempt, timeout
+                method, url, body, headers, query, attempt, timeout, request.credentials
             )
             if not response.is_redirect:
                 return response
@@ -288,7 +289,11 @@ class Transport:
                 response.status_code in (301, 302) and method == "POST"
             ):
                 method, body = "GET", None
-                headers = {k: v for k, v in headers.items() if k != "Content-Type"}
+                headers = {
+                    k: v
+                    for k, v in headers.items()
+                    if k.lower() not in ("content-type", "content-length")
+                }
             url, query = target, ()
             response.close()
         raise APIStatusError(
@@ -299,18 +304,23 @@ class Transport:
         self,
         method: str,
         url: str,
-        body: Optional[bytes],
+        body: Any,
         headers: Mapping[str, str],
         query: Any,
         attempt: int,
         timeout: Timeout,
+        credentials: bool,
     ) -> requests.Response:
         prepared = requests.PreparedRequest()
         prepared.method = method
         prepared.url = url if not query else f"{url}?{urlencode(query, doseq=True)}"
-        prepared.headers = CaseInsensitiveDict(self.headers)
+        prepared.headers = CaseInsensitiveDict(
+            self.headers if credentials else {"User-Agent": self.headers["User-Agent"]}
+        )
         prepared.headers.update(headers)
-        if body is not None:
+        if callable(body):
+            body = body()  # a fresh stream for each attempt; its length is given
+        elif body is not None:
             prepared.headers["Content-Length"] = str(len(body))
         prepared.body = body
         if self.hooks.active:

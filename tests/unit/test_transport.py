@@ -329,3 +329,36 @@ def test_context_manager_closes(mocked: responses.RequestsMock) -> None:
         assert executor is not None
     assert client.api._executor is None
     assert executor._shutdown  # type: ignore[attr-defined]
+
+
+# Pre-signed URLs (an upload's parts)
+
+
+def test_a_request_without_credentials_sends_none_of_the_clients_headers(
+    mocked: responses.RequestsMock,
+) -> None:
+    """Part URLs get no Authorization and no header of the client's (issue 13)."""
+    from predictions._request import Request
+
+    part = "https://storage.test/bucket/part-1?sig=abc"
+    mocked.add("PUT", part, headers={"ETag": '"e1"'})
+    client = Client(BASE, TOKEN, headers={"X-Api-Key": "also-secret"})
+    body = b"x" * 10
+    response = client.api.request(
+        Request(
+            "PUT",
+            part,
+            body=lambda: io.BytesIO(body),
+            headers={"Content-Length": str(len(body)), "Content-Type": "image/png"},
+            bucket=None,
+            credentials=False,
+            decode=lambda r: r.headers["ETag"],
+        )
+    )
+    assert response == '"e1"'
+    sent = mocked.calls[0].request
+    assert "Authorization" not in sent.headers
+    assert "X-Api-Key" not in sent.headers
+    assert sent.headers["User-Agent"].startswith("predictions-python/")
+    assert sent.headers["Content-Length"] == "10"
+    client.close()
