@@ -24,15 +24,21 @@ from typing import Any, Dict, Optional, Type
 class Attempt:
     """One attempt's limits: when it must be over, and the longest single read.
 
+    The client makes one for each attempt; the webhook receiver one for each
+    connection it serves (a deadline, no read timeout).
+
     Attributes:
         deadline: A `time.monotonic()` time the answer must be read by, or
             None once the answer is a stream (then only `read_timeout` holds).
-        read_timeout: The longest wait for any one read.
+        read_timeout: The longest wait for any one read, or None for no bound
+            but the deadline.
     """
 
     __slots__ = ("deadline", "read_timeout")
 
-    def __init__(self, deadline: Optional[float], read_timeout: float) -> None:
+    def __init__(
+        self, deadline: Optional[float], read_timeout: Optional[float]
+    ) -> None:
         self.deadline = deadline
         self.read_timeout = read_timeout
 
@@ -49,25 +55,31 @@ def set_current(attempt: Optional[Attempt]) -> None:
     _current.attempt = attempt
 
 
-class _BoundedReader(io.RawIOBase):
-    """The socket's reader, each read bounded by what is left of the attempt."""
+class BoundedReader(io.RawIOBase):
+    """A socket's reader, each read bounded by what is left of `limits`.
 
-    def __init__(self, sock: socket.socket, attempt: Attempt) -> None:
+    Before each read the socket's timeout is set to the time left until
+    `limits.deadline` (at most `limits.read_timeout`); past the deadline a
+    read raises `socket.timeout` at once. Closing it closes only its own
+    file on the socket, as closing `sock.makefile()` would.
+    """
+
+    def __init__(self, sock: socket.socket, limits: Attempt) -> None:
         super().__init__()
         self._sock = sock
         self._raw = sock.makefile("rb", buffering=0)  # keeps the socket's refcount
-        self._attempt = attempt
+        self._limits = limits
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> Optional[int]:
-        timeout = self._attempt.read_timeout
-        if self._attempt.deadline is not None:
-            left = self._attempt.deadline - time.monotonic()
+        timeout = self._limits.read_timeout
+        if self._limits.deadline is not None:
+            left = self._limits.deadline - time.monotonic()
             if left <= 0:
                 raise socket.timeout("the attempt's total time limit passed")
-            timeout = min(timeout, left)
+            timeout = left if timeout is None else min(timeout, left)
         self._sock.settimeout(timeout)
         return self._raw.readinto(buffer)
 
@@ -85,7 +97,7 @@ class _BoundedSocket:
         self._attempt = attempt
 
     def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> Any:
-        return io.BufferedReader(_BoundedReader(self._sock, self._attempt))
+        return io.BufferedReader(BoundedReader(self._sock, self._attempt))
 
 
 class FinalResponse(http.client.HTTPResponse):
@@ -131,6 +143,7 @@ def guarded_class(connection_class: Type[Any]) -> Type[Any]:
 
 __all__ = [
     "Attempt",
+    "BoundedReader",
     "FinalResponse",
     "GuardedConnection",
     "guarded_class",
