@@ -14,6 +14,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from predictions._connection import Attempt, BoundedReader
+from predictions._settings import check_count, check_number
 from predictions.errors import WebhookVerificationError
 from predictions.webhooks import (
     DEFAULT_TOLERANCE,
@@ -21,7 +22,6 @@ from predictions.webhooks import (
     READ_TIMEOUT,
     SIGNATURE_HEADER,
     _check,
-    _check_number,
     _shown,
     verify,
 )
@@ -109,14 +109,9 @@ class WebhookReceiver:
         read_timeout: float = READ_TIMEOUT,
     ) -> None:
         _check(b"", secret)
-        _check_number("tolerance", tolerance, minimum=0)
-        if isinstance(max_body_size, bool) or not isinstance(max_body_size, int):
-            raise TypeError(f"max_body_size must be an int, not {max_body_size!r}")
-        if max_body_size < 0:
-            raise ValueError(f"max_body_size must be >= 0, not {max_body_size}")
-        _check_number("read_timeout", read_timeout, minimum=0)
-        if read_timeout == 0:
-            raise ValueError("read_timeout must be more than 0 seconds")
+        check_number("tolerance", tolerance)
+        check_count("max_body_size", max_body_size)
+        check_number("read_timeout", read_timeout, inclusive=False)
         self.secret = secret
         self.on_delivery = on_delivery
         self.tolerance = tolerance

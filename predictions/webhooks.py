@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import importlib
-import math
 import time
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
+from predictions._settings import check_number
 from predictions.errors import (
     WebhookHeaderError,
     WebhookSignatureMismatchError,
@@ -55,22 +55,6 @@ def _check(payload: bytes, secret: str) -> None:
         raise TypeError(f"payload must be bytes, not {type(payload).__name__}")
     if not isinstance(secret, str) or not secret:
         raise ValueError("secret must be a non-empty string")
-
-
-def _check_number(name: str, value: Any, *, minimum: Optional[float] = None) -> None:
-    """Refuse a value that is not a finite int or float (>= `minimum` if given).
-
-    Raises:
-        TypeError: It is not an int or a float (a bool is neither).
-        ValueError: It is NaN, infinite or below `minimum`.
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, not {value!r}")
-    # An int is always finite (and math.isfinite(10**400) would overflow).
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, not {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, not {value!r}")
 
 
 def _shown(text: str, limit: int = 40) -> str:
@@ -167,9 +151,9 @@ def verify(
             outside the tolerance or no signature matches.
     """
     _check(payload, secret)
-    _check_number("tolerance", tolerance, minimum=0)
+    check_number("tolerance", tolerance)
     if now is not None:
-        _check_number("now", now)
+        check_number("now", now, minimum=None)
     digits, candidates = _parse(signature, scheme)
     current = time.time() if now is None else now
     try:
