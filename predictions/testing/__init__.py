@@ -15,17 +15,17 @@ import importlib
 from typing import TYPE_CHECKING, Any, List
 
 if TYPE_CHECKING:  # the names of the table below, for type checkers
+    from ._builtins import BUILTIN_MODELS as BUILTIN_MODELS
     from ._faults import Fault as Fault
     from ._faults import Faults as Faults
     from ._http import RecordedRequest as RecordedRequest
-    from ._models import BUILTIN_MODELS as BUILTIN_MODELS
     from ._models import PredictionContext as PredictionContext
     from ._ratelimit import RateLimit as RateLimit
     from ._server import LocalServer as LocalServer
     from ._webhooks import Delivery as Delivery
 
 _HOMES = {
-    "BUILTIN_MODELS": "._models",
+    "BUILTIN_MODELS": "._builtins",
     "Delivery": "._webhooks",
     "Fault": "._faults",
     "Faults": "._faults",

@@ -1,4 +1,4 @@
-"""Models the local server runs: the registry, the calling convention, built-ins.
+"""Models the local server runs: the registry and the calling convention.
 
 A model is a Python callable. It is called as `fn(input)` or, when it takes a
 second positional parameter, `fn(input, ctx)` with a `PredictionContext`.
@@ -6,6 +6,13 @@ An `async def` model is awaited on the server's event loop (and may
 `await asyncio.sleep(...)` without holding a thread); a plain function runs on
 a small thread pool. Whatever it returns (JSON-serialisable) is the output;
 whatever it raises fails the prediction with `error.source == "external"`.
+
+A model may also be a generator (`def` with `yield`, run on the pool, or
+`async def` with `yield`, run on the loop): each piece it yields is one
+`output` event of a streamed prediction, as it is yielded; its output is the
+pieces joined into one string when every piece is a string (so `""` when it
+yields nothing), else the list of the pieces. The built-in models are in
+`_builtins`.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import inspect
 import threading
 from dataclasses import dataclass
 from typing import (
+    IO,
     Any,
     Callable,
     Dict,
@@ -36,18 +44,44 @@ _SEGMENT_FORBIDDEN = set("/:?#%")
 
 
 class PredictionContext:
-    """What a running model can use: its prediction's id, logging, cancellation."""
+    """What a running model can use: its prediction's id, logs, files, cancellation."""
 
-    def __init__(self, prediction_id: str, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        prediction_id: str,
+        log: Callable[[str], None],
+        open_file: Optional[Callable[[str], IO[bytes]]] = None,
+    ) -> None:
         """Create a context (the server does this for each prediction).
 
         Args:
             prediction_id: The id of the prediction being run.
             log: Appends one line to the prediction's `logs`.
+            open_file: Opens a download URL of the server's uploads.
         """
         self.prediction_id = prediction_id
         self._log = log
+        self._open_file = open_file
         self._cancelled = threading.Event()
+
+    def open_file(self, url: str) -> IO[bytes]:
+        """Open the file behind one of this server's download URLs, for reading.
+
+        Files in an input arrive as URLs (API.md, "Uploads"); this reads one
+        from the server's disk, as downloading it would, with no network.
+
+        Args:
+            url: A `download_url` an upload's completion gave.
+
+        Returns:
+            The file, open in binary mode; close it (or use `with`).
+
+        Raises:
+            ValueError: It is not a download URL of this server, or it expired.
+        """
+        if self._open_file is None:
+            raise ValueError("This server serves no files")
+        return self._open_file(url)
 
     def log(self, line: str) -> None:
         """Append a line to the prediction's `logs` (visible to GET at once).
@@ -81,9 +115,13 @@ def _takes_context(fn: ModelFn) -> bool:
 
 
 def _is_async(fn: ModelFn) -> bool:
-    # An object whose class has `async def __call__` is async too.
+    # An object whose class has `async def __call__` is async too; so is an
+    # async generator, which only the event loop can run.
     call = type(fn).__call__
-    return asyncio.iscoroutinefunction(fn) or asyncio.iscoroutinefunction(call)
+    return any(
+        asyncio.iscoroutinefunction(f) or inspect.isasyncgenfunction(f)
+        for f in (fn, call)
+    )
 
 
 @dataclass(frozen=True)
@@ -219,96 +257,3 @@ class ModelRegistry:
         """The known references, `owner/name:latest-version`, sorted."""
         with self._lock:
             return sorted(v[-1].ref for v in self._versions.values() if v)
-
-
-# ---- built-in models ------------------------------------------------------
-
-
-def echo(input: Any) -> Any:
-    """`demo/echo`: the output is the input."""
-    return input
-
-
-async def sleep(input: Any, ctx: PredictionContext) -> Dict[str, Any]:
-    """`demo/sleep`: sleep `input["seconds"]`, logging a line per step.
-
-    A step is 0.1 s when sleeping at most a second, else 1 s.
-    """
-    seconds = float(input["seconds"])
-    if not 0 <= seconds <= 60:
-        raise ValueError("seconds must be between 0 and 60")
-    step = 0.1 if seconds <= 1 else 1.0
-    steps = max(1, int(-(-seconds // step)))
-    ctx.log(f"sleeping {seconds:g} s")
-    loop = asyncio.get_running_loop()
-    end = loop.time() + seconds
-    for index in range(1, steps + 1):
-        await asyncio.sleep(max(0.0, min(step, end - loop.time())))
-        ctx.log(f"step {index}/{steps}")
-    return {"slept": seconds}
-
-
-def fail(input: Any, ctx: PredictionContext) -> Any:
-    """`demo/fail`: always fails, with `input["message"]` if given."""
-    ctx.log("about to fail")
-    message = input.get("message") if isinstance(input, dict) else None
-    raise RuntimeError(message or "demo/fail always fails")
-
-
-def word_count(input: Any) -> Dict[str, int]:
-    """`demo/word-count`: count the whitespace-separated words of `input["text"]`."""
-    counts: Dict[str, int] = {}
-    for word in str(input["text"]).split():
-        counts[word] = counts.get(word, 0) + 1
-    return counts
-
-
-BUILTIN_MODELS: Dict[str, Tuple[ModelFn, Optional[Mapping[str, Any]]]] = {
-    "demo/echo": (echo, None),
-    "demo/sleep": (
-        sleep,
-        {
-            "type": "object",
-            "properties": {"seconds": {"type": "number", "minimum": 0, "maximum": 60}},
-            "required": ["seconds"],
-        },
-    ),
-    "demo/fail": (
-        fail,
-        {"type": "object", "properties": {"message": {"type": "string"}}},
-    ),
-    "demo/word-count": (
-        word_count,
-        {
-            "type": "object",
-            "properties": {"text": {"type": "string"}},
-            "required": ["text"],
-        },
-    ),
-}
-"""The built-in models: reference -> (callable, input schema)."""
-
-
-def build_registry(models: Optional[Mapping[str, ModelEntry]]) -> ModelRegistry:
-    """Make a registry with the built-ins, replaced or extended by `models`.
-
-    Args:
-        models: `{"owner/name": fn}`, `{"owner/name": (fn, input_schema)}` or
-            `{"owner/name": None}` (drop a built-in). An entry whose reference
-            is a built-in's replaces it (as its version 1).
-
-    Returns:
-        The registry.
-    """
-    entries: Dict[str, ModelEntry] = dict(BUILTIN_MODELS)
-    entries.update(models or {})
-    registry = ModelRegistry()
-    for ref, entry in entries.items():
-        if entry is None:
-            continue
-        if isinstance(entry, tuple):
-            fn, schema = entry
-        else:
-            fn, schema = entry, None
-        registry.register(ref, fn, input_schema=schema)
-    return registry

@@ -13,15 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import inspect
-import json
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from ._executors import shut_down
-from ._protocol import MAX_JSON_DEPTH, dumps, too_deep
+from ._outputs import BadOutput, as_json, call_model, drain, drain_async
 from ._store import Record, Store
 
 MAX_RUN_SECONDS = 30 * 60.0
@@ -309,9 +309,10 @@ class Runner:
     ) -> Dict[str, Any]:
         """Run the model; the changes that end its prediction."""
         try:
-            output = await asyncio.wait_for(
-                self._call(record, worker), self._max_run_seconds
-            )
+            called = self._call(record, worker)
+            output = as_json(await asyncio.wait_for(called, self._max_run_seconds))
+        except BadOutput as exc:
+            return {"status": "failed", "error": _error("internal", str(exc))}
         except Exception as exc:  # the model's own failure: reported, not raised
             if (
                 isinstance(exc, asyncio.TimeoutError)
@@ -324,45 +325,35 @@ class Runner:
             detail = {"type": type(raised).__name__}
             error = _error("external", _describe(raised), detail)
             return {"status": "failed", "error": error}
-        try:
-            output = _as_json(output)
-        except (TypeError, ValueError, RecursionError) as exc:
-            message = f"Output is not JSON serialisable: {exc}"
-            return {"status": "failed", "error": _error("internal", message)}
         return {"status": "succeeded", "output": output}
 
     async def _call(self, record: Record, worker: Optional[_Worker]) -> Any:
-        """Call the model; a BaseException of its own comes out as `_Escaped`."""
-        model = record.model
+        """Call the model, draining a generator; its output.
+
+        A BaseException of the model's own comes out as `_Escaped`.
+        """
+        model, ctx = record.model, record.context
         # A copy: what the model does to its input never changes the stored one.
         given = copy.deepcopy(record.input)
-        args = (given, record.context) if model.takes_context else (given,)
+        args = (given, ctx) if model.takes_context else (given,)
+        emit = functools.partial(self._store.emit, record)
         try:
             if worker is None:
                 result = model.fn(*args)
             else:
-                result = await asyncio.wrap_future(worker.run(model.fn, *args))
+                future = worker.run(call_model, model.fn, args, emit, ctx)
+                result = await asyncio.wrap_future(future)
             if inspect.isawaitable(result):
                 result = await result
+            if inspect.isasyncgen(result):
+                result = await drain_async(result, emit)
+            elif inspect.isgenerator(result):
+                result = drain(result, emit, ctx)
             return result
         except (Exception, asyncio.CancelledError):
             raise
         except BaseException as exc:
             raise _Escaped(exc) from None
-
-
-def _as_json(output: Any) -> Any:
-    """The output as every answer will show it: a copy, strictly JSON.
-
-    Raises:
-        ValueError: NaN or an infinity, a cycle, or nesting too deep.
-        TypeError: Something JSON cannot represent.
-        RecursionError: Nesting far too deep to encode.
-    """
-    value = json.loads(dumps(output))
-    if too_deep(value):
-        raise ValueError(f"arrays and objects nest deeper than {MAX_JSON_DEPTH} levels")
-    return value
 
 
 def _error(source: str, message: str, detail: Any = None) -> Dict[str, Any]:

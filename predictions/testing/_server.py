@@ -20,9 +20,10 @@ from typing import (
 )
 
 from ._app import CANCEL_DELAY, App
+from ._builtins import build_registry
 from ._faults import Fault, Faults
 from ._http import HTTPServer, RecordedRequest
-from ._models import ModelEntry, ModelFn, build_registry
+from ._models import ModelEntry, ModelFn
 from ._protocol import DEFAULT_PREFER_WAIT, MAX_PREFER_WAIT
 from ._ratelimit import RateLimit, RateLimiter
 from ._runner import COLD_START, KEEP_WARM, MAX_RUN_SECONDS, Runner

@@ -1,4 +1,4 @@
-"""The predictions the local server holds: records, their JSON, pages, waits."""
+"""The predictions the local server holds: records, pages, waits, events, expiry."""
 
 from __future__ import annotations
 
@@ -6,18 +6,17 @@ import collections
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import IO, Any, Callable, Deque, Dict, List, Optional, Tuple
 
+from ._events import EventLog
 from ._models import ModelVersion, PredictionContext
 from ._pages import ListQuery, select
 from ._protocol import dumps
+from ._records import TERMINAL, Record, render, terminal_event
 
-TERMINAL = frozenset({"succeeded", "failed", "cancelled", "canceled", "abandoned"})
-"""Statuses after which a prediction never changes."""
+__all__ = ["TERMINAL", "IdempotencyConflict", "NotCancellable", "Record", "Store"]
 
-Listener = Callable[["Record", bytes], None]
+Listener = Callable[[Record, bytes], None]
 """Called (under the store's lock, so it must not block) on each status change
 of a prediction that has a webhook, with the prediction's JSON."""
 
@@ -30,40 +29,6 @@ class NotCancellable(Exception):
     """The prediction already ended another way (succeeded, failed, abandoned)."""
 
 
-@dataclass
-class Record:
-    """One prediction, as the server keeps it."""
-
-    id: str
-    seq: int
-    model: ModelVersion
-    input: Any
-    webhook: Optional[Dict[str, Any]]
-    created_at: float
-    updated_at: float
-    context: PredictionContext
-    status: str = "pending"
-    output: Any = None
-    logs: Optional[List[str]] = None
-    setup_logs: Optional[List[str]] = None
-    error: Optional[Dict[str, Any]] = None
-    setup_time: Optional[float] = None
-    execution_time: Optional[float] = None
-    metrics: Optional[Dict[str, Any]] = None
-    stream: bool = False
-    ended: Optional[float] = None
-    """When it reached a terminal status (the store's clock), for expiry."""
-
-
-def _timestamp(seconds: float) -> str:
-    # "+00:00" rather than "Z": datetime.fromisoformat reads it before 3.11.
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat()
-
-
-def _duration(seconds: Optional[float]) -> Optional[str]:
-    return None if seconds is None else f"{seconds:.3f}"
-
-
 class Store:
     """Thread-safe prediction records, with the lifecycle's transitions."""
 
@@ -72,6 +37,9 @@ class Store:
         listener: Optional[Listener] = None,
         expire_after: Optional[float] = None,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        events_expire_after: Optional[float] = None,
+        open_file: Optional[Callable[[str], IO[bytes]]] = None,
     ) -> None:
         """Create an empty store.
 
@@ -80,12 +48,20 @@ class Store:
             expire_after: Seconds a prediction is kept once it has ended (its
                 input and output with it); None keeps it for good.
             clock: Monotonic seconds, for expiry (injectable for tests).
+            events_expire_after: Seconds a streamed prediction's events are
+                kept once it has ended (then its `stream` turns false); None
+                keeps them as long as the prediction.
+            open_file: Opens a download URL of this server, for models
+                (`PredictionContext.open_file`).
         """
         self._listener = listener
         self._expire_after = expire_after
+        self._events_expire_after = events_expire_after
+        self._open_file = open_file
         self._clock = clock
         # Ended records in the order they ended, to expire from the left.
         self._ended: Deque[Tuple[float, Record]] = collections.deque()
+        self._streams_ended: Deque[Tuple[float, Record]] = collections.deque()
         self._changed = threading.Condition(threading.RLock())
         self._records: Dict[str, Record] = {}
         self._order: List[Record] = []
@@ -93,58 +69,19 @@ class Store:
         self._seq = 0
         self._closed = False
 
-    # ---- JSON ---------------------------------------------------------------
-
-    def render(self, record: Record, with_io: bool = True) -> Dict[str, Any]:
-        """The API's JSON for a record (call with the lock held or on a copy).
-
-        Args:
-            record: The record.
-            with_io: `PredictionWithIO` when true, else the list's `Prediction`.
-
-        Returns:
-            A fresh dict (lists copied), safe to serialise outside the lock.
-        """
-        data: Dict[str, Any] = {
-            "id": record.id,
-            "created_at": _timestamp(record.created_at),
-            "status": record.status,
-            "updated_at": _timestamp(record.updated_at),
-            "setup_time": _duration(record.setup_time),
-            "execution_time": _duration(record.execution_time),
-            "model": {
-                "owner": record.model.owner,
-                "name": record.model.name,
-                "version_number": record.model.number,
-            },
-        }
-        if with_io:
-            data.update(
-                input=record.input,
-                output=record.output,
-                logs=None if record.logs is None else list(record.logs),
-                setup_logs=None
-                if record.setup_logs is None
-                else list(record.setup_logs),
-                error=record.error,
-                metrics=None if record.metrics is None else dict(record.metrics),
-                stream=record.stream,
-            )
-        return data
-
     # ---- reads --------------------------------------------------------------
 
     def get(self, prediction_id: str) -> Optional[Dict[str, Any]]:
         """A prediction's JSON, or None when unknown (or expired)."""
         with self._changed:
             record = self._find(prediction_id)
-            return None if record is None else self.render(record)
+            return None if record is None else render(record)
 
     def snapshot(self) -> List[Dict[str, Any]]:
         """Every prediction's JSON, oldest first."""
         with self._changed:
             self._expire_locked()
-            return [self.render(r) for r in self._order]
+            return [render(r) for r in self._order]
 
     def page(self, query: ListQuery) -> Dict[str, Any]:
         """One page of the list, newest first.
@@ -163,7 +100,7 @@ class Store:
             lo, hi, next_cursor, previous_cursor = select(
                 [r.seq for r in order], query.cursor, query.page_size
             )
-            items = [self.render(r, with_io=False) for r in reversed(order[lo:hi])]
+            items = [render(r, with_io=False) for r in reversed(order[lo:hi])]
         return {
             "items": items,
             "next_cursor": next_cursor,
@@ -183,7 +120,7 @@ class Store:
                 left = deadline - time.monotonic()
                 if record.status in TERMINAL or left <= 0 or self._closed:
                     # Even if it expired meanwhile: it ended while waited on.
-                    return self.render(record)
+                    return render(record)
                 self._changed.wait(left)
                 gone = self._records.get(record.id) is not record
                 if gone and record.status not in TERMINAL:
@@ -236,10 +173,15 @@ class Store:
                 created_at=now,
                 updated_at=now,
                 context=PredictionContext(
-                    prediction_id, lambda line: self.log(prediction_id, line)
+                    prediction_id,
+                    lambda line: self.log(prediction_id, line),
+                    self._open_file,
                 ),
                 stream=stream,
             )
+            if stream:
+                record.events = EventLog()
+                record.events.append("init", render(record))
             self._records[prediction_id] = record
             self._order.append(record)
             if idempotency is not None:
@@ -254,6 +196,30 @@ class Store:
             if record is not None and record.status not in TERMINAL:
                 record.logs = (record.logs or []) + [line]
                 record.updated_at = time.time()
+
+    def emit(self, record: Record, piece: Any) -> bool:
+        """Record a piece of a running prediction's output as an `output` event.
+
+        Args:
+            record: The prediction.
+            piece: The piece, a JSON value (no event when it does not stream).
+
+        Returns:
+            Whether the prediction still runs: once it has ended (cancelled,
+            timed out) or was forgotten, its model should stop.
+
+        Raises:
+            ValueError: The piece is not JSON (NaN, an infinity, a cycle).
+            TypeError: The piece holds something JSON cannot represent.
+        """
+        with self._changed:
+            running = (
+                record.status not in TERMINAL and self._records.get(record.id) is record
+            )
+            events = record.events
+        if running and events is not None:
+            events.append("output", piece)
+        return running
 
     def update(self, record: Record, **changes: Any) -> bool:
         """Apply changes to a prediction unless it has already ended.
@@ -332,9 +298,13 @@ class Store:
             running = [r for r in self._order if r.status not in TERMINAL]
             for record in running:
                 record.context.request_cancel()
+            for record in self._order:
+                if record.events is not None:
+                    record.events.drop()
             self._records.clear()
             self._order.clear()
             self._ended.clear()
+            self._streams_ended.clear()
             self._idempotency.clear()
             self._changed.notify_all()
             return running
@@ -348,6 +318,25 @@ class Store:
         with self._changed:
             self._closed = closed
             self._changed.notify_all()
+            for record in self._order:
+                if record.events is not None:
+                    record.events.wake()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the store was closed (the server is stopping)."""
+        return self._closed
+
+    def events(self, prediction_id: str) -> Tuple[Optional[Record], Optional[EventLog]]:
+        """A prediction and its events.
+
+        Returns:
+            `(record, log)`: record None when unknown (or expired); log None
+            when it does not stream or its events expired.
+        """
+        with self._changed:
+            record = self._find(prediction_id)
+            return record, None if record is None else record.events
 
     # ---- inside the lock ----------------------------------------------------
 
@@ -357,6 +346,7 @@ class Store:
 
     def _expire_locked(self) -> None:
         """Forget the predictions that ended more than `expire_after` ago."""
+        self._expire_events_locked()
         if self._expire_after is None or not self._ended:
             return
         cutoff = self._clock() - self._expire_after
@@ -374,10 +364,24 @@ class Store:
                 k: v for k, v in self._idempotency.items() if v[1] not in gone
             }
 
+    def _expire_events_locked(self) -> None:
+        """Drop the events of the predictions that ended `events_expire_after` ago."""
+        if self._events_expire_after is None:
+            return
+        cutoff = self._clock() - self._events_expire_after
+        streams = self._streams_ended
+        while streams and streams[0][0] <= cutoff:
+            ended, record = streams.popleft()
+            if record.ended == ended:
+                record.events = None
+
     def _status_changed_locked(self, record: Record) -> None:
         if record.status in TERMINAL:
             record.ended = self._clock()
             self._ended.append((record.ended, record))
+            if record.events is not None:
+                record.events.append(*terminal_event(record))
+                self._streams_ended.append((record.ended, record))
         else:
             record.ended = None
         self._changed_locked(record)
@@ -385,5 +389,5 @@ class Store:
     def _changed_locked(self, record: Record) -> None:
         self._changed.notify_all()
         if record.webhook is not None and self._listener is not None:
-            payload = dumps(self.render(record))
+            payload = dumps(render(record))
             self._listener(record, payload)

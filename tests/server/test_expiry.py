@@ -9,7 +9,7 @@ from typing import Callable, List
 import requests
 
 from predictions.testing import LocalServer
-from predictions.testing._models import build_registry
+from predictions.testing._builtins import build_registry
 from predictions.testing._pages import ListQuery
 from predictions.testing._store import Store
 

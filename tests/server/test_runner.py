@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from predictions.testing import LocalServer, PredictionContext
-from predictions.testing._models import build_registry
+from predictions.testing._builtins import build_registry
 from predictions.testing._runner import Runner
 from predictions.testing._store import Store
 
