@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # the names of the table below, for type checkers
     from ._builtins import BUILTIN_MODELS as BUILTIN_MODELS
     from ._faults import Fault as Fault
     from ._faults import Faults as Faults
-    from ._http import RecordedRequest as RecordedRequest
+    from ._listener import RecordedRequest as RecordedRequest
     from ._models import PredictionContext as PredictionContext
     from ._ratelimit import RateLimit as RateLimit
     from ._server import LocalServer as LocalServer
@@ -32,7 +32,7 @@ _HOMES = {
     "LocalServer": "._server",
     "PredictionContext": "._models",
     "RateLimit": "._ratelimit",
-    "RecordedRequest": "._http",
+    "RecordedRequest": "._listener",
 }
 """The one table of public names: the module each lives in (`__all__` is derived)."""
 

@@ -6,15 +6,15 @@ before it reads the body, to pick a fault); `App.handle` answers it.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import json
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from . import _schema
-from ._models import ModelRegistry, split_ref
+from ._creating import Creator
+from ._events import DEFAULT_STREAMS, StreamSettings, stream_response
+from ._models import ModelRegistry
 from ._pages import parse_list_query
 from ._protocol import (
     DEFAULT_PREFER_WAIT,
@@ -24,16 +24,16 @@ from ._protocol import (
     Request,
     Response,
     bearer_token,
-    check_create_body,
+    check_complete_body,
+    check_upload_body,
     error,
-    header_true,
     invalid,
     json_body,
-    prefer_wait,
 )
 from ._ratelimit import RateLimiter
 from ._runner import Runner
-from ._store import TERMINAL, IdempotencyConflict, NotCancellable, Store
+from ._store import NotCancellable, Store
+from ._uploads import UploadError, Uploads
 
 CANCEL_DELAY = 0.05
 """Seconds between a cancel's answer and its effect (ours: short, observable)."""
@@ -67,6 +67,8 @@ class App:
         prefer_wait_default: float = DEFAULT_PREFER_WAIT,
         prefer_wait_max: float = MAX_PREFER_WAIT,
         cancel_delay: float = CANCEL_DELAY,
+        streams: StreamSettings = DEFAULT_STREAMS,
+        uploads: Uploads,
     ) -> None:
         """Wire the API.
 
@@ -80,16 +82,26 @@ class App:
             prefer_wait_default: Seconds `Prefer: wait` (no number) holds a create.
             prefer_wait_max: The longest hold `Prefer: wait=N` gets.
             cancel_delay: Seconds after a cancel's answer that it takes effect.
+            streams: Idle limits and heartbeats of event streams.
+            uploads: Where uploads go.
         """
         self.store = store
         self.runner = runner
         self.registry = registry
         self.limiter = limiter
-        self.base_url = base_url
         self.token = token
-        self.prefer_wait_default = prefer_wait_default
-        self.prefer_wait_max = prefer_wait_max
         self.cancel_delay = cancel_delay
+        self.streams = streams
+        self.uploads = uploads
+        self.creator = Creator(
+            store,
+            runner,
+            registry,
+            base_url,
+            prefer_wait_default=prefer_wait_default,
+            prefer_wait_max=prefer_wait_max,
+            streams=streams,
+        )
 
     # ---- routing ------------------------------------------------------------
 
@@ -113,7 +125,7 @@ class App:
         table: List[Tuple[bool, Dict[str, Tuple[str, str, Action]], List[str]]] = [
             (
                 len(seg) == 4 and seg[0] == "models" and seg[3] == "predictions",
-                {"POST": ("create", "create", self._create_on_model)},
+                {"POST": ("create", "create", self.creator.on_model)},
                 seg[1:3],
             ),
             (
@@ -121,14 +133,14 @@ class App:
                 and seg[0] == "models"
                 and seg[3] == "versions"
                 and seg[5] == "predictions",
-                {"POST": ("create", "create", self._create_on_model)},
+                {"POST": ("create", "create", self.creator.on_model)},
                 seg[1:3] + seg[4:5],
             ),
             (
                 seg == ["predictions"],
                 {
                     "GET": ("list", "read", self._list),
-                    "POST": ("create", "create", self._create_from_body),
+                    "POST": ("create", "create", self.creator.from_body),
                 },
                 [],
             ),
@@ -140,6 +152,21 @@ class App:
             (
                 len(seg) == 3 and seg[0] == "predictions" and seg[2] == "cancel",
                 {"POST": ("cancel", "read", self._cancel)},
+                seg[1:2],
+            ),
+            (
+                len(seg) == 3 and seg[0] == "predictions" and seg[2] == "stream",
+                {"GET": ("stream", "read", self._stream)},
+                seg[1:2],
+            ),
+            (
+                seg == ["uploads"],
+                {"POST": ("upload", "create", self._create_upload)},
+                [],
+            ),
+            (
+                len(seg) == 3 and seg[0] == "uploads" and seg[2] == "complete",
+                {"POST": ("complete", "read", self._complete_upload)},
                 seg[1:2],
             ),
         ]
@@ -229,108 +256,49 @@ class App:
         # Asynchronous, as the hosted API: `null` now, `cancelled` a moment later.
         return Response(200, None)
 
-    def _create_on_model(self, request: Request, params: List[str]) -> Response:
-        owner, name = params[0], params[1]
-        version: Optional[int] = None
-        if len(params) == 3:
-            if not (params[2].isdigit() and params[2].isascii()):
-                msg = INT_PARSING
-                return invalid(_schema.error(["path", "number"], msg, "int_parsing"))
-            version = int(params[2])
-        return self._create(request, json_body(request), owner, name, version)
-
-    def _create_from_body(self, request: Request, params: List[str]) -> Response:
-        body = json_body(request)
-        ref = body.get("model")
-        if "model" not in body:
-            return invalid(
-                _schema.error(["body", "model"], "Field required", "missing")
-            )
-        if not isinstance(ref, str):
-            return invalid(
-                _schema.error(
-                    ["body", "model"], "Input should be a valid string", "string_type"
-                )
-            )
-        try:
-            owner, name, version = split_ref(ref)
-        except ValueError as exc:
-            return invalid(_schema.error(["body", "model"], str(exc), "value_error"))
-        return self._create(request, body, owner, name, version)
-
-    def _create(
-        self,
-        request: Request,
-        body: Dict[str, Any],
-        owner: str,
-        name: str,
-        version: Optional[int],
-    ) -> Response:
-        checked = check_create_body(body)
-        if checked.errors:
-            return invalid(*checked.errors)
-        webhook = checked.webhook
-        model = self.registry.find(owner, name, version)
-        if model is None:
-            known = self.registry.find(owner, name) is not None
-            return error(404, "Model version not found" if known else "Model not found")
-        if (
-            header_true(request.headers.get("validate-input"))
-            and model.input_schema is not None
-        ):
-            errors = _schema.validate(
-                body["input"], model.input_schema, ["body", "input"]
-            )
-            if errors:
-                return invalid(*errors)
-        key = request.headers.get("idempotency-key")
-        idempotency = None
-        if key:
-            # What the request asks for, not how it is spelled: both create
-            # paths, `owner/name` and `owner/name:N` of the same version, and
-            # key order in the input give the same fingerprint.
-            canonical = json.dumps(
-                [
-                    model.owner,
-                    model.name,
-                    model.number,
-                    body["input"],
-                    webhook,
-                    checked.stream,
-                ],
-                sort_keys=True,
-                separators=(",", ":"),
-            )
-            idempotency = (key, hashlib.sha256(canonical.encode("utf-8")).hexdigest())
-        try:
-            record, created = self.store.create(
-                model, body["input"], webhook, idempotency, checked.stream
-            )
-        except IdempotencyConflict:
-            return error(
-                409, "Idempotency-Key was already used with a different request"
-            )
-        # Taken before the runner starts it: without Prefer: wait, a new
-        # prediction is always answered pending.
-        prediction = self.store.get(record.id)
-        if created:
-            self.runner.submit(record)
-        wait = prefer_wait(
-            request.headers.get("prefer"),
-            self.prefer_wait_default,
-            self.prefer_wait_max,
-        )
-        if wait:
-            prediction = self.store.wait(record.id, wait)
-        if prediction is None:  # cleared by a reset meanwhile
+    def _stream(self, request: Request, params: List[str]) -> Response:
+        after = _after_id(request.target)
+        if after is None:
+            msg = INT_PARSING
+            return invalid(_schema.error(["query", "after_id"], msg, "int_parsing"))
+        record, events = self.store.events(params[0])
+        if record is None:
             return error(404, "Prediction not found")
-        location = "{}/predictions/{}".format(
-            self.base_url(), urllib.parse.quote(record.id, safe="")
+        if events is None:
+            if record.stream:
+                return error(409, "The prediction's events have expired")
+            return error(409, "Prediction was not created with stream: true")
+        idle = self.streams.idle(request.headers.get("prefer"))
+        return stream_response(
+            200, events, after, idle, self.streams, lambda: self.store.closed
         )
-        headers = {"Location": location}
-        if not created:
-            headers["Idempotent-Replayed"] = "true"
-        # 201 once the prediction has ended, 202 while it is still on its way.
-        return Response(
-            201 if prediction["status"] in TERMINAL else 202, prediction, headers
+
+    # ---- uploads ------------------------------------------------------------
+
+    def _create_upload(self, request: Request, params: List[str]) -> Response:
+        size, mime_type, errors = check_upload_body(
+            json_body(request), self.uploads.max_size
         )
+        if errors:
+            return invalid(*errors)
+        return Response(201, self.uploads.create(size, mime_type))
+
+    def _complete_upload(self, request: Request, params: List[str]) -> Response:
+        etags, errors = check_complete_body(json_body(request))
+        if errors:
+            return invalid(*errors)
+        try:
+            url = self.uploads.complete(params[0], etags)
+        except UploadError as exc:
+            return error(exc.status, exc.detail)
+        return Response(200, {"download_url": url})
+
+
+def _after_id(target: str) -> Optional[int]:
+    """The `after_id` of a stream's query: 0 when absent, None when not a number."""
+    query = urllib.parse.urlsplit(target).query
+    values = urllib.parse.parse_qs(query, keep_blank_values=True).get("after_id")
+    if not values:
+        return 0
+    text = values[-1].strip()
+    return int(text) if text.isdigit() and text.isascii() else None

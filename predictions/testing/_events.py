@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, Callable, Iterator, List, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from ._protocol import dumps
+from ._protocol import Response, dumps, prefer_wait
 
 HEARTBEAT = b": ping\n\n"
 """What is sent while a stream is idle (an SSE comment line)."""
@@ -172,3 +173,58 @@ def sse_chunks(
         if heartbeat > 0 and now >= last_sent + heartbeat:
             yield HEARTBEAT
             last_sent = now
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """How long streams stay open without an event, and how often they ping.
+
+    Attributes:
+        idle_default: Seconds without an event before a stream ends, when
+            `Prefer` has no `wait=N` (`wait` alone also asks for this).
+        idle_max: The cap on `Prefer: wait=N`.
+        heartbeat: Seconds of silence before a `: ping` line; 0 for none.
+    """
+
+    idle_default: float = DEFAULT_STREAM_IDLE
+    idle_max: float = MAX_STREAM_IDLE
+    heartbeat: float = DEFAULT_HEARTBEAT
+
+    def idle(self, prefer: Optional[str]) -> float:
+        """The idle limit a `Prefer` header asks for (see the attributes)."""
+        return prefer_wait(
+            prefer, self.idle_default, self.idle_max, otherwise=self.idle_default
+        )
+
+
+def stream_response(
+    status: int,
+    log: EventLog,
+    after: int,
+    idle: float,
+    settings: StreamSettings,
+    stopping: Callable[[], bool],
+    headers: Optional[Dict[str, str]] = None,
+) -> Response:
+    """An event-stream answer: `text/event-stream`, not cached, sent as it comes.
+
+    Args:
+        status: Its status code.
+        log: The prediction's events.
+        after: Send the events after this id.
+        idle: Seconds without an event before it ends.
+        settings: The heartbeat interval.
+        stopping: Tells that the server is stopping.
+        headers: More headers (`Location`...).
+    """
+    chunks = sse_chunks(log, after, idle, settings.heartbeat, stopping)
+    return Response(
+        status,
+        headers={"Cache-Control": "no-cache", **(headers or {})},
+        content_type="text/event-stream",
+        chunks=chunks,
+    )
+
+
+DEFAULT_STREAMS = StreamSettings()
+"""The stream settings of a server with the defaults."""

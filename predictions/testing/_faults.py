@@ -12,12 +12,20 @@ rules, the seeded random generator and the counters. Kinds:
 - `"drop_after"`: act (a create creates), then close without answering.
 - `"delay"`: act, wait `delay` seconds, then answer normally.
 - `"truncate"`: act, then send the headers with the full `Content-Length`
-  but only half of the body, and close.
+  but only half of the body, and close. An event stream is cut after its
+  first piece (no last chunk); a part's answer, which has no body, is
+  dropped after the part was stored (as `drop_after`).
 
-Which requests: a rule sees every request to its `route` (`"create"`,
-`"get"`, `"list"`, `"cancel"`, or `"any"` of these four; unknown paths never
-get faults) and numbers them from 1, whether or not another rule fires for
-them. It fires on the numbers in `sequence`, and also, when `probability` is
+On the storage port a `status` fault reads the part's body first, as storage
+does, so the connection stays usable.
+
+Which requests: a rule sees every request to its `route` and numbers them
+from 1, whether or not another rule fires for them. Routes of the API's
+port: `"create"`, `"get"`, `"list"`, `"cancel"`, `"stream"` (a prediction's
+events), `"upload"` (`POST /uploads`) and `"complete"`; of the storage port:
+`"part"` (a part's `PUT`, numbered in the order they arrive, whatever the
+part) and `"download"`; `"any"` is every route. Unknown paths never get
+faults. It fires on the numbers in `sequence`, and also, when `probability` is
 set, with that probability (one draw per seen request from
 `random.Random(seed)`). `limit` caps how often it is injected. When several
 rules fire, the first in the list is injected. The same seed and the same
@@ -28,7 +36,8 @@ On the command line (`--fault SPEC`), a rule is `KIND[@ROUTE][,key=value...]`,
 KIND a status code or a kind name, keys `p`, `seq` (e.g. `1-3+7`), `limit`,
 `delay`, `retry_after`, `headers` (0 or 1) and `body`; no `p` and no `seq`
 means every request. Examples: `503@create,p=0.3`, `429@get,seq=1-2,retry_after=1`,
-`drop_after@create,seq=1`, `delay@get,delay=2,p=0.1`, `truncate@list`.
+`drop_after@create,seq=1`, `delay@get,delay=2,p=0.1`, `truncate@list`,
+`503@part,seq=1` (the first part PUT fails once).
 """
 
 from __future__ import annotations
@@ -39,9 +48,22 @@ import threading
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from ._protocol import Response, error
+
 KINDS = ("status", "drop_before", "drop_after", "delay", "truncate")
 _OPTIONS = ("p", "seq", "limit", "delay", "retry_after", "headers", "body")
-ROUTES = ("create", "get", "list", "cancel", "any")
+ROUTES = (
+    "create",
+    "get",
+    "list",
+    "cancel",
+    "stream",
+    "upload",
+    "complete",
+    "part",
+    "download",
+    "any",
+)
 
 
 @dataclass(frozen=True)
@@ -50,7 +72,7 @@ class Fault:
 
     Attributes:
         kind: One of `status`, `drop_before`, `drop_after`, `delay`, `truncate`.
-        route: `create`, `get`, `list`, `cancel` or `any`.
+        route: One of `ROUTES` (see the module's docstring).
         probability: Chance (0..1) that a seen request gets the fault.
         sequence: 1-based numbers of the seen requests that get it.
         limit: At most this many injections; None for no cap.
@@ -178,7 +200,7 @@ class Faults:
         """Decide the fault for the next request to a route.
 
         Args:
-            route: `create`, `get`, `list` or `cancel`.
+            route: The request's route (not `any`).
 
         Returns:
             The fault to inject, or None.
@@ -226,3 +248,17 @@ class Faults:
         """Each injection as `(route, request number on that route, label)`."""
         with self._lock:
             return list(self._history)
+
+
+def fault_answer(fault: Fault) -> Response:
+    """The answer of a `status` fault, without the `x-ratelimit-*` headers."""
+    if fault.body is None:
+        response = error(fault.status, f"Injected fault: {fault.status}")
+    else:
+        raw = fault.body.encode("utf-8")
+        response = Response(
+            fault.status, raw=raw, content_type="text/html; charset=utf-8"
+        )
+    if fault.retry_after is not None:
+        response.headers["Retry-After"] = fault.retry_after
+    return response

@@ -1,57 +1,33 @@
-"""The HTTP side: the threading server, request framing, faults on the wire.
+"""The API's port: request framing, faults on the wire, whole and streamed answers.
 
 Every answer is FastAPI-style JSON with `x-request-id` and `x-ratelimit-*`,
-including the ones `http.server` makes itself (431, 414, 400, 501). Nothing is
-written to stderr unless the server is verbose, and no traceback ever reaches
-a client.
+including the ones `http.server` makes itself (431, 414, 400, 501), except
+event streams (`text/event-stream`). Nothing is written to stderr unless the
+server is verbose, and no traceback ever reaches a client.
+
+An event stream is sent with chunked transfer encoding to HTTP/1.1 clients:
+each event (or heartbeat) is one chunk, flushed as it comes, and the last
+chunk ends the answer, so the connection stays open for the next request
+(keep-alive), whether the stream ended with a terminal event or after its
+idle time. An HTTP/1.0 client gets the events with no framing and the
+connection closed at the end.
 """
 
 from __future__ import annotations
 
 import contextlib
-import selectors
-import socket
-import sys
-import threading
-import time
 import uuid
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Deque, Dict, List, Optional, Tuple, cast
+from typing import Deque, Dict, Optional, Tuple, cast
 
 from ._app import App
-from ._faults import Fault, Faults
+from ._faults import Faults, fault_answer
+from ._listener import BaseHandler, HTTPServer, RecordedRequest
 from ._protocol import Request, Response, error
 
 MAX_BODY = 10 * 1024 * 1024
 """Largest request body accepted (10 MiB); more is answered 413 unread."""
 
-IDLE_TIMEOUT = 60.0
-"""Seconds an idle keep-alive connection is kept open."""
-
-RECORDED_BODY = 64 * 1024
-"""How much of each request body `LocalServer.requests` keeps (64 KiB)."""
-
 _HEX = frozenset("0123456789abcdefABCDEF")
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """A request the server received, as `LocalServer.requests` lists it.
-
-    Attributes:
-        method: The HTTP method.
-        path: The request target, query included, as sent.
-        headers: The headers, names lower-cased.
-        body: The body as received, cut to its first 64 KiB (the log keeps
-            10,000 requests: whole 10 MiB bodies would fill the memory);
-            empty when it was refused unread.
-    """
-
-    method: str
-    path: str
-    headers: Dict[str, str]
-    body: bytes
 
 
 class _Refused(Exception):
@@ -63,14 +39,8 @@ class _Refused(Exception):
         self.detail = detail
 
 
-class HTTPServer(ThreadingHTTPServer):
-    """A threading HTTP server that knows its connections, to close them fast."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-    # socketserver's default backlog is 5: a burst of new connections (an
-    # async client opening twenty at once) would be reset.
-    request_queue_size = 1024
+class APIServer(HTTPServer):
+    """The API's port."""
 
     def __init__(
         self,
@@ -89,118 +59,21 @@ class HTTPServer(ThreadingHTTPServer):
             request_log: Where received requests are recorded.
             verbose: Log each request and server error to stderr.
         """
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        # Before binding: a failed bind calls server_close(), which closes these.
-        self._wake_r, self._wake_w = socket.socketpair()
-        super().__init__(address, Handler)
+        super().__init__(address, Handler, faults, request_log, verbose)
         self.app = app
-        self.faults = faults
-        self.verbose = verbose
-        self.stopping = threading.Event()
-        self.request_log = request_log
-        self._connections: Dict[threading.Thread, socket.socket] = {}
-        self._connections_lock = threading.Lock()
-
-    def serve(self) -> None:
-        """Accept connections until `wake()`; like `serve_forever`, but ends at once.
-
-        `serve_forever` notices `shutdown()` only at its next poll; this loop
-        also watches a socket pair, so stopping takes no poll interval.
-        """
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.socket, selectors.EVENT_READ)
-            selector.register(self._wake_r, selectors.EVENT_READ)
-            while not self.stopping.is_set():
-                for key, _ in selector.select():
-                    if key.fileobj is self.socket and not self.stopping.is_set():
-                        # What serve_forever calls too (not in typeshed).
-                        self._handle_request_noblock()  # type: ignore[attr-defined]
-
-    def wake(self) -> None:
-        """Stop `serve()` (after `stopping` is set)."""
-        with contextlib.suppress(OSError):
-            self._wake_w.send(b"x")
-
-    def server_close(self) -> None:
-        """Close the listening socket and the wake-up pair."""
-        super().server_close()
-        self._wake_r.close()
-        self._wake_w.close()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """Serve a connection on a thread of its own, tracked for `close_all`."""
-        if self.stopping.is_set():
-            self.shutdown_request(request)
-            return
-        thread = threading.Thread(
-            target=self._serve_connection,
-            args=(request, client_address),
-            name="predictions-testing-http",
-            daemon=True,
-        )
-        with self._connections_lock:
-            self._connections[thread] = request
-        thread.start()
-
-    def _serve_connection(self, request: Any, client_address: Any) -> None:
-        try:
-            self.process_request_thread(request, client_address)
-        finally:
-            with self._connections_lock:
-                self._connections.pop(threading.current_thread(), None)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Report a server error on stderr, only when verbose."""
-        if self.verbose:
-            super().handle_error(request, client_address)
-
-    def close_all(self, timeout: float) -> List[threading.Thread]:
-        """Shut every open connection and wait for their threads.
-
-        Returns:
-            The threads still alive after `timeout` (normally none).
-        """
-        deadline = time.monotonic() + timeout
-        with self._connections_lock:
-            connections = list(self._connections.items())
-        for _, sock in connections:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        for thread, _ in connections:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        return [t for t, _ in connections if t.is_alive()]
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(BaseHandler):
     """One connection: read each request, pick a fault, answer."""
 
-    protocol_version = "HTTP/1.1"
-    server_version = "predictions-testing"
-    sys_version = ""
-    default_request_version = "HTTP/1.0"
-    timeout = IDLE_TIMEOUT
-    # Headers and body go out in two writes; without TCP_NODELAY the second
-    # waits for the client's delayed ACK (40 ms on Linux).
-    disable_nagle_algorithm = True
-
-    def version_string(self) -> str:
-        """The `Server` header's value."""
-        return self.server_version
-
     @property
-    def srv(self) -> HTTPServer:
+    def srv(self) -> APIServer:
         """The server, typed."""
-        return cast(HTTPServer, self.server)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Log to stderr only when the server is verbose."""
-        if self.srv.verbose:
-            sys.stderr.write(f"{self.address_string()} - {format % args}\n")
+        return cast(APIServer, self.server)
 
     def handle_expect_100(self) -> bool:
         """Refuse an oversized body before the client sends it."""
-        if self._declared_length() > MAX_BODY:
+        if self.declared_length() > MAX_BODY:
             self.send_error(413, "Request body larger than 10 MiB")
             return False
         return super().handle_expect_100()
@@ -244,31 +117,30 @@ class Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         app = self.srv.app
         route = app.match(self.command, self.path)
-        headers = {k.lower(): v for k, v in self.headers.items()}
         try:
             body = self._read_body()
         except _Refused as refused:
-            self.srv.request_log.append(
-                RecordedRequest(self.command, self.path, headers, b"")
-            )
+            self.record()
             self._refuse(refused, route.rate_kind)
             return
-        self.srv.request_log.append(
-            RecordedRequest(self.command, self.path, headers, body[:RECORDED_BODY])
-        )
+        headers = self.record(body)
         faults = self.srv.faults
         fault = faults.pick(route.name) if faults is not None and route.name else None
         if fault is not None and fault.kind == "drop_before":
             self.close_connection = True
             return
         if fault is not None and fault.kind == "status":
-            self._send(self._fault_response(fault, route.rate_kind))
+            response = fault_answer(fault)
+            if fault.rate_limit_headers:
+                response.headers.update(app.limiter.headers(route.rate_kind))
+            self._send(response)
             return
         response = app.handle(route, Request(self.command, self.path, headers, body))
         if fault is None:
             self._send(response)
         elif fault.kind == "drop_after":
             self.close_connection = True
+            _close(response)
         elif fault.kind == "delay":
             self.srv.stopping.wait(fault.delay)
             self._send(response)
@@ -276,50 +148,60 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send(response, truncate=True)
 
-    def _fault_response(self, fault: Fault, rate_kind: str) -> Response:
-        if fault.body is None:
-            response = error(fault.status, f"Injected fault: {fault.status}")
-        else:
-            raw = fault.body.encode("utf-8")
-            response = Response(
-                fault.status, raw=raw, content_type="text/html; charset=utf-8"
-            )
-        if fault.rate_limit_headers:
-            response.headers.update(self.srv.app.limiter.headers(rate_kind))
-        if fault.retry_after is not None:
-            response.headers["Retry-After"] = fault.retry_after
-        return response
-
     def _send(self, response: Response, truncate: bool = False) -> None:
+        if response.chunks is not None:
+            self._send_stream(response, truncate)
+            return
         body = response.body()
+        self._send_head(response, {"Content-Length": str(len(body))})
+        if getattr(self, "command", None) != "HEAD":
+            self.wfile.write(body[: len(body) // 2] if truncate else body)
+        self.wfile.flush()
+
+    def _send_head(self, response: Response, framing: Dict[str, str]) -> None:
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(body)))
+        for name, value in framing.items():
+            self.send_header(name, value)
         self.send_header("x-request-id", uuid.uuid4().hex)
         for name, value in response.headers.items():
             self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        if getattr(self, "command", None) != "HEAD":
-            self.wfile.write(body[: len(body) // 2] if truncate else body)
-        self.wfile.flush()
+
+    def _send_stream(self, response: Response, truncate: bool) -> None:
+        """Send an event stream piece by piece (see the module's docstring).
+
+        Truncated (a fault), it stops after its first piece, with no last chunk.
+        """
+        chunks = response.chunks
+        assert chunks is not None
+        chunked = self.request_version == "HTTP/1.1"
+        if not chunked:
+            self.close_connection = True
+        framing: Dict[str, str] = {"Transfer-Encoding": "chunked"} if chunked else {}
+        try:
+            self._send_head(response, framing)
+            for piece in chunks:
+                self.write_chunk(piece, chunked)
+                if truncate:
+                    return
+            if chunked:
+                self.write_chunk(b"", chunked)
+        except OSError:
+            self.close_connection = True  # the client went away
+        finally:
+            _close(response)
+        if self.srv.stopping.is_set():
+            self.close_connection = True
 
     # ---- framing ------------------------------------------------------------
 
-    def _declared_length(self) -> int:
-        value = self.headers.get("Content-Length")
-        if value is None:
-            return 0
-        value = value.strip()
-        if not value.isdigit() or not value.isascii():
-            return -1
-        return int(value)
-
     def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+        if self.chunked():
             return self._read_chunked()
-        length = self._declared_length()
+        length = self.declared_length()
         if length < 0:
             raise _Refused(400, "Invalid Content-Length")
         if length > MAX_BODY:
@@ -355,26 +237,11 @@ class Handler(BaseHTTPRequestHandler):
         response = error(refused.status, refused.detail)
         response.headers.update(self.srv.app.limiter.headers(rate_kind))
         self._send(response)
-        self._discard_unread()
+        self.discard_unread()
 
-    def _discard_unread(self, seconds: float = 1.0, limit: int = 4 * MAX_BODY) -> None:
-        # Read and drop what the client is still sending, a little while, so
-        # closing does not reset the connection before it reads our answer.
-        try:
-            self.connection.shutdown(socket.SHUT_WR)
-            deadline = time.monotonic() + seconds
-            dropped = 0
-            while dropped < limit and not self.srv.stopping.is_set():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self.connection.settimeout(min(left, 0.1))
-                try:
-                    chunk = self.connection.recv(65536)
-                except socket.timeout:
-                    continue
-                if not chunk:
-                    break
-                dropped += len(chunk)
-        except OSError:
-            pass
+
+def _close(response: Response) -> None:
+    """Release what a streamed answer holds (a generator's waits)."""
+    close = getattr(response.chunks, "close", None)
+    if close is not None:
+        close()

@@ -6,7 +6,7 @@ import json
 import math
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ._schema import ValidationError
 from ._schema import error as field_error
@@ -64,13 +64,18 @@ class Request:
 
 @dataclass
 class Response:
-    """An answer: a JSON payload, or raw bytes when `raw` is set."""
+    """An answer: a JSON payload, raw bytes when `raw` is set, or a stream.
+
+    A stream (`chunks`) is sent piece by piece as the iterator gives them,
+    each flushed at once; the answer ends with the iterator.
+    """
 
     status: int
     payload: Any = None
     headers: Dict[str, str] = field(default_factory=dict)
     raw: Optional[bytes] = None
     content_type: str = "application/json"
+    chunks: Optional[Iterator[bytes]] = None
 
     def body(self) -> bytes:
         """The bytes to send."""
@@ -211,6 +216,67 @@ def check_create_body(body: Dict[str, Any]) -> CreateBody:
     return checked
 
 
+def check_upload_body(
+    body: Dict[str, Any], max_size: int
+) -> Tuple[int, str, List[ValidationError]]:
+    """Check the body of `POST /uploads`: `{"size": int >= 0, "mime_type": str}`.
+
+    Args:
+        body: The decoded body.
+        max_size: The largest size allowed.
+
+    Returns:
+        `(size, mime_type, errors)`; the first two are usable when there
+        are no errors.
+    """
+    errors: List[ValidationError] = []
+    size, mime_type = body.get("size"), body.get("mime_type")
+    if "size" not in body:
+        errors.append(field_error(["body", "size"], "Field required", "missing"))
+    elif isinstance(size, bool) or not isinstance(size, int):
+        msg = "Input should be a valid integer"
+        errors.append(field_error(["body", "size"], msg, "int_type"))
+    elif size < 0:
+        msg = "Input should be greater than or equal to 0"
+        errors.append(field_error(["body", "size"], msg, "greater_than_equal"))
+    elif size > max_size:
+        msg = f"Input should be less than or equal to {max_size}"
+        errors.append(field_error(["body", "size"], msg, "less_than_equal"))
+    loc = ["body", "mime_type"]
+    if "mime_type" not in body:
+        errors.append(field_error(loc, "Field required", "missing"))
+    elif not isinstance(mime_type, str):
+        errors.append(field_error(loc, "Input should be a valid string", "string_type"))
+    elif not mime_type.strip() or any(c in mime_type for c in "\r\n\0"):
+        msg = "Input should be a MIME type, such as application/octet-stream"
+        errors.append(field_error(loc, msg, "value_error"))
+    if errors:
+        return 0, "", errors
+    return int(size), str(mime_type), errors  # type: ignore[arg-type]
+
+
+def check_complete_body(
+    body: Dict[str, Any],
+) -> Tuple[List[str], List[ValidationError]]:
+    """Check the body of `POST /uploads/{id}/complete`: `{"etags": [str, ...]}`.
+
+    Returns:
+        `(etags, errors)`; the etags are usable when there are no errors.
+    """
+    etags = body.get("etags")
+    loc: List[Any] = ["body", "etags"]
+    if "etags" not in body:
+        return [], [field_error(loc, "Field required", "missing")]
+    if not isinstance(etags, list):
+        return [], [field_error(loc, "Input should be a valid list", "list_type")]
+    errors = [
+        field_error([*loc, index], "Input should be a valid string", "string_type")
+        for index, etag in enumerate(etags)
+        if not isinstance(etag, str)
+    ]
+    return list(etags), errors
+
+
 def bearer_token(header: Optional[str]) -> Optional[str]:
     """The token of an `Authorization: Bearer <token>` header, or None."""
     scheme, _, credentials = (header or "").strip().partition(" ")
@@ -229,18 +295,24 @@ def prefer_wait(
     value: Optional[str],
     default: float = DEFAULT_PREFER_WAIT,
     maximum: float = MAX_PREFER_WAIT,
+    *,
+    otherwise: float = 0.0,
 ) -> float:
-    """Seconds a `Prefer` header asks a create to be held (other directives ignored).
+    """Seconds a `Prefer` header asks to wait (other directives ignored).
+
+    A create is held that long; a stream stays open that long without an
+    event.
 
     Args:
         value: The header's value, or None.
         default: What `wait` with no number asks for.
-        maximum: The cap on any hold.
+        maximum: The cap on any wait.
+        otherwise: What no `wait` directive (or one whose number is not a
+            number) gives: 0 (no hold) for a create.
 
     Returns:
         `wait=N` gives N, `wait` alone gives `default`, both capped at
-        `maximum`; no `wait` directive, or one whose number is not a number,
-        gives 0 (no hold).
+        `maximum`; else `otherwise`.
     """
     for directive in (value or "").split(","):
         key, equals, number = directive.split(";", 1)[0].partition("=")
@@ -252,8 +324,16 @@ def prefer_wait(
             try:
                 seconds = float(number.strip().strip('"'))
             except ValueError:
-                return 0.0
+                return otherwise
             if math.isnan(seconds):
-                return 0.0
+                return otherwise
         return min(max(seconds, 0.0), maximum)
-    return 0.0
+    return otherwise
+
+
+def wants_wait(value: Optional[str]) -> bool:
+    """Whether a `Prefer` header has a `wait` directive (with or without a number)."""
+    return any(
+        d.split(";", 1)[0].partition("=")[0].strip().lower() == "wait"
+        for d in (value or "").split(",")
+    )

@@ -11,10 +11,12 @@ import time
 from typing import Any, Callable, List, NoReturn, Optional, TypeVar
 
 from ._app import CANCEL_DELAY
+from ._events import DEFAULT_HEARTBEAT, DEFAULT_STREAM_IDLE, MAX_STREAM_IDLE
 from ._faults import Fault, Faults
 from ._protocol import DEFAULT_PREFER_WAIT, MAX_PREFER_WAIT
 from ._ratelimit import RateLimit
 from ._runner import COLD_START, KEEP_WARM
+from ._uploads import DEFAULT_DOWNLOAD_LIFETIME, DEFAULT_PART_SIZE
 
 T = TypeVar("T")
 
@@ -48,6 +50,17 @@ def _seconds(text: str) -> float:
             f"must be a finite number of seconds >= 0, not {text}"
         )
     return seconds
+
+
+def _bytes(text: str) -> int:
+    """A size in bytes: an integer, at least 1."""
+    try:
+        size = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of bytes: {text!r}") from None
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 byte, not {size}")
+    return size
 
 
 def _checked(parse: Callable[[str], T]) -> Callable[[str], T]:
@@ -102,7 +115,8 @@ def _parser() -> argparse.ArgumentParser:
             "inject a fault (repeatable): KIND[@ROUTE][,p=P][,seq=1-3+7][,limit=N]"
             "[,delay=S][,retry_after=S][,headers=0][,body=TEXT]; KIND is a status"
             " code or drop_before, drop_after, delay, truncate; ROUTE is create,"
-            " get, list, cancel or any"
+            " get, list, cancel, stream, upload, complete, part (a part's PUT on"
+            " the storage port), download or any"
         ),
     )
     parser.add_argument(
@@ -150,6 +164,60 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="forget a prediction and its input this long after it ended"
         " (then GET answers 404); default: keep them",
+    )
+    parser.add_argument(
+        "--events-expire-after",
+        type=_seconds,
+        metavar="SECONDS",
+        help="forget a streamed prediction's events this long after it ended"
+        " (its stream field turns false); default: as long as the prediction",
+    )
+    parser.add_argument(
+        "--stream-idle-default",
+        type=_seconds,
+        default=DEFAULT_STREAM_IDLE,
+        metavar="SECONDS",
+        help="how long an event stream stays open without an event when"
+        " 'Prefer' has no wait=N (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--stream-idle-max",
+        type=_seconds,
+        default=MAX_STREAM_IDLE,
+        metavar="SECONDS",
+        help="the longest idle time 'Prefer: wait=N' may ask of an event stream"
+        " (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--stream-heartbeat",
+        type=_seconds,
+        default=DEFAULT_HEARTBEAT,
+        metavar="SECONDS",
+        help="seconds of silence before an event stream sends ': ping'; 0 for"
+        " none (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--storage-port",
+        type=_port,
+        default=0,
+        metavar="PORT",
+        help="port of the storage origin (upload part URLs and download URLs),"
+        " 0 for any free one (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--part-size",
+        type=_bytes,
+        default=DEFAULT_PART_SIZE,
+        metavar="BYTES",
+        help="bytes per upload part (default: %(default)s, 8 MiB)",
+    )
+    parser.add_argument(
+        "--download-lifetime",
+        type=_seconds,
+        default=DEFAULT_DOWNLOAD_LIFETIME,
+        metavar="SECONDS",
+        help="how long a download URL of a completed upload works"
+        " (default: %(default)g)",
     )
     parser.add_argument(
         "--webhook-rotation-secret",
@@ -215,6 +283,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         cold_start=options.cold_start,
         keep_warm=options.keep_warm,
         expire_after=options.expire_after,
+        events_expire_after=options.events_expire_after,
+        stream_idle_default=options.stream_idle_default,
+        stream_idle_max=options.stream_idle_max,
+        stream_heartbeat=options.stream_heartbeat,
+        storage_port=options.storage_port,
+        part_size=options.part_size,
+        download_lifetime=options.download_lifetime,
     )
     try:
         server.start()
@@ -233,7 +308,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         print(server.base_url, flush=True)
         print(
-            "Serving the WriftAI predictions API; press Ctrl-C to stop.",
+            "Serving the WriftAI predictions API (storage for uploads at"
+            f" {server.storage_url}); press Ctrl-C to stop.",
             file=sys.stderr,
             flush=True,
         )

@@ -1,17 +1,12 @@
-"""`LocalServer`: a WriftAI-compatible server in a background thread."""
+"""`LocalServer`: a WriftAI-compatible server in background threads."""
 
 from __future__ import annotations
 
 import collections
-import math
-import threading
 from types import TracebackType
 from typing import (
-    Any,
     Deque,
-    Dict,
     Iterable,
-    List,
     Mapping,
     Optional,
     Sequence,
@@ -21,35 +16,30 @@ from typing import (
 
 from ._app import CANCEL_DELAY, App
 from ._builtins import build_registry
+from ._events import (
+    DEFAULT_HEARTBEAT,
+    DEFAULT_STREAM_IDLE,
+    MAX_STREAM_IDLE,
+    StreamSettings,
+)
 from ._faults import Fault, Faults
-from ._http import HTTPServer, RecordedRequest
-from ._models import ModelEntry, ModelFn
+from ._inspection import Inspection
+from ._listener import RecordedRequest
+from ._models import ModelEntry
+from ._options import check_options
+from ._ports import Ports
 from ._protocol import DEFAULT_PREFER_WAIT, MAX_PREFER_WAIT
 from ._ratelimit import RateLimit, RateLimiter
 from ._runner import COLD_START, KEEP_WARM, MAX_RUN_SECONDS, Runner
-from ._store import TERMINAL, Store
-from ._webhooks import Delivery, WebhookDispatcher
+from ._store import Store
+from ._uploads import DEFAULT_DOWNLOAD_LIFETIME, DEFAULT_PART_SIZE, Uploads
+from ._webhooks import WebhookDispatcher
 
 STOP_TIMEOUT = 2.0
 """Seconds `stop()` waits for each group of threads, at most."""
 
 
-def check_seconds(name: str, value: Optional[float], *, optional: bool = False) -> None:
-    """Refuse a duration that is not a finite number >= 0 (None when optional).
-
-    Raises:
-        ValueError: It is negative, NaN, infinite, or None where not allowed.
-        TypeError: It is not a number.
-    """
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds, not {value!r}")
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
-
-
-class LocalServer:
+class LocalServer(Inspection):
     """A local WriftAI predictions API, for demos and tests.
 
     Use it as a context manager (or `start()` / `stop()`)::
@@ -59,9 +49,13 @@ class LocalServer:
 
     Built-in models: `demo/echo` (output = input), `demo/sleep`
     (`{"seconds": 0..60}`, async, a log line per step), `demo/fail` (always
-    fails) and `demo/word-count` (`{"text": str}` -> `{word: count}`). Add
-    your own with `register()` or `models=`: a model is `fn(input)` or
-    `fn(input, ctx)`, plain or `async def` (see `PredictionContext`).
+    fails), `demo/word-count` (`{"text": str}` -> `{word: count}`),
+    `demo/stream-words` (`{"text": str, "delay": seconds}`: streams each
+    word with the whitespace after it; the output is the text) and
+    `demo/file-info` (`{"file": download_url}` -> `{"size", "sha256"}`).
+    Add your own with `register()` or `models=`: a model is `fn(input)` or
+    `fn(input, ctx)`, plain or `async def`, or a generator of either kind,
+    whose pieces are streamed (see `PredictionContext` and `_models`).
 
     It behaves as the hosted API does today (API.md): predictions have no
     `url` (creates answer with a `Location` header); a cancel answers `null`
@@ -74,6 +68,25 @@ class LocalServer:
     `RateLimit(retry_after=True)`); `Prefer: wait` holds a create
     `prefer_wait_default` seconds and `Prefer: wait=N` N seconds, both at
     most `prefer_wait_max`.
+
+    Streams: a prediction created with `"stream": true` has events (`init`,
+    one `output` per piece its model yields, then `done` or `error`; ids
+    "1", "2", ...). `GET /predictions/{id}/stream?after_id=N` answers 200
+    `text/event-stream` with the events after N, then each as it comes,
+    `: ping` every `stream_heartbeat` seconds of silence, and ends after the
+    terminal event or after `Prefer: wait=N` seconds without an event
+    (`stream_idle_default` without a number, at most `stream_idle_max`). A
+    create with `"stream": true` and `Prefer: wait[=N]` answers 201 with
+    the stream itself. A prediction without events (not streamed, or its
+    events expired after `events_expire_after`; its `stream` is then false)
+    answers 409.
+
+    Uploads: `POST /uploads` answers 201 with part URLs of a second port
+    (`storage_url`, another origin), `part_size` bytes each; parts are
+    written to a temporary directory as they arrive; `POST
+    /uploads/{id}/complete` answers the `download_url` (valid for
+    `download_lifetime` seconds), served by that port. See `_storage` for
+    what the storage port refuses, and `storage_requests` for what it saw.
 
     Choices where API.md leaves room: a create answers 202 while the
     prediction is pending or running and 201 once it has ended (without
@@ -95,7 +108,8 @@ class LocalServer:
     stays `pending` until one of the `workers` threads is free.
 
     To look inside: `predictions`, `prediction(id)`, `requests`,
-    `webhook_deliveries`, `wait(id)`, `set_status(id, status)`, `reset()`.
+    `storage_requests`, `webhook_deliveries`, `wait(id)`,
+    `set_status(id, status)`, `reset()`.
     """
 
     def __init__(
@@ -121,6 +135,13 @@ class LocalServer:
         cold_start: float = COLD_START,
         keep_warm: float = KEEP_WARM,
         expire_after: Optional[float] = None,
+        events_expire_after: Optional[float] = None,
+        stream_idle_default: float = DEFAULT_STREAM_IDLE,
+        stream_idle_max: float = MAX_STREAM_IDLE,
+        stream_heartbeat: float = DEFAULT_HEARTBEAT,
+        storage_port: int = 0,
+        part_size: int = DEFAULT_PART_SIZE,
+        download_lifetime: float = DEFAULT_DOWNLOAD_LIFETIME,
     ) -> None:
         """Configure the server (nothing runs until `start()`).
 
@@ -157,29 +178,48 @@ class LocalServer:
             expire_after: Seconds a prediction (its input and output with it)
                 is kept once it has ended; then it is gone (GET answers 404).
                 None (the default) keeps every prediction.
+            events_expire_after: Seconds a streamed prediction's events are
+                kept once it has ended; then its `stream` is false and its
+                stream answers 409. None (the default): as long as the
+                prediction (`expire_after`).
+            stream_idle_default: Seconds a stream stays open without an
+                event when `Prefer` has no `wait=N` (default 30).
+            stream_idle_max: The cap on a stream's `Prefer: wait=N` (default 60).
+            stream_heartbeat: Seconds of silence before a stream sends
+                `: ping` (default 5); 0 sends none.
+            storage_port: Port of the storage origin (part URLs, downloads);
+                0 (the default) picks a free one.
+            part_size: Bytes per upload part (default 8 MiB).
+            download_lifetime: Seconds a download URL works (default 3600).
 
         Raises:
-            ValueError: The port is not between 0 and 65535, or a duration
-                is negative, NaN or infinite.
-            TypeError: A duration is not a number.
+            ValueError: A port is not between 0 and 65535, a duration is
+                negative, NaN or infinite, or `part_size` is below 1.
+            TypeError: A duration is not a number, a port or `part_size`
+                not an integer.
         """
-        if not 0 <= port <= 65535:
-            raise ValueError(f"port must be between 0 and 65535, not {port}")
-        for name, seconds in (
-            ("prefer_wait_default", prefer_wait_default),
-            ("prefer_wait_max", prefer_wait_max),
-            ("cancel_delay", cancel_delay),
-            ("cold_start", cold_start),
-            ("keep_warm", keep_warm),
-        ):
-            check_seconds(name, seconds)
-        check_seconds("expire_after", expire_after, optional=True)
+        check_options(
+            {"port": port, "storage_port": storage_port},
+            {
+                "prefer_wait_default": prefer_wait_default,
+                "prefer_wait_max": prefer_wait_max,
+                "cancel_delay": cancel_delay,
+                "cold_start": cold_start,
+                "keep_warm": keep_warm,
+                "stream_idle_default": stream_idle_default,
+                "stream_idle_max": stream_idle_max,
+                "stream_heartbeat": stream_heartbeat,
+                "download_lifetime": download_lifetime,
+            },
+            {"expire_after": expire_after, "events_expire_after": events_expire_after},
+            part_size,
+        )
         if isinstance(webhook_rotation_secrets, str):
             raise TypeError("webhook_rotation_secrets must be a list of secrets")
         self.token = token
         self.host = host
         self.verbose = verbose
-        self._port = port
+        self._ports = (port, storage_port)
         self.faults = (
             faults if isinstance(faults, Faults) or faults is None else Faults(faults)
         )
@@ -192,7 +232,13 @@ class LocalServer:
             rotation_secrets=webhook_rotation_secrets,
             duplicates=webhook_duplicates,
         )
-        self._store = Store(self._webhooks.enqueue, expire_after)
+        self._uploads = Uploads(part_size, download_lifetime)
+        self._store = Store(
+            self._webhooks.enqueue,
+            expire_after,
+            events_expire_after=events_expire_after,
+            open_file=self._uploads.open_file,
+        )
         self._runner = Runner(
             self._store, workers, max_run_seconds, cold_start, keep_warm
         )
@@ -206,73 +252,67 @@ class LocalServer:
             prefer_wait_default=prefer_wait_default,
             prefer_wait_max=prefer_wait_max,
             cancel_delay=cancel_delay,
+            streams=StreamSettings(
+                stream_idle_default, stream_idle_max, stream_heartbeat
+            ),
+            uploads=self._uploads,
         )
         self._request_log: Deque[RecordedRequest] = collections.deque(maxlen=10000)
-        self._httpd: Optional[HTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
+        self._storage_log: Deque[RecordedRequest] = collections.deque(maxlen=10000)
+        self._running: Optional[Ports] = None
         self._base_url: Optional[str] = None
 
     # ---- running ------------------------------------------------------------
 
     def start(self) -> LocalServer:
-        """Bind and serve in background threads.
+        """Bind both ports and serve in background threads.
 
         Returns:
             The server itself.
 
         Raises:
             RuntimeError: It is already running.
-            OSError: The address cannot be bound.
+            OSError: An address cannot be bound.
             TypeError: The host cannot be a host name (it holds a NUL, say).
         """
-        if self._httpd is not None:
+        if self._running is not None:
             raise RuntimeError("The server is already running")
-        httpd = HTTPServer(
-            (self.host, self._port),
+        ports = Ports(
+            self.host,
+            self._ports,
             self._app,
+            self._uploads,
             self.faults,
-            self._request_log,
+            (self._request_log, self._storage_log),
             self.verbose,
         )
-        port = httpd.server_address[1]
-        shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(
-            self.host, self.host
-        )
-        if ":" in shown:
-            shown = f"[{shown}]"
-        self._base_url = f"http://{shown}:{port}/v1"
+        self._base_url = f"{ports.api_origin}/v1"
+        self._uploads.open(ports.storage_origin)
         self._store.close(False)
         self._runner.start()
         self._webhooks.start()
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve,
-            name="predictions-testing-server",
-            daemon=True,
-        )
-        self._thread.start()
+        self._running = ports
+        ports.serve()
         return self
 
     def stop(self) -> None:
         """Stop serving, close every connection and end every thread it started.
 
         Predictions not yet ended are cancelled (their status says so), queued
-        webhook deliveries dropped. Safe to call twice.
+        webhook deliveries dropped, uploaded files removed. Safe to call twice.
         """
-        httpd, thread = self._httpd, self._thread
-        if httpd is None or thread is None:
+        ports = self._running
+        if ports is None:
             return
-        httpd.stopping.set()
-        self._store.close()
-        httpd.wake()
-        thread.join(STOP_TIMEOUT)
-        httpd.close_all(STOP_TIMEOUT)
-        httpd.server_close()
+        ports.stopping()
+        self._store.close()  # ends held creates and open streams
+        ports.close(STOP_TIMEOUT)
         # Webhooks first: the predictions the runner now cancels are not
         # announced to a receiver that may be gone already.
         self._webhooks.stop(STOP_TIMEOUT)
         self._runner.stop(STOP_TIMEOUT)
-        self._httpd = self._thread = None
+        self._uploads.close()
+        self._running = None
 
     def __enter__(self) -> LocalServer:
         """Start the server."""
@@ -290,7 +330,7 @@ class LocalServer:
     @property
     def running(self) -> bool:
         """Whether the server is serving."""
-        return self._httpd is not None
+        return self._running is not None
 
     @property
     def base_url(self) -> str:
@@ -308,99 +348,12 @@ class LocalServer:
         """The port it listens on (known once started)."""
         return int(self.base_url.rsplit(":", 1)[1].split("/", 1)[0])
 
-    # ---- models -------------------------------------------------------------
-
-    def register(
-        self, ref: str, fn: ModelFn, *, input_schema: Optional[Mapping[str, Any]] = None
-    ) -> int:
-        """Add a model backed by a Python callable, or its next version.
-
-        Args:
-            ref: `owner/name`.
-            fn: Called as `fn(input)` or `fn(input, ctx)`; plain or `async def`.
-                `ctx.log(line)` appends to the logs; `ctx.cancelled` tells a
-                plain function it was cancelled.
-            input_schema: What `Validate-Input: true` checks (a JSON Schema
-                subset: type, properties, required, enum, bounds...).
-
-        Returns:
-            The version number (1 the first time, then 2, 3...).
-        """
-        return self.registry.register(ref, fn, input_schema)
-
-    # ---- looking inside -----------------------------------------------------
-
     @property
-    def predictions(self) -> List[Dict[str, Any]]:
-        """Every stored prediction (as GET returns it), oldest first."""
-        return self._store.snapshot()
-
-    def prediction(self, prediction_id: str) -> Optional[Dict[str, Any]]:
-        """One prediction as GET returns it, or None."""
-        return self._store.get(prediction_id)
-
-    @property
-    def requests(self) -> List[RecordedRequest]:
-        """The requests received (the last 10,000), oldest first.
-
-        Each keeps at most the first 64 KiB of its body.
-        """
-        return list(self._request_log)
-
-    @property
-    def webhook_deliveries(self) -> List[Delivery]:
-        """Every webhook delivery attempt (the last 10,000), oldest first."""
-        return self._webhooks.deliveries
-
-    def wait(self, prediction_id: str, timeout: float = 10.0) -> Dict[str, Any]:
-        """Wait until a prediction ends.
-
-        Args:
-            prediction_id: Its id.
-            timeout: Seconds to wait at most.
-
-        Returns:
-            The ended prediction.
+    def storage_url(self) -> str:
+        """The storage origin (part URLs, downloads), such as ``http://127.0.0.1:53125``.
 
         Raises:
-            KeyError: No such prediction.
-            TimeoutError: It has not ended in time.
+            RuntimeError: The server was never started.
         """
-        prediction = self._store.wait(prediction_id, timeout)
-        if prediction is None:
-            raise KeyError(prediction_id)
-        if prediction["status"] not in TERMINAL:
-            raise TimeoutError(
-                "Prediction {} is still {}".format(prediction_id, prediction["status"])
-            )
-        return prediction
-
-    def set_status(self, prediction_id: str, status: str) -> None:
-        """Force a prediction's status, e.g. `abandoned` or one clients do not know.
-
-        A terminal status also stops the prediction if it runs.
-
-        Raises:
-            KeyError: No such prediction.
-        """
-        record = self._store.force_status(prediction_id, status)
-        if record is None:
-            raise KeyError(prediction_id)
-        if status in TERMINAL:
-            record.context.request_cancel()
-            self._runner.cancel(prediction_id)
-
-    def reset(self) -> None:
-        """Forget predictions, requests, webhook deliveries and idempotency keys.
-
-        Running predictions are cancelled; rate-limit buckets refill; models
-        are cold again; fault rules start over from their seed.
-        """
-        for record in self._store.clear():
-            self._runner.cancel(record.id)
-        self._runner.forget_warm()
-        self._request_log.clear()
-        self._webhooks.clear()
-        self.limiter.reset()
-        if self.faults is not None:
-            self.faults.reset()
+        self.base_url  # noqa: B018 - raises when never started
+        return self._uploads.base_url

@@ -1,0 +1,245 @@
+"""The threading HTTP server both ports run on, and what their handlers share.
+
+`HTTPServer` knows its connections (to close them at once on stop) and stops
+without a poll interval; `BaseHandler` is HTTP/1.1 with keep-alive, quiet
+unless verbose, and knows how to discard what a refused client still sends
+and how to send a body in chunks as it is made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import selectors
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Deque, Dict, List, Optional, Tuple, Type, cast
+
+from ._faults import Faults
+
+IDLE_TIMEOUT = 60.0
+"""Seconds an idle keep-alive connection is kept open."""
+
+RECORDED_BODY = 64 * 1024
+"""How much of each request body `LocalServer.requests` keeps (64 KiB)."""
+
+DISCARD_LIMIT = 40 * 1024 * 1024
+"""The most a refused client's unread body is read and dropped (40 MiB)."""
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """A request the server received, as `LocalServer.requests` lists it.
+
+    Attributes:
+        method: The HTTP method.
+        path: The request target, query included, as sent.
+        headers: The headers, names lower-cased.
+        body: The body as received, cut to its first 64 KiB (the log keeps
+            10,000 requests: whole 10 MiB bodies would fill the memory);
+            empty when it was refused unread.
+    """
+
+    method: str
+    path: str
+    headers: Dict[str, str]
+    body: bytes
+
+
+class HTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server that knows its connections, to close them fast."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    # socketserver's default backlog is 5: a burst of new connections (an
+    # async client opening twenty at once) would be reset.
+    request_queue_size = 1024
+
+    def __init__(
+        self,
+        address: Tuple[str, int],
+        handler: Type[BaseHandler],
+        faults: Optional[Faults],
+        request_log: Deque[RecordedRequest],
+        verbose: bool = False,
+    ) -> None:
+        """Bind (not serve yet).
+
+        Args:
+            address: `(host, port)`; port 0 picks a free one.
+            handler: Serves each connection.
+            faults: Fault rules, or None.
+            request_log: Where received requests are recorded.
+            verbose: Log each request and server error to stderr.
+        """
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        # Before binding: a failed bind calls server_close(), which closes these.
+        self._wake_r, self._wake_w = socket.socketpair()
+        super().__init__(address, handler)
+        self.faults = faults
+        self.verbose = verbose
+        self.stopping = threading.Event()
+        self.request_log = request_log
+        self._connections: Dict[threading.Thread, socket.socket] = {}
+        self._connections_lock = threading.Lock()
+
+    def serve(self) -> None:
+        """Accept connections until `wake()`; like `serve_forever`, but ends at once.
+
+        `serve_forever` notices `shutdown()` only at its next poll; this loop
+        also watches a socket pair, so stopping takes no poll interval.
+        """
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.socket, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not self.stopping.is_set():
+                for key, _ in selector.select():
+                    if key.fileobj is self.socket and not self.stopping.is_set():
+                        # What serve_forever calls too (not in typeshed).
+                        self._handle_request_noblock()  # type: ignore[attr-defined]
+
+    def wake(self) -> None:
+        """Stop `serve()` (after `stopping` is set)."""
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+
+    def server_close(self) -> None:
+        """Close the listening socket and the wake-up pair."""
+        super().server_close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve a connection on a thread of its own, tracked for `close_all`."""
+        if self.stopping.is_set():
+            self.shutdown_request(request)
+            return
+        thread = threading.Thread(
+            target=self._serve_connection,
+            args=(request, client_address),
+            name="predictions-testing-http",
+            daemon=True,
+        )
+        with self._connections_lock:
+            self._connections[thread] = request
+        thread.start()
+
+    def _serve_connection(self, request: Any, client_address: Any) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self._connections_lock:
+                self._connections.pop(threading.current_thread(), None)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Report a server error on stderr, only when verbose."""
+        if self.verbose:
+            super().handle_error(request, client_address)
+
+    def close_all(self, timeout: float) -> List[threading.Thread]:
+        """Shut every open connection and wait for their threads.
+
+        Returns:
+            The threads still alive after `timeout` (normally none).
+        """
+        deadline = time.monotonic() + timeout
+        with self._connections_lock:
+            connections = list(self._connections.items())
+        for _, sock in connections:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for thread, _ in connections:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return [t for t, _ in connections if t.is_alive()]
+
+
+class BaseHandler(BaseHTTPRequestHandler):
+    """One connection of either port: HTTP/1.1, quiet, with shared framing."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "predictions-testing"
+    sys_version = ""
+    default_request_version = "HTTP/1.0"
+    timeout = IDLE_TIMEOUT
+    # Headers and body go out in two writes; without TCP_NODELAY the second
+    # waits for the client's delayed ACK (40 ms on Linux).
+    disable_nagle_algorithm = True
+
+    def version_string(self) -> str:
+        """The `Server` header's value."""
+        return self.server_version
+
+    @property
+    def listener(self) -> HTTPServer:
+        """The server, typed."""
+        return cast(HTTPServer, self.server)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Log to stderr only when the server is verbose."""
+        if self.listener.verbose:
+            sys.stderr.write(f"{self.address_string()} - {format % args}\n")
+
+    def record(self, body: bytes = b"") -> Dict[str, str]:
+        """Log the request (its body cut to 64 KiB); its headers, lower-cased."""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self.listener.request_log.append(
+            RecordedRequest(self.command, self.path, headers, body[:RECORDED_BODY])
+        )
+        return headers
+
+    def declared_length(self) -> int:
+        """The request's `Content-Length`: 0 when absent, -1 when invalid."""
+        value = self.headers.get("Content-Length")
+        if value is None:
+            return 0
+        value = value.strip()
+        if not value.isdigit() or not value.isascii():
+            return -1
+        return int(value)
+
+    def chunked(self) -> bool:
+        """Whether the request body comes in chunks (`Transfer-Encoding`)."""
+        return "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+
+    def write_chunk(self, data: bytes, chunked: bool) -> None:
+        """Send a piece of a body of unknown length, and flush it.
+
+        Args:
+            data: The piece; with `chunked`, empty ends the body.
+            chunked: Frame it as a chunk; else send it as is (the body ends
+                when the connection closes).
+        """
+        if chunked:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        else:
+            self.wfile.write(data)
+        self.wfile.flush()
+
+    def discard_unread(self, seconds: float = 1.0, limit: int = DISCARD_LIMIT) -> None:
+        """Shut our side, then read and drop what the client still sends, a while.
+
+        So that closing does not reset the connection before the client has
+        read our answer.
+        """
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + seconds
+            dropped = 0
+            while dropped < limit and not self.listener.stopping.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.connection.settimeout(min(left, 0.1))
+                try:
+                    chunk = self.connection.recv(65536)
+                except socket.timeout:
+                    continue
+                if not chunk:
+                    break
+                dropped += len(chunk)
+        except OSError:
+            pass

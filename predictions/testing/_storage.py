@@ -1,0 +1,227 @@
+"""The storage port: upload parts (`PUT /parts/...`) and downloads (`GET /files/...`).
+
+It stands for the object storage that pre-signed URLs point at: another
+origin than the API, with no access token. So a request to it that carries
+`Authorization` is refused (400), which catches a client that leaks its
+token to another host; a part URL with a bad or missing signature is refused
+(403). A part's `PUT` needs a `Content-Length` equal to the part's exact size
+(else 400), is written to disk as it arrives, and is answered 200 with an
+empty body and the part's `ETag`. A download is streamed from disk with the
+upload's MIME type. Errors are `{"detail": ...}` JSON. Every request is
+recorded (`LocalServer.storage_requests`, bodies not kept).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import Deque, Dict, Optional, Tuple, cast
+
+from ._faults import Fault, Faults, fault_answer
+from ._listener import BaseHandler, HTTPServer, RecordedRequest
+from ._protocol import Response, error
+from ._uploads import CHUNK, UploadError, Uploads
+
+DRAIN_LIMIT = 16 * 1024 * 1024
+"""A refused request's body up to this size is read and dropped, keeping the
+connection; a larger one closes it."""
+
+TEXT = "text/plain; charset=utf-8"
+
+
+class StorageServer(HTTPServer):
+    """The storage port."""
+
+    def __init__(
+        self,
+        address: Tuple[str, int],
+        uploads: Uploads,
+        faults: Optional[Faults],
+        request_log: Deque[RecordedRequest],
+        verbose: bool = False,
+    ) -> None:
+        """Bind (not serve yet).
+
+        Args:
+            address: `(host, port)`; port 0 picks a free one.
+            uploads: The uploads and their files.
+            faults: Fault rules (routes `part` and `download`), or None.
+            request_log: Where received requests are recorded.
+            verbose: Log each request and server error to stderr.
+        """
+        super().__init__(address, StorageHandler, faults, request_log, verbose)
+        self.uploads = uploads
+
+
+class StorageHandler(BaseHandler):
+    """One connection of the storage port."""
+
+    @property
+    def srv(self) -> StorageServer:
+        """The server, typed."""
+        return cast(StorageServer, self.server)
+
+    def send_error(
+        self, code: int, message: Optional[str] = None, explain: Optional[str] = None
+    ) -> None:
+        """Answer an error `http.server` found itself, as JSON."""
+        self.close_connection = True
+        phrase = self.responses.get(code, ("Error",))[0]
+        self._answer(error(code, message or phrase))
+
+    def do_GET(self) -> None:
+        """Answer any method (the route decides)."""
+        try:
+            self._serve()
+        except OSError:  # the client went away (or timed out)
+            self.close_connection = True
+        except Exception:  # never a traceback to the client, never a dead server
+            self.close_connection = True
+            if self.srv.verbose:
+                import traceback
+
+                traceback.print_exc()
+            with contextlib.suppress(OSError):
+                self._answer(error(500, "Internal Server Error"))
+
+    do_PUT = do_POST = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+
+    def _serve(self) -> None:
+        headers = self.record()
+        path, _, query = self.path.partition("?")
+        parts = path.split("/")
+        allowed: Tuple[str, ...]
+        if len(parts) == 4 and parts[1] == "parts":
+            route, allowed = "part", ("PUT",)
+        elif len(parts) == 3 and parts[1] == "files":
+            route, allowed = "download", ("GET", "HEAD")
+        else:
+            self._refuse(error(404, "Not Found"))
+            return
+        if self.command not in allowed:
+            allow = {"Allow": ", ".join(allowed)}
+            self._refuse(error(405, "Method Not Allowed", allow))
+            return
+        faults = self.srv.faults
+        fault = faults.pick(route) if faults is not None else None
+        if fault is not None and fault.kind == "drop_before":
+            self.close_connection = True
+            return
+        if fault is not None and fault.kind == "status":
+            self._refuse(fault_answer(fault))
+            return
+        if "authorization" in headers:
+            self._refuse(
+                error(400, "Pre-signed URLs take no Authorization header: remove it")
+            )
+            return
+        try:
+            if route == "part":
+                signature = _query_value(query, "sig")
+                response = self._put_part(parts[2], parts[3], signature)
+            else:
+                self._download(parts[2], fault)
+                return
+        except UploadError as exc:
+            self._refuse(error(exc.status, exc.detail))
+            return
+        if fault is None:
+            self._answer(response)
+        elif fault.kind == "delay":
+            self.srv.stopping.wait(fault.delay)
+            self._answer(response)
+        else:  # drop_after, truncate: stored, never answered
+            self.close_connection = True
+
+    # ---- parts --------------------------------------------------------------
+
+    def _put_part(self, upload_id: str, index: str, signature: str) -> Response:
+        upload, number = self.srv.uploads.part(upload_id, index, signature)
+        expected = upload.part_length(number)
+        length = self.declared_length()
+        if self.chunked() or self.headers.get("Content-Length") is None:
+            raise UploadError(
+                400, f"Send Content-Length: {expected} (part {number}'s size)"
+            )
+        if length != expected:
+            raise UploadError(
+                400,
+                f"Part {number} is {expected} bytes; Content-Length says"
+                f" {self.headers.get('Content-Length')}",
+            )
+        etag = self.srv.uploads.store_part(upload, number, self.rfile.read)
+        return Response(200, raw=b"", headers={"ETag": etag}, content_type=TEXT)
+
+    # ---- downloads ----------------------------------------------------------
+
+    def _download(self, token: str, fault: Optional[Fault]) -> None:
+        upload = self.srv.uploads.download(token)
+        assert upload.path is not None
+        with open(upload.path, "rb") as file:
+            if fault is not None and fault.kind == "drop_after":
+                self.close_connection = True
+                return
+            if fault is not None and fault.kind == "delay":
+                self.srv.stopping.wait(fault.delay)
+            truncate = fault is not None and fault.kind == "truncate"
+            if truncate:
+                self.close_connection = True
+            self._head(200, upload.mime_type, {"Content-Length": str(upload.size)})
+            if self.command == "HEAD":
+                return
+            left = upload.size // 2 if truncate else upload.size
+            while left > 0:
+                chunk = file.read(min(CHUNK, left))
+                if not chunk:
+                    break
+                self.wfile.write(chunk)
+                left -= len(chunk)
+            self.wfile.flush()
+
+    # ---- answers ------------------------------------------------------------
+
+    def _refuse(self, response: Response) -> None:
+        """Answer before reading the body; drop the body to keep the connection."""
+        length = self.declared_length()
+        if self.chunked() or not 0 <= length <= DRAIN_LIMIT:
+            self.close_connection = True
+        self._answer(response)
+        if self.close_connection:
+            self.discard_unread()
+            return
+        while length > 0:  # read and dropped, so the connection can be reused
+            chunk = self.rfile.read(min(CHUNK, length))
+            if not chunk:
+                self.close_connection = True
+                return
+            length -= len(chunk)
+
+    def _answer(self, response: Response) -> None:
+        body = response.body()
+        self._head(
+            response.status,
+            response.content_type,
+            {"Content-Length": str(len(body)), **response.headers},
+        )
+        if getattr(self, "command", None) != "HEAD":
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    def _head(self, status: int, content_type: str, headers: Dict[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("x-request-id", uuid.uuid4().hex)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+
+
+def _query_value(query: str, name: str) -> str:
+    """One value of a query string, as sent ("" when absent)."""
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        if key == name:
+            return value
+    return ""
