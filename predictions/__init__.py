@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # the names of the table below, for type checkers
     from predictions.errors import WebhookTimestampError as WebhookTimestampError
     from predictions.errors import WebhookToleranceError as WebhookToleranceError
     from predictions.errors import WebhookVerificationError as WebhookVerificationError
+    from predictions.files import File as File
     from predictions.hookspecs import hookimpl as hookimpl
     from predictions.pagination import PaginatedResponse as PaginatedResponse
     from predictions.pagination import PaginationOptions as PaginationOptions
@@ -88,6 +89,7 @@ _HOMES = {
     "ConflictError": "predictions.errors",
     "CreatePredictionParams": "predictions.types",
     "ErrorSource": "predictions.types",
+    "File": "predictions.files",
     "InternalServerError": "predictions.errors",
     "InvalidResponseError": "predictions.errors",
     "JsonValue": "predictions.types",
