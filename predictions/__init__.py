@@ -14,6 +14,7 @@ from predictions._version import __version__
 if TYPE_CHECKING:  # the names of the table below, for type checkers
     from predictions._clock import Clock as Clock
     from predictions._settings import Settings as Settings
+    from predictions._sse import StreamError as StreamError
     from predictions.batch import as_completed as as_completed
     from predictions.batch import async_as_completed as async_as_completed
     from predictions.client import DEFAULT_API_BASE_URL as DEFAULT_API_BASE_URL
@@ -65,9 +66,11 @@ if TYPE_CHECKING:  # the names of the table below, for type checkers
     from predictions.types import ErrorSource as ErrorSource
     from predictions.types import JsonValue as JsonValue
     from predictions.types import Prediction as Prediction
+    from predictions.types import PredictionEvent as PredictionEvent
     from predictions.types import PredictionModel as PredictionModel
     from predictions.types import PredictionWithIO as PredictionWithIO
     from predictions.types import Status as Status
+    from predictions.types import StreamEventType as StreamEventType
     from predictions.types import TaskError as TaskError
     from predictions.types import Webhook as Webhook
     from predictions.webhooks import WebhookReceiver as WebhookReceiver
@@ -104,6 +107,7 @@ _HOMES = {
     "PluginWarning": "predictions.plugins",
     "Prediction": "predictions.types",
     "PredictionModel": "predictions.types",
+    "PredictionEvent": "predictions.types",
     "PredictionWithIO": "predictions.types",
     "Predictions": "predictions.predictions",
     "PredictionsError": "predictions.errors",
@@ -111,6 +115,8 @@ _HOMES = {
     "ResponseTooLargeError": "predictions.errors",
     "Settings": "predictions._settings",
     "Status": "predictions.types",
+    "StreamError": "predictions._sse",
+    "StreamEventType": "predictions.types",
     "TaskError": "predictions.types",
     "UnprocessableEntityError": "predictions.errors",
     "WaitOptions": "predictions.predictions",

@@ -25,6 +25,9 @@ from predictions.plugins import PluginHost
 USER_AGENT = f"predictions-python/{__version__}"
 """What every request says it is."""
 
+MAX_STREAM_THREADS = 4096
+"""Async streams a client keeps waiting at once (one thread each)."""
+
 
 class API:
     """Sends requests to the WriftAI API and decodes the answers.
@@ -57,6 +60,7 @@ class API:
     def _reset_threads(self) -> None:
         self._lock = threading.Lock()
         self._executor: Optional[ThreadPoolExecutor] = None
+        self._stream_executor: Optional[ThreadPoolExecutor] = None
         self._holds = threading.Semaphore(max(1, self.settings.max_workers // 2))
 
     def _after_fork(self) -> None:
@@ -89,13 +93,35 @@ class API:
                 )
             return self._executor
 
+    def stream_executor(self) -> ThreadPoolExecutor:
+        """Return the threads that wait for async streams' next events.
+
+        Apart from the request pool (`max_workers`), so that open streams
+        never starve the client's other async calls: each async stream
+        waiting for its next event holds one of these threads.
+
+        Raises:
+            PredictionsError: If the client has been closed.
+        """
+        with self._lock:
+            self._check_open()
+            if self._stream_executor is None:
+                self._stream_executor = ThreadPoolExecutor(
+                    max_workers=MAX_STREAM_THREADS,
+                    thread_name_prefix="predictions-stream",
+                )
+            return self._stream_executor
+
     def close(self) -> None:
-        """Close every session and shut the thread pool down; idempotent."""
+        """Close every session and shut the thread pools down; idempotent."""
         with self._lock:
             self._closed = True
             executor, self._executor = self._executor, None
+            streams, self._stream_executor = self._stream_executor, None
         if executor is not None:
             executor.shutdown(wait=True)
+        if streams is not None:  # a stream may be waiting for its next event
+            streams.shutdown(wait=False)
         self.transport.close()
 
     def _check_open(self) -> None:

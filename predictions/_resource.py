@@ -128,6 +128,8 @@ def create_request(
     idempotent: bool,
     max_retries: Optional[int],
     wait_options: Optional[BaseWaitOptions[Any]] = None,
+    stream: bool = False,
+    answer_stream: bool = False,
 ) -> Request:
     """Check a create call's arguments and build its request.
 
@@ -144,6 +146,9 @@ def create_request(
         wait_options: For a create that waits: the server is asked to hold
             it until the prediction finishes (`Prefer: wait[=N]`), no longer
             than the wait's timeout, and the read timeout outlasts the hold.
+        stream: Create the prediction with its events to be streamed.
+        answer_stream: Ask for the create's answer to be its event stream
+            (`Prefer: wait` with `stream`); the answer is returned unread.
 
     Returns:
         The request.
@@ -180,6 +185,8 @@ def create_request(
     body: Dict[str, Any] = {"input": params["input"]}
     if "webhook" in params:
         body["webhook"] = None if webhook is None else dict(webhook)
+    if stream:
+        body["stream"] = True
 
     import uuid  # ~2 ms to import: paid by the first create, not by import
 
@@ -188,6 +195,9 @@ def create_request(
         headers["Validate-Input"] = "true" if validate else "false"
     read_timeout = None
     prefer, hold = (None, 0.0) if wait_options is None else _prefer(wait_options)
+    if answer_stream:
+        headers["Accept"] = "text/event-stream, application/json"
+        prefer, hold = prefer or "wait", hold or HOLD_ASSUMED  # the idle limit
     if prefer is not None:
         headers["Prefer"] = prefer
         read_timeout = hold + HOLD_MARGIN
@@ -200,8 +210,16 @@ def create_request(
         idempotent=idempotent,
         max_retries=max_retries,
         read_timeout=read_timeout,
-        decode=decode_prediction,
+        stream=answer_stream,
+        decode=open_stream if answer_stream else decode_prediction,
     )
+
+
+def open_stream(response: Any) -> Any:
+    """Decode an answer that opens a stream: itself, unread, or the typed error."""
+    if response.status_code >= 300:
+        decode_prediction(response)  # raises the status's typed error
+    return response
 
 
 def _prefer(options: BaseWaitOptions[Any]) -> Tuple[Optional[str], float]:
@@ -269,6 +287,7 @@ __all__ = [
     "ModelRef",
     "Resource",
     "create_request",
+    "open_stream",
     "parse_model_ref",
     "path_segment",
     "prediction_path",

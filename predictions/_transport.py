@@ -234,7 +234,7 @@ class Transport:
         try:
             response = self._follow(request, url, attempt, timeout)
             if not request.stream or response.status_code >= 300:
-                _read_body(response, settings.max_response_bytes)
+                read_body(response, settings.max_response_bytes)
             else:
                 limits.deadline = None  # a stream: each read within the read timeout
         except (requests.exceptions.RequestException, OSError) as exc:
@@ -337,7 +337,7 @@ class Transport:
         return response
 
 
-def _read_body(response: requests.Response, limit: int) -> None:
+def read_body(response: requests.Response, limit: int) -> None:
     """Read the answer's body into `response.content`, refusing more than `limit`."""
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
@@ -424,4 +424,5 @@ __all__ = [
     "PoolCachingAdapter",
     "Transport",
     "after_fork_in_child",
+    "read_body",
 ]

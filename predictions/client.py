@@ -113,7 +113,7 @@ class Client:
 
     @property
     def base_url(self) -> str:
-        """The API's base URL (without any `user:password@`)."""
+        """The API's base URL, never with a user name or password in it."""
         return self.settings.base_url
 
     def __repr__(self) -> str:

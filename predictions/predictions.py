@@ -8,13 +8,29 @@ point to the sync method's, which documents both.
 
 from __future__ import annotations
 
+import asyncio
 from types import MappingProxyType
-from typing import Any, AsyncIterator, Iterator, Mapping, Optional, cast
+from typing import (
+    Any,
+    AsyncIterator,
+    Dict,
+    Iterator,
+    Literal,
+    Mapping,
+    Optional,
+    Tuple,
+    Union,
+    cast,
+    overload,
+)
 
 from predictions._decode import decode_nothing, decode_page, decode_prediction
 from predictions._polling import async_wait_for, wait_for
 from predictions._request import Request
 from predictions._resource import Resource, create_request, prediction_path
+from predictions._settings import check_number
+from predictions._streaming import Following, async_follow, follow, is_event_stream
+from predictions._transport import read_body
 from predictions._wait_options import (
     DEFAULT_ASYNC_WAIT_OPTIONS,
     DEFAULT_WAIT_OPTIONS,
@@ -34,6 +50,7 @@ from predictions.pagination import (
 from predictions.types import (
     CreatePredictionParams,
     Prediction,
+    PredictionEvent,
     PredictionWithIO,
 )
 
@@ -121,6 +138,42 @@ class Predictions(Resource):
         check_pagination_options(pagination_options)
         return async_iterate_items(self.async_list, pagination_options)
 
+    @overload
+    def create(
+        self,
+        params: CreatePredictionParams,
+        model: str,
+        wait: Literal[True],
+        wait_options: WaitOptions = ...,
+        *,
+        max_retries: Optional[int] = ...,
+        stream: Literal[True],
+    ) -> Iterator[PredictionEvent]: ...
+
+    @overload
+    def create(
+        self,
+        params: CreatePredictionParams,
+        model: str,
+        wait: bool = ...,
+        wait_options: WaitOptions = ...,
+        *,
+        max_retries: Optional[int] = ...,
+        stream: Literal[False] = ...,
+    ) -> PredictionWithIO: ...
+
+    @overload
+    def create(
+        self,
+        params: CreatePredictionParams,
+        model: str,
+        wait: Literal[False] = ...,
+        wait_options: WaitOptions = ...,
+        *,
+        max_retries: Optional[int] = ...,
+        stream: Literal[True],
+    ) -> PredictionWithIO: ...
+
     def create(
         self,
         params: CreatePredictionParams,
@@ -129,11 +182,19 @@ class Predictions(Resource):
         wait_options: WaitOptions = DEFAULT_WAIT_OPTIONS,
         *,
         max_retries: Optional[int] = None,
-    ) -> PredictionWithIO:
+        stream: bool = False,
+    ) -> Union[PredictionWithIO, Iterator[PredictionEvent]]:
         """Create a prediction.
 
         The caller's `params` are not changed. One `Idempotency-Key` is sent
         with every attempt of this call.
+
+        With `stream=True` the prediction is created with its events to be
+        streamed: with `wait=True` too, the create's own answer is its event
+        stream, and an iterator over its events is returned (as `stream`
+        yields them; a server that answers plain JSON is followed with
+        `stream` instead); with `wait=False`, the prediction is returned, and
+        `stream(prediction["id"])` reads its events later.
 
         Args:
             params: Prediction creation params: `input`, and optionally
@@ -147,9 +208,11 @@ class Predictions(Resource):
                 provided, default options are used.
             max_retries: The create request's retry limit, instead of the
                 client's.
+            stream: Stream the prediction's events (see above).
 
         Returns:
-            The new prediction (finished, if `wait` is True).
+            The new prediction (finished, if `wait` is True); an iterator over
+            its events with `wait=True, stream=True`.
 
         Raises:
             TypeError: If `params` is not a mapping or a value has a wrong type.
@@ -158,14 +221,53 @@ class Predictions(Resource):
                 owner/name:version-number format.
         """
         request = self._create(
-            params, model, wait, wait_options, False, max_retries, wait
+            params, model, wait, wait_options, False, max_retries, wait, stream
         )
+        if wait and stream:
+            answer = self._api.request(request)
+            return follow(self._api, *self._streamed(answer, model, params))
         started = self._api.clock.monotonic()
         created = self._created(self._api.request(request), model, params)
         if wait:
             prediction_id = created["id"]
             return wait_for(self._api, prediction_id, wait_options, created, started)
         return created
+
+    @overload
+    async def async_create(
+        self,
+        params: CreatePredictionParams,
+        model: str,
+        wait: Literal[True],
+        wait_options: AsyncWaitOptions = ...,
+        *,
+        max_retries: Optional[int] = ...,
+        stream: Literal[True],
+    ) -> AsyncIterator[PredictionEvent]: ...
+
+    @overload
+    async def async_create(
+        self,
+        params: CreatePredictionParams,
+        model: str,
+        wait: bool = ...,
+        wait_options: AsyncWaitOptions = ...,
+        *,
+        max_retries: Optional[int] = ...,
+        stream: Literal[False] = ...,
+    ) -> PredictionWithIO: ...
+
+    @overload
+    async def async_create(
+        self,
+        params: CreatePredictionParams,
+        model: str,
+        wait: Literal[False] = ...,
+        wait_options: AsyncWaitOptions = ...,
+        *,
+        max_retries: Optional[int] = ...,
+        stream: Literal[True],
+    ) -> PredictionWithIO: ...
 
     async def async_create(
         self,
@@ -175,20 +277,32 @@ class Predictions(Resource):
         wait_options: AsyncWaitOptions = DEFAULT_ASYNC_WAIT_OPTIONS,
         *,
         max_retries: Optional[int] = None,
-    ) -> PredictionWithIO:
+        stream: bool = False,
+    ) -> Union[PredictionWithIO, AsyncIterator[PredictionEvent]]:
         """Create a prediction, without blocking the event loop; see `create`.
 
         `wait_options.on_poll` is awaited after each poll. A held create
         (`Prefer: wait`) occupies one of the client's `max_workers` threads
         while the server holds it: at most half of them are given to holds,
         and a create beyond that is not held (its wait polls on the loop).
+        With `wait=True, stream=True`, an async iterator over the events is
+        returned (see `async_stream`).
         """
+        if wait and stream:
+            request = self._create(
+                params, model, wait, wait_options, True, max_retries, True, True
+            )
+            answer = await self._api.async_request(request)
+            streamed = await asyncio.get_running_loop().run_in_executor(
+                self._api.executor(), self._streamed, answer, model, params
+            )
+            return async_follow(self._api, *streamed)
         # A held create holds one of the pool's threads: half the pool at most,
         # so that a thousand waits do not queue behind each other's holds.
         held = wait and self._api.take_hold()
         try:
             request = self._create(
-                params, model, wait, wait_options, True, max_retries, held
+                params, model, wait, wait_options, True, max_retries, held, stream
             )
             started = self._api.clock.monotonic()
             answer = await self._api.async_request(request)
@@ -254,6 +368,54 @@ class Predictions(Resource):
         check_wait_options(options, asynchronous=True)
         return await async_wait_for(self._api, predictionID, options)
 
+    def stream(
+        self,
+        prediction_id: str,
+        after_id: Optional[str] = None,
+        wait: Optional[float] = None,
+    ) -> Iterator[PredictionEvent]:
+        """Yield a prediction's events until its terminal one (`done` or `error`).
+
+        The prediction must have been created with `stream=True`. When the
+        connection closes with no terminal event (an idle close, a dropped
+        connection, a server restart), the stream resumes from the last event
+        id: no event is lost or repeated. Closing the iterator early (`break`,
+        `contextlib.closing`) releases its connection at once.
+
+        The async twin, `async_stream`, reads on threads of their own, never
+        on the client's `max_workers` pool: each open async stream holds one
+        such thread while it waits for its next event, and the client's other
+        async calls go on unhindered.
+
+        Args:
+            prediction_id: The unique identifier of the prediction.
+            after_id: Start after this event id (to resume by hand).
+            wait: Seconds the server may stay idle between events before it
+                closes the connection (`Prefer: wait`); None for its default.
+
+        Returns:
+            An iterator over the events (`{"id", "event", "data"}`), opened on
+            the first `next()`.
+
+        Raises:
+            TypeError: If `after_id` is not a string or `wait` not a number.
+            ValueError: If the id is empty, blank, `.` or `..`, or `wait` is
+                negative.
+            StreamError: The stream sent what the API does not promise, or
+                could not be resumed; it carries the last event id.
+        """
+        return follow(self._api, _following(self._api, prediction_id, after_id, wait))
+
+    def async_stream(
+        self,
+        prediction_id: str,
+        after_id: Optional[str] = None,
+        wait: Optional[float] = None,
+    ) -> AsyncIterator[PredictionEvent]:
+        """Yield a prediction's events on the event loop; see `stream`."""
+        following = _following(self._api, prediction_id, after_id, wait)
+        return async_follow(self._api, following)
+
     def cancel(self, prediction_id: str, *, max_retries: Optional[int] = None) -> None:
         """Ask the server to cancel a prediction; one request.
 
@@ -289,10 +451,12 @@ class Predictions(Resource):
         asynchronous: bool,
         max_retries: Optional[int],
         held: bool,
+        stream: bool = False,
     ) -> Request:
         """Check a create's arguments (its wait options too) and build its request.
 
-        `held`: ask the server to hold it until the prediction finishes.
+        `held`: ask the server to hold it until the prediction finishes; with
+        `stream` too, to answer with its event stream.
         """
         if wait:
             check_wait_options(wait_options, asynchronous=asynchronous)
@@ -302,7 +466,29 @@ class Predictions(Resource):
             idempotent=self._api.settings.retry_create == "idempotent",
             max_retries=max_retries,
             wait_options=wait_options if held else None,
+            stream=stream,
+            answer_stream=held and stream,
         )
+
+    def _streamed(
+        self, answer: Any, model: str, params: Mapping[str, Any]
+    ) -> Tuple[Following, Optional[Any]]:
+        """What follows a create asked to answer with its event stream.
+
+        Its answer is the stream (the prediction comes in its `init` event),
+        or, from a server that does not stream creates, the prediction, whose
+        events are then read from its stream (blocking: the body is read).
+        """
+
+        def created(prediction: Dict[str, Any]) -> None:
+            self._created(prediction, model, params)
+
+        if is_event_stream(answer):
+            return Following(self._api, None, on_init=created), answer
+        read_body(answer, self._api.settings.max_response_bytes)
+        prediction = decode_prediction(answer)
+        created(prediction)
+        return Following(self._api, prediction["id"]), None
 
     def _created(
         self, prediction: Any, model: str, params: Mapping[str, Any]
@@ -316,6 +502,17 @@ class Predictions(Resource):
                 params=MappingProxyType(dict(params)),
             )
         return cast(PredictionWithIO, prediction)
+
+
+def _following(
+    api: Any, prediction_id: str, after_id: Optional[str], wait: Optional[float]
+) -> Following:
+    """Check a stream's arguments, before anything is sent."""
+    prediction_path(prediction_id)
+    if after_id is not None and not isinstance(after_id, str):
+        raise TypeError(f"after_id must be an event id (a string), not {after_id!r}")
+    check_number("wait", wait, optional=True)
+    return Following(api, prediction_id, after_id, wait)
 
 
 def _get(prediction_id: str, max_retries: Optional[int]) -> Request:

@@ -112,6 +112,30 @@ class PredictionWithIO(Prediction):
     """Whether the prediction's events can still be read (`stream()`)."""
 
 
+class StreamEventType(StrEnum):
+    """The kinds of a prediction's events."""
+
+    init = "init"
+    """The first: its data is the prediction, with its id."""
+    output = "output"
+    """A piece of the output, in order."""
+    error = "error"
+    """The prediction failed (terminal): its data is the prediction's error."""
+    done = "done"
+    """The prediction finished (terminal): its data is the final prediction."""
+
+
+class PredictionEvent(TypedDict):
+    """One event of a prediction's stream."""
+
+    id: str
+    """The event's id: resume after it with `stream(..., after_id=id)`."""
+    event: str
+    """Its kind: a `StreamEventType` (a server may send others)."""
+    data: JsonValue
+    """Its data, decoded from JSON."""
+
+
 class Webhook(TypedDict):
     """Where to POST updates of a prediction."""
 
@@ -149,8 +173,10 @@ __all__ = [
     "JsonValue",
     "Prediction",
     "PredictionModel",
+    "PredictionEvent",
     "PredictionWithIO",
     "Status",
+    "StreamEventType",
     "TaskError",
     "Webhook",
 ]
