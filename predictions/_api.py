@@ -183,10 +183,12 @@ class API:
             return request.decode(response)
 
         def on_retry(number: int, delay: float, error: BaseException) -> None:
+            absolute = request.path.startswith(("https://", "http://"))
+            url = request.path if absolute else self.base_url + request.path
             self.hooks.call(
                 "predictions_on_retry",
                 method=request.method,
-                url=self.base_url + request.path,
+                url=url.split("?")[0],  # a pre-signed URL's query is a credential
                 attempt=number,
                 delay=delay,
                 error=error,

@@ -19,7 +19,9 @@ EXIT_USAGE = 2
 EXAMPLES = {
     "run": """examples:
   predictions run --local demo/echo -i text=hi
-  predictions run demo/word-count -i text=@essay.txt --json
+  predictions run demo/word-count -i 'text=<essay.txt' --json
+  predictions run owner/image-model -i image=@photo.png
+  predictions run --local demo/stream-words -i text="one two three" --stream
   predictions run owner/model:3 --input-json input.json --timeout 600
   echo '{"seconds": 2}' | predictions run --local demo/sleep --input-json -""",
     "get": "example:\n  predictions get 0f1c...e9 --json",
@@ -138,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="an input field: VALUE is read as JSON when it parses, else as text; "
-        "KEY=@FILE reads a file's text",
+        "KEY=@FILE uploads a file (an image, a sound, a document); "
+        "'KEY=<FILE' gives a text file's contents (quote it for the shell)",
     )
     run.add_argument(
         "--input-json",
@@ -146,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the whole input as JSON, from FILE or - (stdin)",
     )
     run.add_argument("--no-wait", action="store_true", help="print the new prediction")
+    run.add_argument(
+        "--stream",
+        action="store_true",
+        help="print the output as it is produced, piece by piece (with --json: "
+        "each event as a JSON line)",
+    )
     wait_options(run)
     run.add_argument("--webhook", metavar="URL", help="POST status changes to URL")
     run.add_argument(

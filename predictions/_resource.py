@@ -121,6 +121,34 @@ HOLD_MARGIN = 10.0
 """Seconds a held create's read timeout exceeds the hold by."""
 
 
+def check_create(params: Any, model: str) -> ModelRef:
+    """Check a create's `params` (but not its input's values) and its model.
+
+    Returns:
+        The parsed model reference.
+
+    Raises:
+        TypeError: If `params` is not a mapping or a value has a wrong type.
+        ValueError: If `params` has no `input`, or `model` is not valid.
+    """
+    if not isinstance(params, Mapping):
+        raise TypeError(
+            "params must be a mapping such as {'input': {...}}, "
+            f"not {type(params).__name__}"
+        )
+    if "input" not in params:
+        raise ValueError("params must have an 'input' key: {'input': {...}}")
+    validate = params.get("validate_input")
+    if validate is not None and not isinstance(validate, bool):
+        raise TypeError("params['validate_input'] must be True or False")
+    webhook = params.get("webhook")
+    if webhook is not None and not (
+        isinstance(webhook, Mapping) and isinstance(webhook.get("url"), str)
+    ):
+        raise TypeError("params['webhook'] must be None or {'url': str, 'secret': ...}")
+    return parse_model_ref(model)
+
+
 def create_request(
     params: Any,
     model: str,
@@ -158,23 +186,9 @@ def create_request(
         ValueError: If `params` has no `input`, the input is not JSON (NaN,
             infinities, a cycle), or `model` is not valid.
     """
-    if not isinstance(params, Mapping):
-        raise TypeError(
-            "params must be a mapping such as {'input': {...}}, "
-            f"not {type(params).__name__}"
-        )
-    if "input" not in params:
-        raise ValueError("params must have an 'input' key: {'input': {...}}")
+    ref = check_create(params, model)
     validate = params.get("validate_input")
-    if validate is not None and not isinstance(validate, bool):
-        raise TypeError("params['validate_input'] must be True or False")
     webhook = params.get("webhook")
-    if webhook is not None and not (
-        isinstance(webhook, Mapping) and isinstance(webhook.get("url"), str)
-    ):
-        raise TypeError("params['webhook'] must be None or {'url': str, 'secret': ...}")
-
-    ref = parse_model_ref(model)
     path = "/models/{}/{}".format(
         path_segment(ref.owner, "model owner"), path_segment(ref.name, "model name")
     )
@@ -286,6 +300,7 @@ __all__ = [
     "MODEL_REF_FORMS",
     "ModelRef",
     "Resource",
+    "check_create",
     "create_request",
     "open_stream",
     "parse_model_ref",

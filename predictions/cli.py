@@ -124,13 +124,25 @@ def _read_input(fields: List[str], input_json: Optional[str]) -> Any:
         key, sep, value = field.partition("=")
         if not sep or not key:
             raise UsageError(
-                f"-i {field!r} has no '=': write -i KEY=VALUE, -i KEY=@FILE or "
-                "-i 'KEY={\"json\": true}'"
+                f"-i {field!r} has no '=': write -i KEY=VALUE, -i KEY=@FILE, "
+                "-i 'KEY=<FILE' or -i 'KEY={\"json\": true}'"
             )
-        data[key] = (
-            _read_file(value[1:]) if value.startswith("@") else _json_or_text(value)
-        )
+        if value.startswith("@"):  # a file to upload, as curl -F has it
+            data[key] = _file(value[1:])
+        elif value.startswith("<"):  # a text file's contents
+            data[key] = _read_file(value[1:])
+        else:
+            data[key] = _json_or_text(value)
     return data
+
+
+def _file(path: str) -> Any:
+    from predictions.files import File
+
+    try:
+        return File(path)
+    except (OSError, TypeError, ValueError) as exc:
+        raise UsageError(f"cannot upload {path!r}: {exc}") from None
 
 
 def _json_or_text(value: str) -> Any:
@@ -186,12 +198,43 @@ def _run(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int
     if args.validate_input:
         params["validate_input"] = True
     if args.no_wait:
-        _print_json(client.predictions.create(params, args.model))
+        _print_json(client.predictions.create(params, args.model, stream=args.stream))
         return EXIT_OK
+    if args.stream:
+        return _print_events(client, params, args)
     prediction = client.predictions.create(
         params, args.model, wait=True, wait_options=_wait_options(args)
     )
     return _finish(prediction, args.json)
+
+
+def _print_events(client: Any, params: Dict[str, Any], args: argparse.Namespace) -> int:
+    """Print a streamed prediction's output pieces as they arrive."""
+    last: Dict[str, Any] = {}
+    events = client.predictions.create(
+        params, args.model, wait=True, wait_options=_wait_options(args), stream=True
+    )
+    for event in events:
+        data = event["data"]
+        if args.json:
+            print(json.dumps(event), flush=True)
+        elif event["event"] == "output":
+            text = data if isinstance(data, str) else json.dumps(data)
+            print(text, end="" if isinstance(data, str) else "\n", flush=True)
+        if event["event"] == "done" and isinstance(data, dict):
+            last = data
+        elif event["event"] == "error":
+            last = {"status": "failed", "error": data}
+    if not args.json:
+        print(flush=True)
+    if last.get("status") == "succeeded":
+        return EXIT_OK
+    error = (last.get("error") or {}).get("message", "no terminal event")
+    print(
+        f"predictions: the prediction {last.get('status', 'ended')}: {error}",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
 
 
 def _wait(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int:

@@ -9,6 +9,7 @@ point to the sync method's, which documents both.
 from __future__ import annotations
 
 import asyncio
+import sys
 from types import MappingProxyType
 from typing import (
     Any,
@@ -27,7 +28,12 @@ from typing import (
 from predictions._decode import decode_nothing, decode_page, decode_prediction
 from predictions._polling import async_wait_for, wait_for
 from predictions._request import Request
-from predictions._resource import Resource, create_request, prediction_path
+from predictions._resource import (
+    Resource,
+    check_create,
+    create_request,
+    prediction_path,
+)
 from predictions._settings import check_number
 from predictions._streaming import Following, async_follow, follow, is_event_stream
 from predictions._transport import read_body
@@ -220,9 +226,10 @@ class Predictions(Resource):
                 infinity, or the model reference is not in owner/name or
                 owner/name:version-number format.
         """
-        request = self._create(
-            params, model, wait, wait_options, False, max_retries, wait, stream
-        )
+        self._check(params, model, wait, wait_options, False)
+        files = sys.modules.get("predictions.files")  # no File exists without it
+        sent = params if files is None else files.prepare_params(self._api, params)
+        request = self._create(sent, model, wait_options, max_retries, wait, stream)
         if wait and stream:
             answer = self._api.request(request)
             return follow(self._api, *self._streamed(answer, model, params))
@@ -288,10 +295,15 @@ class Predictions(Resource):
         With `wait=True, stream=True`, an async iterator over the events is
         returned (see `async_stream`).
         """
+        self._check(params, model, wait, wait_options, True)
+        files = sys.modules.get("predictions.files")  # no File exists without it
+        sent = (
+            params
+            if files is None
+            else await files.async_prepare_params(self._api, params)
+        )
         if wait and stream:
-            request = self._create(
-                params, model, wait, wait_options, True, max_retries, True, True
-            )
+            request = self._create(sent, model, wait_options, max_retries, True, True)
             answer = await self._api.async_request(request)
             streamed = await asyncio.get_running_loop().run_in_executor(
                 self._api.executor(), self._streamed, answer, model, params
@@ -301,9 +313,7 @@ class Predictions(Resource):
         # so that a thousand waits do not queue behind each other's holds.
         held = wait and self._api.take_hold()
         try:
-            request = self._create(
-                params, model, wait, wait_options, True, max_retries, held, stream
-            )
+            request = self._create(sent, model, wait_options, max_retries, held, stream)
             started = self._api.clock.monotonic()
             answer = await self._api.async_request(request)
         finally:
@@ -442,24 +452,28 @@ class Predictions(Resource):
         """Ask the server to cancel a prediction, without blocking; see `cancel`."""
         await self._api.async_request(_cancel(prediction_id, max_retries))
 
+    def _check(
+        self, params: Any, model: str, wait: bool, wait_options: Any, asynchronous: bool
+    ) -> None:
+        """Check a create's arguments, its wait options too, before any upload."""
+        if wait:
+            check_wait_options(wait_options, asynchronous=asynchronous)
+        check_create(params, model)
+
     def _create(
         self,
         params: Any,
         model: str,
-        wait: bool,
         wait_options: Any,
-        asynchronous: bool,
         max_retries: Optional[int],
         held: bool,
-        stream: bool = False,
+        stream: bool,
     ) -> Request:
-        """Check a create's arguments (its wait options too) and build its request.
+        """Build a create's request, its files uploaded.
 
         `held`: ask the server to hold it until the prediction finishes; with
         `stream` too, to answer with its event stream.
         """
-        if wait:
-            check_wait_options(wait_options, asynchronous=asynchronous)
         return create_request(
             params,
             model,

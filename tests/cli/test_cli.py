@@ -59,7 +59,7 @@ def test_input_values_are_json_when_they_parse_else_text(
     code, out, err = cli(
         capsys, "run", "demo/echo", *base, "--poll-interval", "0.02",
         "-i", "n=3", "-i", "flag=true", "-i", "name=ada", "-i", 'obj={"a": [1]}',
-        "-i", "empty=", "-i", "eq=a=b", "-i", f"essay=@{essay}",
+        "-i", "empty=", "-i", "eq=a=b", "-i", f"essay=<{essay}",
     )  # fmt: skip
     assert code == 0, err
     assert json.loads(out) == {
@@ -190,7 +190,8 @@ def test_api_and_network_errors_exit_3_with_one_line(
         (["run", "demo"], "owner/name"),
         (["run", "demo/echo", "-i", "novalue"], "KEY=VALUE"),
         (["run", "demo/echo", "-i", "=x"], "KEY=VALUE"),
-        (["run", "demo/echo", "-i", "text=@/no/such/file"], "cannot read"),
+        (["run", "demo/echo", "-i", "text=</no/such/file"], "cannot read"),
+        (["run", "demo/echo", "-i", "image=@/no/such/file"], "cannot upload"),
         (["run", "demo/echo", "--input-json", "/no/such.json"], "cannot read"),
         (["run", "demo/echo", "--timeout", "-1"], "--timeout"),
         (["run", "demo/echo", "--timeout", "0"], "--timeout"),
