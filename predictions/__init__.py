@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # the names of the table below, for type checkers
     from predictions.errors import WebhookToleranceError as WebhookToleranceError
     from predictions.errors import WebhookVerificationError as WebhookVerificationError
     from predictions.files import File as File
+    from predictions.files import UploadError as UploadError
     from predictions.hookspecs import hookimpl as hookimpl
     from predictions.pagination import PaginatedResponse as PaginatedResponse
     from predictions.pagination import PaginationOptions as PaginationOptions
@@ -119,6 +120,7 @@ _HOMES = {
     "StreamEventType": "predictions.types",
     "TaskError": "predictions.types",
     "UnprocessableEntityError": "predictions.errors",
+    "UploadError": "predictions.files",
     "WaitOptions": "predictions.predictions",
     "WaitTimeoutError": "predictions.errors",
     "Webhook": "predictions.types",
