@@ -16,6 +16,12 @@ Parts:
   latency  time from create(..., wait=True) to the result for a model that
            runs 200 ms, median of 20: this client, wriftai 0.17.0 and 0.34.0
            (the latter from its own venv: WRIFTAI_034_PYTHON).
+  streams  the time from an event leaving the server to the caller (median,
+           this client and wriftai 0.34.0); 200 concurrent async streams:
+           how many complete, the client's threads, and an async_get's
+           latency meanwhile.
+  upload   a 200 MB file: upload throughput beside a raw PUT of the same
+           bytes over loopback, and the client's memory growth.
 
 Figures are from one run on a shared machine: compare the rows of one run,
 as ratios, not numbers across runs.
@@ -432,6 +438,124 @@ def latency(rounds: int = 20, seconds: float = 0.2) -> None:
         print("  (wriftai 0.34.0: set WRIFTAI_034_PYTHON, as make bench does)")
 
 
+def _clock_model(input: Any, ctx: Any) -> Any:
+    """`bench/clock`: each piece is the time it left the server."""
+    for _ in range(int(input["pieces"])):
+        time.sleep(float(input.get("gap", 0.01)))
+        yield repr(time.time())
+
+
+def streams(pieces: int = 200, concurrent: int = 200) -> None:
+    import predictions
+    from predictions.testing import LocalServer
+
+    with LocalServer(models={"bench/clock": _clock_model}) as server:
+        client = predictions.Client(server.base_url)
+        lags = []
+        events = client.predictions.create(
+            {"input": {"pieces": pieces}}, "bench/clock", wait=True, stream=True
+        )
+        for event in events:
+            if event["event"] == "output":
+                lags.append((time.time() - float(event["data"])) * 1000)
+        rows = {"predictions": statistics.median(lags)}
+        python = os.environ.get("WRIFTAI_034_PYTHON")
+        if python:
+            script = os.path.join(os.path.dirname(__file__), "events_wriftai034.py")
+            out = subprocess.run(
+                [python, script, server.base_url, str(pieces)],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=True,
+            )
+            rows["wriftai 0.34.0"] = float(out.stdout.split()[-1])
+        print(f"\nEvents: from leaving the server to the caller, median of {pieces}")
+        for name, value in rows.items():
+            print(f"  {name:20} {value:7.2f} ms")
+
+        async def many() -> Tuple[int, float, int]:
+            async def one() -> int:
+                stream = await client.predictions.async_create(
+                    {"input": {"pieces": 20, "gap": 0.25}},
+                    "bench/clock",
+                    wait=True,
+                    stream=True,
+                )
+                return sum([1 async for e in stream if e["event"] == "output"])
+
+            tasks = [asyncio.ensure_future(one()) for _ in range(concurrent)]
+            await asyncio.sleep(2.0)  # all open, waiting for their next events
+            threads = threading.active_count()
+            started = time.perf_counter()
+            await client.predictions.async_get(created["id"])
+            get_ms = (time.perf_counter() - started) * 1000
+            counts = await asyncio.gather(*tasks)
+            return sum(1 for c in counts if c == 20), get_ms, threads
+
+        created = client.predictions.create({"input": 1}, "demo/echo")
+        done, get_ms, threads = asyncio.run(many())
+        print(f"\n{concurrent} concurrent async streams (20 events each, 5 s)")
+        print(
+            f"  {done} of {concurrent} complete; {threads} threads in the process "
+            f"while they were open (max_workers={client.settings.max_workers}); "
+            f"an async_get meanwhile took {get_ms:.1f} ms"
+        )
+        client.close()
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def upload(size: int = 200 * 1024 * 1024) -> None:
+    import requests
+
+    import predictions
+    from predictions.files import File
+    from predictions.files import upload as upload_file
+
+    with tempfile.NamedTemporaryFile(delete=False) as handle:
+        block = os.urandom(1024 * 1024)
+        for _ in range(size // len(block)):
+            handle.write(block)
+        path = handle.name
+    mb = size / 1024 / 1024
+    try:
+        # The server in a process of its own: the memory measured is the client's.
+        with server("--part-size", str(16 * 1024 * 1024)) as base_url:
+            client = predictions.Client(base_url, "bench")
+            gc.collect()
+            before = _rss_mb()
+            started = time.perf_counter()
+            upload_file(client.api, File(path))
+            ours = time.perf_counter() - started
+            grew = _rss_mb() - before
+            client.close()
+        # The floor: the same bytes in one raw PUT, to a one-part upload.
+        with server("--part-size", str(size)) as base_url:
+            created = requests.post(
+                f"{base_url}/uploads",
+                json={"size": size, "mime_type": "application/octet-stream"},
+                headers={"Authorization": "Bearer bench"},
+            ).json()
+            with open(path, "rb") as body:
+                started = time.perf_counter()
+                requests.put(
+                    created["urls"][0], data=body, headers={"Content-Length": str(size)}
+                ).raise_for_status()
+                raw = time.perf_counter() - started
+    finally:
+        os.unlink(path)
+    print(f"\nUpload of {mb:.0f} MB over loopback (16 MiB parts, 4 at once)")
+    print(
+        f"  predictions  {mb / ours:7.1f} MB/s ({ours:.2f} s); RSS grew {grew:.1f} MB"
+    )
+    print(f"  raw PUT      {mb / raw:7.1f} MB/s ({raw:.2f} s)")
+    print(f"  throughput: {raw / ours:.2f}x a raw PUT's (goal >= 0.8; memory < 50 MB)")
+
+
 PARTS = {
     "percall": percall,
     "startup": startup,
@@ -439,6 +563,8 @@ PARTS = {
     "pacing": pacing,
     "memory": memory,
     "latency": latency,
+    "streams": streams,
+    "upload": upload,
 }
 
 
