@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -386,3 +387,37 @@ def test_ctrl_c_exits_130_and_asks_the_server_to_cancel(
     # The hosted API cancels asynchronously: the status follows a moment later.
     prediction_id = predictions_server.predictions[0]["id"]
     assert predictions_server.wait(prediction_id)["status"] == "cancelled"
+
+
+def test_run_uploads_a_file_given_with_an_at(
+    capsys: pytest.CaptureFixture[str], base: List[str], tmp_path: Any
+) -> None:
+    """`-i image=@photo.png` uploads the file's bytes (issue 13)."""
+    data = bytes(range(256)) * 1000
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(data)
+    code, out, err = cli(capsys, "run", "demo/file-info", "-i", f"file=@{photo}", *base)
+    assert code == 0, err
+    assert json.loads(out) == {
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+
+
+def test_run_stream_prints_the_output_as_it_comes(
+    capsys: pytest.CaptureFixture[str], base: List[str]
+) -> None:
+    code, out, err = cli(
+        capsys, "run", "demo/stream-words", "-i", "text=one two three", "--stream",
+        *base,
+    )  # fmt: skip
+    assert code == 0, err
+    assert out == "one two three\n"
+    code, out, err = cli(
+        capsys, "run", "demo/stream-words", "-i", "text=a b", "--stream", "--json",
+        *base,
+    )  # fmt: skip
+    kinds = [json.loads(line)["event"] for line in out.splitlines()]
+    assert kinds[0] == "init"
+    assert kinds[-1] == "done"
+    assert kinds.count("output") == 2
