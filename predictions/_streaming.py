@@ -17,8 +17,9 @@ The rules:
   is given up after the client's `max_retries`. What ends it is raised as a
   `StreamError` carrying the last event id, so the caller can resume by hand;
 - the stream ends after its terminal event (`done` or `error`), firing
-  `on_terminal` once; closing the iterator early (`break`,
-  `contextlib.closing`) releases the connection at once.
+  `on_terminal` once, after the caller has had that event; closing the
+  iterator early (`break`, `contextlib.closing`) releases the connection at
+  once.
 """
 
 from __future__ import annotations
@@ -172,8 +173,7 @@ class Following:
         elif kind == "error" and self.prediction is not None:
             self.prediction = {**self.prediction, "status": "failed", "error": data}
         if kind in TERMINAL_EVENTS:
-            self.finished = True
-            self.end(None)
+            self.finished = True  # `end` comes once the caller has seen it
 
     def closed(self, error: Optional[BaseException]) -> float:
         """The connection ended with no terminal event: seconds before resuming.
@@ -248,8 +248,9 @@ def follow(
                 delay = following.closed(error)
                 if delay:
                     api.clock.sleep(delay)
+        following.end(None)
     except BaseException as exc:
-        following.end(exc)
+        following.end(None if following.finished else exc)
         raise
     finally:
         if response is not None:
@@ -288,8 +289,9 @@ async def async_follow(
                 delay = following.closed(error)
                 if delay:
                     await api.clock.async_sleep(delay)
+        following.end(None)
     except BaseException as exc:
-        following.end(exc)
+        following.end(None if following.finished else exc)
         raise
     finally:
         if response is not None:

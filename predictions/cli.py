@@ -221,12 +221,14 @@ def _print_events(client: Any, params: Dict[str, Any], args: argparse.Namespace)
         elif event["event"] == "output":
             text = data if isinstance(data, str) else json.dumps(data)
             print(text, end="" if isinstance(data, str) else "\n", flush=True)
-        if event["event"] == "done" and isinstance(data, dict):
-            last = data
-        elif event["event"] == "error":
-            last = {"status": "failed", "error": data}
-    if not args.json:
-        print(flush=True)
+        if event["event"] in ("done", "error"):
+            last = (
+                data
+                if event["event"] == "done"
+                else {"status": "failed", "error": data}
+            )
+            if not args.json:
+                print(flush=True)  # before the stream's end reaches the plugins
     if last.get("status") == "succeeded":
         return EXIT_OK
     error = (last.get("error") or {}).get("message", "no terminal event")

@@ -45,13 +45,13 @@ def render(raw: str) -> str:
     return "\n".join(line for line in screen if line)
 
 
-def test_the_progress_line_redraws_in_place() -> None:
+def run_in_a_terminal(*argv: str) -> str:
+    """Run the command line in a pseudo-terminal; what it wrote there."""
     parent, child = pty.openpty()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREDICTIONS_")}
     env["COLUMNS"] = "120"
     process = subprocess.Popen(
-        [sys.executable, "-m", "predictions", "run", "--local", "demo/sleep",
-         "-i", "seconds=1", "--poll-interval", "0.1", "--prefer-wait", "0"],
+        [sys.executable, "-m", "predictions", *argv],
         stdin=child, stdout=child, stderr=child, env=env, close_fds=True,
     )  # fmt: skip
     os.close(child)
@@ -71,7 +71,14 @@ def test_the_progress_line_redraws_in_place() -> None:
             break
     os.close(parent)
     assert process.wait(timeout=30) == 0
-    text = raw.decode("utf-8", "replace")
+    return raw.decode("utf-8", "replace")
+
+
+def test_the_progress_line_redraws_in_place() -> None:
+    text = run_in_a_terminal(
+        "run", "--local", "demo/sleep", "-i", "seconds=1", "--poll-interval", "0.1",
+        "--prefer-wait", "0",
+    )  # fmt: skip
     assert "\x1b[2K" in text, "the line is cleared and redrawn"
     assert text.count("demo/sleep:1 started") >= 3, "redrawn at each poll"
     screen = render(text)
@@ -80,3 +87,18 @@ def test_the_progress_line_redraws_in_place() -> None:
     assert not any("demo/sleep:1 started" in line for line in lines), screen
     assert any("demo/sleep:1 succeeded (waited" in line for line in lines), screen
     assert '"slept": 1' in screen
+
+
+def test_a_streamed_output_is_not_garbled_by_the_progress_line() -> None:
+    """The output streams on its own line; the final status line comes after."""
+    text = run_in_a_terminal(
+        "run", "--local", "demo/stream-words", "-i", "text=one two three four",
+        "-i", "delay=0.05", "--stream",
+    )  # fmt: skip
+    lines = render(text).splitlines()
+    assert "one two three four" in lines, lines
+    final = [
+        i for i, line in enumerate(lines) if "demo/stream-words:1 succeeded" in line
+    ]
+    assert final, lines
+    assert final[0] > lines.index("one two three four"), "the status comes after"
