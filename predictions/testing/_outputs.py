@@ -8,6 +8,7 @@ their list.
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any, AsyncGenerator, Callable, Generator, List
 
@@ -56,7 +57,7 @@ def call_model(
     Runs on a pool thread, so a generator's pieces are produced there too.
     """
     result = fn(*args)
-    if isinstance(result, Generator):
+    if inspect.isgenerator(result):
         return drain(result, emit, ctx)
     return result
 

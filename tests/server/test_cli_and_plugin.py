@@ -98,6 +98,11 @@ def test_serve_prints_its_url_and_stops_on_ctrl_c() -> None:
         (["--rate-limit", "retry_after=2"], ["--rate-limit", "retry_after"]),
         (["--rate-limit", "anonymous=0"], ["--rate-limit", "positive"]),
         (["--colour"], ["--colour"]),
+        (["--part-size", "0"], ["--part-size", "at least 1"]),
+        (["--part-size", "1MB"], ["--part-size", "1MB"]),
+        (["--storage-port", "65536"], ["--storage-port", "65535"]),
+        (["--stream-heartbeat", "-1"], ["--stream-heartbeat"]),
+        (["--fault", "503@parts"], ["--fault", "parts"]),
     ],
 )
 def test_serve_rejects_bad_arguments_in_one_line(
@@ -125,6 +130,15 @@ def test_serve_help(capsys: pytest.CaptureFixture[str]) -> None:
         "--expire-after SECONDS",
         "--webhook-rotation-secret SECRET",
         "--webhook-duplicates",
+        "--events-expire-after SECONDS",
+        "--stream-idle-default SECONDS",
+        "--stream-idle-max SECONDS",
+        "--stream-heartbeat SECONDS",
+        "--storage-port PORT",
+        "--part-size BYTES",
+        "--download-lifetime SECONDS",
+        "complete,",
+        "download",
         "retry_after=1",
         "anonymous=1",
     ):
@@ -170,6 +184,20 @@ def test_serve_hands_every_option_to_the_server(
         "--webhook-rotation-secret",
         "older",
         "--webhook-duplicates",
+        "--events-expire-after",
+        "60",
+        "--stream-idle-default",
+        "7",
+        "--stream-idle-max",
+        "8",
+        "--stream-heartbeat",
+        "0.5",
+        "--storage-port",
+        "0",
+        "--part-size",
+        "65536",
+        "--download-lifetime",
+        "120",
     ]
     assert main(argv) == 1
     assert "not this time" in capsys.readouterr().err
@@ -185,6 +213,13 @@ def test_serve_hands_every_option_to_the_server(
     assert given["expire_after"] == 3600
     assert given["webhook_rotation_secrets"] == ["old", "older"]
     assert given["webhook_duplicates"] is True
+    assert given["events_expire_after"] == 60
+    assert given["stream_idle_default"] == 7
+    assert given["stream_idle_max"] == 8
+    assert given["stream_heartbeat"] == 0.5
+    assert given["storage_port"] == 0
+    assert given["part_size"] == 65536
+    assert given["download_lifetime"] == 120
 
 
 def test_serve_defaults_are_the_servers(
@@ -198,6 +233,7 @@ def test_serve_defaults_are_the_servers(
     assert given["expire_after"] is None
     assert given["webhook_rotation_secrets"] == []
     assert given["webhook_duplicates"] is False
+    assert given["events_expire_after"] is None
     defaults = inspect.signature(LocalServer).parameters
     for name in (
         "prefer_wait_default",
@@ -205,6 +241,12 @@ def test_serve_defaults_are_the_servers(
         "cancel_delay",
         "cold_start",
         "keep_warm",
+        "stream_idle_default",
+        "stream_idle_max",
+        "stream_heartbeat",
+        "storage_port",
+        "part_size",
+        "download_lifetime",
     ):
         assert given[name] == defaults[name].default, name
 
@@ -220,6 +262,15 @@ def test_serve_defaults_are_the_servers(
         ("expire_after", -0.1, ValueError),
         ("expire_after", True, TypeError),
         ("webhook_rotation_secrets", "old", TypeError),
+        ("stream_idle_default", -1, ValueError),
+        ("stream_idle_max", float("inf"), ValueError),
+        ("stream_heartbeat", "5", TypeError),
+        ("download_lifetime", float("nan"), ValueError),
+        ("events_expire_after", -1, ValueError),
+        ("storage_port", 70000, ValueError),
+        ("storage_port", "8001", TypeError),
+        ("part_size", 0, ValueError),
+        ("part_size", 1.5, TypeError),
     ],
 )
 def test_local_server_refuses_options_that_cannot_work(

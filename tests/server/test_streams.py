@@ -69,6 +69,10 @@ def test_the_sse_bytes_of_a_small_stream(
         assert conn.headers["x-request-id"]
         assert conn.headers["x-ratelimit-remaining"]
         body = b"".join(data for _, data in conn.chunks())
+        # The last chunk ended the answer; the connection serves the next one.
+        conn.send(request_bytes("GET", f"/v1/predictions/{pid}"))
+        assert conn.head()[0] == 200
+        assert json.loads(conn.body())["id"] == pid
     blocks = body.split(b"\n\n")
     assert blocks[-1] == b""  # every block ends with a blank line
     init, *outputs, done = blocks[:-1]
@@ -378,3 +382,35 @@ def test_a_truncated_stream_closes_after_its_first_piece(
     gate.set()
     rest = parse_events(read_all(server, pid, 2))
     assert [(e[0], e[1]) for e in rest] == [("3", "output"), ("4", "done")]
+
+
+def test_stop_ends_open_streams_at_once(
+    make_server: Callable[..., LocalServer],
+    session: requests.Session,
+    gate: threading.Event,
+) -> None:
+    server = make_server(models={"me/held": held_words(gate)}, stream_heartbeat=0)
+    pid = start_stream(session, server, "me/held", {})
+    with get_stream(server.port, stream_path(pid)) as conn:
+        parse_events(conn.chunk())
+        begun = time.monotonic()
+        server.stop()
+        assert time.monotonic() - begun < 1.5
+        data = conn.until_closed()
+    # The last chunk, unless the socket was shut first: no event either way.
+    assert data in (b"", b"0\r\n\r\n")
+
+
+def test_reset_ends_the_streams_of_forgotten_predictions(
+    make_server: Callable[..., LocalServer],
+    session: requests.Session,
+    gate: threading.Event,
+) -> None:
+    server = make_server(models={"me/held": held_words(gate)}, stream_heartbeat=0)
+    pid = start_stream(session, server, "me/held", {})
+    with get_stream(server.port, stream_path(pid)) as conn:
+        parse_events(conn.chunk())
+        server.reset()
+        assert conn.chunks() == []  # ended cleanly, no terminal event
+    answer = session.get(f"{server.base_url}/predictions/{pid}/stream", timeout=10)
+    assert answer.status_code == 404
