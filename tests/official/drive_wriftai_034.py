@@ -2,16 +2,31 @@
 
 Run with the Python of a venv where only wriftai==0.34.0 is installed:
 `python drive_wriftai_034.py '<json settings>'` (see test_official_clients.py).
-Each check prints one JSON line. Streaming and file inputs are not covered.
+Each check prints one JSON line.
+
+Streams (API.md "Events (streaming)") are read with `create(wait=True,
+stream=True)`, `create(stream=True)` then `stream`, `stream(after_id=...)` and
+the client's own resume after an idle close; file inputs (API.md "Uploads")
+go in as `wriftai.File` of bytes, a path and a file object, uploaded by the
+client in parts (the test serves with a small `--part-size`). The async twins
+of both run last.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import io
 import json
+import os
+import pathlib
+import tempfile
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import urlsplit
 
+import httpx
 import wriftai
 from _driver import (
     NOT_TERMINAL,
@@ -37,6 +52,37 @@ client = wriftai.Client(
     access_token=SETTINGS["token"], api_base_url=SETTINGS["base_url"], max_retries=0
 )
 predictions = client.predictions
+
+
+class Recorder:
+    """Keeps (method, URL, headers) of every request an httpx client sends."""
+
+    def __init__(self) -> None:
+        self.requests: List[Tuple[str, httpx.URL, httpx.Headers]] = []
+
+    def hook(self, request: httpx.Request) -> None:
+        self.requests.append((request.method, request.url, request.headers))
+
+    async def async_hook(self, request: httpx.Request) -> None:
+        self.hook(request)
+
+
+# A second client, the same but for httpx clients that record each request:
+# to see the client's own resumes and the part PUTs of its uploads.
+recorder = Recorder()
+recorded = wriftai.Client(
+    access_token=SETTINGS["token"],
+    api_base_url=SETTINGS["base_url"],
+    max_retries=0,
+    http_client=httpx.Client(
+        timeout=httpx.Timeout(None, connect=10.0),
+        event_hooks={"request": [recorder.hook]},
+    ),
+    async_http_client=httpx.AsyncClient(
+        timeout=httpx.Timeout(None, connect=10.0),
+        event_hooks={"request": [recorder.async_hook]},
+    ),
+).predictions
 checks = Checks()
 FAST = WaitOptions(poll_interval=0.1)
 state: Dict[str, Any] = {}
@@ -318,6 +364,245 @@ def webhook_verify() -> str:
     return "a predictions.webhooks.sign signature verifies; a changed body does not"
 
 
+# ---- streams -------------------------------------------------------------------
+
+# Words with runs of spaces, a tab, non-ASCII and U+2028 (a line separator
+# that is not an SSE line break, API.md): demo/stream-words streams each word
+# with the whitespace after it, so the pieces joined are the text.
+TEXT = "Streams  carry words one by one: café, naïve 日本語\u2028and\ta tab "
+
+
+def check_events(
+    events: List[Dict[str, Any]], text: str, prediction_id: Optional[str] = None
+) -> Dict[str, Any]:
+    """Events of demo/stream-words: init, outputs joined to `text`, then done.
+
+    Returns the init event's data (the prediction).
+    """
+    kinds = [e["event"] for e in events]
+    expect(kinds and kinds[0] == "init", f"the first event is not init: {kinds}")
+    expect(kinds[-1] == "done", f"the last event is not done: {events[-1:]!r}")
+    expect(
+        all(kind == "output" for kind in kinds[1:-1]),
+        f"not only output events between init and done: {kinds}",
+    )
+    ids = [e["id"] for e in events]
+    expect(len(set(ids)) == len(ids), f"event ids repeat: {ids}")
+    init = events[0]["data"]
+    expect(isinstance(init, dict) and init.get("id"), f"init's data: {init!r}")
+    if prediction_id is not None:
+        expect(init["id"] == prediction_id, f"init is of {init['id']!r}")
+    expect(init.get("stream") is True, f"init's prediction has stream={init!r}")
+    pieces = [e["data"] for e in events[1:-1]]
+    expect(len(pieces) >= 2, f"the text came in {len(pieces)} output event(s)")
+    expect(all(isinstance(p, str) for p in pieces), f"pieces: {pieces!r}")
+    expect("".join(pieces) == text, f"pieces {pieces!r} do not join to {text!r}")
+    done = events[-1]["data"]
+    expect(
+        isinstance(done, dict)
+        and done.get("id") == init["id"]
+        and done.get("status") == "succeeded",
+        f"done's data is not the succeeded prediction: {done!r}",
+    )
+    return init
+
+
+def collect(events: Any, on_init: Any = None) -> List[Dict[str, Any]]:
+    """Read a stream to its end; call `on_init(prediction)` on its init."""
+    got: List[Dict[str, Any]] = []
+    with contextlib.closing(events):
+        for event in events:
+            got.append(event)
+            if event["event"] == "init" and on_init is not None:
+                on_init(event["data"])
+    return got
+
+
+def stream_create_wait() -> str:
+    start = time.monotonic()
+    arrivals: List[float] = []
+    events: List[Dict[str, Any]] = []
+    stream = predictions.create(
+        wait=True,
+        stream=True,
+        model="demo/stream-words",
+        input={"text": TEXT, "delay": 0.05},
+    )
+    with contextlib.closing(stream):
+        for event in stream:
+            arrivals.append(time.monotonic() - start)
+            events.append(event)
+            if event["event"] == "init":
+                remember(event["data"])
+    init = check_events(events, TEXT)
+    final = predictions.get(init["id"])
+    expect(final["output"] == TEXT, f"the prediction's output {final['output']!r}")
+    # The words come 0.05 s apart: they must arrive as they come, not at the end.
+    spread = arrivals[-1] - arrivals[1]
+    expect(spread >= 0.2, f"all events arrived within {spread:.2f} s: buffered?")
+    return f"{len(events)} events ({len(events) - 2} outputs) over {spread:.2f} s"
+
+
+def stream_create_then_stream() -> str:
+    p = remember(
+        predictions.create(
+            stream=True, model="demo/stream-words", input={"text": TEXT, "delay": 0.05}
+        )
+    )
+    expect(p["stream"] is True, f"the created prediction has stream={p['stream']!r}")
+    expect(p["status"] in NOT_TERMINAL, f"status {p['status']!r}")
+    check_fields(p, PredictionWithDetails, "the create's answer")
+    events = collect(predictions.stream(p["id"]))
+    check_events(events, TEXT, p["id"])
+    state["streamed"] = (p["id"], events)
+    return f"{p['id']}: {len(events)} events"
+
+
+def stream_resume_after_id() -> str:
+    # Of a finished prediction: after any event, exactly the events after it.
+    prediction_id, events = state["streamed"]
+    for index in (0, 1, len(events) // 2, len(events) - 2):
+        after = events[index]["id"]
+        again = collect(predictions.stream(prediction_id, after_id=after))
+        expect(
+            again == events[index + 1 :],
+            f"after_id={after}: got {[e['id'] for e in again]}, expected"
+            f" {[e['id'] for e in events[index + 1 :]]}",
+        )
+    # Of a running one: break off after three events, resume after the last.
+    p = remember(
+        predictions.create(
+            stream=True, model="demo/stream-words", input={"text": TEXT, "delay": 0.1}
+        )
+    )
+    first: List[Dict[str, Any]] = []
+    with contextlib.closing(predictions.stream(p["id"])) as stream:
+        for event in stream:
+            first.append(event)
+            if len(first) == 3:
+                break
+    status = predictions.get(p["id"])["status"]
+    expect(status in NOT_TERMINAL, f"already {status} when the stream broke off")
+    rest = collect(predictions.stream(p["id"], after_id=first[-1]["id"]))
+    check_events(first + rest, TEXT, p["id"])
+    return (
+        f"4 resumes of a finished stream; a running one broke off after"
+        f" {[e['id'] for e in first]} ({status}), resumed with {len(rest)} events"
+    )
+
+
+def stream_idle_resume() -> str:
+    """The client's own resume when the server closes an idle stream."""
+    text = "idle between words"
+    slow = {"text": text, "delay": 0.5}
+    found: List[str] = []
+    # create(wait, stream) with duration=0.2: the create's stream closes after
+    # 0.2 s without an event, and the client goes on with stream(after_id=).
+    mark = len(recorder.requests)
+    events = collect(
+        recorded.create(
+            wait=True,
+            stream=True,
+            wait_options=CreateWaitOptions(duration=0.2),
+            model="demo/stream-words",
+            input=slow,
+        ),
+        on_init=remember,
+    )
+    prediction_id = check_events(events, text)["id"]
+    found.append(resumes("create", recorder.requests[mark:], prediction_id, events))
+    # stream(wait=0.2) of a running prediction: the same, from the start.
+    p = remember(recorded.create(stream=True, model="demo/stream-words", input=slow))
+    mark = len(recorder.requests)
+    events = collect(recorded.stream(p["id"], wait=0.2))
+    check_events(events, text, p["id"])
+    found.append(resumes("stream", recorder.requests[mark:], p["id"], events))
+    return "; ".join(found)
+
+
+def resumes(
+    what: str, sent: List[Any], prediction_id: str, events: List[Dict[str, Any]]
+) -> str:
+    """Check the stream requests sent: resumed after idle closes, in order."""
+    path = f"/predictions/{prediction_id}/stream"
+    gets = [(url, headers) for method, url, headers in sent if url.path.endswith(path)]
+    expect(
+        all(h.get("prefer") == "wait=0.2" for _, h in gets),
+        f"{what}: a stream request without Prefer: wait=0.2",
+    )
+    after = [url.params.get("after_id") for url, _ in gets]
+    expect(len(after) >= 2, f"{what}: {len(after)} stream request(s): no idle close?")
+    ids = [e["id"] for e in events]
+    if what == "stream":
+        expect(after[0] is None, f"the first stream request had after_id={after[0]}")
+        after = after[1:]
+    # Each resume is after an event the client had, in order (repeats are
+    # fine: a resume that got nothing before the next idle close).
+    expect(
+        all(a in ids for a in after) and after == sorted(after, key=ids.index),
+        f"{what}: resumed with after_id {after}; events {ids}",
+    )
+    return f"{what}: {len(gets)} stream requests, after_id {after}"
+
+
+# ---- file inputs -----------------------------------------------------------------
+
+FILE_SIZE = 300_007
+PART_SIZE = SETTINGS["part_size"]  # what the test serves with (--part-size)
+
+
+def file_forms(data: bytes, folder: str) -> Dict[str, wriftai.File]:
+    """The same bytes as each kind of content a wriftai.File takes."""
+    path = pathlib.Path(folder, "sample.png")
+    path.write_bytes(data)
+    return {
+        "bytes": wriftai.File(data),
+        "path": wriftai.File(path),
+        "file object": wriftai.File(io.BytesIO(data), mime_type="application/x-demo"),
+    }
+
+
+def check_file_prediction(
+    label: str, p: Dict[str, Any], file: wriftai.File, digest: str, sent: List[Any]
+) -> str:
+    """demo/file-info's answer and the upload's requests, for one file."""
+    expect(p["status"] == "succeeded", f"{label}: {p['status']} {p.get('error')!r}")
+    wanted = {"size": FILE_SIZE, "sha256": digest}
+    expect(p["output"] == wanted, f"{label}: output {p['output']!r} != {wanted!r}")
+    url = p["input"]["file"]
+    expect(isinstance(url, str), f"{label}: the input's file is {url!r}")
+    api = urlsplit(SETTINGS["base_url"]).netloc
+    puts = [(u, h) for method, u, h in sent if method == "PUT"]
+    parts = -(-FILE_SIZE // PART_SIZE)
+    expect(len(puts) == parts, f"{label}: {len(puts)} part PUTs, not {parts}")
+    expect(
+        all(u.netloc.decode() != api for u, _ in puts),
+        f"{label}: a part went to the API's own host and port",
+    )
+    expect(
+        not any("authorization" in h for _, h in puts),
+        f"{label}: a part PUT carried Authorization",
+    )
+    types = {h.get("content-type") for _, h in puts}
+    expect(types == {file.mime_type}, f"{label}: parts sent as {types}")
+    return f"{label} ({file.mime_type}): {len(puts)} parts"
+
+
+def file_input() -> str:
+    data = os.urandom(FILE_SIZE)
+    digest = hashlib.sha256(data).hexdigest()
+    found: List[str] = []
+    with tempfile.TemporaryDirectory() as folder:
+        for label, file in file_forms(data, folder).items():
+            mark = len(recorder.requests)
+            p = remember(
+                recorded.create(wait=True, model="demo/file-info", input={"file": file})
+            )
+            sent = recorder.requests[mark:]
+            found.append(check_file_prediction(label, p, file, digest, sent))
+    return f"{FILE_SIZE} bytes, sha256 {digest[:12]}..: " + "; ".join(found)
+
+
 # ---- the async twins -----------------------------------------------------------
 
 
@@ -394,6 +679,66 @@ async def async_checks() -> None:
             await asyncio.sleep(0.05)
         raise AssertionError("not cancelled 10 s after the cancel")
 
+    async def acollect(events: Any) -> List[Dict[str, Any]]:
+        got: List[Dict[str, Any]] = []
+        async with contextlib.aclosing(events):
+            async for event in events:
+                got.append(event)
+                if event["event"] == "init":
+                    remember(event["data"])
+        return got
+
+    async def async_stream_create_wait() -> str:
+        stream = await predictions.async_create(
+            wait=True,
+            stream=True,
+            model="demo/stream-words",
+            input={"text": TEXT, "delay": 0.02},
+        )
+        events = await acollect(stream)
+        init = check_events(events, TEXT)
+        final = await predictions.async_get(init["id"])
+        expect(final["output"] == TEXT, f"output {final['output']!r}")
+        return f"{len(events)} events"
+
+    async def async_stream() -> str:
+        p = await predictions.async_create(
+            stream=True, model="demo/stream-words", input={"text": TEXT, "delay": 0.02}
+        )
+        remember(p)
+        expect(p["stream"] is True, f"stream={p['stream']!r}")
+        events: List[Dict[str, Any]] = []
+        async with contextlib.aclosing(predictions.async_stream(p["id"])) as stream:
+            async for event in stream:
+                events.append(event)
+        check_events(events, TEXT, p["id"])
+        middle = events[len(events) // 2]["id"]
+        again: List[Dict[str, Any]] = []
+        resumed = predictions.async_stream(p["id"], after_id=middle)
+        async with contextlib.aclosing(resumed) as stream:
+            async for event in stream:
+                again.append(event)
+        expect(
+            again == events[len(events) // 2 + 1 :],
+            f"after_id={middle}: got {[e['id'] for e in again]}",
+        )
+        return f"{len(events)} events; after_id={middle} gave {len(again)}"
+
+    async def async_file_input() -> str:
+        data = os.urandom(FILE_SIZE)
+        digest = hashlib.sha256(data).hexdigest()
+        found: List[str] = []
+        with tempfile.TemporaryDirectory() as folder:
+            for label, file in file_forms(data, folder).items():
+                mark = len(recorder.requests)
+                p = await recorded.async_create(
+                    wait=True, model="demo/file-info", input={"file": file}
+                )
+                remember(p)
+                sent = recorder.requests[mark:]
+                found.append(check_file_prediction(label, p, file, digest, sent))
+        return "; ".join(found)
+
     await checks.arun("async_create", async_create)
     await checks.arun("async_get", async_get, needs=("async_create",))
     await checks.arun("async_wait", async_wait, needs=("async_create",))
@@ -401,6 +746,9 @@ async def async_checks() -> None:
     await checks.arun("async_create_wait_held_then_polled", async_create_wait_held)
     await checks.arun("async_list", async_list, needs=("list_statuses",))
     await checks.arun("async_cancel", async_cancel)
+    await checks.arun("async_stream_create_wait", async_stream_create_wait)
+    await checks.arun("async_stream", async_stream)
+    await checks.arun("async_file_input", async_file_input)
 
 
 def main() -> None:
@@ -422,6 +770,15 @@ def main() -> None:
     checks.run("cancel_finished", cancel_finished, needs=("create_wait_failed",))
     checks.run("unauthenticated", unauthenticated)
     checks.run("webhook_verify", webhook_verify)
+    checks.run("stream_create_wait", stream_create_wait)
+    checks.run("stream_create_then_stream", stream_create_then_stream)
+    checks.run(
+        "stream_resume_after_id",
+        stream_resume_after_id,
+        needs=("stream_create_then_stream",),
+    )
+    checks.run("stream_idle_resume", stream_idle_resume)
+    checks.run("file_input", file_input)
     asyncio.run(async_checks())
 
 

@@ -1,10 +1,13 @@
 """The official clients against `predictions serve` (issue 12, item 9).
 
-wriftai 0.34 (the newest) runs every predictions call it has that the issue
-covers: create in its forms with and without wait, get, list with `statuses`
-and pages, wait, cancel, the async twins, webhook verify. wriftai 0.17 runs its
-calls except `list`, whose five-key page the hosted API no longer sends.
-Streaming and file inputs are left to a later issue.
+wriftai 0.34 (the newest) runs every predictions call it has that the issues
+cover: create in its forms with and without wait, get, list with `statuses`
+and pages, wait, cancel, webhook verify, event streams (`create(wait=True,
+stream=True)`, `create(stream=True)` then `stream`, resuming with `after_id`
+and after idle closes) and file inputs (`wriftai.File` of bytes, a path and a
+file object, uploaded in parts), and the async twins (issue 13, item 10).
+wriftai 0.17 runs its calls except `list`, whose five-key page the hosted API
+no longer sends; it has no streams or file inputs.
 
 Each client is pip-installed into a venv of its own (conftest.py) and runs a
 driver script (drive_wriftai_*.py) as a subprocess against a `predictions
@@ -32,6 +35,8 @@ ROOT = HERE.parents[1]
 TOKEN = "official-client-token"
 SERVER_START_TIMEOUT = 30.0
 DRIVER_TIMEOUT = 240.0
+# Upload parts of 128 KiB, so the drivers' few hundred KB go in several parts.
+PART_SIZE = 128 * 1024
 
 pytestmark = [pytest.mark.official, pytest.mark.timeout(900)]
 
@@ -54,6 +59,11 @@ CHECKS_034 = (
     "cancel_finished",
     "unauthenticated",
     "webhook_verify",
+    "stream_create_wait",
+    "stream_create_then_stream",
+    "stream_resume_after_id",
+    "stream_idle_resume",
+    "file_input",
     "async_create",
     "async_get",
     "async_wait",
@@ -61,6 +71,9 @@ CHECKS_034 = (
     "async_create_wait_held_then_polled",
     "async_list",
     "async_cancel",
+    "async_stream_create_wait",
+    "async_stream",
+    "async_file_input",
 )
 
 CHECKS_017 = (
@@ -153,7 +166,12 @@ def run_driver(
     expected: Tuple[str, ...],
 ) -> List[Dict[str, Any]]:
     """Run a driver script; fail naming every failed or missing check."""
-    settings = {"base_url": base_url, "token": TOKEN, "webhook": webhook_sample()}
+    settings = {
+        "base_url": base_url,
+        "token": TOKEN,
+        "webhook": webhook_sample(),
+        "part_size": PART_SIZE,
+    }
     command = [python, str(HERE / script), json.dumps(settings)]
     with tempfile.TemporaryDirectory() as cwd:
         try:
@@ -197,7 +215,10 @@ def _text(data: Any) -> str:
 
 
 def test_wriftai_034_against_predictions_serve(wriftai_034_python: str) -> None:
-    with serve("--token", TOKEN, "--verbose") as (base_url, log):
+    with serve("--token", TOKEN, "--verbose", "--part-size", str(PART_SIZE)) as (
+        base_url,
+        log,
+    ):
         results = run_driver(
             wriftai_034_python, "drive_wriftai_034.py", base_url, log, CHECKS_034
         )
