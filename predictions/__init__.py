@@ -75,7 +75,7 @@ if TYPE_CHECKING:  # the names of the table below, for type checkers
     from predictions.types import TaskError as TaskError
     from predictions.types import Webhook as Webhook
     from predictions.webhooks import WebhookReceiver as WebhookReceiver
-    from predictions.webhooks import verify as verify_webhook  # noqa: F401
+    from predictions.webhooks import verify_webhook as verify_webhook
 
 _HOMES = {
     "DEFAULT_API_BASE_URL": "predictions.client",
@@ -135,7 +135,7 @@ _HOMES = {
     "async_as_completed": "predictions.batch",
     "hookimpl": "predictions.hookspecs",
     "list_plugins": "predictions.plugins",
-    "verify_webhook": "predictions.webhooks:verify",
+    "verify_webhook": "predictions.webhooks",
 }
 """The one table of public names: where each lives (`module` or `module:attribute`).
 

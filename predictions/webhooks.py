@@ -194,6 +194,10 @@ def __dir__() -> List[str]:
     return sorted({*globals(), "WebhookReceiver"})
 
 
+verify_webhook = verify
+"""`verify`, under the name `predictions` exports it by."""
+
+
 __all__ = [
     "DEFAULT_TOLERANCE",
     "MAX_BODY_SIZE",
@@ -202,4 +206,5 @@ __all__ = [
     "WebhookReceiver",
     "sign",
     "verify",
+    "verify_webhook",
 ]
