@@ -5,6 +5,25 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Optional
 
+PORTS = ("port", "storage_port")
+"""Options that are ports: 0 to 65535."""
+
+DURATIONS = (
+    "prefer_wait_default",
+    "prefer_wait_max",
+    "cancel_delay",
+    "cold_start",
+    "keep_warm",
+    "stream_idle_default",
+    "stream_idle_max",
+    "stream_heartbeat",
+    "download_lifetime",
+)
+"""Options that are seconds: finite numbers >= 0."""
+
+OPTIONAL_DURATIONS = ("expire_after", "events_expire_after")
+"""Options that are seconds, or None."""
+
 
 def check_seconds(name: str, value: Optional[float], *, optional: bool = False) -> None:
     """Refuse a duration that is not a finite number >= 0 (None when optional).
@@ -21,8 +40,8 @@ def check_seconds(name: str, value: Optional[float], *, optional: bool = False) 
         raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
 
 
-def check_port(name: str, value: Any) -> None:
-    """Refuse a port that is not 0 to 65535.
+def check_integer(name: str, value: Any, low: int, high: Optional[int] = None) -> None:
+    """Refuse a value that is not an integer from `low` to `high` (None: no top).
 
     Raises:
         ValueError: It is out of range.
@@ -30,35 +49,25 @@ def check_port(name: str, value: Any) -> None:
     """
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an integer, not {value!r}")
-    if not 0 <= value <= 65535:
-        raise ValueError(f"{name} must be between 0 and 65535, not {value}")
+    if high is None and value < low:
+        raise ValueError(f"{name} must be at least {low}, not {value}")
+    if high is not None and not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, not {value}")
 
 
-def check_options(
-    ports: Mapping[str, Any],
-    durations: Mapping[str, Any],
-    optional_durations: Mapping[str, Any],
-    part_size: Any,
-) -> None:
-    """Check a server's ports, durations and part size.
-
-    Args:
-        ports: Port options by name.
-        durations: Durations that must be numbers, by name.
-        optional_durations: Durations that may also be None, by name.
-        part_size: Bytes per upload part: an integer >= 1.
+def check_options(options: Mapping[str, Any]) -> None:
+    """Check a `LocalServer`'s options, given by name (its `locals()`).
 
     Raises:
         ValueError: A value out of range.
         TypeError: A value of the wrong type.
     """
-    for name, port in ports.items():
-        check_port(name, port)
-    for name, seconds in durations.items():
-        check_seconds(name, seconds)
-    for name, seconds in optional_durations.items():
-        check_seconds(name, seconds, optional=True)
-    if isinstance(part_size, bool) or not isinstance(part_size, int):
-        raise TypeError(f"part_size must be an integer, not {part_size!r}")
-    if part_size < 1:
-        raise ValueError(f"part_size must be at least 1 byte, not {part_size}")
+    for name in PORTS:
+        check_integer(name, options[name], 0, 65535)
+    for name in DURATIONS:
+        check_seconds(name, options[name])
+    for name in OPTIONAL_DURATIONS:
+        check_seconds(name, options[name], optional=True)
+    check_integer("part_size", options["part_size"], 1)
+    if isinstance(options["webhook_rotation_secrets"], str):
+        raise TypeError("webhook_rotation_secrets must be a list of secrets")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import collections
 from types import TracebackType
 from typing import (
-    Deque,
+    Any,
+    Dict,
     Iterable,
+    List,
     Mapping,
     Optional,
     Sequence,
@@ -14,32 +15,25 @@ from typing import (
     Union,
 )
 
-from ._app import CANCEL_DELAY, App
-from ._builtins import build_registry
-from ._events import (
-    DEFAULT_HEARTBEAT,
-    DEFAULT_STREAM_IDLE,
-    MAX_STREAM_IDLE,
-    StreamSettings,
-)
+from ._app import CANCEL_DELAY
+from ._events import DEFAULT_HEARTBEAT, DEFAULT_STREAM_IDLE, MAX_STREAM_IDLE
 from ._faults import Fault, Faults
-from ._inspection import Inspection
 from ._listener import RecordedRequest
-from ._models import ModelEntry
+from ._models import ModelEntry, ModelFn
 from ._options import check_options
-from ._ports import Ports
+from ._parts import Parts
 from ._protocol import DEFAULT_PREFER_WAIT, MAX_PREFER_WAIT
-from ._ratelimit import RateLimit, RateLimiter
-from ._runner import COLD_START, KEEP_WARM, MAX_RUN_SECONDS, Runner
-from ._store import Store
-from ._uploads import DEFAULT_DOWNLOAD_LIFETIME, DEFAULT_PART_SIZE, Uploads
-from ._webhooks import WebhookDispatcher
+from ._ratelimit import RateLimit
+from ._runner import COLD_START, KEEP_WARM, MAX_RUN_SECONDS
+from ._store import TERMINAL
+from ._uploads import DEFAULT_DOWNLOAD_LIFETIME, DEFAULT_PART_SIZE
+from ._webhooks import Delivery
 
 STOP_TIMEOUT = 2.0
 """Seconds `stop()` waits for each group of threads, at most."""
 
 
-class LocalServer(Inspection):
+class LocalServer:
     """A local WriftAI predictions API, for demos and tests.
 
     Use it as a context manager (or `start()` / `stop()`)::
@@ -198,69 +192,14 @@ class LocalServer(Inspection):
             TypeError: A duration is not a number, a port or `part_size`
                 not an integer.
         """
-        check_options(
-            {"port": port, "storage_port": storage_port},
-            {
-                "prefer_wait_default": prefer_wait_default,
-                "prefer_wait_max": prefer_wait_max,
-                "cancel_delay": cancel_delay,
-                "cold_start": cold_start,
-                "keep_warm": keep_warm,
-                "stream_idle_default": stream_idle_default,
-                "stream_idle_max": stream_idle_max,
-                "stream_heartbeat": stream_heartbeat,
-                "download_lifetime": download_lifetime,
-            },
-            {"expire_after": expire_after, "events_expire_after": events_expire_after},
-            part_size,
-        )
-        if isinstance(webhook_rotation_secrets, str):
-            raise TypeError("webhook_rotation_secrets must be a list of secrets")
+        check_options(locals())
         self.token = token
         self.host = host
         self.verbose = verbose
-        self._ports = (port, storage_port)
-        self.faults = (
-            faults if isinstance(faults, Faults) or faults is None else Faults(faults)
-        )
-        self.limiter = RateLimiter(rate_limit)
-        self.registry = build_registry(models)
-        self._webhooks = WebhookDispatcher(
-            webhook_retries,
-            webhook_backoff,
-            webhook_timeout,
-            rotation_secrets=webhook_rotation_secrets,
-            duplicates=webhook_duplicates,
-        )
-        self._uploads = Uploads(part_size, download_lifetime)
-        self._store = Store(
-            self._webhooks.enqueue,
-            expire_after,
-            events_expire_after=events_expire_after,
-            open_file=self._uploads.open_file,
-        )
-        self._runner = Runner(
-            self._store, workers, max_run_seconds, cold_start, keep_warm
-        )
-        self._app = App(
-            self._store,
-            self._runner,
-            self.registry,
-            self.limiter,
-            lambda: self.base_url,
-            token,
-            prefer_wait_default=prefer_wait_default,
-            prefer_wait_max=prefer_wait_max,
-            cancel_delay=cancel_delay,
-            streams=StreamSettings(
-                stream_idle_default, stream_idle_max, stream_heartbeat
-            ),
-            uploads=self._uploads,
-        )
-        self._request_log: Deque[RecordedRequest] = collections.deque(maxlen=10000)
-        self._storage_log: Deque[RecordedRequest] = collections.deque(maxlen=10000)
-        self._running: Optional[Ports] = None
-        self._base_url: Optional[str] = None
+        self._parts = Parts(locals())
+        self.faults = self._parts.faults
+        self.limiter = self._parts.limiter
+        self.registry = self._parts.registry
 
     # ---- running ------------------------------------------------------------
 
@@ -275,24 +214,9 @@ class LocalServer(Inspection):
             OSError: An address cannot be bound.
             TypeError: The host cannot be a host name (it holds a NUL, say).
         """
-        if self._running is not None:
+        if self._parts.ports is not None:
             raise RuntimeError("The server is already running")
-        ports = Ports(
-            self.host,
-            self._ports,
-            self._app,
-            self._uploads,
-            self.faults,
-            (self._request_log, self._storage_log),
-            self.verbose,
-        )
-        self._base_url = f"{ports.api_origin}/v1"
-        self._uploads.open(ports.storage_origin)
-        self._store.close(False)
-        self._runner.start()
-        self._webhooks.start()
-        self._running = ports
-        ports.serve()
+        self._parts.start()
         return self
 
     def stop(self) -> None:
@@ -301,18 +225,7 @@ class LocalServer(Inspection):
         Predictions not yet ended are cancelled (their status says so), queued
         webhook deliveries dropped, uploaded files removed. Safe to call twice.
         """
-        ports = self._running
-        if ports is None:
-            return
-        ports.stopping()
-        self._store.close()  # ends held creates and open streams
-        ports.close(STOP_TIMEOUT)
-        # Webhooks first: the predictions the runner now cancels are not
-        # announced to a receiver that may be gone already.
-        self._webhooks.stop(STOP_TIMEOUT)
-        self._runner.stop(STOP_TIMEOUT)
-        self._uploads.close()
-        self._running = None
+        self._parts.stop(STOP_TIMEOUT)
 
     def __enter__(self) -> LocalServer:
         """Start the server."""
@@ -330,7 +243,7 @@ class LocalServer(Inspection):
     @property
     def running(self) -> bool:
         """Whether the server is serving."""
-        return self._running is not None
+        return self._parts.ports is not None
 
     @property
     def base_url(self) -> str:
@@ -339,9 +252,9 @@ class LocalServer(Inspection):
         Raises:
             RuntimeError: The server was never started.
         """
-        if self._base_url is None:
+        if self._parts.base_url is None:
             raise RuntimeError("Start the server first")
-        return self._base_url
+        return self._parts.base_url
 
     @property
     def port(self) -> int:
@@ -356,4 +269,102 @@ class LocalServer(Inspection):
             RuntimeError: The server was never started.
         """
         self.base_url  # noqa: B018 - raises when never started
-        return self._uploads.base_url
+        return self._parts.uploads.base_url
+
+    # ---- models -------------------------------------------------------------
+
+    def register(
+        self, ref: str, fn: ModelFn, *, input_schema: Optional[Mapping[str, Any]] = None
+    ) -> int:
+        """Add a model backed by a Python callable, or its next version.
+
+        Args:
+            ref: `owner/name`.
+            fn: Called as `fn(input)` or `fn(input, ctx)`; plain or `async def`.
+                `ctx.log(line)` appends to the logs; `ctx.cancelled` tells a
+                plain function it was cancelled.
+            input_schema: What `Validate-Input: true` checks (a JSON Schema
+                subset: type, properties, required, enum, bounds...).
+
+        Returns:
+            The version number (1 the first time, then 2, 3...).
+        """
+        return self.registry.register(ref, fn, input_schema)
+
+    # ---- looking inside -----------------------------------------------------
+
+    @property
+    def predictions(self) -> List[Dict[str, Any]]:
+        """Every stored prediction (as GET returns it), oldest first."""
+        return self._parts.store.snapshot()
+
+    def prediction(self, prediction_id: str) -> Optional[Dict[str, Any]]:
+        """One prediction as GET returns it, or None."""
+        return self._parts.store.get(prediction_id)
+
+    @property
+    def requests(self) -> List[RecordedRequest]:
+        """The requests received (the last 10,000), oldest first.
+
+        Each keeps at most the first 64 KiB of its body.
+        """
+        return list(self._parts.request_log)
+
+    @property
+    def storage_requests(self) -> List[RecordedRequest]:
+        """The requests the storage port received (the last 10,000), oldest first.
+
+        Part PUTs and downloads, with their headers; bodies are not kept.
+        """
+        return list(self._parts.storage_log)
+
+    @property
+    def webhook_deliveries(self) -> List[Delivery]:
+        """Every webhook delivery attempt (the last 10,000), oldest first."""
+        return self._parts.webhooks.deliveries
+
+    def wait(self, prediction_id: str, timeout: float = 10.0) -> Dict[str, Any]:
+        """Wait until a prediction ends.
+
+        Args:
+            prediction_id: Its id.
+            timeout: Seconds to wait at most.
+
+        Returns:
+            The ended prediction.
+
+        Raises:
+            KeyError: No such prediction.
+            TimeoutError: It has not ended in time.
+        """
+        prediction = self._parts.store.wait(prediction_id, timeout)
+        if prediction is None:
+            raise KeyError(prediction_id)
+        if prediction["status"] not in TERMINAL:
+            raise TimeoutError(
+                "Prediction {} is still {}".format(prediction_id, prediction["status"])
+            )
+        return prediction
+
+    def set_status(self, prediction_id: str, status: str) -> None:
+        """Force a prediction's status, e.g. `abandoned` or one clients do not know.
+
+        A terminal status also stops the prediction if it runs.
+
+        Raises:
+            KeyError: No such prediction.
+        """
+        record = self._parts.store.force_status(prediction_id, status)
+        if record is None:
+            raise KeyError(prediction_id)
+        if status in TERMINAL:
+            record.context.request_cancel()
+            self._parts.runner.cancel(prediction_id)
+
+    def reset(self) -> None:
+        """Forget predictions, requests, uploads, webhook deliveries, idempotency keys.
+
+        Running predictions are cancelled; rate-limit buckets refill; models
+        are cold again; fault rules start over from their seed.
+        """
+        self._parts.reset()

@@ -344,7 +344,7 @@ def test_stop_removes_the_files_and_reset_forgets_uploads(
     server.reset()
     assert server.storage_requests == []
     assert session.get(url, timeout=10).status_code == 404
-    folder = server._uploads._dir
+    folder = server._parts.uploads._dir
     assert folder is not None
     assert os.listdir(folder.name) == []
     server.stop()
