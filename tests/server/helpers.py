@@ -87,7 +87,7 @@ def fetch(
     session: requests.Session, server: LocalServer, prediction_id: str
 ) -> Dict[str, Any]:
     """GET one prediction, which must exist."""
-    response = session.get(f"{server.base_url}/predictions/{prediction_id}")
+    response = session.get(f"{server.base_url}/predictions/{prediction_id}", timeout=30)
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
 

@@ -31,6 +31,7 @@ def start_stream(
     response = session.post(
         server.base_url + "/predictions",
         json={"model": model, "input": input, "stream": True},
+        timeout=10,
     )
     assert response.status_code == 202, response.text
     assert response.json()["stream"] is True
@@ -86,7 +87,7 @@ def test_the_sse_bytes_of_a_small_stream(
         b'id: 3\nevent: output\ndata: "big "',
         b'id: 4\nevent: output\ndata: "world"',
     ]
-    final = session.get(f"{server.base_url}/predictions/{pid}")
+    final = session.get(f"{server.base_url}/predictions/{pid}", timeout=10)
     # The data of `done` is the final prediction, as GET shows it.
     assert done == b"id: 5\nevent: done\ndata: " + final.content
     assert final.json()["output"] == "hello big world"
@@ -283,7 +284,9 @@ def test_a_prediction_without_stream_has_no_events(
     server: LocalServer, session: requests.Session
 ) -> None:
     created = session.post(
-        server.base_url + "/predictions", json={"model": "demo/echo", "input": 1}
+        server.base_url + "/predictions",
+        json={"model": "demo/echo", "input": 1},
+        timeout=10,
     ).json()
     assert created["stream"] is False
     url = f"{server.base_url}/predictions/{created['id']}/stream"

@@ -280,9 +280,8 @@ def test_an_injected_part_fault_fails_one_put_and_the_retry_works(
     assert status == 503
     assert json.loads(body) == {"detail": "Injected fault: 503"}
     etag = put_part(url, b"q" * PART)
-    assert session.get(complete(session, server, started["id"], [etag])).content == (
-        b"q" * PART
-    )
+    download = session.get(complete(session, server, started["id"], [etag]), timeout=10)
+    assert download.content == b"q" * PART
     assert server.faults is not None
     assert server.faults.history == [("part", 1, "status:503")]
 
@@ -290,9 +289,10 @@ def test_an_injected_part_fault_fails_one_put_and_the_retry_works(
 def test_the_storage_port_knows_only_parts_and_files(
     server: LocalServer, session: requests.Session
 ) -> None:
-    assert session.get(server.storage_url + "/v1/predictions").status_code == 404
-    assert session.post(server.storage_url + "/files/x").status_code == 405
-    assert session.get(server.storage_url + "/parts/a/0?sig=x").status_code == 405
+    storage = server.storage_url
+    assert session.get(storage + "/v1/predictions", timeout=10).status_code == 404
+    assert session.post(storage + "/files/x", timeout=10).status_code == 405
+    assert session.get(storage + "/parts/a/0?sig=x", timeout=10).status_code == 405
 
 
 def test_file_info_reads_an_uploaded_file(
