@@ -268,9 +268,9 @@ class App:
             if record.stream:
                 return error(409, "The prediction's events have expired")
             return error(409, "Prediction was not created with stream: true")
-        idle = self.streams.idle(request.headers.get("prefer"))
+        prefer = request.headers.get("prefer")
         return stream_response(
-            200, events, after, idle, self.streams, lambda: self.store.closed
+            200, events, after, prefer, self.streams, lambda: self.store.closed
         )
 
     # ---- uploads ------------------------------------------------------------

@@ -67,6 +67,9 @@ class Creator:
         self.prefer_wait_max = prefer_wait_max
         self.streams = streams
 
+    def _closed(self) -> bool:
+        return self.store.closed
+
     def on_model(self, request: Request, params: List[str]) -> Response:
         """`POST /models/{owner}/{name}[/versions/{number}]/predictions`."""
         owner, name = params[0], params[1]
@@ -165,10 +168,8 @@ class Creator:
         events = record.events
         if checked.stream and events is not None and wants_wait(prefer):
             # The create's own answer is the event stream, from its start.
-            idle = self.streams.idle(prefer)
-            stopping = lambda: self.store.closed  # noqa: E731
             return stream_response(
-                201, events, 0, idle, self.streams, stopping, headers
+                201, events, 0, prefer, self.streams, self._closed, headers
             )
         wait = prefer_wait(prefer, self.prefer_wait_default, self.prefer_wait_max)
         if wait:

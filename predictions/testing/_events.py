@@ -201,7 +201,7 @@ def stream_response(
     status: int,
     log: EventLog,
     after: int,
-    idle: float,
+    prefer: Optional[str],
     settings: StreamSettings,
     stopping: Callable[[], bool],
     headers: Optional[Dict[str, str]] = None,
@@ -212,11 +212,12 @@ def stream_response(
         status: Its status code.
         log: The prediction's events.
         after: Send the events after this id.
-        idle: Seconds without an event before it ends.
-        settings: The heartbeat interval.
+        prefer: The request's `Prefer` header: its `wait` is the idle limit.
+        settings: Idle limits and the heartbeat interval.
         stopping: Tells that the server is stopping.
         headers: More headers (`Location`...).
     """
+    idle = settings.idle(prefer)
     chunks = sse_chunks(log, after, idle, settings.heartbeat, stopping)
     return Response(
         status,
