@@ -36,5 +36,8 @@ print(sys.version.split()[0], " ".join(f"{n} {version(n)}" for n in names))
 PY
 )
 echo "== Python $version ($name): $versions"
-# The official clients' test installs them into venvs of its own: once, in make test.
-"$venv/bin/python" -m pytest -q -p no:cacheprovider -m "not official"
+# The official clients' test installs them into venvs of its own: once, in make
+# test. The slow tests run there too, and here on the oldest dependencies only.
+markers="not official and not slow"
+[ -n "$constraints" ] && markers="not official"
+"$venv/bin/python" -m pytest -q -p no:cacheprovider -m "$markers"

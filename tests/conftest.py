@@ -67,6 +67,31 @@ class FakeClock(Clock):
         self.sleep(seconds)
 
 
+SLOW = (
+    "tests/faults/",
+    "tests/attacks/test_malformed.py",
+    "tests/attacks/test_trickle.py",
+    "tests/plugins/test_distributions.py",
+    "tests/webhooks/test_garbage_headers.py",
+    "tests/server/test_upload_memory.py",
+)
+"""Tests that take seconds each: run once by make test, and on the oldest
+Python of the matrix, not on every Python of it (scripts/run-tests-on.sh)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: seconds-long tests, run once per CI run (not per Python)"
+    )
+
+
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    for item in items:
+        path = item.nodeid.replace("\\", "/")
+        if path.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def no_installed_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests see no installed plugin unless they ask (tests/plugins does)."""
