@@ -84,14 +84,7 @@ class API:
         Raises:
             PredictionsError: If the client has been closed.
         """
-        with self._lock:
-            self._check_open()
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(
-                    max_workers=self.settings.max_workers,
-                    thread_name_prefix="predictions",
-                )
-            return self._executor
+        return self._pool("_executor", self.settings.max_workers, "predictions")
 
     def stream_executor(self) -> ThreadPoolExecutor:
         """Return the threads that wait for async streams' next events.
@@ -103,14 +96,19 @@ class API:
         Raises:
             PredictionsError: If the client has been closed.
         """
+        return self._pool("_stream_executor", MAX_STREAM_THREADS, "predictions-stream")
+
+    def _pool(self, attribute: str, workers: int, prefix: str) -> ThreadPoolExecutor:
+        """The pool kept in `attribute`, made on first use."""
         with self._lock:
             self._check_open()
-            if self._stream_executor is None:
-                self._stream_executor = ThreadPoolExecutor(
-                    max_workers=MAX_STREAM_THREADS,
-                    thread_name_prefix="predictions-stream",
+            pool: Optional[ThreadPoolExecutor] = getattr(self, attribute)
+            if pool is None:
+                pool = ThreadPoolExecutor(
+                    max_workers=workers, thread_name_prefix=prefix
                 )
-            return self._stream_executor
+                setattr(self, attribute, pool)
+            return pool
 
     def close(self) -> None:
         """Close every session and shut the thread pools down; idempotent."""

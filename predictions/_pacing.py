@@ -125,27 +125,20 @@ class Pacer:
         Raises:
             APITimeoutError: The wait would pass the deadline (nothing sent).
         """
-        if self.one_bucket:
-            bucket = "read"
-        while True:
-            delay = self._delay(bucket, deadline)
-            if delay <= 0:
-                return Slot(self, bucket, self.clock.monotonic())
-            self.waited += delay
+        bucket = "read" if self.one_bucket else bucket
+        while (delay := self._delay(bucket, deadline)) > 0:
             self.clock.sleep(delay)
+        return Slot(self, bucket, self.clock.monotonic())
 
     async def async_take(self, bucket: str, deadline: Optional[float] = None) -> Slot:
         """Wait on the event loop until a request may go; see `take`."""
-        if self.one_bucket:
-            bucket = "read"
-        while True:
-            delay = self._delay(bucket, deadline)
-            if delay <= 0:
-                return Slot(self, bucket, self.clock.monotonic())
-            self.waited += delay
+        bucket = "read" if self.one_bucket else bucket
+        while (delay := self._delay(bucket, deadline)) > 0:
             await self.clock.async_sleep(delay)
+        return Slot(self, bucket, self.clock.monotonic())
 
     def _delay(self, bucket: str, deadline: Optional[float]) -> float:
+        """Take a place (0), or the seconds to wait before asking again."""
         delay = self.reserve(bucket)
         if delay > 0 and deadline is not None:
             left = deadline - self.clock.monotonic()
@@ -156,6 +149,8 @@ class Pacer:
                     request_sent=False,
                     deadline_reached=True,
                 )
+        if delay > 0:
+            self.waited += delay
         return delay
 
     def reserve(self, bucket: str) -> float:

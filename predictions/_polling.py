@@ -27,7 +27,6 @@ from typing import (
 
 from predictions._api import API
 from predictions._clock import Clock
-from predictions._wait_options import BaseWaitOptions
 from predictions._waiting import DeadlineReached, Waiting
 from predictions.errors import PredictionsError, WaitTimeoutError
 from predictions.types import PredictionWithIO
@@ -226,25 +225,8 @@ async def _async_cancel_quietly(api: API, wait: Waiting) -> None:
         logger.warning("could not cancel prediction %s: %s", wait.prediction_id, exc)
 
 
-def wait_for(
-    api: API,
-    prediction_id: str,
-    options: BaseWaitOptions[Any],
-    known: Optional[PredictionWithIO] = None,
-    started: Optional[float] = None,
-) -> PredictionWithIO:
-    """Wait for one prediction, blocking; see `Predictions.wait`.
-
-    Args:
-        api: The API to poll through.
-        prediction_id: The prediction.
-        options: The wait's options (checked).
-        known: The prediction as last seen (a create's answer), if any: when
-            it has finished, the wait ends with no poll.
-        started: The clock time the wait's timeout runs from (before the
-            create, for a create that waits); now if None.
-    """
-    wait = Waiting.single(api, prediction_id, options, known, started)
+def wait_for(api: API, wait: Waiting) -> PredictionWithIO:
+    """Wait for one prediction, blocking; see `Predictions.wait`."""
     predictions = run(api, Schedule([wait], api.clock))
     try:
         return next(predictions)
@@ -252,15 +234,8 @@ def wait_for(
         predictions.close()
 
 
-async def async_wait_for(
-    api: API,
-    prediction_id: str,
-    options: BaseWaitOptions[Any],
-    known: Optional[PredictionWithIO] = None,
-    started: Optional[float] = None,
-) -> PredictionWithIO:
+async def async_wait_for(api: API, wait: Waiting) -> PredictionWithIO:
     """Wait for one prediction on the event loop; see `wait_for`."""
-    wait = Waiting.single(api, prediction_id, options, known, started)
     predictions = run_async(api, Schedule([wait], api.clock))
     try:
         return await predictions.__anext__()

@@ -25,6 +25,7 @@ The rules:
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import socket
 import time
@@ -34,8 +35,10 @@ from typing import (
     Callable,
     Dict,
     Generator,
+    Iterator,
     List,
     Optional,
+    Tuple,
     cast,
 )
 
@@ -52,6 +55,7 @@ from predictions._resource import (
 )
 from predictions._retry import backoff
 from predictions._sse import EventDecoder, StreamError
+from predictions._waiting import Ending
 from predictions.errors import PredictionsError
 from predictions.types import PredictionEvent
 
@@ -90,7 +94,7 @@ def is_event_stream(response: requests.Response) -> bool:
     return content_type.split(";")[0].strip().lower() == "text/event-stream"
 
 
-class Following:
+class Following(Ending):
     """One prediction's event stream, resumed across connections.
 
     Args:
@@ -120,9 +124,36 @@ class Following:
         self.failures = 0
         self.opened_at = 0.0
         self.progressed = False
-        self.ended = False
         self.started = api.clock.monotonic()
         self._seen = set() if after_id is None else {after_id}
+        self.response: Optional[requests.Response] = None
+        """The answer being read, while a connection is open."""
+
+    @contextlib.contextmanager
+    def lifetime(self) -> Iterator[None]:
+        """Around a driver: end once however it ends; leave no connection open."""
+        try:
+            yield
+            self.end(None)
+        except BaseException as exc:
+            self.end(None if self.finished else exc)
+            raise
+        finally:
+            if self.response is not None:
+                _close(self.response)
+
+    @contextlib.contextmanager
+    def reopening(self) -> Iterator[None]:
+        """Around a (re)connect: its failure becomes a `StreamError`.
+
+        The error carries the last event id, to resume by hand.
+        """
+        try:
+            yield
+        except StreamError:
+            raise
+        except PredictionsError as exc:
+            raise self.error(f"the event stream could not be resumed ({exc})") from exc
 
     def request(self) -> Request:
         """The request that (re)opens the stream after the last event."""
@@ -130,11 +161,13 @@ class Following:
             raise self.error("the stream broke off before it told its prediction")
         return stream_request(self.prediction_id, self.decoder.last_id, self.wait)
 
-    def opened(self, response: requests.Response) -> http.client.HTTPResponse:
-        """Start reading an answer: return its raw reader.
+    def opened(self) -> http.client.HTTPResponse:
+        """Start reading the answer: return its raw reader.
 
         http.client's own, which reads chunked bodies piece by piece.
         """
+        response = self.response
+        assert response is not None
         self.opened_at = time.monotonic()
         self.progressed = False
         if not is_event_stream(response):
@@ -176,11 +209,16 @@ class Following:
             self.finished = True  # `end` comes once the caller has seen it
 
     def closed(self, error: Optional[BaseException]) -> float:
-        """The connection ended with no terminal event: seconds before resuming.
+        """Release the connection that ended: seconds before resuming, if it must.
 
         Raises:
             StreamError: The stream keeps breaking off; carries the last id.
         """
+        if self.response is not None:
+            _close(self.response)
+            self.response = None
+        if self.finished:
+            return 0.0
         quick = time.monotonic() - self.opened_at < QUICK_CLOSE
         if self.progressed or (error is None and not quick):
             self.failures = 0
@@ -193,28 +231,13 @@ class Following:
             )
         return backoff(self.failures)
 
-    def reopen_failed(self, error: Exception) -> StreamError:
-        """The error of a reconnect that failed under the retry policy."""
-        if isinstance(error, StreamError):
-            return error
-        return self.error(f"the event stream could not be resumed ({error})")
-
     def error(self, message: str) -> StreamError:
         """A `StreamError` that says where to resume."""
         return StreamError(message, last_event_id=self.decoder.last_id)
 
-    def end(self, error: Optional[BaseException]) -> None:
-        """Fire `on_terminal` once, when the stream ends however it ends."""
-        if self.ended:
-            return
-        self.ended = True
-        self.api.hooks.call(
-            "predictions_on_terminal",
-            prediction=self.prediction,
-            error=error,
-            polls=0,
-            elapsed=self.api.clock.monotonic() - self.started,
-        )
+    def outcome(self) -> Tuple[Any, int, float]:
+        """The prediction as last seen, no polls, the seconds the stream took."""
+        return self.prediction, 0, self.api.clock.monotonic() - self.started
 
 
 _DROPPED = (OSError, http.client.HTTPException, ValueError)
@@ -226,35 +249,21 @@ def follow(
     api: API, following: Following, response: Optional[requests.Response] = None
 ) -> Generator[PredictionEvent, None, None]:
     """Yield a prediction's events until its terminal one, resuming as needed."""
-    try:
+    following.response = response
+    with following.lifetime():
         while not following.finished:
-            if response is None:
-                try:
-                    response = api.request(following.request())
-                except PredictionsError as exc:
-                    raise following.reopen_failed(exc) from exc
-            reader, error = following.opened(response), None
+            if following.response is None:
+                with following.reopening():
+                    following.response = api.request(following.request())
+            reader, error = following.opened(), None
             try:
-                while not following.finished:
-                    chunk = reader.read1(READ_SIZE)
-                    if not chunk:
-                        break
+                while not following.finished and (chunk := reader.read1(READ_SIZE)):
                     yield from following.take(chunk)
             except _DROPPED as exc:
                 error = exc
-            _close(response)
-            response = None
-            if not following.finished:
-                delay = following.closed(error)
-                if delay:
-                    api.clock.sleep(delay)
-        following.end(None)
-    except BaseException as exc:
-        following.end(None if following.finished else exc)
-        raise
-    finally:
-        if response is not None:
-            _close(response)
+            delay = following.closed(error)
+            if delay:
+                api.clock.sleep(delay)
 
 
 async def async_follow(
@@ -264,38 +273,25 @@ async def async_follow(
     import asyncio
 
     loop = asyncio.get_running_loop()
-    try:
+    following.response = response
+    with following.lifetime():
         while not following.finished:
-            if response is None:
-                try:
-                    response = await api.async_request(following.request())
-                except PredictionsError as exc:
-                    raise following.reopen_failed(exc) from exc
-            reader, error = following.opened(response), None
+            if following.response is None:
+                with following.reopening():
+                    following.response = await api.async_request(following.request())
+            reader, error = following.opened(), None
+            read = functools.partial(reader.read1, READ_SIZE)
             try:
-                while not following.finished:
-                    chunk = await loop.run_in_executor(
-                        api.stream_executor(), reader.read1, READ_SIZE
-                    )
-                    if not chunk:
-                        break
+                while not following.finished and (
+                    chunk := await loop.run_in_executor(api.stream_executor(), read)
+                ):
                     for event in following.take(chunk):
                         yield event
             except _DROPPED as exc:
                 error = exc
-            _close(response)
-            response = None
-            if not following.finished:
-                delay = following.closed(error)
-                if delay:
-                    await api.clock.async_sleep(delay)
-        following.end(None)
-    except BaseException as exc:
-        following.end(None if following.finished else exc)
-        raise
-    finally:
-        if response is not None:
-            _close(response)
+            delay = following.closed(error)
+            if delay:
+                await api.clock.async_sleep(delay)
 
 
 def _close(response: requests.Response) -> None:

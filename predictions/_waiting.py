@@ -18,7 +18,7 @@ The rules, for every prediction waited on, alone or in a batch:
 from __future__ import annotations
 
 import random
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 from predictions._api import API
 from predictions._decode import decode_nothing, decode_prediction
@@ -58,7 +58,32 @@ def is_transient_poll_error(exc: BaseException) -> bool:
     return isinstance(exc, APIStatusError) and exc.status_code in RETRYABLE_STATUSES
 
 
-class Waiting:
+class Ending:
+    """Something that ends once, telling the `on_terminal` hook how."""
+
+    api: API
+    ended = False
+
+    def end(self, error: Optional[BaseException]) -> None:
+        """Fire `on_terminal` once: with the prediction, or with what ended it."""
+        if self.ended:
+            return
+        self.ended = True
+        prediction, polls, elapsed = self.outcome()
+        self.api.hooks.call(
+            "predictions_on_terminal",
+            prediction=prediction,
+            error=error,
+            polls=polls,
+            elapsed=elapsed,
+        )
+
+    def outcome(self) -> Tuple[Any, int, float]:
+        """The prediction as last seen, the polls, and the seconds taken."""
+        raise NotImplementedError
+
+
+class Waiting(Ending):
     """One prediction being waited on, and the rules its polls follow.
 
     Args:
@@ -66,10 +91,12 @@ class Waiting:
         prediction_id: The prediction (its path is checked here).
         options: The wait's options (checked): `poll_interval`, `on_poll`,
             `timeout` (for messages), `cancel_on_timeout`, `cancel_on_interrupt`.
-        deadline: The clock time the wait gives up at, or None. A batch's
-            waits share one; a single wait's is `options.timeout` from now.
         known: The prediction as last seen, if it was (a create's answer): if
             it has finished, the wait ends with no poll.
+        started: The clock time the wait began (before the create, for a
+            create that waits); now if None. Its deadline is
+            `options.timeout` after it.
+        deadline: The deadline instead (a batch's waits share one).
     """
 
     def __init__(
@@ -77,42 +104,25 @@ class Waiting:
         api: API,
         prediction_id: str,
         options: BaseWaitOptions[Any],
-        deadline: Optional[float] = None,
         known: Optional[PredictionWithIO] = None,
+        started: Optional[float] = None,
+        deadline: Optional[float] = None,
     ) -> None:
         self.api = api
         self.prediction_id = prediction_id
         self.path = prediction_path(prediction_id)
         self.options = options
+        self.started = api.clock.monotonic() if started is None else started
+        if deadline is None and options.timeout is not None:
+            deadline = self.started + options.timeout
         self.deadline = deadline
-        self.started = api.clock.monotonic()
         self.polls = 0
         self.last: Optional[PredictionWithIO] = known
         self.last_error: Optional[BaseException] = None
-        self.ended = False
         self._failures = 0
         self._failing_since: Optional[float] = None
         self._status: Any = None
         self._status_since = self.started
-
-    @classmethod
-    def single(
-        cls,
-        api: API,
-        prediction_id: str,
-        options: BaseWaitOptions[Any],
-        known: Optional[PredictionWithIO] = None,
-        started: Optional[float] = None,
-    ) -> Waiting:
-        """One wait of its own, its deadline `options.timeout` after `started`.
-
-        `started` is a clock time; now if None.
-        """
-        timeout = options.timeout
-        if started is None:
-            started = api.clock.monotonic()
-        deadline = None if timeout is None else started + timeout
-        return cls(api, prediction_id, options, deadline, known)
 
     def finished(self) -> bool:
         """Whether the prediction was last seen finished."""
@@ -216,24 +226,16 @@ class Waiting:
             return self.options.cancel_on_interrupt
         return self.options.cancel_on_timeout and isinstance(exc, WaitTimeoutError)
 
-    def end(self, error: Optional[BaseException]) -> None:
-        """Fire `on_terminal` once: with the prediction, or what ended the wait."""
-        if self.ended:
-            return
-        self.ended = True
-        self.api.hooks.call(
-            "predictions_on_terminal",
-            prediction=self.last,
-            error=error,
-            polls=self.polls,
-            elapsed=self.elapsed(),
-        )
+    def outcome(self) -> Tuple[Any, int, float]:
+        """The prediction as last seen, the polls, the seconds taken."""
+        return self.last, self.polls, self.elapsed()
 
 
 __all__ = [
     "POLL_FAILURE_WINDOW",
     "UNKNOWN_STATUS_LIMIT",
     "DeadlineReached",
+    "Ending",
     "Waiting",
     "is_transient_poll_error",
 ]

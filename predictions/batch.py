@@ -59,7 +59,9 @@ def _plan(
             raise TypeError(f"expected a prediction or its id, not {item!r}")
         wait = waits.get(prediction_id)
         if wait is None or (known is not None and not wait.finished()):
-            waits[prediction_id] = Waiting(api, prediction_id, options, deadline, known)
+            waits[prediction_id] = Waiting(
+                api, prediction_id, options, known, deadline=deadline
+            )
     return Schedule(list(waits.values()), api.clock, batch=True)
 
 

@@ -45,6 +45,7 @@ from predictions._wait_options import (
     check_wait_options,
     is_terminal,
 )
+from predictions._waiting import Waiting
 from predictions.pagination import (
     PaginatedResponse,
     PaginationOptions,
@@ -237,7 +238,8 @@ class Predictions(Resource):
         created = self._created(self._api.request(request), model, params)
         if wait:
             prediction_id = created["id"]
-            return wait_for(self._api, prediction_id, wait_options, created, started)
+            waiting = Waiting(self._api, prediction_id, wait_options, created, started)
+            return wait_for(self._api, waiting)
         return created
 
     @overload
@@ -321,9 +323,8 @@ class Predictions(Resource):
                 self._api.give_hold()
         created = self._created(answer, model, params)
         if wait:
-            return await async_wait_for(
-                self._api, created["id"], wait_options, created, started
-            )
+            waiting = Waiting(self._api, created["id"], wait_options, created, started)
+            return await async_wait_for(self._api, waiting)
         return created
 
     def wait(
@@ -367,7 +368,7 @@ class Predictions(Resource):
             APIConnectionError: Polls could not reach the API until then.
         """
         check_wait_options(options, asynchronous=False)
-        return wait_for(self._api, predictionID, options)
+        return wait_for(self._api, Waiting(self._api, predictionID, options))
 
     async def async_wait(
         self,
@@ -376,7 +377,8 @@ class Predictions(Resource):
     ) -> PredictionWithIO:
         """Wait for a prediction to finish, without blocking the loop; see `wait`."""
         check_wait_options(options, asynchronous=True)
-        return await async_wait_for(self._api, predictionID, options)
+        waiting = Waiting(self._api, predictionID, options)
+        return await async_wait_for(self._api, waiting)
 
     def stream(
         self,

@@ -275,9 +275,7 @@ def test_an_async_stream_reads_on_threads_of_its_own(
             threads.append(threading.current_thread().name)
             return self.reader.read1(size)  # type: ignore[no-any-return]
 
-    monkeypatch.setattr(
-        Following, "opened", lambda self, response: Reader(opened(self, response))
-    )
+    monkeypatch.setattr(Following, "opened", lambda self: Reader(opened(self)))
 
     async def main() -> int:
         return len([e async for e in client.predictions.async_stream("p1")])
