@@ -109,6 +109,11 @@ class File:
             self._source = _BytesSource(view.cast("B"))
             self.size = view.nbytes
         elif isinstance(content, (str, os.PathLike)):
+            if isinstance(content, str) and _looks_like_text(content):
+                raise TypeError(
+                    "File() takes bytes, a path or a binary file, and this str "
+                    f"looks like text, not a path; {_TEXT_HINT}"
+                )
             path = os.fspath(content)
             self.name = os.fsdecode(path)
             self._source = _PathSource(path)
@@ -220,6 +225,11 @@ class _PathSource(_Source):
             handle.close()
             raise _changed(file, part, f"is now {size} bytes, not {file.size}")
         return _StreamSource(handle, 0, threading.Lock(), owned=True)
+
+
+def _looks_like_text(value: str) -> bool:
+    """Whether a str is text rather than a path: a line break, or too long."""
+    return "\n" in value or "\r" in value or len(value) > 4096
 
 
 def _path_size(path: Union[str, bytes], name: str) -> int:

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import (
     Any,
     AsyncIterator,
+    Callable,
     Dict,
     Iterator,
     Literal,
@@ -155,6 +156,7 @@ class Predictions(Resource):
         *,
         max_retries: Optional[int] = ...,
         stream: Literal[True],
+        upload_progress: Optional[Callable[[int, int], None]] = ...,
     ) -> Iterator[PredictionEvent]: ...
 
     @overload
@@ -167,6 +169,7 @@ class Predictions(Resource):
         *,
         max_retries: Optional[int] = ...,
         stream: Literal[False] = ...,
+        upload_progress: Optional[Callable[[int, int], None]] = ...,
     ) -> PredictionWithIO: ...
 
     @overload
@@ -179,6 +182,7 @@ class Predictions(Resource):
         *,
         max_retries: Optional[int] = ...,
         stream: Literal[True],
+        upload_progress: Optional[Callable[[int, int], None]] = ...,
     ) -> PredictionWithIO: ...
 
     def create(
@@ -190,6 +194,7 @@ class Predictions(Resource):
         *,
         max_retries: Optional[int] = None,
         stream: bool = False,
+        upload_progress: Optional[Callable[[int, int], None]] = None,
     ) -> Union[PredictionWithIO, Iterator[PredictionEvent]]:
         """Create a prediction.
 
@@ -216,6 +221,8 @@ class Predictions(Resource):
             max_retries: The create request's retry limit, instead of the
                 client's.
             stream: Stream the prediction's events (see above).
+            upload_progress: Called with (bytes sent, bytes in all) as the
+                `File`s of the input are uploaded, from any thread.
 
         Returns:
             The new prediction (finished, if `wait` is True); an iterator over
@@ -229,7 +236,11 @@ class Predictions(Resource):
         """
         self._check(params, model, wait, wait_options, False)
         files = sys.modules.get("predictions.files")  # no File exists without it
-        sent = params if files is None else files.prepare_params(self._api, params)
+        sent = (
+            params
+            if files is None
+            else files.prepare_params(self._api, params, upload_progress)
+        )
         request = self._create(sent, model, wait_options, max_retries, wait, stream)
         if wait and stream:
             answer = self._api.request(request)
@@ -252,6 +263,7 @@ class Predictions(Resource):
         *,
         max_retries: Optional[int] = ...,
         stream: Literal[True],
+        upload_progress: Optional[Callable[[int, int], None]] = ...,
     ) -> AsyncIterator[PredictionEvent]: ...
 
     @overload
@@ -264,6 +276,7 @@ class Predictions(Resource):
         *,
         max_retries: Optional[int] = ...,
         stream: Literal[False] = ...,
+        upload_progress: Optional[Callable[[int, int], None]] = ...,
     ) -> PredictionWithIO: ...
 
     @overload
@@ -276,6 +289,7 @@ class Predictions(Resource):
         *,
         max_retries: Optional[int] = ...,
         stream: Literal[True],
+        upload_progress: Optional[Callable[[int, int], None]] = ...,
     ) -> PredictionWithIO: ...
 
     async def async_create(
@@ -287,6 +301,7 @@ class Predictions(Resource):
         *,
         max_retries: Optional[int] = None,
         stream: bool = False,
+        upload_progress: Optional[Callable[[int, int], None]] = None,
     ) -> Union[PredictionWithIO, AsyncIterator[PredictionEvent]]:
         """Create a prediction, without blocking the event loop; see `create`.
 
@@ -302,7 +317,7 @@ class Predictions(Resource):
         sent = (
             params
             if files is None
-            else await files.async_prepare_params(self._api, params)
+            else await files.async_prepare_params(self._api, params, upload_progress)
         )
         if wait and stream:
             request = self._create(sent, model, wait_options, max_retries, True, True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 from typing import Any, List
 
@@ -115,3 +116,38 @@ def test_async_create_uploads_files_too(client: Client) -> None:
 
     done = asyncio.run(main())
     assert done["output"]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_create_reports_upload_progress(client: Client) -> None:
+    data = os.urandom(200 * 1024)
+    seen: List[Any] = []
+    done = client.predictions.create(
+        {"input": {"file": File(data)}},
+        "demo/file-info",
+        wait=True,
+        upload_progress=lambda sent, total: seen.append((sent, total)),
+    )
+    assert done["output"]["size"] == len(data)
+    assert seen[-1] == (len(data), len(data))
+    assert [sent for sent, _ in seen] == sorted(sent for sent, _ in seen)
+
+
+def test_jsonlog_records_the_end_of_a_stream(
+    server: LocalServer, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import predictions_jsonlog
+
+    path = tmp_path / "events.jsonl"
+    monkeypatch.setenv("PREDICTIONS_JSONLOG", str(path))
+    with Client(server.base_url, plugins=[predictions_jsonlog]) as client:
+        events = list(
+            client.predictions.create(
+                {"input": {"text": "a b"}}, "demo/stream-words", True, stream=True
+            )
+        )
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    terminals = [r for r in records if r["event"] == "terminal"]
+    assert len(terminals) == 1
+    assert terminals[0]["id"] == events[0]["data"]["id"]
+    assert terminals[0]["status"] == "succeeded"
+    assert records[0]["event"] == "create"

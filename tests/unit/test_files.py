@@ -166,7 +166,19 @@ def test_a_file_not_opened_for_reading_or_closed_is_refused(
 
 
 @pytest.mark.parametrize(
-    "text", ["a cat, sitting", "x" * 5000, "nul\x00in it", "missing/dir/cat.png"]
+    "text", ["a cat\nsitting on a mat", "x" * 5000, "one line\r\nanother"]
+)
+def test_a_str_of_text_is_a_type_error_saying_what_to_pass(
+    mocked: responses.RequestsMock, text: str
+) -> None:
+    """Issue 13: a str of text (not a path) is refused saying what to pass."""
+    with pytest.raises(TypeError, match=r"text\.encode\(\)"):
+        File(text)
+    assert len(mocked.calls) == 0
+
+
+@pytest.mark.parametrize(
+    "text", ["a cat, sitting", "nul\x00in it", "missing/dir/cat.png"]
 )
 def test_a_str_is_a_path_and_one_that_does_not_exist_is_named(
     mocked: responses.RequestsMock, text: str
