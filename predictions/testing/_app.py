@@ -13,13 +13,10 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from . import _schema
 from ._creating import Creator
-from ._events import DEFAULT_STREAMS, StreamSettings, stream_response
-from ._models import ModelRegistry
+from ._events import stream_response
 from ._pages import parse_list_query
 from ._protocol import (
-    DEFAULT_PREFER_WAIT,
     INT_PARSING,
-    MAX_PREFER_WAIT,
     BadBody,
     Request,
     Response,
@@ -31,8 +28,7 @@ from ._protocol import (
     json_body,
 )
 from ._ratelimit import RateLimiter
-from ._runner import Runner
-from ._store import NotCancellable, Store
+from ._store import NotCancellable
 from ._uploads import UploadError, Uploads
 
 CANCEL_DELAY = 0.05
@@ -57,51 +53,31 @@ class App:
 
     def __init__(
         self,
-        store: Store,
-        runner: Runner,
-        registry: ModelRegistry,
+        creator: Creator,
         limiter: RateLimiter,
-        base_url: Callable[[], str],
         token: Optional[str] = None,
         *,
-        prefer_wait_default: float = DEFAULT_PREFER_WAIT,
-        prefer_wait_max: float = MAX_PREFER_WAIT,
         cancel_delay: float = CANCEL_DELAY,
-        streams: StreamSettings = DEFAULT_STREAMS,
         uploads: Uploads,
     ) -> None:
         """Wire the API.
 
         Args:
-            store: The predictions.
-            runner: Runs new predictions, stops cancelled ones.
-            registry: The models.
+            creator: Creates predictions; its store, runner (which also stops
+                cancelled predictions) and stream settings serve every route.
             limiter: Rate limits and their headers.
-            base_url: Gives the server's base URL (for `Location` headers).
             token: The bearer token every request must carry; None for none.
-            prefer_wait_default: Seconds `Prefer: wait` (no number) holds a create.
-            prefer_wait_max: The longest hold `Prefer: wait=N` gets.
             cancel_delay: Seconds after a cancel's answer that it takes effect.
-            streams: Idle limits and heartbeats of event streams.
             uploads: Where uploads go.
         """
-        self.store = store
-        self.runner = runner
-        self.registry = registry
+        self.creator = creator
+        self.store = creator.store
+        self.runner = creator.runner
+        self.streams = creator.streams
         self.limiter = limiter
         self.token = token
         self.cancel_delay = cancel_delay
-        self.streams = streams
         self.uploads = uploads
-        self.creator = Creator(
-            store,
-            runner,
-            registry,
-            base_url,
-            prefer_wait_default=prefer_wait_default,
-            prefer_wait_max=prefer_wait_max,
-            streams=streams,
-        )
 
     # ---- routing ------------------------------------------------------------
 

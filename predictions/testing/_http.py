@@ -16,12 +16,11 @@ connection closed at the end.
 from __future__ import annotations
 
 import contextlib
-import uuid
-from typing import Deque, Dict, Optional, Tuple, cast
+from typing import Dict
 
 from ._app import App
-from ._faults import Faults, fault_answer
-from ._listener import BaseHandler, HTTPServer, RecordedRequest
+from ._faults import fault_answer
+from ._listener import BaseHandler
 from ._protocol import Request, Response, error
 
 MAX_BODY = 10 * 1024 * 1024
@@ -39,37 +38,8 @@ class _Refused(Exception):
         self.detail = detail
 
 
-class APIServer(HTTPServer):
-    """The API's port."""
-
-    def __init__(
-        self,
-        address: Tuple[str, int],
-        app: App,
-        faults: Optional[Faults],
-        request_log: Deque[RecordedRequest],
-        verbose: bool = False,
-    ) -> None:
-        """Bind (not serve yet).
-
-        Args:
-            address: `(host, port)`; port 0 picks a free one.
-            app: The API.
-            faults: Fault rules, or None.
-            request_log: Where received requests are recorded.
-            verbose: Log each request and server error to stderr.
-        """
-        super().__init__(address, Handler, faults, request_log, verbose)
-        self.app = app
-
-
-class Handler(BaseHandler):
-    """One connection: read each request, pick a fault, answer."""
-
-    @property
-    def srv(self) -> APIServer:
-        """The server, typed."""
-        return cast(APIServer, self.server)
+class Handler(BaseHandler[App]):
+    """One connection of the API's port: read each request, pick a fault, answer."""
 
     def handle_expect_100(self) -> bool:
         """Refuse an oversized body before the client sends it."""
@@ -78,44 +48,26 @@ class Handler(BaseHandler):
             return False
         return super().handle_expect_100()
 
-    def send_error(
-        self, code: int, message: Optional[str] = None, explain: Optional[str] = None
-    ) -> None:
-        """Answer an error `http.server` found itself, as FastAPI-style JSON."""
-        self.close_connection = True
-        phrase = self.responses.get(code, ("Error",))[0]
-        response = error(code, message or phrase)
-        response.headers.update(self.srv.app.limiter.headers("read"))
-        self._send(response)
+    def refusal(self, status: int, detail: str) -> Response:
+        """The error as FastAPI-style JSON, with the read limit's headers."""
+        response = super().refusal(status, detail)
+        response.headers.update(self.srv.backend.limiter.headers("read"))
+        return response
 
-    def do_GET(self) -> None:
-        """Answer a GET."""
-        self._dispatch()
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+    def internal_error(self) -> Response:
+        """The 500, with the limit headers of the request's route (if it has one)."""
+        response = super().internal_error()
+        app = self.srv.backend
+        with contextlib.suppress(Exception):
+            kind = app.match(self.command, self.path).rate_kind
+            response.headers.update(app.limiter.headers(kind))
+        return response
 
     # ---- one request --------------------------------------------------------
 
-    def _dispatch(self) -> None:
-        try:
-            self._serve()
-        except OSError:  # the client went away (or timed out)
-            self.close_connection = True
-        except Exception:  # never a traceback to the client, never a dead server
-            self.close_connection = True
-            if self.srv.verbose:
-                import traceback
-
-                traceback.print_exc()
-            response = error(500, "Internal Server Error")
-            with contextlib.suppress(Exception):
-                kind = self.srv.app.match(self.command, self.path).rate_kind
-                response.headers.update(self.srv.app.limiter.headers(kind))
-            with contextlib.suppress(OSError):
-                self._send(response)
-
-    def _serve(self) -> None:
-        app = self.srv.app
+    def serve_request(self) -> None:
+        """Match the route, read the body, pick a fault, answer."""
+        app = self.srv.backend
         route = app.match(self.command, self.path)
         try:
             body = self._read_body()
@@ -133,42 +85,27 @@ class Handler(BaseHandler):
             response = fault_answer(fault)
             if fault.rate_limit_headers:
                 response.headers.update(app.limiter.headers(route.rate_kind))
-            self._send(response)
+            self.answer(response)
             return
         response = app.handle(route, Request(self.command, self.path, headers, body))
         if fault is None:
-            self._send(response)
+            self.answer(response)
         elif fault.kind == "drop_after":
             self.close_connection = True
             _close(response)
         elif fault.kind == "delay":
             self.srv.stopping.wait(fault.delay)
-            self._send(response)
+            self.answer(response)
         elif fault.kind == "truncate":
             self.close_connection = True
-            self._send(response, truncate=True)
+            self.answer(response, truncate=True)
 
-    def _send(self, response: Response, truncate: bool = False) -> None:
+    def answer(self, response: Response, truncate: bool = False) -> None:
+        """Send an answer: whole, or an event stream piece by piece."""
         if response.chunks is not None:
             self._send_stream(response, truncate)
             return
-        body = response.body()
-        self._send_head(response, {"Content-Length": str(len(body))})
-        if getattr(self, "command", None) != "HEAD":
-            self.wfile.write(body[: len(body) // 2] if truncate else body)
-        self.wfile.flush()
-
-    def _send_head(self, response: Response, framing: Dict[str, str]) -> None:
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        for name, value in framing.items():
-            self.send_header(name, value)
-        self.send_header("x-request-id", uuid.uuid4().hex)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
+        super().answer(response, truncate)
 
     def _send_stream(self, response: Response, truncate: bool) -> None:
         """Send an event stream piece by piece (see the module's docstring).
@@ -182,7 +119,7 @@ class Handler(BaseHandler):
             self.close_connection = True
         framing: Dict[str, str] = {"Transfer-Encoding": "chunked"} if chunked else {}
         try:
-            self._send_head(response, framing)
+            self.send_head(response, framing)
             for piece in chunks:
                 self.write_chunk(piece, chunked)
                 if truncate:
@@ -235,8 +172,8 @@ class Handler(BaseHandler):
     def _refuse(self, refused: _Refused, rate_kind: str) -> None:
         self.close_connection = True
         response = error(refused.status, refused.detail)
-        response.headers.update(self.srv.app.limiter.headers(rate_kind))
-        self._send(response)
+        response.headers.update(self.srv.backend.limiter.headers(rate_kind))
+        self.answer(response)
         self.discard_unread()
 
 

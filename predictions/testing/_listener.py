@@ -1,9 +1,12 @@
 """The threading HTTP server both ports run on, and what their handlers share.
 
 `HTTPServer` knows its connections (to close them at once on stop) and stops
-without a poll interval; `BaseHandler` is HTTP/1.1 with keep-alive, quiet
-unless verbose, and knows how to discard what a refused client still sends
-and how to send a body in chunks as it is made.
+without a poll interval; it holds what answers behind its port (the API's
+`App`, storage's `Uploads`). `BaseHandler` is HTTP/1.1 with keep-alive, quiet
+unless verbose; it answers every method through its port's `serve_request`,
+answers the errors `http.server` finds itself as JSON, never sends a
+traceback, sends whole answers, knows how to discard what a refused client
+still sends and how to send a body in chunks as it is made.
 """
 
 from __future__ import annotations
@@ -14,11 +17,16 @@ import socket
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Deque, Dict, List, Optional, Tuple, Type, cast
+from typing import Any, Deque, Dict, Generic, List, Optional, Tuple, Type, TypeVar, cast
 
 from ._faults import Faults
+from ._protocol import Response, error
+
+B = TypeVar("B")
+"""What answers behind a port: the API's `App`, storage's `Uploads`."""
 
 IDLE_TIMEOUT = 60.0
 """Seconds an idle keep-alive connection is kept open."""
@@ -49,7 +57,7 @@ class RecordedRequest:
     body: bytes
 
 
-class HTTPServer(ThreadingHTTPServer):
+class HTTPServer(ThreadingHTTPServer, Generic[B]):
     """A threading HTTP server that knows its connections, to close them fast."""
 
     daemon_threads = True
@@ -61,7 +69,8 @@ class HTTPServer(ThreadingHTTPServer):
     def __init__(
         self,
         address: Tuple[str, int],
-        handler: Type[BaseHandler],
+        handler: Type[BaseHandler[B]],
+        backend: B,
         faults: Optional[Faults],
         request_log: Deque[RecordedRequest],
         verbose: bool = False,
@@ -71,6 +80,7 @@ class HTTPServer(ThreadingHTTPServer):
         Args:
             address: `(host, port)`; port 0 picks a free one.
             handler: Serves each connection.
+            backend: What answers behind the port (the API, or the uploads).
             faults: Fault rules, or None.
             request_log: Where received requests are recorded.
             verbose: Log each request and server error to stderr.
@@ -80,6 +90,7 @@ class HTTPServer(ThreadingHTTPServer):
         # Before binding: a failed bind calls server_close(), which closes these.
         self._wake_r, self._wake_w = socket.socketpair()
         super().__init__(address, handler)
+        self.backend = backend
         self.faults = faults
         self.verbose = verbose
         self.stopping = threading.Event()
@@ -157,7 +168,7 @@ class HTTPServer(ThreadingHTTPServer):
         return [t for t, _ in connections if t.is_alive()]
 
 
-class BaseHandler(BaseHTTPRequestHandler):
+class BaseHandler(BaseHTTPRequestHandler, Generic[B]):
     """One connection of either port: HTTP/1.1, quiet, with shared framing."""
 
     protocol_version = "HTTP/1.1"
@@ -174,19 +185,94 @@ class BaseHandler(BaseHTTPRequestHandler):
         return self.server_version
 
     @property
-    def listener(self) -> HTTPServer:
+    def srv(self) -> HTTPServer[B]:
         """The server, typed."""
-        return cast(HTTPServer, self.server)
+        return cast("HTTPServer[B]", self.server)
+
+    # ---- each request -------------------------------------------------------
+
+    def serve_request(self) -> None:
+        """Read the request and answer it (each port has its own)."""
+        raise NotImplementedError
+
+    def do_GET(self) -> None:
+        """Answer any method (`serve_request` decides); a bug is a JSON 500."""
+        try:
+            self.serve_request()
+        except OSError:  # the client went away (or timed out)
+            self.close_connection = True
+        except Exception:  # never a traceback to the client, never a dead server
+            self.close_connection = True
+            if self.srv.verbose:
+                import traceback
+
+                traceback.print_exc()
+            with contextlib.suppress(OSError):
+                self.answer(self.internal_error())
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+
+    def send_error(
+        self, code: int, message: Optional[str] = None, explain: Optional[str] = None
+    ) -> None:
+        """Answer an error `http.server` found itself, as JSON, and close."""
+        self.close_connection = True
+        phrase = self.responses.get(code, ("Error",))[0]
+        self.answer(self.refusal(code, message or phrase))
+
+    def refusal(self, status: int, detail: str) -> Response:
+        """The answer to an error `http.server` found itself (ports add headers)."""
+        return error(status, detail)
+
+    def internal_error(self) -> Response:
+        """The answer to a request the server failed on (ports add headers)."""
+        return error(500, "Internal Server Error")
+
+    # ---- answers ------------------------------------------------------------
+
+    def answer(self, response: Response, truncate: bool = False) -> None:
+        """Send a whole answer (its head only to HEAD).
+
+        Args:
+            response: The answer.
+            truncate: Send only the first half of its body (a fault).
+        """
+        body = response.body()
+        self.send_head(response, {"Content-Length": str(len(body))})
+        if getattr(self, "command", None) != "HEAD":
+            self.wfile.write(body[: len(body) // 2] if truncate else body)
+        self.wfile.flush()
+
+    def send_head(self, response: Response, framing: Dict[str, str]) -> None:
+        """Send an answer's status and headers, a fresh `x-request-id` among them.
+
+        Args:
+            response: The answer (its body is not sent here).
+            framing: How the body is framed (`Content-Length`, or
+                `Transfer-Encoding`; none when the connection's end ends it).
+        """
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        for name, value in framing.items():
+            self.send_header(name, value)
+        self.send_header("x-request-id", uuid.uuid4().hex)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+
+    # ---- framing ------------------------------------------------------------
 
     def log_message(self, format: str, *args: Any) -> None:
         """Log to stderr only when the server is verbose."""
-        if self.listener.verbose:
+        if self.srv.verbose:
             sys.stderr.write(f"{self.address_string()} - {format % args}\n")
 
     def record(self, body: bytes = b"") -> Dict[str, str]:
         """Log the request (its body cut to 64 KiB); its headers, lower-cased."""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        self.listener.request_log.append(
+        self.srv.request_log.append(
             RecordedRequest(self.command, self.path, headers, body[:RECORDED_BODY])
         )
         return headers
@@ -229,7 +315,7 @@ class BaseHandler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_WR)
             deadline = time.monotonic() + seconds
             dropped = 0
-            while dropped < limit and not self.listener.stopping.is_set():
+            while dropped < limit and not self.srv.stopping.is_set():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break

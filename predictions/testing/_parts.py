@@ -13,6 +13,7 @@ from typing import Any, Deque, Mapping, Optional
 
 from ._app import App
 from ._builtins import build_registry
+from ._creating import Creator
 from ._events import StreamSettings
 from ._faults import Faults
 from ._listener import RecordedRequest
@@ -67,17 +68,20 @@ class Parts:
         streams = StreamSettings(
             o["stream_idle_default"], o["stream_idle_max"], o["stream_heartbeat"]
         )
-        self.app = App(
+        creator = Creator(
             self.store,
             self.runner,
             self.registry,
-            self.limiter,
             self._api_url,
-            o["token"],
             prefer_wait_default=o["prefer_wait_default"],
             prefer_wait_max=o["prefer_wait_max"],
-            cancel_delay=o["cancel_delay"],
             streams=streams,
+        )
+        self.app = App(
+            creator,
+            self.limiter,
+            o["token"],
+            cancel_delay=o["cancel_delay"],
             uploads=self.uploads,
         )
         self.request_log: Deque[RecordedRequest] = collections.deque(maxlen=LOG_SIZE)

@@ -8,13 +8,13 @@ sends across origins is then visible to tests.
 from __future__ import annotations
 
 import threading
-from typing import Deque, List, Optional, Tuple
+from typing import Any, Deque, List, Optional, Tuple
 
 from ._app import App
 from ._faults import Faults
-from ._http import APIServer
+from ._http import Handler
 from ._listener import HTTPServer, RecordedRequest
-from ._storage import StorageServer
+from ._storage import StorageHandler
 from ._uploads import Uploads
 
 
@@ -54,10 +54,10 @@ class Ports:
             OSError: An address cannot be bound (neither is then).
             TypeError: The host cannot be a host name (it holds a NUL, say).
         """
-        self.api = APIServer((host, ports[0]), app, faults, logs[0], verbose)
+        self.api = HTTPServer((host, ports[0]), Handler, app, faults, logs[0], verbose)
         try:
-            self.storage = StorageServer(
-                (host, ports[1]), uploads, faults, logs[1], verbose
+            self.storage = HTTPServer(
+                (host, ports[1]), StorageHandler, uploads, faults, logs[1], verbose
             )
         except BaseException:
             self.api.server_close()
@@ -67,7 +67,7 @@ class Ports:
         self._threads: List[threading.Thread] = []
 
     @property
-    def servers(self) -> Tuple[HTTPServer, HTTPServer]:
+    def servers(self) -> Tuple[HTTPServer[Any], HTTPServer[Any]]:
         """The API's server and storage's."""
         return self.api, self.storage
 

@@ -19,6 +19,7 @@ from ._runner import COLD_START, KEEP_WARM
 from ._uploads import DEFAULT_DOWNLOAD_LIFETIME, DEFAULT_PART_SIZE
 
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,38 +30,52 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, not {port}")
-    return port
+def _number(
+    convert: Callable[[str], N], noun: str, allowed: Callable[[N], bool], rule: str
+) -> Callable[[str], N]:
+    """An argparse type: a number `convert` reads, then checked.
+
+    Args:
+        convert: `int` or `float`.
+        noun: What the number is, for "not a NOUN: 'text'".
+        allowed: Whether the number is in range.
+        rule: The error of a number out of range; `{value}` stands for the
+            number, `{text}` for the argument as given.
+    """
+
+    def parse(text: str) -> N:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a {noun}: {text!r}") from None
+        if not allowed(value):
+            raise argparse.ArgumentTypeError(rule.format(value=value, text=text))
+        return value
+
+    return parse
 
 
-def _seconds(text: str) -> float:
-    """A duration in seconds: a finite number, at least 0."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not (math.isfinite(seconds) and seconds >= 0):
-        raise argparse.ArgumentTypeError(
-            f"must be a finite number of seconds >= 0, not {text}"
-        )
-    return seconds
-
-
-def _bytes(text: str) -> int:
-    """A size in bytes: an integer, at least 1."""
-    try:
-        size = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of bytes: {text!r}") from None
-    if size < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 byte, not {size}")
-    return size
+_port = _number(
+    int,
+    "port number",
+    lambda port: 0 <= port <= 65535,
+    "must be between 0 and 65535, not {value}",
+)
+"""A port number: an integer from 0 to 65535."""
+_seconds = _number(
+    float,
+    "number of seconds",
+    lambda seconds: math.isfinite(seconds) and seconds >= 0,
+    "must be a finite number of seconds >= 0, not {text}",
+)
+"""A duration in seconds: a finite number, at least 0."""
+_bytes = _number(
+    int,
+    "number of bytes",
+    lambda size: size >= 1,
+    "must be at least 1 byte, not {value}",
+)
+"""A size in bytes: an integer, at least 1."""
 
 
 def _checked(parse: Callable[[str], T]) -> Callable[[str], T]:

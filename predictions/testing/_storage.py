@@ -13,12 +13,10 @@ recorded (`LocalServer.storage_requests`, bodies not kept).
 
 from __future__ import annotations
 
-import contextlib
-import uuid
-from typing import Deque, Dict, Optional, Tuple, cast
+from typing import Optional, Tuple
 
-from ._faults import Fault, Faults, fault_answer
-from ._listener import BaseHandler, HTTPServer, RecordedRequest
+from ._faults import Fault, fault_answer
+from ._listener import BaseHandler
 from ._protocol import Response, error
 from ._uploads import CHUNK, UploadError, Uploads
 
@@ -29,64 +27,11 @@ connection; a larger one closes it."""
 TEXT = "text/plain; charset=utf-8"
 
 
-class StorageServer(HTTPServer):
-    """The storage port."""
-
-    def __init__(
-        self,
-        address: Tuple[str, int],
-        uploads: Uploads,
-        faults: Optional[Faults],
-        request_log: Deque[RecordedRequest],
-        verbose: bool = False,
-    ) -> None:
-        """Bind (not serve yet).
-
-        Args:
-            address: `(host, port)`; port 0 picks a free one.
-            uploads: The uploads and their files.
-            faults: Fault rules (routes `part` and `download`), or None.
-            request_log: Where received requests are recorded.
-            verbose: Log each request and server error to stderr.
-        """
-        super().__init__(address, StorageHandler, faults, request_log, verbose)
-        self.uploads = uploads
-
-
-class StorageHandler(BaseHandler):
+class StorageHandler(BaseHandler[Uploads]):
     """One connection of the storage port."""
 
-    @property
-    def srv(self) -> StorageServer:
-        """The server, typed."""
-        return cast(StorageServer, self.server)
-
-    def send_error(
-        self, code: int, message: Optional[str] = None, explain: Optional[str] = None
-    ) -> None:
-        """Answer an error `http.server` found itself, as JSON."""
-        self.close_connection = True
-        phrase = self.responses.get(code, ("Error",))[0]
-        self._answer(error(code, message or phrase))
-
-    def do_GET(self) -> None:
-        """Answer any method (the route decides)."""
-        try:
-            self._serve()
-        except OSError:  # the client went away (or timed out)
-            self.close_connection = True
-        except Exception:  # never a traceback to the client, never a dead server
-            self.close_connection = True
-            if self.srv.verbose:
-                import traceback
-
-                traceback.print_exc()
-            with contextlib.suppress(OSError):
-                self._answer(error(500, "Internal Server Error"))
-
-    do_PUT = do_POST = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
-
-    def _serve(self) -> None:
+    def serve_request(self) -> None:
+        """Route the request (a part's `PUT` or a download), pick a fault, answer."""
         headers = self.record()
         path, _, query = self.path.partition("?")
         parts = path.split("/")
@@ -126,17 +71,17 @@ class StorageHandler(BaseHandler):
             self._refuse(error(exc.status, exc.detail))
             return
         if fault is None:
-            self._answer(response)
+            self.answer(response)
         elif fault.kind == "delay":
             self.srv.stopping.wait(fault.delay)
-            self._answer(response)
+            self.answer(response)
         else:  # drop_after, truncate: stored, never answered
             self.close_connection = True
 
     # ---- parts --------------------------------------------------------------
 
     def _put_part(self, upload_id: str, index: str, signature: str) -> Response:
-        upload, number = self.srv.uploads.part(upload_id, index, signature)
+        upload, number = self.srv.backend.part(upload_id, index, signature)
         expected = upload.part_length(number)
         length = self.declared_length()
         if self.chunked() or self.headers.get("Content-Length") is None:
@@ -149,13 +94,13 @@ class StorageHandler(BaseHandler):
                 f"Part {number} is {expected} bytes; Content-Length says"
                 f" {self.headers.get('Content-Length')}",
             )
-        etag = self.srv.uploads.store_part(upload, number, self.rfile.read)
+        etag = self.srv.backend.store_part(upload, number, self.rfile.read)
         return Response(200, raw=b"", headers={"ETag": etag}, content_type=TEXT)
 
     # ---- downloads ----------------------------------------------------------
 
     def _download(self, token: str, fault: Optional[Fault]) -> None:
-        upload = self.srv.uploads.download(token)
+        upload = self.srv.backend.download(token)
         assert upload.path is not None
         with open(upload.path, "rb") as file:
             if fault is not None and fault.kind == "drop_after":
@@ -166,7 +111,8 @@ class StorageHandler(BaseHandler):
             truncate = fault is not None and fault.kind == "truncate"
             if truncate:
                 self.close_connection = True
-            self._head(200, upload.mime_type, {"Content-Length": str(upload.size)})
+            head = Response(200, content_type=upload.mime_type)
+            self.send_head(head, {"Content-Length": str(upload.size)})
             if self.command == "HEAD":
                 return
             left = upload.size // 2 if truncate else upload.size
@@ -185,7 +131,7 @@ class StorageHandler(BaseHandler):
         length = self.declared_length()
         if self.chunked() or not 0 <= length <= DRAIN_LIMIT:
             self.close_connection = True
-        self._answer(response)
+        self.answer(response)
         if self.close_connection:
             self.discard_unread()
             return
@@ -195,27 +141,6 @@ class StorageHandler(BaseHandler):
                 self.close_connection = True
                 return
             length -= len(chunk)
-
-    def _answer(self, response: Response) -> None:
-        body = response.body()
-        self._head(
-            response.status,
-            response.content_type,
-            {"Content-Length": str(len(body)), **response.headers},
-        )
-        if getattr(self, "command", None) != "HEAD":
-            self.wfile.write(body)
-        self.wfile.flush()
-
-    def _head(self, status: int, content_type: str, headers: Dict[str, str]) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("x-request-id", uuid.uuid4().hex)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
 
 
 def _query_value(query: str, name: str) -> str:
