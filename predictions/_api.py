@@ -149,7 +149,7 @@ class API:
         import asyncio  # imported on first use: a sync-only program never pays for it
 
         slot = (
-            await self.pacer.async_take(request.bucket, request.deadline)
+            await self.pacer.async_take(request.bucket, request.deadline, request.held)
             if self.pacer is not None and request.bucket is not None
             else free_slot(request.bucket)
         )
@@ -203,7 +203,7 @@ class API:
     def _take(self, request: Request) -> Slot:
         if self.pacer is None or request.bucket is None:
             return free_slot(request.bucket)
-        return self.pacer.take(request.bucket, request.deadline)
+        return self.pacer.take(request.bucket, request.deadline, request.held)
 
     def _seconds_left(self, deadline: Optional[float]) -> Optional[float]:
         """Seconds the attempt may take: to the deadline, and its grace."""

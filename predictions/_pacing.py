@@ -48,6 +48,7 @@ PROBE_CHECK = 0.05
 class _Bucket:
     __slots__ = (
         "blocked_until",
+        "held_probe_at",
         "learned",
         "limit",
         "newest",
@@ -63,6 +64,7 @@ class _Bucket:
         self.blocked_until = 0.0
         self.learned = False  # an answer has told this bucket's state
         self.probe_at = float("-inf")  # when the last request went unlearned
+        self.held_probe_at = float("-inf")  # the same, for held requests
         self.newest = float("-inf")  # when the newest request answered was sent
 
 
@@ -115,31 +117,36 @@ class Pacer:
         """In a forked child: a new lock (the parent's may have been held)."""
         self._lock = threading.Lock()
 
-    def take(self, bucket: str, deadline: Optional[float] = None) -> Slot:
+    def take(
+        self, bucket: str, deadline: Optional[float] = None, held: bool = False
+    ) -> Slot:
         """Wait (blocking) until a request may go to the bucket; take its place.
 
         Args:
             bucket: "read" or "create".
             deadline: A clock time the wait may not pass.
+            held: The server will hold the request (its answer comes late).
 
         Raises:
             APITimeoutError: The wait would pass the deadline (nothing sent).
         """
         bucket = "read" if self.one_bucket else bucket
-        while (delay := self._delay(bucket, deadline)) > 0:
+        while (delay := self._delay(bucket, deadline, held)) > 0:
             self.clock.sleep(delay)
         return Slot(self, bucket, self.clock.monotonic())
 
-    async def async_take(self, bucket: str, deadline: Optional[float] = None) -> Slot:
+    async def async_take(
+        self, bucket: str, deadline: Optional[float] = None, held: bool = False
+    ) -> Slot:
         """Wait on the event loop until a request may go; see `take`."""
         bucket = "read" if self.one_bucket else bucket
-        while (delay := self._delay(bucket, deadline)) > 0:
+        while (delay := self._delay(bucket, deadline, held)) > 0:
             await self.clock.async_sleep(delay)
         return Slot(self, bucket, self.clock.monotonic())
 
-    def _delay(self, bucket: str, deadline: Optional[float]) -> float:
+    def _delay(self, bucket: str, deadline: Optional[float], held: bool) -> float:
         """Take a place (0), or the seconds to wait before asking again."""
-        delay = self.reserve(bucket)
+        delay = self.reserve(bucket, held)
         if delay > 0 and deadline is not None:
             left = deadline - self.clock.monotonic()
             if delay > left:
@@ -153,8 +160,14 @@ class Pacer:
             self.waited += delay
         return delay
 
-    def reserve(self, bucket: str) -> float:
+    def reserve(self, bucket: str, held: bool = False) -> float:
         """Take a place in the bucket if one is free.
+
+        Args:
+            bucket: "read" or "create".
+            held: The server will hold the request: until the limit is known,
+                held requests probe on a clock of their own, so that a slow
+                one never makes the quick ones wait for its answer.
 
         Returns:
             0.0 when a place was taken; else the seconds to wait before
@@ -169,10 +182,14 @@ class Pacer:
                 # A burst sent blind is how a batch draws its 429s; waiting
                 # for the first answer would hold everyone behind one slow
                 # request. One a second is the lowest limit the API has.
-                wait = state.probe_at + PROBE_INTERVAL - now
+                last = state.held_probe_at if held else state.probe_at
+                wait = last + PROBE_INTERVAL - now
                 if wait > 0:
                     return min(wait, PROBE_CHECK)
-                state.probe_at = now
+                if held:
+                    state.held_probe_at = now
+                else:
+                    state.probe_at = now
                 return 0.0
             if state.tokens is None:
                 return 0.0

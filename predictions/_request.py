@@ -48,6 +48,8 @@ class Request:
         max_retries: This call's retry limit, or None for the client's.
         read_timeout: Seconds to wait for each read at least (the client's
             read timeout if it is longer): for a request the server holds.
+        held: The server is asked to hold the answer (`Prefer: wait`): it
+            comes late by design (pacing does not wait for it to learn).
         stream: Return the answer unread, to be consumed as a stream.
         credentials: Send the client's `Authorization` and extra headers.
             False for pre-signed URLs: they get none of them, wherever they
@@ -66,6 +68,7 @@ class Request:
     deadline: Optional[float] = None
     max_retries: Optional[int] = None
     read_timeout: Optional[float] = None
+    held: bool = False
     stream: bool = False
     credentials: bool = True
     decode: Callable[[requests.Response], Any] = decode_json

@@ -224,6 +224,7 @@ def create_request(
         idempotent=idempotent,
         max_retries=max_retries,
         read_timeout=read_timeout,
+        held=prefer is not None,
         stream=answer_stream,
         decode=open_stream if answer_stream else decode_prediction,
     )

@@ -260,3 +260,17 @@ def test_an_anonymous_client_spends_one_bucket(clock: FakeClock) -> None:
     pacer.take("create")
     pacer.take("read")  # the create took the last token: this waits for the reset
     assert clock.sleeps == [1.0]
+
+
+def test_a_held_request_does_not_make_the_quick_ones_wait(
+    pacer: Pacer, clock: FakeClock
+) -> None:
+    """A held create (its answer a minute away) is no probe for the others:
+    the next quick request probes at once and teaches the limit."""
+    pacer.take("create", held=True)
+    probe = pacer.take("create")
+    assert clock.sleeps == []
+    probe.observe(200, limits(remaining=10, reset_in=1.0, limit=15))
+    for _ in range(5):
+        pacer.take("create", held=True)
+    assert clock.sleeps == []
