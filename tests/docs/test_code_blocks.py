@@ -1,0 +1,205 @@
+"""Every Python code block of README.rst and docs/*.rst runs as written.
+
+Each `.. code-block:: python` runs in a subprocess of its own (a fresh
+namespace), with a timeout, and with no network: a name other than the loopback
+cannot be resolved, nor a socket connected to anything but the loopback.
+
+A block whose first line says "Against the local server" is given one, a fresh
+`LocalServer`, through `WRIFTAI_API_BASE_URL` (as the README's Quickstart has
+the reader set it); the others get no base URL, so a block that needs a server
+but does not say so fails. A block whose first line says it "Needs
+WEBHOOK_SECRET" gets that variable. A block directly preceded by the RST comment
+`.. not-run: <reason>` is not run; there are very few of those, each with a
+reason. Console blocks (`$ ...`) are not run here: the command line has tests
+of its own (tests/cli).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional
+
+import pytest
+
+from predictions.testing import LocalServer
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SOURCES = [ROOT / "README.rst", *sorted((ROOT / "docs").glob("*.rst"))]
+LOCAL_SERVER = "Against the local server"
+NEEDS_WEBHOOK_SECRET = "Needs WEBHOOK_SECRET"
+NOT_RUN = re.compile(r"^\.\. not-run:\s*(.*)$")
+DIRECTIVE = re.compile(r"^(\s*)\.\. code-block:: python\s*$")
+TIMEOUT = 60
+MAX_NOT_RUN = 2
+
+# Installed in the block's process before it runs: no network but the loopback.
+NO_NETWORK = """
+import socket
+
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+_getaddrinfo = socket.getaddrinfo
+_connect = socket.socket.connect
+_connect_ex = socket.socket.connect_ex
+
+
+def _host(host):
+    return host.decode() if isinstance(host, bytes) else host
+
+
+def _getaddrinfo_local(host, *args, **kwargs):
+    if host is not None and _host(host) not in _LOOPBACK:
+        raise socket.gaierror(f"no network in the docs' tests: {_host(host)}")
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+def _check(address):
+    if isinstance(address, tuple) and _host(address[0]) not in _LOOPBACK:
+        raise ConnectionRefusedError(f"no network in the docs' tests: {address!r}")
+
+
+def _connect_local(self, address):
+    _check(address)
+    return _connect(self, address)
+
+
+def _connect_ex_local(self, address):
+    _check(address)
+    return _connect_ex(self, address)
+
+
+socket.getaddrinfo = _getaddrinfo_local
+socket.socket.connect = _connect_local
+socket.socket.connect_ex = _connect_ex_local
+
+import sys
+
+_path, _name = sys.argv[1], sys.argv[2]
+with open(_path, encoding="utf-8") as _file:
+    _code = compile(_file.read(), _name, "exec")
+exec(_code, {"__name__": "__main__"})
+"""
+
+
+@dataclass
+class Block:
+    path: pathlib.Path
+    line: int  # of the directive, 1-based
+    code: str
+    not_run: Optional[str]
+
+    @property
+    def name(self) -> str:
+        return f"{self.path.relative_to(ROOT).as_posix()}:{self.line}"
+
+    @property
+    def first_line(self) -> str:
+        return self.code.lstrip("\n").split("\n", 1)[0]
+
+
+def blocks_of(path: pathlib.Path) -> Iterator[Block]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for index, line in enumerate(lines):
+        match = DIRECTIVE.match(line)
+        if not match:
+            continue
+        indent = len(match.group(1))
+        body: List[str] = []
+        for following in lines[index + 1 :]:
+            if following.strip() and len(following) - len(following.lstrip()) <= indent:
+                break
+            body.append(following)
+        # The directive's options (":caption: ...") come before a blank line.
+        while body and body[0].strip().startswith(":"):
+            body.pop(0)
+        previous = next(
+            (earlier for earlier in reversed(lines[:index]) if earlier.strip()), ""
+        )
+        not_run = NOT_RUN.match(previous.strip())
+        yield Block(
+            path=path,
+            line=index + 1,
+            code=textwrap.dedent("\n".join(body)).strip("\n") + "\n",
+            not_run=not_run.group(1).strip() if not_run else None,
+        )
+
+
+BLOCKS = [block for source in SOURCES for block in blocks_of(source)]
+
+
+def test_the_blocks_are_found() -> None:
+    names = {block.path.name for block in BLOCKS}
+    assert "README.rst" in names
+    assert len(BLOCKS) >= 10
+    for source in SOURCES:
+        text = source.read_text(encoding="utf-8")
+        # Only one spelling of a Python block, so that none escapes this test.
+        assert not re.search(r"^\s*\.\. (code|sourcecode):: python", text, re.M)
+
+
+def test_very_few_blocks_are_not_run_and_each_says_why() -> None:
+    skipped = [block for block in BLOCKS if block.not_run is not None]
+    assert len(skipped) <= MAX_NOT_RUN, [block.name for block in skipped]
+    for block in skipped:
+        assert block.not_run, f"{block.name}: `.. not-run:` without a reason"
+        # The reason is visible in the block too, not only in the RST source.
+        assert block.first_line.startswith("#"), block.name
+
+
+def test_a_block_that_uses_the_environment_s_client_says_where_it_runs() -> None:
+    for block in BLOCKS:
+        if block.not_run is None and re.search(r"\bClient\(\)", block.code):
+            assert LOCAL_SERVER in block.first_line, block.name
+
+
+@pytest.mark.parametrize(
+    "block",
+    [block for block in BLOCKS if block.not_run is None],
+    ids=lambda block: block.name,
+)
+def test_the_block_runs(block: Block, tmp_path: pathlib.Path) -> None:
+    script = tmp_path / "block.py"
+    script.write_text(block.code, encoding="utf-8")
+    env: Dict[str, str] = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("WRIFTAI_")
+        and key.upper() not in {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"}
+        and key != "PREDICTIONS_JSONLOG"
+    }
+    env["NO_PROXY"] = "*"
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
+    if NEEDS_WEBHOOK_SECRET in block.first_line:
+        env["WEBHOOK_SECRET"] = "docs-test-secret"
+    command = [sys.executable, "-c", NO_NETWORK, str(script), block.name]
+    if LOCAL_SERVER in block.first_line:
+        with LocalServer() as server:
+            env["WRIFTAI_API_BASE_URL"] = server.base_url
+            result = run(command, env, tmp_path)
+    else:
+        result = run(command, env, tmp_path)
+    assert result.returncode == 0, (
+        f"{block.name} exited {result.returncode}\n"
+        f"--- code\n{block.code}--- stdout\n{result.stdout}--- stderr\n{result.stderr}"
+    )
+
+
+def run(
+    command: List[str], env: Dict[str, str], cwd: pathlib.Path
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command,
+        env=env,
+        cwd=str(cwd),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
