@@ -13,6 +13,8 @@ from predictions._version import __version__
 
 if TYPE_CHECKING:  # the names of the table below, for type checkers
     from predictions._clock import Clock as Clock
+    from predictions._run import async_run as async_run
+    from predictions._run import run as run
     from predictions._settings import Settings as Settings
     from predictions._sse import StreamError as StreamError
     from predictions.batch import as_completed as as_completed
@@ -30,6 +32,7 @@ if TYPE_CHECKING:  # the names of the table below, for type checkers
     from predictions.errors import InvalidResponseError as InvalidResponseError
     from predictions.errors import NotFoundError as NotFoundError
     from predictions.errors import PermissionDeniedError as PermissionDeniedError
+    from predictions.errors import PredictionFailedError as PredictionFailedError
     from predictions.errors import PredictionsError as PredictionsError
     from predictions.errors import RateLimitError as RateLimitError
     from predictions.errors import ResponseTooLargeError as ResponseTooLargeError
@@ -107,6 +110,7 @@ _HOMES = {
     "PluginValidationError": "predictions.plugins",
     "PluginWarning": "predictions.plugins",
     "Prediction": "predictions.types",
+    "PredictionFailedError": "predictions.errors",
     "PredictionModel": "predictions.types",
     "PredictionEvent": "predictions.types",
     "PredictionWithIO": "predictions.types",
@@ -133,8 +137,10 @@ _HOMES = {
     "WebhookVerificationError": "predictions.errors",
     "as_completed": "predictions.batch",
     "async_as_completed": "predictions.batch",
+    "async_run": "predictions._run",
     "hookimpl": "predictions.hookspecs",
     "list_plugins": "predictions.plugins",
+    "run": "predictions._run",
     "verify_webhook": "predictions.webhooks",
 }
 """The one table of public names: where each lives (`module` or `module:attribute`).

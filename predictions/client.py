@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
@@ -137,7 +138,12 @@ class Client:
         self._start(state["settings"])
 
     def close(self) -> None:
-        """Close the client's sessions and thread pool; it cannot be used after."""
+        """Close the client's sessions and thread pool; it cannot be used after.
+
+        `with Client() as client:` closes it on leaving the block, and so does
+        `async with`, which closes it on another thread: closing waits for
+        the requests the pool still runs, and the event loop does not.
+        """
         self.api.close()
 
     def __enter__(self) -> Client:
@@ -145,6 +151,14 @@ class Client:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        # Closing waits for the pool's requests in flight (a cancelled task's
+        # request finishes in its thread): on a thread, not on the loop.
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
 
 
 __all__ = [

@@ -156,6 +156,25 @@ class WaitTimeoutError(PredictionsError):
         self.predictions: List[Any] = predictions
 
 
+class PredictionFailedError(PredictionsError):
+    """A prediction ended without succeeding: it failed, was cancelled or abandoned.
+
+    Raised by `predictions.run`; its message is the prediction's error
+    message when it has one, else its status.
+
+    Attributes:
+        prediction: The finished prediction (its `status`, `error`, `logs`).
+    """
+
+    def __init__(self, prediction: PredictionWithIO) -> None:
+        status = prediction.get("status")
+        error = prediction.get("error")
+        message = error.get("message") if isinstance(error, dict) else None
+        text = f"prediction {prediction.get('id')} {status}"
+        super().__init__(f"{text}: {message}" if message else text)
+        self.prediction = prediction
+
+
 class WebhookVerificationError(PredictionsError, ValueError):
     """A webhook delivery could not be shown to be authentic: refuse it."""
 
@@ -216,6 +235,7 @@ __all__ = [
     "InvalidResponseError",
     "NotFoundError",
     "PermissionDeniedError",
+    "PredictionFailedError",
     "PredictionsError",
     "RateLimitError",
     "ResponseTooLargeError",

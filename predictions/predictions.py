@@ -344,8 +344,10 @@ class Predictions(Resource):
 
     def wait(
         self,
-        predictionID: str,
+        predictionID: Optional[str] = None,
         options: WaitOptions = DEFAULT_WAIT_OPTIONS,
+        *,
+        prediction_id: Optional[str] = None,
     ) -> PredictionWithIO:
         """Wait for a prediction to finish, polling it.
 
@@ -366,15 +368,20 @@ class Predictions(Resource):
         already in flight finishes in its thread and is dropped).
 
         Args:
-            predictionID: Unique identifier of the prediction.
+            predictionID: Unique identifier of the prediction (the seed's
+                name; `prediction_id` is the same, by name).
             options: Options for customizing wait behavior. If not provided,
                 default options are used.
+            prediction_id: Unique identifier of the prediction; give it or
+                `predictionID`, not both.
 
         Returns:
             Prediction after completion.
 
         Raises:
-            TypeError: If the options or one of their values has a wrong type.
+            TypeError: If neither or both of `predictionID` and
+                `prediction_id` are given, or the options or one of their
+                values has a wrong type.
             ValueError: If the id, `poll_interval` or `timeout` is not valid.
             WaitTimeoutError: The deadline came first; it carries the last
                 prediction seen.
@@ -382,18 +389,32 @@ class Predictions(Resource):
                 transiently until the deadline or the failure window ended.
             APIConnectionError: Polls could not reach the API until then.
         """
+        waited = self._waited(predictionID, prediction_id)
         check_wait_options(options, asynchronous=False)
-        return wait_for(self._api, Waiting(self._api, predictionID, options))
+        return wait_for(self._api, Waiting(self._api, waited, options))
 
     async def async_wait(
         self,
-        predictionID: str,
+        predictionID: Optional[str] = None,
         options: AsyncWaitOptions = DEFAULT_ASYNC_WAIT_OPTIONS,
+        *,
+        prediction_id: Optional[str] = None,
     ) -> PredictionWithIO:
         """Wait for a prediction to finish, without blocking the loop; see `wait`."""
+        waited = self._waited(predictionID, prediction_id)
         check_wait_options(options, asynchronous=True)
-        waiting = Waiting(self._api, predictionID, options)
+        waiting = Waiting(self._api, waited, options)
         return await async_wait_for(self._api, waiting)
+
+    @staticmethod
+    def _waited(predictionID: Optional[str], prediction_id: Optional[str]) -> str:
+        """The id a wait was given, by either name: exactly one of them."""
+        if (predictionID is None) == (prediction_id is None):
+            raise TypeError(
+                "give the prediction's id once, as predictionID or as "
+                "prediction_id=, not " + ("neither" if predictionID is None else "both")
+            )
+        return cast(str, predictionID if prediction_id is None else prediction_id)
 
     def stream(
         self,
