@@ -6,7 +6,7 @@ Its bytes are read a part at a time, afresh for every attempt at a part, and
 never the whole file in memory.
 
 `prepare_input` uploads every `File` found in an input and returns a new
-input with each replaced by its `download_url` (API.md, "Uploads"); the
+input with each replaced by its `download_url` (the API's "Uploads"); the
 caller's input is never changed. It and the other uploading names are handed
 on from `predictions._uploads`, loaded on first use.
 """

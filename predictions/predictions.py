@@ -222,7 +222,7 @@ class Predictions(Resource):
                 client's.
             stream: Stream the prediction's events (see above).
             upload_progress: Called with (bytes sent, bytes in all) as the
-                `File`s of the input are uploaded, from any thread.
+                `File` objects of the input are uploaded, from any thread.
 
         Returns:
             The new prediction (finished, if `wait` is True); an iterator over

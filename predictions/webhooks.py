@@ -1,4 +1,4 @@
-"""Signing and verifying webhook deliveries, as API.md "Webhooks" describes.
+"""Signing and verifying webhook deliveries, as the hosted API describes them.
 
 A signed delivery carries `wriftai-webhook-signature: t=<unix>,v1=<hex>...`,
 each `v1` being HMAC-SHA256(secret, f"{t}.".encode() + raw_body) in hex.
@@ -85,7 +85,7 @@ def sign(payload: bytes, secret: str, timestamp: Optional[int] = None) -> str:
 def _parse(signature: str, scheme: str) -> Tuple[str, List[str]]:
     """Split the header into its timestamp's digits and the scheme's signatures.
 
-    Parts it does not know are skipped, as API.md "Webhooks" says:
+    Parts it does not know are skipped, as the hosted API's reference says:
     empty parts, parts without `=`, other schemes.
     """
     if not isinstance(signature, str) or not signature.strip():

@@ -1,8 +1,8 @@
 """A local WriftAI-compatible predictions server, for demos and tests.
 
-`LocalServer` runs the API of API.md on the standard library's threading HTTP
-server; `Fault`/`Faults` inject failures repeatably; `RateLimit` turns rate
-limits on. The pytest fixtures live in `predictions.testing.pytest_plugin`.
+`LocalServer` runs the WriftAI API, as the hosted one behaves today, on the
+standard library's threading HTTP server; `Fault`/`Faults` inject failures
+repeatably; `RateLimit` turns rate limits on. The pytest fixtures live in `predictions.testing.pytest_plugin`.
 
 The names load on first use: pytest imports the plugin module (and so this
 package) in every run of every project that has `predictions` installed, and

@@ -67,7 +67,7 @@ class PredictionContext:
     def open_file(self, url: str) -> IO[bytes]:
         """Open the file behind one of this server's download URLs, for reading.
 
-        Files in an input arrive as URLs (API.md, "Uploads"); this reads one
+        Files in an input arrive as URLs (the API's uploads); this reads one
         from the server's disk, as downloading it would, with no network.
 
         Args:

@@ -22,7 +22,7 @@ STATUSES = (
     "cancelled",
     "abandoned",
 )
-"""The statuses of API.md's lifecycle, in order: what `statuses=` may name."""
+"""The statuses of the API's lifecycle, in order: what `statuses=` may name."""
 
 DEFAULT_PAGE_SIZE = 25
 MIN_PAGE_SIZE = 5

@@ -22,11 +22,11 @@ _Key = Tuple[Optional[str], str]
 class RateLimit:
     """Rate limits to enforce; `LocalServer(rate_limit=RateLimit())` turns them on.
 
-    The defaults are the hosted API's (API.md, "Rate limits"). Each access
+    The defaults are the hosted API's (its reference's rate limits). Each access
     token has two buckets: creates (both create routes) draw from one, every
     other request (get, list, cancel, unknown routes) from the other.
     Requests without a token all share one bucket, creates included (ours:
-    API.md gives the unauthenticated rate, not how creates count in it).
+    the reference gives the unauthenticated rate, not how creates count in it).
     Each bucket holds `burst` tokens (default: its rate rounded up, at
     least 1), starts full, and refills at its rate.
 

@@ -51,7 +51,7 @@ class LocalServer:
     `fn(input, ctx)`, plain or `async def`, or a generator of either kind,
     whose pieces are streamed (see `PredictionContext` and `_models`).
 
-    It behaves as the hosted API does today (API.md): predictions have no
+    It behaves as the hosted API does today: predictions have no
     `url` (creates answer with a `Location` header); a cancel answers `null`
     and takes effect `cancel_delay` seconds later; the first prediction of a
     model version, and the next one after `keep_warm` idle seconds, is
@@ -82,7 +82,7 @@ class LocalServer:
     `download_lifetime` seconds), served by that port. See `_storage` for
     what the storage port refuses, and `storage_requests` for what it saw.
 
-    Choices where API.md leaves room: a create answers 202 while the
+    Choices where the hosted API's reference leaves room: a create answers 202 while the
     prediction is pending or running and 201 once it has ended (without
     `Prefer: wait` it is always answered pending); cancelling a prediction
     that succeeded, failed or was abandoned is a 409; a body that is not

@@ -8,8 +8,6 @@ import pathlib
 import re
 from typing import Iterator, List, Set, Tuple
 
-import pytest
-
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 
@@ -93,11 +91,6 @@ def test_the_rst_sources_point_only_at_files_in_the_repository() -> None:
     assert missing == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="docstrings name API.md, which is outside the repository (issue 14, "
-    "item 12: reported; the files are others' to change)",
-)
 def test_the_docstrings_point_only_at_files_in_the_repository() -> None:
     tracked = tracked_names()
     missing = [
