@@ -2,7 +2,8 @@
 
 `LocalServer` runs the WriftAI API, as the hosted one behaves today, on the
 standard library's threading HTTP server; `Fault`/`Faults` inject failures
-repeatably; `RateLimit` turns rate limits on. The pytest fixtures live in `predictions.testing.pytest_plugin`.
+repeatably; `RateLimit` turns rate limits on. The pytest fixtures live in
+`predictions.testing.pytest_plugin`.
 
 The names load on first use: pytest imports the plugin module (and so this
 package) in every run of every project that has `predictions` installed, and
