@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from predictions._resource import MODEL_REF_FORMS
 from predictions._version import __version__
@@ -16,24 +16,43 @@ from predictions._version import __version__
 EXIT_USAGE = 2
 """The exit code of a command line that cannot run (nothing was sent)."""
 
+TOKEN_ENV = "WRIFTAI_ACCESS_TOKEN"
+"""Where the access token is read from unless `--token-env` names another variable."""
+
+LOG_ENV = "PREDICTIONS_LOG"
+"""The environment variable that turns on the `predictions` logger: debug or info."""
+
+# Every model of demo/ exists only on the local server: its examples say --local.
 EXAMPLES = {
     "run": """examples:
   predictions run --local demo/echo -i text=hi
-  predictions run demo/word-count -i 'text=<essay.txt' --json
+  predictions run --local demo/word-count -i 'text=<essay.txt' --json
   predictions run owner/image-model -i image=@photo.png
   predictions run --local demo/stream-words -i text="one two three" --stream
   predictions run owner/model:3 --input-json input.json --timeout 600
-  echo '{"seconds": 2}' | predictions run --local demo/sleep --input-json -""",
-    "get": "example:\n  predictions get 0f1c...e9 --json",
+  echo '{"seconds": 2}' | predictions run --local demo/sleep --input-json -
+  PREDICTIONS_LOG=debug predictions run owner/model -i text=hi""",
+    "get": "examples:\n  predictions get 0f1c...e9\n  predictions get 0f1c...e9 --json",
     "list": "examples:\n  predictions list\n  predictions list --all --json\n"
-    "  predictions list --status failed --status cancelled",
-    "wait": "example:\n  predictions wait 0f1c...e9 --timeout 300",
+    "  predictions list --status failed --status cancelled\n"
+    "  predictions list --all | head -5",
+    "wait": "examples:\n  predictions wait 0f1c...e9 --timeout 300\n"
+    "  predictions wait 0f1c...e9 --verbose",
     "cancel": "example:\n  predictions cancel 0f1c...e9",
     "plugins": "example:\n  PREDICTIONS_PLUGINS=progress predictions plugins",
 }
 
 
 class _Parser(argparse.ArgumentParser):
+    """A parser that exits 2 with a pointer to --help, and takes no abbreviations.
+
+    With prefix matching, `--token sekrit` was taken as `--token-env sekrit`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
@@ -69,21 +88,25 @@ def build_parser() -> argparse.ArgumentParser:
     connection = common.add_argument_group("connection")
     connection.add_argument(
         "--base-url",
-        help="the API's base URL (default: $WRIFTAI_API_BASE_URL, else the hosted API)",
+        metavar="URL",
+        help="the API's base URL, ending in /v1 (default: $WRIFTAI_API_BASE_URL, "
+        "else the hosted API)",
     )
     connection.add_argument(
         "--token-env",
         metavar="NAME",
-        default="WRIFTAI_ACCESS_TOKEN",
-        help="the environment variable holding the access token (default: %(default)s)",
-    )
-    connection.add_argument(
-        "--local",
-        action="store_true",
-        help="start an embedded local server for this one command",
+        help="the environment variable holding the access token (default: "
+        f"{TOKEN_ENV}, which may be unset: no token is sent)",
     )
     common.add_argument(
         "--debug", action="store_true", help="show tracebacks of API and network errors"
+    )
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help=f"log each request on stderr: method, path, status, time, attempt "
+        f"(the token never); as {LOG_ENV}=debug does",
     )
 
     parser = _Parser(
@@ -96,7 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--version", action="version", version=f"%(prog)s {__version__}"
     )
     commands = parser.add_subparsers(
-        dest="command", metavar="COMMAND", parser_class=_Parser
+        dest="command",
+        metavar="COMMAND",
+        parser_class=_Parser,
+        help="what to do (predictions COMMAND --help says more)",
     )
     commands.required = True
 
@@ -124,13 +150,22 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     run = command("run", "create a prediction and (by default) wait for its output")
+    # Only run: a fresh local server is empty, so get, wait, cancel and list
+    # could only ever answer "not found" or nothing from it.
+    run.add_argument(
+        "--local",
+        action="store_true",
+        help="start an embedded local server (with the demo/ models) for this one "
+        "run; it stops when the command exits",
+    )
     run.add_argument(
         "--prefer-wait",
         type=_seconds,
         metavar="S",
         help="ask the server to hold the create up to S seconds until the "
-        "prediction finishes (default: the server's own hold; 0: do not ask, "
-        "poll from the start)",
+        "prediction finishes (default 0: do not ask, poll from the start, so that "
+        "Ctrl-C can say the prediction's id; a held create has no id until it "
+        "answers)",
     )
     run.add_argument("model", help=f"the model: {MODEL_REF_FORMS}")
     run.add_argument(
@@ -148,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="the whole input as JSON, from FILE or - (stdin)",
     )
-    run.add_argument("--no-wait", action="store_true", help="print the new prediction")
+    run.add_argument(
+        "--no-wait", action="store_true", help="print the new prediction, do not wait"
+    )
     run.add_argument(
         "--stream",
         action="store_true",
@@ -169,8 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--json", action="store_true", help="print the whole prediction")
 
-    get = command("get", "show a prediction")
-    get.add_argument("id")
+    get = command(
+        "get", "show a prediction: its details, and its output or error once it ended"
+    )
+    get.add_argument("id", help="the prediction's id")
     get.add_argument("--json", action="store_true", help="print the whole prediction")
 
     listing = command("list", "list predictions, newest first")
@@ -192,12 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     wait = command("wait", "wait for a prediction and print its output")
-    wait.add_argument("id")
+    wait.add_argument("id", help="the prediction's id")
     wait_options(wait)
     wait.add_argument("--json", action="store_true", help="print the whole prediction")
 
     cancel = command("cancel", "ask the server to cancel a prediction")
-    cancel.add_argument("id")
+    cancel.add_argument("id", help="the prediction's id")
     cancel.add_argument(
         "--json", action="store_true", help="print the whole prediction"
     )
@@ -214,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check a webhook delivery by hand.",
     )
     actions = webhook.add_subparsers(
-        dest="action", metavar="ACTION", parser_class=_Parser
+        dest="action", metavar="ACTION", parser_class=_Parser, help="what to check"
     )
     actions.required = True
     check = actions.add_parser(
@@ -232,7 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--secret-env", metavar="NAME", required=True,
         help="the environment variable holding the webhook's secret",
     )  # fmt: skip
-    check.add_argument("--signature", required=True, metavar="HEADER")
+    check.add_argument(
+        "--signature", required=True, metavar="HEADER",
+        help="the delivery's wriftai-webhook-signature header",
+    )  # fmt: skip
     check.add_argument(
         "--tolerance", type=_seconds, default=300, metavar="SECONDS",
         help="seconds (>= 0, fractions too) the timestamp may be off from now "
@@ -241,4 +283,4 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-__all__ = ["EXAMPLES", "EXIT_USAGE", "build_parser"]
+__all__ = ["EXAMPLES", "EXIT_USAGE", "LOG_ENV", "TOKEN_ENV", "build_parser"]

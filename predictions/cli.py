@@ -2,7 +2,7 @@
 
 Exit codes: 0 succeeded; 1 the prediction failed or was cancelled; 2 a usage
 error (nothing was sent); 3 an API or network error; 4 the wait timed out;
-130 Ctrl-C.
+130 Ctrl-C; 141 the reader of the output went away (`| head`).
 """
 
 from __future__ import annotations
@@ -10,19 +10,28 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import sys
 import traceback
 from typing import Any, Dict, Iterator, List, Optional, Sequence
+from urllib.parse import urlsplit
 
-from predictions._cli_args import EXIT_USAGE, build_parser
+from predictions._cli_args import EXIT_USAGE, LOG_ENV, TOKEN_ENV, build_parser
 from predictions._resource import parse_model_ref
+from predictions.types import TERMINAL_STATUSES
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the prediction failed or was cancelled; a webhook is not authentic
 EXIT_API = 3
 EXIT_TIMEOUT = 4
 EXIT_INTERRUPT = 130
+# A reader that went away (`predictions list --all | head -1`): the status the
+# shell shows for a program killed by SIGPIPE (128 + 13), as `cat | head`
+# gives under `set -o pipefail`; without pipefail the pipeline's status is
+# head's own, so nobody sees it.
+EXIT_BROKEN_PIPE = 141
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO}
 
 
 class UsageError(Exception):
@@ -46,13 +55,48 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(args_list)
     try:
-        return _dispatch(args)
+        with _logging(args.verbose):
+            code = _dispatch(args)
+            sys.stdout.flush()  # a reader gone away shows here, not at exit
+            return code
     except UsageError as exc:
         print(f"predictions {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPT
+    except BrokenPipeError:
+        # The Python docs' recipe (signal module, "Note on SIGPIPE"): point
+        # stdout at devnull, so that the flush at exit cannot raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+@contextlib.contextmanager
+def _logging(verbose: bool) -> Iterator[None]:
+    """Log the `predictions` logger on stderr, as --verbose or $PREDICTIONS_LOG ask.
+
+    The request lines (method, path, status, time, attempt) are DEBUG ones; they
+    never hold the token. The handler and the level are undone on the way out.
+    """
+    name = "debug" if verbose else os.environ.get(LOG_ENV, "").strip().lower()
+    if not name:
+        yield
+        return
+    if name not in LOG_LEVELS:
+        raise UsageError(f"${LOG_ENV} must be debug or info, not {name!r}")
+    logger = logging.getLogger("predictions")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("predictions: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(LOG_LEVELS[name])
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -63,8 +107,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "webhook":
         return _verify_webhook(args)
     prepared = _prepare(args)  # every check before anything is sent
+    base_url = None
     try:
-        with _client(args) as client:
+        with _client(args, prepared.get("token")) as client:
+            base_url = client.base_url
             return _COMMANDS[args.command](client, args, prepared)
     except WaitTimeoutError as exc:
         print(f"predictions: {exc}", file=sys.stderr)
@@ -74,8 +120,21 @@ def _dispatch(args: argparse.Namespace) -> int:
     except PredictionsError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"predictions: error: {exc}", file=sys.stderr)
+        print(f"predictions: error: {exc}{_hint(exc, args, base_url)}", file=sys.stderr)
         return EXIT_API
+
+
+def _hint(exc: Exception, args: argparse.Namespace, base_url: Optional[str]) -> str:
+    """What to check after an API error: where the token is read from, the /v1."""
+    status = getattr(exc, "status_code", None)
+    if status == 401:
+        name = args.token_env or TOKEN_ENV
+        if os.environ.get(name, "").strip():
+            return f" (the token is read from ${name} (--token-env))"
+        return f" (no token was sent: ${name} is not set; --token-env names another)"
+    if status == 404 and base_url and not urlsplit(base_url).path.endswith("/v1"):
+        return f" (is the base URL missing /v1? it is {base_url})"
+    return ""
 
 
 def _prepare(args: argparse.Namespace) -> Dict[str, Any]:
@@ -83,6 +142,11 @@ def _prepare(args: argparse.Namespace) -> Dict[str, Any]:
     from predictions._resource import path_segment
 
     prepared: Dict[str, Any] = {}
+    if getattr(args, "local", False):
+        if args.base_url:
+            raise UsageError("--local starts its own server: leave out --base-url")
+    else:
+        prepared["token"] = _token(args.token_env)
     if args.command == "run":
         try:
             parse_model_ref(args.model)
@@ -160,17 +224,32 @@ def _read_file(path: str) -> str:
         raise UsageError(f"cannot read {path!r}: {exc}") from None
 
 
+def _token(token_env: Optional[str]) -> Optional[str]:
+    """The token: from --token-env's variable (which must be set), else the default."""
+    from predictions._settings import clean_token
+
+    name = token_env or TOKEN_ENV
+    token = os.environ.get(name)
+    if token_env and not (token or "").strip():
+        raise UsageError(
+            f"the environment variable {name} (from --token-env) is not set"
+        )
+    try:
+        return clean_token(token)
+    except ValueError as exc:
+        raise UsageError(f"${name}: {exc}") from None
+
+
 @contextlib.contextmanager
-def _client(args: argparse.Namespace) -> Iterator[Any]:
+def _client(args: argparse.Namespace, token: Optional[str]) -> Iterator[Any]:
     from predictions.client import Client
 
-    token = os.environ.get(args.token_env) or None
-    if not args.local:
+    if not getattr(args, "local", False):
         try:
             client = Client(args.base_url, token)
-        except (TypeError, ValueError) as exc:  # the token or the base URL
-            message = f"{exc} (the token is read from ${args.token_env})"
-            raise UsageError(message) from None
+        except (TypeError, ValueError) as exc:  # the base URL: the token is checked
+            where = "--base-url" if args.base_url else "$WRIFTAI_API_BASE_URL"
+            raise UsageError(f"{exc} (from {where})") from None
         with client:
             yield client
         return
@@ -198,14 +277,76 @@ def _run(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int
     if args.validate_input:
         params["validate_input"] = True
     if args.no_wait:
-        _print_json(client.predictions.create(params, args.model, stream=args.stream))
+        created = client.predictions.create(params, args.model, stream=args.stream)
+        _print_json(created)
+        if args.local:
+            print(
+                f"predictions: the local server stopped as this command exited: "
+                f"prediction {created.get('id')} is gone with it (leave out "
+                "--no-wait to wait for its output)",
+                file=sys.stderr,
+            )
         return EXIT_OK
     if args.stream:
         return _print_events(client, params, args)
-    prediction = client.predictions.create(
-        params, args.model, wait=True, wait_options=_wait_options(args)
-    )
+    options = _wait_options(args)
+    if args.prefer_wait:  # a held create: its id is not known until it answers
+        try:
+            prediction = client.predictions.create(
+                params, args.model, wait=True, wait_options=options
+            )
+        except KeyboardInterrupt:
+            print(
+                "predictions: interrupted while the server held the create: the "
+                "prediction's id is not known (predictions list shows it)",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPT
+        return _finish(prediction, args.json)
+    # Not held: the id is known at once, so that a Ctrl-C can say it.
+    created = client.predictions.create(params, args.model)
+    try:
+        prediction = client.predictions.wait(created["id"], options)
+    except KeyboardInterrupt:
+        _interrupted(client, created["id"], args)
+        return EXIT_INTERRUPT
     return _finish(prediction, args.json)
+
+
+def _interrupted(client: Any, prediction_id: str, args: argparse.Namespace) -> None:
+    """Say where an interrupted run's prediction stands, and how to cancel it."""
+    from predictions.errors import PredictionsError
+
+    said = f"predictions: interrupted: prediction {prediction_id}"
+    if args.cancel_on_interrupt:  # the wait asked the server on its way out
+        print(
+            f"{said}: the server was asked to cancel it "
+            f"(predictions wait {prediction_id} shows the end)",
+            file=sys.stderr,
+        )
+        return
+    if args.local:
+        print(f"{said} stopped with the local server", file=sys.stderr)
+        return
+    try:
+        status = client.predictions.get(prediction_id, max_retries=0).get("status")
+    except (PredictionsError, KeyboardInterrupt):  # a second Ctrl-C: do not wait
+        status = None
+    if status in TERMINAL_STATUSES:
+        print(
+            f"{said} has ended ({status}): predictions get {prediction_id} shows it",
+            file=sys.stderr,
+        )
+        return
+    where = (
+        f"is still running on the server ({status})"
+        if status
+        else "may still be running on the server (its status could not be read)"
+    )
+    print(
+        f"{said} {where}; to cancel it: predictions cancel {prediction_id}",
+        file=sys.stderr,
+    )
 
 
 def _print_events(client: Any, params: Dict[str, Any], args: argparse.Namespace) -> int:
@@ -247,8 +388,14 @@ def _get(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int
     prediction = client.predictions.get(args.id)
     if args.json:
         _print_json(prediction)
-    else:
-        _print_table([prediction])
+        return EXIT_OK
+    _print_table([prediction])
+    status = prediction.get("status")
+    if status == "succeeded":
+        print("\noutput:")
+        _print_output(prediction.get("output"))
+    elif status in TERMINAL_STATUSES and _error_message(prediction):
+        print(f"\nerror: {_error_message(prediction)}")
     return EXIT_OK
 
 
@@ -275,14 +422,14 @@ def _list(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> in
     if args.status:
         options["statuses"] = args.status
     if args.all:
-        items = list(client.predictions.iterate(options))
+        items = client.predictions.iterate(options)
     else:
         items = client.predictions.list(options).items
-    if args.json:
+    if args.json:  # a line as each page comes: `| head` stops the fetching
         for item in items:
             print(json.dumps(item))
     else:
-        _print_table(items)
+        _print_table(list(items))
     return EXIT_OK
 
 
@@ -291,18 +438,25 @@ def _finish(prediction: Dict[str, Any], as_json: bool) -> int:
     if as_json:
         _print_json(prediction)
     elif status == "succeeded":
-        output = prediction.get("output")
-        print(output if isinstance(output, str) else json.dumps(output, indent=2))
+        _print_output(prediction.get("output"))
     if status == "succeeded":
         return EXIT_OK
-    error = prediction.get("error") or {}
-    message = error.get("message") if isinstance(error, dict) else None
+    message = _error_message(prediction)
     print(
         f"predictions: prediction {prediction.get('id')} {status}"
         + (f": {message}" if message else ""),
         file=sys.stderr,
     )
     return EXIT_FAILED
+
+
+def _print_output(output: Any) -> None:
+    print(output if isinstance(output, str) else json.dumps(output, indent=2))
+
+
+def _error_message(prediction: Dict[str, Any]) -> Optional[str]:
+    error = prediction.get("error") or {}
+    return error.get("message") if isinstance(error, dict) else None
 
 
 def _print_json(value: Any) -> None:

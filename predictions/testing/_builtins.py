@@ -22,6 +22,20 @@ MAX_WORD_DELAY = 10.0
 """The longest pause `demo/stream-words` takes between words."""
 
 
+def _required(input: Any, key: str) -> Any:
+    """The value of `input[key]`, or a failure that names the missing key.
+
+    Raises:
+        ValueError: The input is not an object, or it has no `key`: the
+            prediction fails with `missing input 'key'`, not a bare `'key'`.
+    """
+    if not isinstance(input, dict):
+        raise ValueError(f"the input must be a JSON object with {key!r}")
+    if key not in input:
+        raise ValueError(f"missing input {key!r}")
+    return input[key]
+
+
 def echo(input: Any) -> Any:
     """`demo/echo`: the output is the input."""
     return input
@@ -32,7 +46,7 @@ async def sleep(input: Any, ctx: PredictionContext) -> Dict[str, Any]:
 
     A step is 0.1 s when sleeping at most a second, else 1 s.
     """
-    seconds = float(input["seconds"])
+    seconds = float(_required(input, "seconds"))
     if not 0 <= seconds <= 60:
         raise ValueError("seconds must be between 0 and 60")
     step = 0.1 if seconds <= 1 else 1.0
@@ -56,7 +70,7 @@ def fail(input: Any, ctx: PredictionContext) -> Any:
 def word_count(input: Any) -> Dict[str, int]:
     """`demo/word-count`: count the whitespace-separated words of `input["text"]`."""
     counts: Dict[str, int] = {}
-    for word in str(input["text"]).split():
+    for word in str(_required(input, "text")).split():
         counts[word] = counts.get(word, 0) + 1
     return counts
 
@@ -68,7 +82,7 @@ async def stream_words(input: Any) -> AsyncIterator[str]:
     first word goes with it), so the pieces joined, the output, are the text.
     `input["delay"]` (0 to 10, default 0) is the pause before each word.
     """
-    text = str(input["text"])
+    text = str(_required(input, "text"))
     delay = float(input.get("delay", 0))
     if not 0 <= delay <= MAX_WORD_DELAY:
         raise ValueError(f"delay must be between 0 and {MAX_WORD_DELAY:g} seconds")
@@ -87,7 +101,7 @@ def file_info(input: Any, ctx: PredictionContext) -> Dict[str, Any]:
     The file is a download URL of this server (an upload); any other URL
     fails the prediction, saying so.
     """
-    url = input["file"]
+    url = _required(input, "file")
     if not isinstance(url, str):
         raise ValueError("file must be a download URL (a string)")
     digest = hashlib.sha256()

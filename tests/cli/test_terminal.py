@@ -45,7 +45,7 @@ def render(raw: str) -> str:
     return "\n".join(line for line in screen if line)
 
 
-def run_in_a_terminal(*argv: str) -> str:
+def run_in_a_terminal(*argv: str, code: int = 0) -> str:
     """Run the command line in a pseudo-terminal; what it wrote there."""
     parent, child = pty.openpty()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREDICTIONS_")}
@@ -70,7 +70,7 @@ def run_in_a_terminal(*argv: str) -> str:
         elif process.poll() is not None:
             break
     os.close(parent)
-    assert process.wait(timeout=30) == 0
+    assert process.wait(timeout=30) == code
     return raw.decode("utf-8", "replace")
 
 
@@ -102,3 +102,28 @@ def test_a_streamed_output_is_not_garbled_by_the_progress_line() -> None:
     ]
     assert final, lines
     assert final[0] > lines.index("one two three four"), "the status comes after"
+
+
+def test_the_elapsed_time_moves_between_polls_and_the_end_is_one_line() -> None:
+    text = run_in_a_terminal(
+        "run", "--local", "demo/sleep", "-i", "seconds=1", "--poll-interval", "3",
+    )  # fmt: skip
+    # One poll in 3 s, yet the live line shows the time going on (every 0.5 s).
+    shown = set(re.findall(r"demo/sleep:1 start\w+ (\d+\.\d)s, 1 poll\b", text))
+    assert len(shown) >= 3, text
+    lines = render(text).splitlines()
+    finals = [line for line in lines if "demo/sleep:1 succeeded" in line]
+    assert len(finals) == 1, lines
+    assert re.search(r"succeeded \(waited [\d.]+s, \d+ polls?[,)]", finals[0])
+    assert "1 polls" not in text
+
+
+def test_waiting_on_an_id_that_does_not_exist_prints_the_error_once() -> None:
+    from predictions.testing import LocalServer
+
+    with LocalServer() as server:
+        text = run_in_a_terminal(
+            "wait", "no-such-id", "--base-url", server.base_url, code=3
+        )
+    assert text.count("404") == 1, text
+    assert "NotFoundError" not in text

@@ -46,12 +46,13 @@ def test_progress_without_a_terminal_writes_a_plain_line_per_status_change(
     assert not CONTROL.search(stream.getvalue()), "no control characters off a terminal"
     statuses = [line.split()[2] for line in lines[:-1]]
     assert statuses == sorted(set(statuses), key=statuses.index), "one line per change"
-    assert statuses[-1] == "succeeded"
+    assert statuses[-1] == "started"
     assert "demo/sleep:1" in lines[0]
     final = lines[-1]
     assert "succeeded (waited" in final
     assert "polls" in final
     assert "execution" in final
+    assert sum("succeeded" in line for line in lines) == 1, "one final line, not two"
 
 
 def test_progress_on_a_terminal_redraws_one_line_per_prediction(
@@ -92,7 +93,62 @@ def test_progress_reports_how_a_failed_wait_ended(
         created = client.predictions.create({"input": {"seconds": 30}}, "demo/sleep")
         with pytest.raises(Exception, match="did not finish"):
             client.predictions.wait(created["id"], WaitOptions(0.02, timeout=0.1))
-    assert "WaitTimeoutError" in stream.getvalue().splitlines()[-1]
+    final = stream.getvalue().splitlines()[-1]
+    assert f"{created['id'][:8]} demo/sleep:1 stopped: prediction" in final
+    assert "did not finish within 0.1 s" in final
+    assert "Error" not in final, "a sentence, not a class name"
+
+
+def test_progress_says_1_poll_and_nothing_for_a_prediction_never_seen(
+    predictions_server: LocalServer,
+) -> None:
+    stream = io.StringIO()
+    with progress_client(predictions_server, stream) as client:
+        created = client.predictions.create({"input": {"text": "x"}}, "demo/echo")
+        predictions_server.wait(created["id"])
+        client.predictions.wait(created["id"], WaitOptions(0.02))
+        assert re.search(r"succeeded \(waited [\d.]+s, 1 poll[,)]", stream.getvalue())
+        before = stream.getvalue()
+        with pytest.raises(Exception, match="404"):
+            client.predictions.wait("no-such-id", WaitOptions(0.02))
+    assert stream.getvalue() == before, "the caller tells the error, once"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_on_a_terminal_keeps_the_time_moving_between_polls() -> None:
+    stream = Terminal()
+    clock = FakeClock()
+    plugin = predictions_progress.Progress(stream, tick=0.01, clock=clock)
+    prediction = {
+        "id": "abcdef123",
+        "status": "started",
+        "model": {"owner": "o", "name": "m"},
+    }
+    plugin.predictions_on_poll(prediction=prediction, polls=1, elapsed=2.0)
+    ticker = plugin._ticker
+    assert ticker is not None
+    assert ticker.daemon
+    clock.now += 3.0  # no poll: the ticker alone redraws
+    for _ in range(500):
+        if "5.0s, 1 poll" in stream.getvalue():
+            break
+        threading.Event().wait(0.01)
+    assert "5.0s, 1 poll" in stream.getvalue()
+    done = dict(prediction, status="succeeded")
+    plugin.predictions_on_terminal(prediction=done, error=None, polls=2, elapsed=5.5)
+    assert not ticker.is_alive(), "stopped with the last live line"
+    assert plugin._ticker is None
+    after = stream.getvalue()
+    threading.Event().wait(0.05)
+    assert stream.getvalue() == after, "no redraw after the final line"
+    assert "succeeded (waited 5.5s, 2 polls)" in after
 
 
 def read_events(path: Any) -> List[Dict[str, Any]]:

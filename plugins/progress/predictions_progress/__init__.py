@@ -5,13 +5,18 @@ from __future__ import annotations
 import shutil
 import sys
 import threading
-from typing import Any, Dict, List, Optional, TextIO
+import time
+from typing import Any, Callable, Dict, List, Optional, TextIO
 
 from predictions import hookimpl
+from predictions.types import TERMINAL_STATUSES
 
 __version__ = "0.1.0"
 
 _ERASE_BELOW = "\x1b[J"
+
+TICK = 0.5
+"""Seconds between redraws of the live lines between polls, so their times move."""
 
 
 class _Line:
@@ -23,37 +28,54 @@ class _Line:
         self.status = ""
         self.polls = 0
         self.elapsed = 0.0
+        self.seen = 0.0
         self.log = ""
 
-    def update(self, prediction: Any, polls: int, elapsed: float) -> bool:
-        """Take the latest poll; tell whether the status changed."""
+    def update(self, prediction: Any, polls: int, elapsed: float, now: float) -> bool:
+        """Take the latest poll, seen at `now`; tell whether the status changed."""
         changed = bool(prediction.get("status") != self.status)
         self.status = str(prediction.get("status"))
         self.polls = polls
         self.elapsed = elapsed
+        self.seen = now
         logs = prediction.get("logs") or []
         self.log = str(logs[-1]) if logs else self.log
         return changed
 
-    def render(self) -> str:
-        """The line's text."""
+    def render(self, now: float) -> str:
+        """The line's text at the clock time `now`: the time waited goes on."""
+        elapsed = self.elapsed + max(0.0, now - self.seen)
         text = f"{self.id[:8]} {self.model} {self.status}"
-        text += f" {self.elapsed:.1f}s polls={self.polls}"
+        text += f" {elapsed:.1f}s, {_polls(self.polls)}"
         return f"{text} | {self.log}" if self.log else text
 
 
 class Progress:
     """The plugin: the lines of the predictions being waited on, on one stream.
 
+    On a terminal, a daemon thread redraws the live lines every `tick`
+    seconds between polls; it runs only while a line is shown.
+
     Args:
         stream: Where to draw; `sys.stderr` (looked up at each draw) if None.
+        tick: Seconds between redraws between polls.
+        clock: The monotonic clock the times shown are taken from.
     """
 
-    def __init__(self, stream: Optional[TextIO] = None) -> None:
+    def __init__(
+        self,
+        stream: Optional[TextIO] = None,
+        tick: float = TICK,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._stream = stream
+        self._tick = tick
+        self._clock = clock
         self._lock = threading.Lock()
         self._lines: Dict[str, _Line] = {}
         self._drawn = 0
+        self._ticker: Optional[threading.Thread] = None
+        self._stop = threading.Event()
 
     @property
     def stream(self) -> TextIO:
@@ -73,11 +95,13 @@ class Progress:
             line = self._lines.get(key)
             if line is None:
                 line = self._lines[key] = _Line(prediction)
-            changed = line.update(prediction, polls, elapsed)
+            changed = line.update(prediction, polls, elapsed, self._clock())
             if self.live():
                 self._redraw([])
-            elif changed:
-                self._write([line.render()])
+                self._start_ticker()
+            elif changed and line.status not in TERMINAL_STATUSES:
+                # The end is written once, by on_terminal, with its times.
+                self._write([line.render(self._clock())])
 
     @hookimpl
     def predictions_on_terminal(
@@ -87,22 +111,58 @@ class Progress:
         polls: int,
         elapsed: float,
     ) -> None:
-        """Replace the prediction's line with its outcome and times."""
+        """Replace the prediction's line with its outcome and times.
+
+        A wait that never saw its prediction (a wrong id) writes nothing: the
+        error is the caller's to tell, once.
+        """
         with self._lock:
             line = self._lines.pop(str((prediction or {}).get("id")), None)
+            ticker = self._stop_ticker() if not self._lines else None
+            if prediction is None and line is None:
+                return
             final = _final(prediction, error, polls, elapsed, line)
             if self.live():
                 self._redraw([final])
             else:
                 self._write([final])
+        if ticker is not None:  # outside the lock, which its last tick may want
+            ticker.join(timeout=1.0)
+
+    def _start_ticker(self) -> None:
+        """Start the thread that redraws between polls, unless it runs (lock held)."""
+        if self._ticker is not None:
+            return
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(
+            target=self._ticking,
+            args=(self._stop,),
+            name="predictions-progress",
+            daemon=True,  # never keeps the program alive
+        )
+        self._ticker.start()
+
+    def _stop_ticker(self) -> Optional[threading.Thread]:
+        """Tell the ticker to stop (lock held); the thread, to join outside the lock."""
+        ticker, self._ticker = self._ticker, None
+        self._stop.set()
+        return ticker
+
+    def _ticking(self, stop: threading.Event) -> None:
+        while not stop.wait(self._tick):
+            with self._lock:
+                if stop.is_set():  # stopped while this tick waited for the lock
+                    return
+                self._redraw([])
 
     def _redraw(self, finished: List[str]) -> None:
         width = max(20, shutil.get_terminal_size((100, 24)).columns - 1)
         parts = [f"\x1b[{self._drawn}F{_ERASE_BELOW}"] if self._drawn else []
         parts += [text + "\n" for text in finished]
         # Cut to the width: a wrapped line would throw the cursor arithmetic off.
+        now = self._clock()
         parts += [
-            "\x1b[2K" + line.render()[:width] + "\n" for line in self._lines.values()
+            "\x1b[2K" + line.render(now)[:width] + "\n" for line in self._lines.values()
         ]
         self._drawn = len(self._lines)
         self.stream.write("".join(parts))
@@ -130,18 +190,25 @@ def _final(
     line: Optional[_Line],
 ) -> str:
     ident = str((prediction or {}).get("id", line.id if line else "?"))[:8]
-    if error is not None:
-        outcome = (
-            f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-        )
-    else:
-        outcome = str(prediction.get("status"))
-    times = f"waited {elapsed:.1f}s, {polls} polls"
+    outcome = _sentence(error) if error is not None else str(prediction.get("status"))
+    times = f"waited {elapsed:.1f}s, {_polls(polls)}"
     for key in ("setup_time", "execution_time"):
         value = (prediction or {}).get(key)
         if value is not None:
             times += f", {key.replace('_time', '')} {value}s"
     return f"{ident} {_model(prediction)} {outcome} ({times})"
+
+
+def _sentence(error: BaseException) -> str:
+    """What ended a wait, as words: its message, never its class's name."""
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
+    text = str(error).strip()
+    return f"stopped: {text}" if text else "stopped by an error with no message"
+
+
+def _polls(count: int) -> str:
+    return "1 poll" if count == 1 else f"{count} polls"
 
 
 def _plain(text: str) -> str:
