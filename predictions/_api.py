@@ -9,6 +9,8 @@ limit on the event loop, then runs the same call on the client's thread pool.
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
@@ -22,11 +24,30 @@ from predictions._version import __version__
 from predictions.errors import APITimeoutError, PredictionsError
 from predictions.plugins import PluginHost
 
+logger = logging.getLogger("predictions")
+
 USER_AGENT = f"predictions-python/{__version__}"
 """What every request says it is."""
 
 MAX_STREAM_THREADS = 4096
 """Async streams a client keeps waiting at once (one thread each)."""
+
+LOG_ENV = "PREDICTIONS_LOG"
+"""`debug` or `info`: the `predictions` logger writes to stderr at that level."""
+
+
+def log_from_env() -> None:
+    """Let `PREDICTIONS_LOG` turn the `predictions` logger on, once per process.
+
+    Only when the logger has no handler yet: a program's own logging setup wins.
+    """
+    level = os.environ.get(LOG_ENV, "").strip().upper()
+    if level not in ("DEBUG", "INFO") or logger.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("predictions: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
 
 
 class API:
@@ -38,6 +59,7 @@ class API:
     """
 
     def __init__(self, settings: Settings, hooks: Optional[PluginHost] = None) -> None:
+        log_from_env()
         self.settings = settings
         self.base_url = settings.base_url
         self.clock = settings.clock
@@ -183,18 +205,28 @@ class API:
         def on_retry(number: int, delay: float, error: BaseException) -> None:
             absolute = request.path.startswith(("https://", "http://"))
             url = request.path if absolute else self.base_url + request.path
+            url = url.split("?")[0]  # a pre-signed URL's query is a credential
+            logger.debug(
+                "retrying %s %s in %.1f s (attempt %d failed: %s)",
+                request.method,
+                url,
+                delay,
+                number,
+                error,
+            )
             self.hooks.call(
                 "predictions_on_retry",
                 method=request.method,
-                url=url.split("?")[0],  # a pre-signed URL's query is a credential
+                url=url,
                 attempt=number,
                 delay=delay,
                 error=error,
             )
 
+        watched = self.hooks.active or logger.isEnabledFor(logging.DEBUG)
         return self.retry_policy.call(
             attempt,
-            before_sleep=on_retry if self.hooks.active else None,
+            before_sleep=on_retry if watched else None,
             idempotent=request.idempotent,
             max_retries=request.max_retries,
             deadline=request.deadline,
@@ -219,4 +251,4 @@ class API:
         return left + DEADLINE_GRACE
 
 
-__all__ = ["API", "USER_AGENT"]
+__all__ = ["API", "LOG_ENV", "USER_AGENT", "log_from_env"]

@@ -15,7 +15,7 @@ import responses
 from predictions import APIStatusError, Client, PredictionsError
 from predictions._api import API
 from predictions.client import DEFAULT_TIMEOUT, USER_AGENT
-from tests.conftest import BASE, TOKEN, prediction
+from tests.conftest import BASE, TOKEN, FakeClock, prediction
 
 ENV_VARS = [
     "WRIFTAI_API_BASE_URL",
@@ -362,3 +362,32 @@ def test_a_request_without_credentials_sends_none_of_the_clients_headers(
     assert sent.headers["User-Agent"].startswith("predictions-python/")
     assert sent.headers["Content-Length"] == "10"
     client.close()
+
+
+def test_predictions_log_turns_on_the_request_and_retry_lines(
+    mocked: responses.RequestsMock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """PREDICTIONS_LOG=debug, for library users as for the CLI (issue 14)."""
+    logger = logging.getLogger("predictions")
+    handlers, level = list(logger.handlers), logger.level
+    for handler in handlers:
+        logger.removeHandler(handler)
+    monkeypatch.setenv("PREDICTIONS_LOG", "debug")
+    url = f"{BASE}/predictions/p1"
+    mocked.add("GET", url, json={"detail": "busy"}, status=503)
+    mocked.add("GET", url, json=prediction())
+    try:
+        with Client(BASE, TOKEN, clock=FakeClock()) as client:
+            client.predictions.get("p1")
+    finally:
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        for handler in handlers:
+            logger.addHandler(handler)
+        logger.setLevel(level)
+    err = capsys.readouterr().err
+    assert "predictions: retrying GET https://api.test/v1/predictions/p1" in err
+    assert "GET /v1/predictions/p1 -> 200" in err
+    assert TOKEN not in err
