@@ -14,10 +14,18 @@ import logging
 import os
 import sys
 import traceback
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, Optional, Sequence
 from urllib.parse import urlsplit
 
 from predictions._cli_args import EXIT_USAGE, LOG_ENV, TOKEN_ENV, build_parser
+from predictions._cli_io import (
+    UsageError,
+    error_message,
+    print_json,
+    print_output,
+    print_table,
+    read_input,
+)
 from predictions._resource import parse_model_ref
 from predictions.types import TERMINAL_STATUSES
 
@@ -32,10 +40,6 @@ EXIT_INTERRUPT = 130
 # head's own, so nobody sees it.
 EXIT_BROKEN_PIPE = 141
 LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO}
-
-
-class UsageError(Exception):
-    """A command line that cannot run: exit 2, and nothing is sent."""
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -115,7 +119,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     except WaitTimeoutError as exc:
         print(f"predictions: {exc}", file=sys.stderr)
         if exc.prediction is not None and getattr(args, "json", False):
-            _print_json(exc.prediction)
+            print_json(exc.prediction)
         return EXIT_TIMEOUT
     except PredictionsError as exc:
         if args.debug:
@@ -152,7 +156,7 @@ def _prepare(args: argparse.Namespace) -> Dict[str, Any]:
             parse_model_ref(args.model)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        prepared["input"] = _read_input(args.input, args.input_json)
+        prepared["input"] = read_input(args.input, args.input_json)
         if args.webhook_secret_env and not args.webhook:
             raise UsageError("--webhook-secret-env needs --webhook URL")
         if args.webhook:
@@ -172,56 +176,6 @@ def _prepare(args: argparse.Namespace) -> Dict[str, Any]:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     return prepared
-
-
-def _read_input(fields: List[str], input_json: Optional[str]) -> Any:
-    data: Any = {}
-    if input_json is not None:
-        try:
-            text = sys.stdin.read() if input_json == "-" else _read_file(input_json)
-            data = json.loads(text)
-        except ValueError as exc:
-            raise UsageError(f"--input-json is not valid JSON: {exc}") from None
-        if fields and not isinstance(data, dict):
-            raise UsageError("-i KEY=VALUE needs --input-json to hold a JSON object")
-    for field in fields:
-        key, sep, value = field.partition("=")
-        if not sep or not key:
-            raise UsageError(
-                f"-i {field!r} has no '=': write -i KEY=VALUE, -i KEY=@FILE, "
-                "-i 'KEY=<FILE' or -i 'KEY={\"json\": true}'"
-            )
-        if value.startswith("@"):  # a file to upload, as curl -F has it
-            data[key] = _file(value[1:])
-        elif value.startswith("<"):  # a text file's contents
-            data[key] = _read_file(value[1:])
-        else:
-            data[key] = _json_or_text(value)
-    return data
-
-
-def _file(path: str) -> Any:
-    from predictions.files import File
-
-    try:
-        return File(path)
-    except (OSError, TypeError, ValueError) as exc:
-        raise UsageError(f"cannot upload {path!r}: {exc}") from None
-
-
-def _json_or_text(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
-
-
-def _read_file(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path!r}: {exc}") from None
 
 
 def _token(token_env: Optional[str]) -> Optional[str]:
@@ -278,7 +232,7 @@ def _run(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int
         params["validate_input"] = True
     if args.no_wait:
         created = client.predictions.create(params, args.model, stream=args.stream)
-        _print_json(created)
+        print_json(created)
         if args.local:
             print(
                 f"predictions: the local server stopped as this command exited: "
@@ -387,15 +341,15 @@ def _wait(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> in
 def _get(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int:
     prediction = client.predictions.get(args.id)
     if args.json:
-        _print_json(prediction)
+        print_json(prediction)
         return EXIT_OK
-    _print_table([prediction])
+    print_table([prediction])
     status = prediction.get("status")
     if status == "succeeded":
         print("\noutput:")
-        _print_output(prediction.get("output"))
-    elif status in TERMINAL_STATUSES and _error_message(prediction):
-        print(f"\nerror: {_error_message(prediction)}")
+        print_output(prediction.get("output"))
+    elif status in TERMINAL_STATUSES and error_message(prediction):
+        print(f"\nerror: {error_message(prediction)}")
     return EXIT_OK
 
 
@@ -404,7 +358,7 @@ def _cancel(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> 
     # The API cancels asynchronously: say what was asked, and where it stands.
     prediction = client.predictions.get(args.id)
     if args.json:
-        _print_json(prediction)
+        print_json(prediction)
     else:
         status = prediction.get("status")
         print(f"{args.id} {status}")
@@ -429,62 +383,25 @@ def _list(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> in
         for item in items:
             print(json.dumps(item))
     else:
-        _print_table(list(items))
+        print_table(list(items))
     return EXIT_OK
 
 
 def _finish(prediction: Dict[str, Any], as_json: bool) -> int:
     status = prediction.get("status")
     if as_json:
-        _print_json(prediction)
+        print_json(prediction)
     elif status == "succeeded":
-        _print_output(prediction.get("output"))
+        print_output(prediction.get("output"))
     if status == "succeeded":
         return EXIT_OK
-    message = _error_message(prediction)
+    message = error_message(prediction)
     print(
         f"predictions: prediction {prediction.get('id')} {status}"
         + (f": {message}" if message else ""),
         file=sys.stderr,
     )
     return EXIT_FAILED
-
-
-def _print_output(output: Any) -> None:
-    print(output if isinstance(output, str) else json.dumps(output, indent=2))
-
-
-def _error_message(prediction: Dict[str, Any]) -> Optional[str]:
-    error = prediction.get("error") or {}
-    return error.get("message") if isinstance(error, dict) else None
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2))
-
-
-def _print_table(items: Sequence[Dict[str, Any]]) -> None:
-    header = ("ID", "MODEL", "STATUS", "CREATED", "SETUP", "EXECUTION")
-    rows = [header]
-    for item in items:
-        model = item.get("model") or {}
-        rows.append(
-            (
-                str(item.get("id", "")),
-                f"{model.get('owner')}/{model.get('name')}:{model.get('version_number')}",
-                str(item.get("status", "")),
-                str(item.get("created_at", "")),
-                _seconds_text(item.get("setup_time")),
-                _seconds_text(item.get("execution_time")),
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-
-
-def _seconds_text(value: Any) -> str:
-    return "-" if value is None else f"{value}s"
 
 
 def _plugins() -> int:

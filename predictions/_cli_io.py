@@ -1,0 +1,108 @@
+"""What the command line reads and prints: inputs, outputs, predictions as a table."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Dict, List, Optional, Sequence
+
+
+class UsageError(Exception):
+    """A command line that cannot run: exit 2, and nothing is sent."""
+
+
+def read_input(fields: List[str], input_json: Optional[str]) -> Any:
+    data: Any = {}
+    if input_json is not None:
+        try:
+            text = sys.stdin.read() if input_json == "-" else _read_file(input_json)
+            data = json.loads(text)
+        except ValueError as exc:
+            raise UsageError(f"--input-json is not valid JSON: {exc}") from None
+        if fields and not isinstance(data, dict):
+            raise UsageError("-i KEY=VALUE needs --input-json to hold a JSON object")
+    for field in fields:
+        key, sep, value = field.partition("=")
+        if not sep or not key:
+            raise UsageError(
+                f"-i {field!r} has no '=': write -i KEY=VALUE, -i KEY=@FILE, "
+                "-i 'KEY=<FILE' or -i 'KEY={\"json\": true}'"
+            )
+        if value.startswith("@"):  # a file to upload, as curl -F has it
+            data[key] = _file(value[1:])
+        elif value.startswith("<"):  # a text file's contents
+            data[key] = _read_file(value[1:])
+        else:
+            data[key] = _json_or_text(value)
+    return data
+
+
+def _file(path: str) -> Any:
+    from predictions.files import File
+
+    try:
+        return File(path)
+    except (OSError, TypeError, ValueError) as exc:
+        raise UsageError(f"cannot upload {path!r}: {exc}") from None
+
+
+def _json_or_text(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _read_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path!r}: {exc}") from None
+
+
+def print_output(output: Any) -> None:
+    print(output if isinstance(output, str) else json.dumps(output, indent=2))
+
+
+def error_message(prediction: Dict[str, Any]) -> Optional[str]:
+    error = prediction.get("error") or {}
+    return error.get("message") if isinstance(error, dict) else None
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def print_table(items: Sequence[Dict[str, Any]]) -> None:
+    header = ("ID", "MODEL", "STATUS", "CREATED", "SETUP", "EXECUTION")
+    rows = [header]
+    for item in items:
+        model = item.get("model") or {}
+        rows.append(
+            (
+                str(item.get("id", "")),
+                f"{model.get('owner')}/{model.get('name')}:{model.get('version_number')}",
+                str(item.get("status", "")),
+                str(item.get("created_at", "")),
+                _seconds_text(item.get("setup_time")),
+                _seconds_text(item.get("execution_time")),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _seconds_text(value: Any) -> str:
+    return "-" if value is None else f"{value}s"
+
+
+__all__ = [
+    "UsageError",
+    "error_message",
+    "print_json",
+    "print_output",
+    "print_table",
+    "read_input",
+]
