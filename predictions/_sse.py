@@ -52,6 +52,11 @@ class EventDecoder:
         self._size = 0
         self.last_id: Optional[str] = None
 
+    def reset(self) -> None:
+        """Drop a half-received event (its connection ended); keep `last_id`."""
+        self._buffer = bytearray()
+        self._fields, self._data, self._size = {}, [], 0
+
     def feed(self, chunk: bytes) -> List[Dict[str, Any]]:
         """Take the next bytes; return the events they complete, in order.
 

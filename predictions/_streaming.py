@@ -217,6 +217,7 @@ class Following(Ending):
         if self.response is not None:
             _close(self.response)
             self.response = None
+        self.decoder.reset()  # a half-received event is sent again, whole
         if self.finished:
             return 0.0
         quick = time.monotonic() - self.opened_at < QUICK_CLOSE

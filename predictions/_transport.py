@@ -231,8 +231,10 @@ class Transport:
         limits = Attempt(time.monotonic() + total, timeout[1])
         set_current(limits)
         start = time.perf_counter()
+        answered = False
         try:
             response = self._follow(request, url, attempt, timeout)
+            answered = True
             if not request.stream or response.status_code >= 300:
                 read_body(response, settings.max_response_bytes)
             else:
@@ -243,7 +245,7 @@ class Transport:
                 raise _cut_short(where, total, by_deadline) from exc
             if isinstance(exc, PredictionsError):
                 raise
-            raise _connection_error(where, exc, timeout) from exc
+            raise _connection_error(where, exc, timeout, answered) from exc
         finally:
             set_current(None)
         elapsed = time.perf_counter() - start
@@ -369,7 +371,10 @@ def _cut_short(where: str, seconds: float, by_deadline: bool) -> APITimeoutError
     )
 
 
-def _connection_error(where: str, exc: BaseException, timeout: Timeout) -> Exception:
+def _connection_error(
+    where: str, exc: BaseException, timeout: Timeout, answered: bool
+) -> Exception:
+    """The typed error of a failed attempt; `answered`: its headers had come."""
     if isinstance(exc, requests.exceptions.ContentDecodingError):
         return InvalidResponseError(
             f"{where}: the answer could not be decompressed ({_reason(exc)})"
@@ -381,7 +386,7 @@ def _connection_error(where: str, exc: BaseException, timeout: Timeout) -> Excep
         )
     if isinstance(exc, requests.exceptions.Timeout):
         return APITimeoutError(f"{where}: no answer within {timeout[1]:.3g} s")
-    if isinstance(exc, requests.exceptions.ConnectionError):
+    if isinstance(exc, requests.exceptions.ConnectionError) and not answered:
         sent = _maybe_sent(exc)
         state = "the connection broke" if sent else "could not connect"
         return APIConnectionError(
@@ -403,17 +408,24 @@ def _origin(url: str) -> str:
 
 
 def _maybe_sent(exc: requests.exceptions.ConnectionError) -> bool:
-    """Tell whether a failed request may have reached the server."""
+    """Tell whether a failed request may have reached the server.
+
+    Only a failure to connect (wrapped by urllib3 in `MaxRetryError`) proves
+    it did not: a TLS error after the request was written (a corrupt record
+    in the answer) says nothing of the kind.
+    """
     cause = exc.args[0] if exc.args else None
-    if isinstance(cause, MaxRetryError):
-        cause = cause.reason
+    if not isinstance(cause, MaxRetryError):
+        return True
     return not isinstance(
-        cause, (NewConnectionError, ConnectTimeoutError, ProxyError, SSLError)
+        cause.reason, (NewConnectionError, ConnectTimeoutError, ProxyError, SSLError)
     )
 
 
 def _reason(exc: BaseException) -> str:
     cause = exc.args[0] if exc.args else exc
+    if not isinstance(cause, BaseException):  # an errno, as SSL errors carry
+        cause = exc
     if isinstance(cause, MaxRetryError) and cause.reason is not None:
         cause = cause.reason
     return excerpt(str(cause)) or type(cause).__name__

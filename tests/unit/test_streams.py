@@ -98,6 +98,18 @@ def test_a_stream_closed_without_a_terminal_event_resumes_from_the_last_id(
     assert len(clock.sleeps) - len(clock_before) <= 2
 
 
+def test_an_event_cut_off_by_a_dropped_connection_is_taken_whole_on_resume(
+    client: Client, mocked: responses.RequestsMock
+) -> None:
+    """Half an event on a dead connection must not be glued to the next one."""
+    add_stream(mocked, INIT + WORDS[0][:9])
+    add_stream(mocked, b"".join(WORDS) + DONE)
+    got = list(client.predictions.stream("p1"))
+    assert [e["id"] for e in got] == ["1", "2", "3", "4"]
+    assert got[1]["data"] == "one "
+    assert mocked.calls[1].request.url == f"{STREAM}?after_id=1"
+
+
 def test_an_error_event_ends_the_stream_with_a_failed_prediction(
     client: Client, mocked: responses.RequestsMock, ends: Ends
 ) -> None:

@@ -11,8 +11,9 @@ from typing import Any, Dict, List
 import pytest
 import requests
 import responses
+import urllib3
 
-from predictions import APIStatusError, Client, PredictionsError
+from predictions import APIConnectionError, APIStatusError, Client, PredictionsError
 from predictions._api import API
 from predictions.client import DEFAULT_TIMEOUT, USER_AGENT
 from tests.conftest import BASE, TOKEN, FakeClock, prediction
@@ -391,3 +392,60 @@ def test_predictions_log_turns_on_the_request_and_retry_lines(
     assert "predictions: retrying GET https://api.test/v1/predictions/p1" in err
     assert "GET /v1/predictions/p1 -> 200" in err
     assert TOKEN not in err
+
+
+@pytest.mark.parametrize(
+    ("error", "sent"),
+    [
+        # a TLS error while the answer was read: the create had been sent
+        (
+            requests.exceptions.SSLError(urllib3.exceptions.SSLError("bad record mac")),
+            True,
+        ),
+        (
+            requests.exceptions.ConnectionError(
+                urllib3.exceptions.ProtocolError("reset")
+            ),
+            True,
+        ),
+        # failures to connect wrapped by urllib3: never sent
+        (
+            requests.exceptions.SSLError(
+                urllib3.exceptions.MaxRetryError(
+                    None,
+                    "/",
+                    urllib3.exceptions.SSLError("handshake"),  # type: ignore[arg-type]
+                )
+            ),
+            False,
+        ),
+        (
+            requests.exceptions.ConnectionError(
+                urllib3.exceptions.MaxRetryError(
+                    None,  # type: ignore[arg-type]
+                    "/",
+                    urllib3.exceptions.NewConnectionError(None, "refused"),  # type: ignore[arg-type]
+                )
+            ),
+            False,
+        ),
+    ],
+)
+def test_only_a_failure_to_connect_says_the_request_was_not_sent(
+    mocked: responses.RequestsMock, error: Exception, sent: bool
+) -> None:
+    """A create is re-sent in "safe" mode only when it certainly never left
+    (a TLS error mid-answer once counted as never sent: three creates)."""
+    mocked.add("POST", f"{BASE}/models/o/n/predictions", body=error)
+    mocked.add("POST", f"{BASE}/models/o/n/predictions", json=prediction(), status=201)
+    client = Client(BASE, TOKEN, clock=FakeClock())
+    if sent:
+        with pytest.raises(APIConnectionError) as info:
+            client.predictions.create({"input": 1}, "o/n")
+        assert info.value.request_sent is True
+        assert len(mocked.calls) == 1, "not sent twice"
+        mocked.reset()
+    else:
+        client.predictions.create({"input": 1}, "o/n")
+        assert len(mocked.calls) == 2
+    client.close()
