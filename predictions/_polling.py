@@ -136,8 +136,8 @@ class Schedule:
 def run(api: API, schedule: Schedule) -> Generator[PredictionWithIO, None, None]:
     """Drive a schedule, blocking: yield each prediction as it finishes."""
     waits: List[Waiting] = list(schedule.pending.values())
-    yield from schedule.ready()
     try:
+        yield from schedule.ready()
         while schedule:
             delay = schedule.delay()
             if delay > 0:
@@ -168,9 +168,9 @@ async def run_async(
     import asyncio
 
     waits: List[Waiting] = list(schedule.pending.values())
-    for prediction in schedule.ready():
-        yield prediction
     try:
+        for prediction in schedule.ready():
+            yield prediction
         while schedule:
             delay = schedule.delay()
             if delay > 0:

@@ -247,3 +247,33 @@ def test_one_fake_clock_makes_every_wait_of_a_client_instant(
     assert done["status"] == "succeeded"
     assert len(clock.sleeps) >= 3
     assert sum(clock.sleeps) >= 20 - 1, "the pacer waited for the announced reset"
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_batch_left_while_its_finished_ones_come_ends_every_wait(
+    client: Client,
+    mocked: responses.RequestsMock,
+    recorder: Recorder,
+    asynchronous: bool,
+) -> None:
+    """on_terminal exactly once for every prediction, however early the caller
+    leaves (leaving during the already-finished ones skipped the pending)."""
+    done = prediction(id="a", status="succeeded")
+    if asynchronous:
+
+        async def first() -> Any:
+            batch = async_as_completed([done, "b"], client=client)
+            async for item in batch:
+                await batch.aclose()  # type: ignore[attr-defined]
+                return item
+
+        assert asyncio.run(first())["id"] == "a"
+    else:
+        batch = as_completed([done, "b"], client=client)
+        assert next(batch)["id"] == "a"
+        batch.close()  # type: ignore[attr-defined]
+    assert sorted(recorder.terminals, key=repr) == [
+        ("a", None),
+        (None, "GeneratorExit"),
+    ]
+    assert len(mocked.calls) == 0
