@@ -158,6 +158,7 @@ def create_request(
     wait_options: Optional[BaseWaitOptions[Any]] = None,
     stream: bool = False,
     answer_stream: bool = False,
+    deadline: Optional[float] = None,
 ) -> Request:
     """Check a create call's arguments and build its request.
 
@@ -177,6 +178,7 @@ def create_request(
         stream: Create the prediction with its events to be streamed.
         answer_stream: Ask for the create's answer to be its event stream
             (`Prefer: wait` with `stream`); the answer is returned unread.
+        deadline: A clock time the create may not run past (a wait's).
 
     Returns:
         The request.
@@ -225,6 +227,7 @@ def create_request(
         max_retries=max_retries,
         read_timeout=read_timeout,
         held=prefer is not None,
+        deadline=deadline,
         stream=answer_stream,
         decode=open_stream if answer_stream else decode_prediction,
     )

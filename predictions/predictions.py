@@ -9,6 +9,7 @@ point to the sync method's, which documents both.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from types import MappingProxyType
 from typing import (
@@ -47,6 +48,7 @@ from predictions._wait_options import (
     is_terminal,
 )
 from predictions._waiting import Waiting
+from predictions.errors import APITimeoutError, WaitTimeoutError
 from predictions.pagination import (
     PaginatedResponse,
     PaginationOptions,
@@ -241,12 +243,15 @@ class Predictions(Resource):
             if files is None
             else files.prepare_params(self._api, params, upload_progress)
         )
-        request = self._create(sent, model, wait_options, max_retries, wait, stream)
+        started = self._api.clock.monotonic()
+        request = self._create(
+            sent, model, wait_options, max_retries, wait, stream, started
+        )
         if wait and stream:
             answer = self._api.request(request)
             return follow(self._api, *self._streamed(answer, model, params))
-        started = self._api.clock.monotonic()
-        created = self._created(self._api.request(request), model, params)
+        with _deadline_of(wait_options):
+            created = self._created(self._api.request(request), model, params)
         if wait:
             prediction_id = created["id"]
             waiting = Waiting(self._api, prediction_id, wait_options, created, started)
@@ -320,7 +325,9 @@ class Predictions(Resource):
             else await files.async_prepare_params(self._api, params, upload_progress)
         )
         if wait and stream:
-            request = self._create(sent, model, wait_options, max_retries, True, True)
+            request = self._create(
+                sent, model, wait_options, max_retries, True, True, None
+            )
             answer = await self._api.async_request(request)
             streamed = await asyncio.get_running_loop().run_in_executor(
                 self._api.executor(), self._streamed, answer, model, params
@@ -330,9 +337,12 @@ class Predictions(Resource):
         # so that a thousand waits do not queue behind each other's holds.
         held = wait and self._api.take_hold()
         try:
-            request = self._create(sent, model, wait_options, max_retries, held, stream)
             started = self._api.clock.monotonic()
-            answer = await self._api.async_request(request)
+            request = self._create(
+                sent, model, wait_options, max_retries, held, stream, started
+            )
+            with _deadline_of(wait_options):
+                answer = await self._api.async_request(request)
         finally:
             if held:
                 self._api.give_hold()
@@ -506,12 +516,18 @@ class Predictions(Resource):
         max_retries: Optional[int],
         held: bool,
         stream: bool,
+        started: Optional[float],
     ) -> Request:
         """Build a create's request, its files uploaded.
 
         `held`: ask the server to hold it until the prediction finishes; with
-        `stream` too, to answer with its event stream.
+        `stream` too, to answer with its event stream. `started`: when the
+        wait began; a held create is bounded by the wait's deadline.
         """
+        timeout = getattr(wait_options, "timeout", None)
+        deadline = None
+        if held and not stream and started is not None and timeout is not None:
+            deadline = started + timeout
         return create_request(
             params,
             model,
@@ -520,6 +536,7 @@ class Predictions(Resource):
             wait_options=wait_options if held else None,
             stream=stream,
             answer_stream=held and stream,
+            deadline=deadline,
         )
 
     def _streamed(
@@ -554,6 +571,20 @@ class Predictions(Resource):
                 params=MappingProxyType(dict(params)),
             )
         return cast(PredictionWithIO, prediction)
+
+
+@contextlib.contextmanager
+def _deadline_of(options: Any) -> Iterator[None]:
+    """Around a held create: its deadline coming first is the wait's timeout."""
+    try:
+        yield
+    except APITimeoutError as exc:
+        if not exc.deadline_reached:
+            raise
+        raise WaitTimeoutError(
+            f"no prediction within {options.timeout} s: the create was cut short "
+            "(it may have been made: list() shows it)"
+        ) from exc
 
 
 def _following(

@@ -15,6 +15,7 @@ import responses
 from predictions import (
     AsyncWaitOptions,
     Client,
+    RateLimitError,
     Status,
     WaitOptions,
     WaitTimeoutError,
@@ -83,9 +84,13 @@ def test_create_with_wait_asks_the_server_to_hold_it(
     assert mocked.calls[0].request.headers.get("Prefer") == prefer
     read = timeouts[0][1]
     if hold is None:
-        assert read == client.settings.timeout[1]
+        assert read <= client.settings.timeout[1]
     else:
-        assert read >= hold + HOLD_MARGIN > hold, "the read outlasts the hold"
+        assert read > hold, "the read outlasts the hold"
+        if options.timeout is None:
+            assert read >= hold + HOLD_MARGIN
+        else:  # and the wait's deadline (and its grace) bounds it
+            assert read <= options.timeout + 0.5
 
 
 def test_a_create_without_wait_is_not_held(
@@ -301,3 +306,32 @@ def test_held_async_creates_take_half_the_thread_pool_at_most(
     assert mocked.calls[1].request.headers["Prefer"] == "wait"
     assert client.api.take_hold(), "the held create gave its place back"
     client.close()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {
+            "json": {"detail": "slow down"},
+            "status": 429,
+            "headers": {"Retry-After": "6"},
+        },
+    ],
+)
+def test_a_create_that_waits_never_runs_past_the_waits_timeout(
+    client: Client,
+    mocked: responses.RequestsMock,
+    clock: FakeClock,
+    answer: Dict[str, Any],
+) -> None:
+    """The create is bounded by the wait's deadline too: a 429 asking for 6 s
+    made a wait of timeout=2 last 6 s (review finding)."""
+    mocked.add("POST", CREATE, **answer)
+    started = clock.now
+    # The retry the server asks for would end past the deadline: not taken.
+    with pytest.raises((WaitTimeoutError, RateLimitError)):
+        client.predictions.create(
+            {"input": 1}, "o/n", wait=True, wait_options=WaitOptions(timeout=2)
+        )
+    assert clock.now - started <= 2 + 1e-9
+    assert len(mocked.calls) == 1, "nothing sent past the deadline"
