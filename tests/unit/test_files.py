@@ -80,6 +80,21 @@ def add_upload(
     return urls
 
 
+@pytest.fixture(autouse=True)
+def bodies_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Part bodies are streams: the mock records their bytes, as newer
+    `responses` do by themselves (older ones, on the oldest matrix, keep the
+    stream object)."""
+    original = responses.RequestsMock._on_request
+
+    def on_request(self: Any, adapter: Any, request: Any, **kwargs: Any) -> Any:
+        if hasattr(request.body, "read"):
+            request.body = request.body.read()
+        return original(self, adapter, request, **kwargs)
+
+    monkeypatch.setattr(responses.RequestsMock, "_on_request", on_request)
+
+
 def calls_to(mocked: responses.RequestsMock, method: str, url: str) -> List[Any]:
     """The requests sent with this method to this URL (or below it, for STORAGE)."""
     return [

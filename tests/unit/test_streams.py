@@ -17,7 +17,6 @@ from tests.conftest import BASE, TOKEN, FakeClock, prediction
 
 STREAM = f"{BASE}/predictions/p1/stream"
 CREATE = f"{BASE}/models/o/n/predictions"
-SSE = {"Content-Type": "text/event-stream"}
 
 
 def block(event_id: int, kind: str, data: Any) -> bytes:
@@ -66,7 +65,7 @@ def events(items: List[Dict[str, Any]]) -> List[Any]:
 
 
 def add_stream(mocked: responses.RequestsMock, body: bytes, **kw: Any) -> None:
-    mocked.add("GET", STREAM, body=body, headers=SSE, **kw)
+    mocked.add("GET", STREAM, body=body, content_type="text/event-stream", **kw)
 
 
 def test_stream_yields_every_event_until_the_terminal_one(
@@ -208,7 +207,7 @@ def test_bad_stream_arguments_send_nothing(
 def test_create_with_wait_and_stream_follows_the_creates_own_stream(
     client: Client, mocked: responses.RequestsMock, ends: Ends
 ) -> None:
-    mocked.add("POST", CREATE, body=INIT + WORDS[0], headers=SSE)
+    mocked.add("POST", CREATE, body=INIT + WORDS[0], content_type="text/event-stream")
     add_stream(mocked, WORDS[1] + DONE)
     got = list(
         client.predictions.create(
@@ -255,7 +254,7 @@ def test_async_stream_and_async_create_with_stream(
 ) -> None:
     add_stream(mocked, INIT + WORDS[0])
     add_stream(mocked, WORDS[1] + DONE)
-    mocked.add("POST", CREATE, body=ALL, headers=SSE)
+    mocked.add("POST", CREATE, body=ALL, content_type="text/event-stream")
 
     async def main() -> List[List[Any]]:
         first = [e async for e in client.predictions.async_stream("p1")]
