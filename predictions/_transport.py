@@ -65,18 +65,24 @@ READ_CHUNK = 8192
 times the compression ratio."""
 
 
+_FORK_RESETS: weakref.WeakKeyDictionary[Any, Callable[[Any], None]] = (
+    weakref.WeakKeyDictionary()
+)
+"""What to call in a forked child, for each object still alive."""
+
+
+def _reset_after_fork() -> None:
+    for obj, method in list(_FORK_RESETS.items()):
+        method(obj)
+
+
+if hasattr(os, "register_at_fork"):  # one hook for the process, not one per client
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 def after_fork_in_child(obj: Any, method: Callable[[Any], None]) -> None:
     """Call `method(obj)` in every child forked after this, while `obj` lives."""
-    if not hasattr(os, "register_at_fork"):
-        return
-    ref = weakref.ref(obj)
-
-    def reset() -> None:
-        alive = ref()
-        if alive is not None:
-            method(alive)
-
-    os.register_at_fork(after_in_child=reset)
+    _FORK_RESETS[obj] = method
 
 
 class PoolCachingAdapter(HTTPAdapter):
@@ -102,7 +108,7 @@ class PoolCachingAdapter(HTTPAdapter):
             return _guarded(parent(request, verify, proxies=proxies, cert=cert))
         key = (_scheme_and_host(request.url), repr(verify))
         pool = self._pools.get(key)
-        if pool is None:
+        if pool is None or pool.pool is None:  # urllib3 1.x closes evicted pools
             pool = self._pools[key] = _guarded(
                 parent(request, verify, proxies=proxies, cert=cert)
             )
@@ -114,7 +120,7 @@ class PoolCachingAdapter(HTTPAdapter):
             return _guarded(super().get_connection(url, proxies))
         key = (_scheme_and_host(url), "")
         pool = self._pools.get(key)
-        if pool is None:
+        if pool is None or pool.pool is None:  # urllib3 1.x closes evicted pools
             pool = self._pools[key] = _guarded(super().get_connection(url, proxies))
         return pool
 
@@ -280,7 +286,15 @@ class Transport:
             if not response.is_redirect:
                 return response
             target = urljoin(response.url, response.headers["location"])
-            if _origin(target) != _origin(url):
+            try:
+                elsewhere = _origin(target) != _origin(url)
+            except ValueError:  # a port that is not one
+                response.close()
+                raise APIStatusError(
+                    "the API redirected to a URL that is not valid; not followed",
+                    response=response,
+                ) from None
+            if elsewhere:
                 response.close()
                 raise APIStatusError(
                     f"the API redirected to another origin ({_origin(target)}); "

@@ -449,3 +449,53 @@ def test_only_a_failure_to_connect_says_the_request_was_not_sent(
         client.predictions.create({"input": 1}, "o/n")
         assert len(mocked.calls) == 2
     client.close()
+
+
+def test_a_redirect_to_a_url_with_a_bad_port_is_a_typed_error(
+    mocked: responses.RequestsMock,
+) -> None:
+    """A bare ValueError escaped for `Location: http://host:99999/...` (review)."""
+    mocked.add(
+        "GET",
+        f"{BASE}/predictions/p1",
+        status=302,
+        headers={"Location": "http://127.0.0.1:99999/v1/predictions/p1"},
+    )
+    with Client(BASE, TOKEN) as client, pytest.raises(
+        APIStatusError, match="not valid"
+    ):
+        client.predictions.get("p1")
+
+
+def test_a_client_leaves_no_fork_hook_behind() -> None:
+    """One at-fork hook for the process: a client per request must not grow it."""
+    import gc
+
+    from predictions import _transport
+
+    before = len(_transport._FORK_RESETS)
+    for _ in range(50):
+        Client(BASE, TOKEN).close()
+    gc.collect()
+    assert len(_transport._FORK_RESETS) <= before
+
+
+def test_a_pool_closed_by_urllib3_is_looked_up_again() -> None:
+    """urllib3 1.x closes pools it evicts from its cache of 10 origins; the
+    adapter's own cache once kept handing the closed one out (review)."""
+    from predictions._transport import PoolCachingAdapter
+
+    adapter = PoolCachingAdapter()
+    request = requests.Request("GET", "https://api.test/v1/x").prepare()
+
+    def pool() -> Any:
+        if hasattr(adapter, "get_connection_with_tls_context"):
+            return adapter.get_connection_with_tls_context(request, True)
+        return adapter.get_connection(request.url)
+
+    first = pool()
+    first.close()  # as urllib3 1.x does to a pool it evicts from its cache
+    adapter.poolmanager.clear()
+    again = pool()
+    assert again is not first
+    assert again.pool is not None
