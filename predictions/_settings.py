@@ -223,6 +223,8 @@ class Settings:
     max_workers: int = 16
     verify: Union[bool, str] = True
     proxies: Tuple[Tuple[str, str], ...] = field(default=(), repr=False)
+    outside_proxies: Tuple[Tuple[str, str], ...] = field(default=(), repr=False)
+    no_proxy: Optional[str] = field(default=None, repr=False)
     plugins: Tuple[Any, ...] = ()
     strict_plugins: Optional[bool] = None
     pacing: bool = True
@@ -283,6 +285,8 @@ class Settings:
             timeout=check_timeout_pair(timeout),
             verify=_verify(verify, trust_env),
             proxies=_proxies(base_url, proxies, trust_env),
+            outside_proxies=_proxies(None, proxies, trust_env),
+            no_proxy=_no_proxy(trust_env),
             plugins=tuple(plugins),
             **fields,
         )
@@ -333,15 +337,32 @@ def _verify(verify: Union[bool, str, None], trust_env: bool) -> Union[bool, str]
 
 
 def _proxies(
-    base_url: str, proxies: Optional[Mapping[str, str]], trust_env: bool
+    base_url: Optional[str], proxies: Optional[Mapping[str, str]], trust_env: bool
 ) -> Tuple[Tuple[str, str], ...]:
+    """The proxies for the API, or (`base_url` None) for any other origin.
+
+    For the API `NO_PROXY` is applied here; for other origins (an upload's
+    part URLs), to each URL when it is sent.
+    """
     resolved = {}
     if trust_env:
         import requests.utils
 
-        resolved.update(requests.utils.get_environ_proxies(base_url))
+        if base_url is None:
+            import urllib.request
+
+            resolved.update(urllib.request.getproxies())
+            resolved.pop("no", None)
+        else:
+            resolved.update(requests.utils.get_environ_proxies(base_url))
     resolved.update(proxies or {})
     return tuple(sorted(resolved.items()))
+
+
+def _no_proxy(trust_env: bool) -> Optional[str]:
+    if not trust_env:
+        return None
+    return os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or None
 
 
 __all__ = [

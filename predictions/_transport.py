@@ -31,6 +31,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
+import requests.utils
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import (
@@ -130,6 +131,10 @@ class PoolCachingAdapter(HTTPAdapter):
         super().close()
 
 
+def _bypassed(url: str, no_proxy: str) -> bool:
+    return bool(requests.utils.should_bypass_proxies(url, no_proxy=no_proxy))
+
+
 def _guarded(pool: Any) -> Any:
     pool.ConnectionCls = guarded_class(pool.ConnectionCls)
     return pool
@@ -150,6 +155,7 @@ class Transport:
         self.settings = settings
         self.headers = CaseInsensitiveDict(headers)
         self.proxies = dict(settings.proxies)
+        self._api_origin = _scheme_and_host(settings.base_url)
         self.hooks = hooks
         self._reset()
         after_fork_in_child(self, Transport._reset)
@@ -316,6 +322,18 @@ class Transport:
             f"the API redirected more than {MAX_REDIRECTS} times", response=response
         )
 
+    def _proxies_for(self, url: str) -> Mapping[str, str]:
+        """The proxies for a URL: the API's, or the environment's for another.
+
+        For another origin (an upload's part URL), `NO_PROXY` is applied to it.
+        """
+        if _scheme_and_host(url) == self._api_origin:
+            return self.proxies
+        no_proxy = self.settings.no_proxy
+        if no_proxy and _bypassed(url, no_proxy):
+            return {}
+        return dict(self.settings.outside_proxies)
+
     def _send_once(
         self,
         method: str,
@@ -348,7 +366,7 @@ class Transport:
             stream=True,
             timeout=timeout,
             verify=self.settings.verify,
-            proxies=self.proxies,
+            proxies=self._proxies_for(url),
         )
         return response
 

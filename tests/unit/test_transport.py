@@ -499,3 +499,30 @@ def test_a_pool_closed_by_urllib3_is_looked_up_again() -> None:
     again = pool()
     assert again is not first
     assert again.pool is not None
+
+
+def test_no_proxy_is_applied_to_each_origin_an_upload_goes_to(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A storage host in NO_PROXY is reached directly, and the API through its
+    proxy; NO_PROXY was read for the API's host only (review)."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://corp-proxy:3128")
+    monkeypatch.setenv("NO_PROXY", "storage.test")
+    client = Client(BASE, TOKEN)
+    transport = client.api.transport
+    assert transport._proxies_for(f"{BASE}/predictions")["https"] == (
+        "http://corp-proxy:3128"
+    )
+    assert transport._proxies_for("https://storage.test/part/0?sig=x") == {}
+    assert transport._proxies_for("https://elsewhere.test/part/0")["https"] == (
+        "http://corp-proxy:3128"
+    )
+    client.close()
+    monkeypatch.setenv("NO_PROXY", "api.test")
+    client = Client(BASE, TOKEN)
+    transport = client.api.transport
+    assert "https" not in transport._proxies_for(f"{BASE}/predictions")
+    assert transport._proxies_for("https://storage.test/part/0")["https"] == (
+        "http://corp-proxy:3128"
+    )
+    client.close()
