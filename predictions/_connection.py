@@ -115,6 +115,18 @@ class GuardedConnection:
 
     response_class = FinalResponse
 
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        """Send a request; on a reused connection, with its own timeout again.
+
+        The last answer's reads left the socket's timeout at what was left of
+        that attempt; the body of this one must not be written under it.
+        """
+        sock = getattr(self, "sock", None)
+        timeout = getattr(self, "timeout", None)
+        if sock is not None and isinstance(timeout, (int, float)):
+            sock.settimeout(timeout)
+        return super().request(*args, **kwargs)  # type: ignore[misc]
+
 
 _GUARDED: Dict[Type[Any], Type[Any]] = {}
 
