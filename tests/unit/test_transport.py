@@ -489,7 +489,7 @@ def test_a_pool_closed_by_urllib3_is_looked_up_again() -> None:
     request = requests.Request("GET", "https://api.test/v1/x").prepare()
 
     def pool() -> Any:
-        if hasattr(adapter, "get_connection_with_tls_context"):
+        if hasattr(requests.adapters.HTTPAdapter, "get_connection_with_tls_context"):
             return adapter.get_connection_with_tls_context(request, True)
         return adapter.get_connection(request.url)
 
