@@ -1,17 +1,22 @@
 """The threading HTTP server both ports run on, and what their handlers share.
 
-`HTTPServer` knows its connections (to close them at once on stop) and stops
-without a poll interval; it holds what answers behind its port (the API's
-`App`, storage's `Uploads`). `BaseHandler` is HTTP/1.1 with keep-alive, quiet
-unless verbose; it answers every method through its port's `serve_request`,
-answers the errors `http.server` finds itself as JSON, never sends a
-traceback, sends whole answers, knows how to discard what a refused client
-still sends and how to send a body in chunks as it is made.
+`HTTPServer` knows its connections (to close them at once on stop), serves
+at most `max_connections` of them (see `_limits`) and stops without a poll
+interval; it holds what answers behind its port (the API's `App`, storage's
+`Uploads`). `BaseHandler` is HTTP/1.1 with keep-alive, quiet unless verbose;
+it gives each request `request_timeout` seconds to arrive whole (line,
+headers and body: a client that sends a byte now and then is answered 408
+and closed), refuses a body whose framing is ambiguous (see `_framing`),
+answers every method through its port's `serve_request`, answers the errors
+`http.server` finds itself as JSON, never sends a traceback, sends whole
+answers, knows how to discard what a refused client still sends and how to
+send a body in chunks as it is made.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import selectors
 import socket
 import sys
@@ -22,7 +27,11 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Deque, Dict, Generic, List, Optional, Tuple, Type, TypeVar, cast
 
+from predictions._connection import Attempt
+
 from ._faults import Faults
+from ._framing import chunked, declared_length, framing_problem
+from ._limits import Admission, ConnectionLimits, RequestReader, busy_answer, linger
 from ._protocol import Response, error
 
 B = TypeVar("B")
@@ -74,6 +83,7 @@ class HTTPServer(ThreadingHTTPServer, Generic[B]):
         faults: Optional[Faults],
         request_log: Deque[RecordedRequest],
         verbose: bool = False,
+        limits: Optional[ConnectionLimits] = None,
     ) -> None:
         """Bind (not serve yet).
 
@@ -84,6 +94,8 @@ class HTTPServer(ThreadingHTTPServer, Generic[B]):
             faults: Fault rules, or None.
             request_log: Where received requests are recorded.
             verbose: Log each request and server error to stderr.
+            limits: How long a request may take to arrive, how many
+                connections are served at once; None for the defaults.
         """
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
@@ -95,6 +107,9 @@ class HTTPServer(ThreadingHTTPServer, Generic[B]):
         self.verbose = verbose
         self.stopping = threading.Event()
         self.request_log = request_log
+        limits = limits or ConnectionLimits()
+        self.request_timeout = limits.request_timeout
+        self.admission = Admission(limits.max_connections)
         self._connections: Dict[threading.Thread, socket.socket] = {}
         self._connections_lock = threading.Lock()
 
@@ -125,12 +140,13 @@ class HTTPServer(ThreadingHTTPServer, Generic[B]):
         self._wake_w.close()
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Serve a connection on a thread of its own, tracked for `close_all`."""
+        """Serve a connection (or turn it away) on a thread tracked for `close_all`."""
         if self.stopping.is_set():
             self.shutdown_request(request)
             return
+        admitted = self.admission.admit(request)
         thread = threading.Thread(
-            target=self._serve_connection,
+            target=self._serve_connection if admitted else self._turn_away,
             args=(request, client_address),
             name="predictions-testing-http",
             daemon=True,
@@ -143,6 +159,20 @@ class HTTPServer(ThreadingHTTPServer, Generic[B]):
         try:
             self.process_request_thread(request, client_address)
         finally:
+            self.admission.release(request)
+            with self._connections_lock:
+                self._connections.pop(threading.current_thread(), None)
+
+    def _turn_away(self, request: socket.socket, client_address: Any) -> None:
+        """Answer 503 at once and close: every place is taken by a request."""
+        try:
+            request.settimeout(1.0)
+            request.sendall(busy_answer())
+            linger(request, 1.0, DISCARD_LIMIT, self.stopping)
+        except OSError:
+            pass
+        finally:
+            request.close()
             with self._connections_lock:
                 self._connections.pop(threading.current_thread(), None)
 
@@ -180,6 +210,48 @@ class BaseHandler(BaseHTTPRequestHandler, Generic[B]):
     # waits for the client's delayed ACK (40 ms on Linux).
     disable_nagle_algorithm = True
 
+    def setup(self) -> None:
+        """Read the connection through a reader bounded by the request's limits."""
+        super().setup()
+        self.rfile.close()  # else the socket stays open until collected
+        self.limits = Attempt(None, self.timeout)
+        self.reader = RequestReader(self.connection, self.limits)
+        self.buffered = io.BufferedReader(self.reader)
+        self.rfile = self.buffered
+
+    def handle_one_request(self) -> None:
+        """Wait for a request, idle; read it within `request_timeout`; answer it.
+
+        A per-read timeout alone lets a client that sends a byte now and then
+        hold the connection forever: the whole request (line, headers, body)
+        must arrive by a deadline, or it is answered 408 and closed.
+        """
+        if not self._next_request():
+            self.close_connection = True
+            return
+        timeout = self.srv.request_timeout
+        self.limits.deadline = time.monotonic() + timeout if timeout else None
+        self.reader.timed_out = self.answered = False
+        # What parse_request sets first, for a 408 before it ran.
+        self.command, self.requestline = "", ""
+        self.request_version = self.default_request_version
+        super().handle_one_request()
+        if self.reader.timed_out and not self.answered:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.answer(self.refusal(408, "The request took too long to arrive"))
+            self.discard_unread()
+
+    def _next_request(self) -> bool:
+        """Wait (idle, so closable to make room) for a request's first byte."""
+        self.limits.deadline = None
+        self.srv.admission.idle(self.connection)
+        try:
+            first = self.buffered.peek(1)
+        except OSError:  # the idle timeout, or the connection was closed
+            return False
+        return bool(first) and self.srv.admission.busy(self.connection)
+
     def version_string(self) -> str:
         """The `Server` header's value."""
         return self.server_version
@@ -198,7 +270,7 @@ class BaseHandler(BaseHTTPRequestHandler, Generic[B]):
     def do_GET(self) -> None:
         """Answer any method (`serve_request` decides); a bug is a JSON 500."""
         try:
-            self.serve_request()
+            self.serve()
         except OSError:  # the client went away (or timed out)
             self.close_connection = True
         except Exception:  # never a traceback to the client, never a dead server
@@ -209,6 +281,23 @@ class BaseHandler(BaseHTTPRequestHandler, Generic[B]):
                 traceback.print_exc()
             with contextlib.suppress(OSError):
                 self.answer(self.internal_error())
+
+    def serve(self) -> None:
+        """Answer the request: refused if its framing is ambiguous, else by the port."""
+        problem = framing_problem(self.headers)
+        if problem is None:
+            self.serve_request()
+            return
+        self.record()
+        self.close_connection = True
+        self.answer(self.refusal(400, problem))
+        self.discard_unread()
+
+    def handle_expect_100(self) -> bool:
+        """Send no `100 Continue` to a request that will be refused for its framing."""
+        if framing_problem(self.headers) is not None:
+            return True
+        return super().handle_expect_100()
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
 
@@ -251,6 +340,9 @@ class BaseHandler(BaseHTTPRequestHandler, Generic[B]):
             framing: How the body is framed (`Content-Length`, or
                 `Transfer-Encoding`; none when the connection's end ends it).
         """
+        self.answered = True
+        # Writes are not bounded by the request's deadline: as long as a read.
+        self.connection.settimeout(self.timeout)
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         for name, value in framing.items():
@@ -278,18 +370,12 @@ class BaseHandler(BaseHTTPRequestHandler, Generic[B]):
         return headers
 
     def declared_length(self) -> int:
-        """The request's `Content-Length`: 0 when absent, -1 when invalid."""
-        value = self.headers.get("Content-Length")
-        if value is None:
-            return 0
-        value = value.strip()
-        if not value.isdigit() or not value.isascii():
-            return -1
-        return int(value)
+        """The request's `Content-Length`: 0 when absent, -1 when unusable."""
+        return declared_length(self.headers)
 
     def chunked(self) -> bool:
         """Whether the request body comes in chunks (`Transfer-Encoding`)."""
-        return "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        return chunked(self.headers)
 
     def write_chunk(self, data: bytes, chunked: bool) -> None:
         """Send a piece of a body of unknown length, and flush it.
@@ -306,26 +392,5 @@ class BaseHandler(BaseHTTPRequestHandler, Generic[B]):
         self.wfile.flush()
 
     def discard_unread(self, seconds: float = 1.0, limit: int = DISCARD_LIMIT) -> None:
-        """Shut our side, then read and drop what the client still sends, a while.
-
-        So that closing does not reset the connection before the client has
-        read our answer.
-        """
-        try:
-            self.connection.shutdown(socket.SHUT_WR)
-            deadline = time.monotonic() + seconds
-            dropped = 0
-            while dropped < limit and not self.srv.stopping.is_set():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self.connection.settimeout(min(left, 0.1))
-                try:
-                    chunk = self.connection.recv(65536)
-                except socket.timeout:
-                    continue
-                if not chunk:
-                    break
-                dropped += len(chunk)
-        except OSError:
-            pass
+        """Read and drop what the client still sends, a while (see `linger`)."""
+        linger(self.connection, seconds, limit, self.srv.stopping)

@@ -18,6 +18,7 @@ DURATIONS = (
     "stream_idle_max",
     "stream_heartbeat",
     "download_lifetime",
+    "request_timeout",
 )
 """Options that are seconds: finite numbers >= 0."""
 
@@ -69,5 +70,6 @@ def check_options(options: Mapping[str, Any]) -> None:
     for name in OPTIONAL_DURATIONS:
         check_seconds(name, options[name], optional=True)
     check_integer("part_size", options["part_size"], 1)
+    check_integer("max_connections", options["max_connections"], 1)
     if isinstance(options["webhook_rotation_secrets"], str):
         raise TypeError("webhook_rotation_secrets must be a list of secrets")

@@ -16,6 +16,7 @@ from ._builtins import build_registry
 from ._creating import Creator
 from ._events import StreamSettings
 from ._faults import Faults
+from ._limits import ConnectionLimits
 from ._listener import RecordedRequest
 from ._ports import Ports
 from ._ratelimit import RateLimiter
@@ -89,6 +90,7 @@ class Parts:
         self._host = o["host"]
         self._port_numbers = (o["port"], o["storage_port"])
         self._verbose = o["verbose"]
+        self._limits = ConnectionLimits(o["request_timeout"], o["max_connections"])
         self.ports: Optional[Ports] = None
         self.base_url: Optional[str] = None
 
@@ -112,6 +114,7 @@ class Parts:
             self.faults,
             (self.request_log, self.storage_log),
             self._verbose,
+            self._limits,
         )
         self.base_url = f"{ports.api_origin}/v1"
         self.uploads.open(ports.storage_origin)

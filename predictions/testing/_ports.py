@@ -13,6 +13,7 @@ from typing import Any, Deque, List, Optional, Tuple
 from ._app import App
 from ._faults import Faults
 from ._http import Handler
+from ._limits import ConnectionLimits
 from ._listener import HTTPServer, RecordedRequest
 from ._storage import StorageHandler
 from ._uploads import Uploads
@@ -38,6 +39,7 @@ class Ports:
         faults: Optional[Faults],
         logs: Tuple[Deque[RecordedRequest], Deque[RecordedRequest]],
         verbose: bool,
+        limits: ConnectionLimits,
     ) -> None:
         """Bind both ports (nothing is served yet).
 
@@ -49,15 +51,24 @@ class Ports:
             faults: Fault rules of both, or None.
             logs: Where each records its requests.
             verbose: Log requests and server errors to stderr.
+            limits: What bounds each port's connections.
 
         Raises:
             OSError: An address cannot be bound (neither is then).
             TypeError: The host cannot be a host name (it holds a NUL, say).
         """
-        self.api = HTTPServer((host, ports[0]), Handler, app, faults, logs[0], verbose)
+        self.api = HTTPServer(
+            (host, ports[0]), Handler, app, faults, logs[0], verbose, limits
+        )
         try:
             self.storage = HTTPServer(
-                (host, ports[1]), StorageHandler, uploads, faults, logs[1], verbose
+                (host, ports[1]),
+                StorageHandler,
+                uploads,
+                faults,
+                logs[1],
+                verbose,
+                limits,
             )
         except BaseException:
             self.api.server_close()

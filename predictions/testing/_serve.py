@@ -1,266 +1,60 @@
-"""`predictions serve`: run the local server in the foreground until Ctrl-C."""
+"""`predictions serve`: run the local server in the foreground until Ctrl-C.
+
+The access token it requires is read from an environment variable
+(`--token-env NAME`, else `$PREDICTIONS_SERVE_TOKEN` when set), not from the
+command line, where every user of the machine can read it (`ps`,
+`/proc/PID/cmdline`). `--token` still works, with a warning saying so.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import math
+import os
 import signal
 import sys
 import time
-from typing import Any, Callable, List, NoReturn, Optional, TypeVar
+from typing import Any, List, Optional
 
-from ._app import CANCEL_DELAY
-from ._events import DEFAULT_HEARTBEAT, DEFAULT_STREAM_IDLE, MAX_STREAM_IDLE
-from ._faults import Fault, Faults
-from ._protocol import DEFAULT_PREFER_WAIT, MAX_PREFER_WAIT
-from ._ratelimit import RateLimit
-from ._runner import COLD_START, KEEP_WARM
-from ._uploads import DEFAULT_DOWNLOAD_LIFETIME, DEFAULT_PART_SIZE
+from predictions._settings import clean_token
 
-T = TypeVar("T")
-N = TypeVar("N", int, float)
+from ._faults import Faults
+from ._serve_args import TOKEN_ENV, build_parser
 
-
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line (and exit 2)."""
-
-    def error(self, message: str) -> NoReturn:
-        """Print `predictions serve: error: ...` and exit with status 2."""
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _number(
-    convert: Callable[[str], N], noun: str, allowed: Callable[[N], bool], rule: str
-) -> Callable[[str], N]:
-    """An argparse type: a number `convert` reads, then checked.
-
-    Args:
-        convert: `int` or `float`.
-        noun: What the number is, for "not a NOUN: 'text'".
-        allowed: Whether the number is in range.
-        rule: The error of a number out of range; `{value}` stands for the
-            number, `{text}` for the argument as given.
-    """
-
-    def parse(text: str) -> N:
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a {noun}: {text!r}") from None
-        if not allowed(value):
-            raise argparse.ArgumentTypeError(rule.format(value=value, text=text))
-        return value
-
-    return parse
-
-
-_port = _number(
-    int,
-    "port number",
-    lambda port: 0 <= port <= 65535,
-    "must be between 0 and 65535, not {value}",
+TOKEN_WARNING = (
+    "predictions serve: warning: --token puts the token in the process list,"
+    " where other users of this machine can read it (ps, /proc/PID/cmdline);"
+    f" set it in an environment variable instead: ${TOKEN_ENV}, or any"
+    " variable named with --token-env NAME"
 )
-"""A port number: an integer from 0 to 65535."""
-_seconds = _number(
-    float,
-    "number of seconds",
-    lambda seconds: math.isfinite(seconds) and seconds >= 0,
-    "must be a finite number of seconds >= 0, not {text}",
-)
-"""A duration in seconds: a finite number, at least 0."""
-_bytes = _number(
-    int,
-    "number of bytes",
-    lambda size: size >= 1,
-    "must be at least 1 byte, not {value}",
-)
-"""A size in bytes: an integer, at least 1."""
-
-
-def _checked(parse: Callable[[str], T]) -> Callable[[str], T]:
-    """An argparse type that reports a ValueError's own message."""
-
-    def convert(text: str) -> T:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return convert
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="predictions serve",
-        description="Run a local WriftAI-compatible predictions API until Ctrl-C.",
-    )
-    parser.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="address to listen on (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--port",
-        type=_port,
-        default=8000,
-        help="port to listen on, 0 for any free one (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--token", help="require Authorization: Bearer TOKEN on every request"
-    )
-    parser.add_argument(
-        "--rate-limit",
-        type=_checked(RateLimit.parse),
-        metavar="reads=3,creates=15,anonymous=1[,burst=N][,retry_after=1]",
-        help=(
-            "enforce rate limits per access token, in requests per second"
-            " (answer 429 past them); anonymous is the rate shared by requests"
-            " without a token; retry_after=1 adds Retry-After to 429s, as a"
-            " proxy might (the hosted API sends none)"
-        ),
-    )
-    parser.add_argument(
-        "--fault",
-        type=_checked(Fault.parse),
-        action="append",
-        default=[],
-        metavar="SPEC",
-        help=(
-            "inject a fault (repeatable): KIND[@ROUTE][,p=P][,seq=1-3+7][,limit=N]"
-            "[,delay=S][,retry_after=S][,headers=0][,body=TEXT]; KIND is a status"
-            " code or drop_before, drop_after, delay, truncate; ROUTE is create,"
-            " get, list, cancel, stream, upload, complete, part (a part's PUT on"
-            " the storage port), download or any"
-        ),
-    )
-    parser.add_argument(
-        "--prefer-wait-default",
-        type=_seconds,
-        default=DEFAULT_PREFER_WAIT,
-        metavar="SECONDS",
-        help="how long 'Prefer: wait' with no number holds a create"
-        " (default: %(default)g)",
-    )
-    parser.add_argument(
-        "--prefer-wait-max",
-        type=_seconds,
-        default=MAX_PREFER_WAIT,
-        metavar="SECONDS",
-        help="the longest any 'Prefer: wait' holds a create (default: %(default)g)",
-    )
-    parser.add_argument(
-        "--cancel-delay",
-        type=_seconds,
-        default=CANCEL_DELAY,
-        metavar="SECONDS",
-        help="time between a cancel's null answer and the status turning"
-        " cancelled (default: %(default)g)",
-    )
-    parser.add_argument(
-        "--cold-start",
-        type=_seconds,
-        default=COLD_START,
-        metavar="SECONDS",
-        help="how long a cold model version is 'starting'; 0 for no cold starts"
-        " (default: %(default)g)",
-    )
-    parser.add_argument(
-        "--keep-warm",
-        type=_seconds,
-        default=KEEP_WARM,
-        metavar="SECONDS",
-        help="how long a model version stays warm after its last prediction;"
-        " 0 makes every prediction cold (default: %(default)g)",
-    )
-    parser.add_argument(
-        "--expire-after",
-        type=_seconds,
-        metavar="SECONDS",
-        help="forget a prediction and its input this long after it ended"
-        " (then GET answers 404); default: keep them",
-    )
-    parser.add_argument(
-        "--events-expire-after",
-        type=_seconds,
-        metavar="SECONDS",
-        help="forget a streamed prediction's events this long after it ended"
-        " (its stream field turns false); default: as long as the prediction",
-    )
-    parser.add_argument(
-        "--stream-idle-default",
-        type=_seconds,
-        default=DEFAULT_STREAM_IDLE,
-        metavar="SECONDS",
-        help="how long an event stream stays open without an event when"
-        " 'Prefer' has no wait=N (default: %(default)g)",
-    )
-    parser.add_argument(
-        "--stream-idle-max",
-        type=_seconds,
-        default=MAX_STREAM_IDLE,
-        metavar="SECONDS",
-        help="the longest idle time 'Prefer: wait=N' may ask of an event stream"
-        " (default: %(default)g)",
-    )
-    parser.add_argument(
-        "--stream-heartbeat",
-        type=_seconds,
-        default=DEFAULT_HEARTBEAT,
-        metavar="SECONDS",
-        help="seconds of silence before an event stream sends ': ping'; 0 for"
-        " none (default: %(default)g)",
-    )
-    parser.add_argument(
-        "--storage-port",
-        type=_port,
-        default=0,
-        metavar="PORT",
-        help="port of the storage origin (upload part URLs and download URLs),"
-        " 0 for any free one (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--part-size",
-        type=_bytes,
-        default=DEFAULT_PART_SIZE,
-        metavar="BYTES",
-        help="bytes per upload part (default: %(default)s, 8 MiB)",
-    )
-    parser.add_argument(
-        "--download-lifetime",
-        type=_seconds,
-        default=DEFAULT_DOWNLOAD_LIFETIME,
-        metavar="SECONDS",
-        help="how long a download URL of a completed upload works"
-        " (default: %(default)g)",
-    )
-    parser.add_argument(
-        "--webhook-rotation-secret",
-        action="append",
-        default=[],
-        metavar="SECRET",
-        help="also sign every signed webhook delivery with SECRET, as while a"
-        " secret is rotated (repeatable)",
-    )
-    parser.add_argument(
-        "--webhook-duplicates",
-        action="store_true",
-        help="deliver every webhook event twice",
-    )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="seed for probabilistic faults (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--verbose", "-v", action="store_true", help="log each request to stderr"
-    )
-    return parser
 
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def _token(parser: argparse.ArgumentParser, options: Any) -> Optional[str]:
+    """The token every request must carry, or None; a usage error if unusable.
+
+    From `--token` (with a warning on stderr), else from the variable
+    `--token-env` names (which must be set and not blank), else from
+    `$PREDICTIONS_SERVE_TOKEN` if it is set.
+    """
+    if options.token is not None:
+        if options.token_env is not None:
+            parser.error("give --token-env or --token, not both")
+        print(TOKEN_WARNING, file=sys.stderr, flush=True)
+        value, source = options.token, "--token"
+    else:
+        name = options.token_env or TOKEN_ENV
+        value, source = os.environ.get(name), f"${name}"
+        if options.token_env is not None and not (value or "").strip():
+            state = "is not set" if value is None else "is empty"
+            parser.error(f"--token-env {name}: the variable ${name} {state}")
+    try:
+        return clean_token(value)
+    except ValueError:
+        parser.error(f"the token in {source} holds a control or non-ASCII character")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -279,12 +73,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["serve"]:
         args = args[1:]
+    parser = build_parser()
     try:
-        options = _parser().parse_args(args)
+        options = parser.parse_args(args)
+        token = _token(parser, options)
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     server = LocalServer(
-        token=options.token,
+        token=token,
         rate_limit=options.rate_limit,
         faults=Faults(options.fault, seed=options.seed) if options.fault else None,
         host=options.host,
@@ -305,6 +101,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         storage_port=options.storage_port,
         part_size=options.part_size,
         download_lifetime=options.download_lifetime,
+        request_timeout=options.request_timeout,
+        max_connections=options.max_connections,
     )
     try:
         server.start()
@@ -322,9 +120,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             signal.signal(signal.SIGTERM, _interrupt)
     try:
         print(server.base_url, flush=True)
+        needs = " every request needs the token;" if token else ""
         print(
             "Serving the WriftAI predictions API (storage for uploads at"
-            f" {server.storage_url}); press Ctrl-C to stop.",
+            f" {server.storage_url});{needs} press Ctrl-C to stop.",
             file=sys.stderr,
             flush=True,
         )

@@ -18,6 +18,7 @@ from typing import (
 from ._app import CANCEL_DELAY
 from ._events import DEFAULT_HEARTBEAT, DEFAULT_STREAM_IDLE, MAX_STREAM_IDLE
 from ._faults import Fault, Faults
+from ._limits import MAX_CONNECTIONS, REQUEST_TIMEOUT
 from ._listener import RecordedRequest
 from ._models import ModelEntry, ModelFn
 from ._options import check_options
@@ -136,6 +137,8 @@ class LocalServer:
         storage_port: int = 0,
         part_size: int = DEFAULT_PART_SIZE,
         download_lifetime: float = DEFAULT_DOWNLOAD_LIFETIME,
+        request_timeout: float = REQUEST_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         """Configure the server (nothing runs until `start()`).
 
@@ -185,12 +188,20 @@ class LocalServer:
                 0 (the default) picks a free one.
             part_size: Bytes per upload part (default 8 MiB).
             download_lifetime: Seconds a download URL works (default 3600).
+            request_timeout: Seconds a request (line, headers and body) may
+                take to arrive, from its first byte (default 30); past it
+                the answer is 408 and the connection is closed. 0: no limit
+                but 60 s of silence.
+            max_connections: Connections each port serves at once (default
+                256). When full, a new one closes the longest idle one; if
+                none is idle, it is answered 503 and closed.
 
         Raises:
             ValueError: A port is not between 0 and 65535, a duration is
-                negative, NaN or infinite, or `part_size` is below 1.
-            TypeError: A duration is not a number, a port or `part_size`
-                not an integer.
+                negative, NaN or infinite, or `part_size` or
+                `max_connections` is below 1.
+            TypeError: A duration is not a number, a port, `part_size` or
+                `max_connections` not an integer.
         """
         check_options(locals())
         self.token = token

@@ -247,6 +247,8 @@ def test_serve_defaults_are_the_servers(
         "storage_port",
         "part_size",
         "download_lifetime",
+        "request_timeout",
+        "max_connections",
     ):
         assert given[name] == defaults[name].default, name
 
