@@ -59,7 +59,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(args_list)
     try:
-        with _logging(args.verbose):
+        with _logging(getattr(args, "verbose", False)):
             code = _dispatch(args)
             sys.stdout.flush()  # a reader gone away shows here, not at exit
             return code

@@ -37,7 +37,8 @@ def test_the_dedup_example_handles_each_change_once(
     receive = namespace["receive"]
 
     def delivery(status: str) -> bytes:
-        return json.dumps({"id": "p1", "status": status}).encode()
+        # An id of its own: the example tries its receiver on deliveries too.
+        return json.dumps({"id": "p-test", "status": status}).encode()
 
     for status in ["pending", "pending", "started", "succeeded", "succeeded"]:
         body = delivery(status)
