@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Callable, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from predictions._transport import after_fork_in_child
 from predictions._wait_options import (
@@ -103,13 +103,9 @@ def run(
             that does not exist...).
         APIConnectionError: The API could not be reached.
     """
+    options = _options(max_retries, upload_progress)
     created = DEFAULT_CLIENT.get().predictions.create(
-        _params(input),
-        model,
-        True,
-        wait_options,
-        max_retries=max_retries,
-        upload_progress=upload_progress,
+        _params(input), model, True, wait_options, stream=False, **options
     )
     return _output(created)
 
@@ -123,15 +119,18 @@ async def async_run(
     upload_progress: Optional[Callable[[int, int], None]] = None,
 ) -> JsonValue:
     """Run a model and return its output, without blocking the loop; see `run`."""
+    options = _options(max_retries, upload_progress)
     created = await DEFAULT_CLIENT.get().predictions.async_create(
-        _params(input),
-        model,
-        True,
-        wait_options,
-        max_retries=max_retries,
-        upload_progress=upload_progress,
+        _params(input), model, True, wait_options, stream=False, **options
     )
     return _output(created)
+
+
+def _options(
+    max_retries: Optional[int], upload_progress: Optional[Callable[[int, int], None]]
+) -> Dict[str, Any]:
+    """The create's keyword options, shared by `run` and `async_run`."""
+    return {"max_retries": max_retries, "upload_progress": upload_progress}
 
 
 def _params(input: JsonValue) -> CreatePredictionParams:
