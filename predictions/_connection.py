@@ -123,7 +123,11 @@ class GuardedConnection:
         """
         sock = getattr(self, "sock", None)
         timeout = getattr(self, "timeout", None)
-        if sock is not None and isinstance(timeout, (int, float)):
+        if (
+            sock is not None
+            and isinstance(timeout, (int, float))
+            and sock.gettimeout() != timeout
+        ):
             sock.settimeout(timeout)
         return super().request(*args, **kwargs)  # type: ignore[misc]
 

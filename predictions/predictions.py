@@ -9,7 +9,6 @@ point to the sync method's, which documents both.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 from types import MappingProxyType
 from typing import (
@@ -236,13 +235,13 @@ class Predictions(Resource):
                 infinity, or the model reference is not in owner/name or
                 owner/name:version-number format.
         """
-        self._check(params, model, wait, wait_options, False)
-        files = sys.modules.get("predictions.files")  # no File exists without it
-        sent = (
-            params
-            if files is None
-            else files.prepare_params(self._api, params, upload_progress)
-        )
+        if wait:
+            check_wait_options(wait_options, asynchronous=False)
+        files = _files()
+        sent = params
+        if files is not None:  # uploads, once the rest is known to be sendable
+            check_create(params, model)
+            sent = files.prepare_params(self._api, params, upload_progress)
         started = self._api.clock.monotonic()
         request = self._create(
             sent, model, wait_options, max_retries, wait, stream, started
@@ -250,8 +249,12 @@ class Predictions(Resource):
         if wait and stream:
             answer = self._api.request(request)
             return follow(self._api, *self._streamed(answer, model, params))
-        with _deadline_of(wait_options):
+        try:
             created = self._created(self._api.request(request), model, params)
+        except APITimeoutError as exc:
+            if exc.deadline_reached:
+                raise _timed_out(wait_options) from exc
+            raise
         if wait:
             prediction_id = created["id"]
             waiting = Waiting(self._api, prediction_id, wait_options, created, started)
@@ -317,13 +320,13 @@ class Predictions(Resource):
         With `wait=True, stream=True`, an async iterator over the events is
         returned (see `async_stream`).
         """
-        self._check(params, model, wait, wait_options, True)
-        files = sys.modules.get("predictions.files")  # no File exists without it
-        sent = (
-            params
-            if files is None
-            else await files.async_prepare_params(self._api, params, upload_progress)
-        )
+        if wait:
+            check_wait_options(wait_options, asynchronous=True)
+        files = _files()
+        sent = params
+        if files is not None:  # uploads, once the rest is known to be sendable
+            check_create(params, model)
+            sent = await files.async_prepare_params(self._api, params, upload_progress)
         if wait and stream:
             request = self._create(
                 sent, model, wait_options, max_retries, True, True, None
@@ -341,8 +344,12 @@ class Predictions(Resource):
             request = self._create(
                 sent, model, wait_options, max_retries, held, stream, started
             )
-            with _deadline_of(wait_options):
+            try:
                 answer = await self._api.async_request(request)
+            except APITimeoutError as exc:
+                if exc.deadline_reached:
+                    raise _timed_out(wait_options) from exc
+                raise
         finally:
             if held:
                 self._api.give_hold()
@@ -500,14 +507,6 @@ class Predictions(Resource):
         """Ask the server to cancel a prediction, without blocking; see `cancel`."""
         await self._api.async_request(_cancel(prediction_id, max_retries))
 
-    def _check(
-        self, params: Any, model: str, wait: bool, wait_options: Any, asynchronous: bool
-    ) -> None:
-        """Check a create's arguments, its wait options too, before any upload."""
-        if wait:
-            check_wait_options(wait_options, asynchronous=asynchronous)
-        check_create(params, model)
-
     def _create(
         self,
         params: Any,
@@ -573,18 +572,20 @@ class Predictions(Resource):
         return cast(PredictionWithIO, prediction)
 
 
-@contextlib.contextmanager
-def _deadline_of(options: Any) -> Iterator[None]:
-    """Around a held create: its deadline coming first is the wait's timeout."""
-    try:
-        yield
-    except APITimeoutError as exc:
-        if not exc.deadline_reached:
-            raise
-        raise WaitTimeoutError(
-            f"no prediction within {options.timeout} s: the create was cut short "
-            "(it may have been made: list() shows it)"
-        ) from exc
+def _files() -> Any:
+    """The files module, if it is in use (no `File` exists without it).
+
+    A script that never imports it pays nothing for uploads.
+    """
+    return sys.modules.get("predictions.files")
+
+
+def _timed_out(options: Any) -> WaitTimeoutError:
+    """A held create cut short by the wait's deadline: the wait's timeout."""
+    return WaitTimeoutError(
+        f"no prediction within {options.timeout} s: the create was cut short "
+        "(it may have been made: list() shows it)"
+    )
 
 
 def _following(
