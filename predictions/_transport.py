@@ -125,6 +125,31 @@ class PoolCachingAdapter(HTTPAdapter):
             pool = self._pools[key] = _guarded(super().get_connection(url, proxies))
         return pool
 
+    def request_url(self, request: Any, proxies: Any) -> str:
+        """The request target: with no proxy, the URL's path, found once."""
+        if proxies:
+            return str(super().request_url(request, proxies))
+        url = request.url
+        start = url.find("/", url.find("//") + 2)
+        return "/" if start < 0 else url[start:].split("#")[0]
+
+    def build_response(self, req: Any, resp: Any) -> requests.Response:
+        """Wrap urllib3's answer, as requests does, but keep no cookies.
+
+        The client prepares its requests itself and never sends a cookie
+        back: reading the answer's into a jar is work for nothing.
+        """
+        response = requests.Response()
+        response.status_code = resp.status
+        response.headers = CaseInsensitiveDict(resp.headers)
+        response.encoding = requests.utils.get_encoding_from_headers(response.headers)
+        response.raw = resp
+        response.reason = resp.reason
+        response.url = req.url
+        response.request = req
+        response.connection = self
+        return response
+
     def close(self) -> None:
         """Forget the pools and close them."""
         self._pools.clear()
@@ -359,8 +384,7 @@ class Transport:
         prepared.body = body
         if self.hooks.active:
             self.hooks.call("predictions_on_request", request=prepared, attempt=attempt)
-        session = self.session()
-        adapter: HTTPAdapter = session.get_adapter(url)
+        adapter: HTTPAdapter = self.session().adapters["https://"]  # both schemes
         response: requests.Response = adapter.send(
             prepared,
             stream=True,
