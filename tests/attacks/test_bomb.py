@@ -27,6 +27,7 @@ from tests.attacks.conftest import (
     response_head,
     run_bounded,
 )
+from tests.conftest import prediction
 
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
@@ -212,19 +213,8 @@ def test_plain_body_over_the_limit_is_refused_naming_it(
 
 
 def five_megabytes() -> bytes:
-    prediction = {
-        "id": "big",
-        "status": "succeeded",
-        "created_at": "2026-01-01T00:00:00Z",
-        "updated_at": "2026-01-01T00:00:00Z",
-        "setup_time": None,
-        "execution_time": None,
-        "model": {"owner": "o", "name": "n", "version_number": 1},
-        "input": {},
-        "output": "x" * (5 * 1000 * 1000),
-        "error": None,
-    }
-    return json.dumps(prediction).encode()
+    big = prediction(id="big", output="x" * (5 * 1000 * 1000))
+    return json.dumps(big).encode()
 
 
 def serve_five_megabytes(server: RawServer, conn: socket.socket) -> None:

@@ -19,6 +19,7 @@ from tests.attacks.conftest import (
     read_request,
     run_bounded,
 )
+from tests.conftest import prediction
 
 EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n"
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -32,21 +33,8 @@ INTERIMS = {
 }
 
 
-def prediction(prediction_id: str) -> bytes:
-    return json.dumps(
-        {
-            "id": prediction_id,
-            "status": "succeeded",
-            "created_at": "2026-01-01T00:00:00Z",
-            "updated_at": "2026-01-01T00:00:00Z",
-            "setup_time": None,
-            "execution_time": None,
-            "model": {"owner": "o", "name": "n", "version_number": 1},
-            "input": {},
-            "output": prediction_id,
-            "error": None,
-        }
-    ).encode()
+def prediction_body(prediction_id: str) -> bytes:
+    return json.dumps(prediction(id=prediction_id, output=prediction_id)).encode()
 
 
 def interim_server(interim: bytes) -> Handler:
@@ -68,7 +56,7 @@ def interim_server(interim: bytes) -> Handler:
             if name == "first":
                 conn.sendall(interim)
                 select.select([conn], [], [], HOLD)
-            conn.sendall(json_answer(prediction(name)))
+            conn.sendall(json_answer(prediction_body(name)))
 
     return handler
 
