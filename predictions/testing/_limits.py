@@ -8,8 +8,10 @@ A port serves at most `max_connections` connections. One waiting for its
 next request (an idle keep-alive connection, or a new one that has sent
 nothing yet) holds its place only until the place is wanted: when the port
 is full, a new connection closes the one idle the longest. Only when every
-connection is in the middle of a request is a new one turned away, at once:
-answered 503 with `Retry-After: 1` and closed. So idle connections never
+connection is in the middle of a request is a new one turned away, at once
+(after `ADMISSION_GRACE` at most, the moment a connection whose answer is
+written takes to be counted idle): answered 503 with `Retry-After: 1` and
+closed. So idle connections never
 lock new clients out, and a request's connection holds its place while the
 request arrives for at most `request_timeout` seconds (see `BaseHandler`).
 """
@@ -33,6 +35,14 @@ MAX_CONNECTIONS = 256
 
 REQUEST_TIMEOUT = 30.0
 """Seconds a request's line, headers and body may take to arrive, by default."""
+
+ADMISSION_GRACE = 0.25
+"""Seconds a new connection to a full port waits for a place before a 503.
+
+A connection's answer reaches its client just before its thread counts it
+idle again: a client that reads its answer and connects anew at once must
+not be turned away for that instant.
+"""
 
 
 @dataclass(frozen=True)
@@ -61,19 +71,30 @@ class Admission:
         """
         self.limit = limit
         self._lock = threading.Lock()
+        self._freed = threading.Condition(self._lock)  # a place may be had
         self._served: Set[socket.socket] = set()
         self._idle: Dict[socket.socket, None] = {}  # insertion order: oldest first
 
-    def admit(self, sock: socket.socket) -> bool:
+    def admit(self, sock: socket.socket, grace: float = 0.0) -> bool:
         """Count a new connection in, closing the longest idle one if full.
 
+        Args:
+            sock: The new connection.
+            grace: Seconds to wait, when every place is taken by a request
+                in progress, for one to be freed or to turn idle.
+
         Returns:
-            False when the port is full of requests in progress: turn it away.
+            False when the port stays full of requests in progress: turn it
+            away.
         """
+        deadline = time.monotonic() + grace
         with self._lock:
-            if len(self._served) >= self.limit:
-                if not self._idle:
+            while len(self._served) >= self.limit and not self._idle:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     return False
+                self._freed.wait(left)
+            if len(self._served) >= self.limit:
                 oldest = next(iter(self._idle))
                 self._forget(oldest)
                 # Its thread, waiting for a request, reads the end and leaves.
@@ -88,6 +109,7 @@ class Admission:
             if sock in self._served:
                 self._idle.pop(sock, None)
                 self._idle[sock] = None
+                self._freed.notify()
 
     def busy(self, sock: socket.socket) -> bool:
         """Say that a connection's request has begun.
@@ -103,6 +125,7 @@ class Admission:
         """Forget a connection that has ended."""
         with self._lock:
             self._forget(sock)
+            self._freed.notify()
 
     def _forget(self, sock: socket.socket) -> None:
         self._served.discard(sock)

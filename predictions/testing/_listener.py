@@ -31,7 +31,14 @@ from predictions._connection import Attempt
 
 from ._faults import Faults
 from ._framing import chunked, declared_length, framing_problem
-from ._limits import Admission, ConnectionLimits, RequestReader, busy_answer, linger
+from ._limits import (
+    ADMISSION_GRACE,
+    Admission,
+    ConnectionLimits,
+    RequestReader,
+    busy_answer,
+    linger,
+)
 from ._protocol import Response, error
 
 B = TypeVar("B")
@@ -144,9 +151,8 @@ class HTTPServer(ThreadingHTTPServer, Generic[B]):
         if self.stopping.is_set():
             self.shutdown_request(request)
             return
-        admitted = self.admission.admit(request)
         thread = threading.Thread(
-            target=self._serve_connection if admitted else self._turn_away,
+            target=self._admit,
             args=(request, client_address),
             name="predictions-testing-http",
             daemon=True,
@@ -154,6 +160,13 @@ class HTTPServer(ThreadingHTTPServer, Generic[B]):
         with self._connections_lock:
             self._connections[thread] = request
         thread.start()
+
+    def _admit(self, request: Any, client_address: Any) -> None:
+        """Serve the connection, or turn it away if no place is had in time."""
+        if self.admission.admit(request, ADMISSION_GRACE):
+            self._serve_connection(request, client_address)
+        else:
+            self._turn_away(request, client_address)
 
     def _serve_connection(self, request: Any, client_address: Any) -> None:
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import threading
 import time
 import urllib.parse
 from typing import Any, Callable, List, Tuple
@@ -19,6 +20,7 @@ import pytest
 import requests
 
 from predictions.testing import LocalServer
+from predictions.testing._limits import Admission
 
 from .raw_stream import RawConnection, request_bytes
 from .uploads import start_upload
@@ -223,3 +225,23 @@ def test_bad_limits_are_refused_naming_the_option(
 ) -> None:
     with pytest.raises(error, match=name):
         LocalServer(**{name: value})  # type: ignore[arg-type]
+
+
+def test_a_newcomer_to_a_full_port_gets_the_place_freed_as_it_arrives() -> None:
+    # The race CI met: a client reads its whole answer and connects anew
+    # before the server's thread has counted its connection idle again.
+    admission = Admission(2)
+    served = [socket.socket() for _ in range(3)]
+    try:
+        for sock in served[:2]:  # both in the middle of a request
+            assert admission.admit(sock)
+            assert admission.busy(sock)
+        assert not admission.admit(served[2])  # no grace: full, turned away
+        freeing = threading.Timer(0.05, admission.idle, (served[0],))
+        freeing.start()
+        assert admission.admit(served[2], grace=10.0)
+        freeing.join()
+        assert not admission.busy(served[0])  # closed to make room
+    finally:
+        for sock in served:
+            sock.close()
