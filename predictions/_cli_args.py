@@ -40,6 +40,14 @@ EXAMPLES = {
     "  predictions wait 0f1c...e9 --verbose",
     "cancel": "example:\n  predictions cancel 0f1c...e9",
     "plugins": "example:\n  PREDICTIONS_PLUGINS=progress predictions plugins",
+    "batch": """examples:
+  predictions batch owner/model --input rows.jsonl --output results.jsonl
+  predictions batch owner/model --input rows.csv --key id --output out.jsonl --ordered
+  predictions batch owner/model --input rows.jsonl --output out.jsonl --retry-failed
+  predictions batch owner/model --input rows.jsonl --output - --ledger rows.ledger
+
+Run the same command again after a crash or Ctrl-C: it goes on where it
+stopped (the ledger, by default OUTPUT.ledger, remembers every row).""",
 }
 
 
@@ -74,6 +82,16 @@ def _positive_seconds(text: str) -> float:
     if value == 0:
         raise argparse.ArgumentTypeError("must be more than 0 seconds")
     return value
+
+
+def _positive_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {count}")
+    return count
 
 
 def _page_size(text: str) -> int:
@@ -113,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="predictions",
         description="Run and manage WriftAI predictions from the shell.",
         epilog="Exit codes: 0 succeeded, 1 prediction failed or cancelled, 2 usage "
-        "error, 3 API or network error, 4 wait timed out, 130 interrupted.",
+        "error, 3 API or network error, 4 wait timed out, 130 interrupted; batch: 1 "
+        "when a row did not succeed.",
     )
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}"
@@ -239,6 +258,91 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("id", help="the prediction's id")
     cancel.add_argument(
         "--json", action="store_true", help="print the whole prediction"
+    )
+
+    batch = command(
+        "batch", "run a model over every row of a JSONL or CSV file, resumably"
+    )
+    batch.add_argument("model", help=f"the model: {MODEL_REF_FORMS}")
+    batch.add_argument(
+        "--input",
+        required=True,
+        metavar="FILE",
+        help="the rows: .jsonl (one JSON object per line) or .csv (a header "
+        "line, then one row per line; values are strings)",
+    )
+    batch.add_argument(
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="where the results go, one JSON line per row (- for stdout)",
+    )
+    batch.add_argument(
+        "--ledger",
+        metavar="FILE",
+        help="the ledger that makes the batch resumable (default: OUTPUT.ledger; "
+        "needed with --output -)",
+    )
+    batch.add_argument(
+        "--no-ledger",
+        action="store_true",
+        help="keep no ledger: the batch cannot be resumed",
+    )
+    batch.add_argument(
+        "--key",
+        metavar="FIELD",
+        help="the field (or CSV column) whose value names each row (default: "
+        "its line number)",
+    )
+    batch.add_argument(
+        "--format",
+        choices=("jsonl", "csv"),
+        help="the input's format (default: from its suffix, .csv or else jsonl)",
+    )
+    batch.add_argument(
+        "--ordered",
+        action="store_true",
+        help="write the results in input order (default: as they finish)",
+    )
+    batch.add_argument(
+        "--concurrency",
+        type=_positive_count,
+        default=32,
+        metavar="N",
+        help="rows created and not yet done, at most (default: %(default)s)",
+    )
+    batch.add_argument(
+        "--hold",
+        type=_seconds,
+        default=5.0,
+        metavar="S",
+        help="seconds each create asks the server to hold it until its "
+        "prediction ends (0: no hold; default: %(default)s)",
+    )
+    batch.add_argument(
+        "--poll-interval",
+        type=_positive_seconds,
+        default=1.0,
+        metavar="S",
+        help="seconds between two reads about a running prediction "
+        "(default: %(default)s)",
+    )
+    batch.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="redo the rows that failed (were cancelled, rejected, lost) in an "
+        "earlier run",
+    )
+    batch.add_argument(
+        "--force",
+        action="store_true",
+        help="go on with a ledger whose input file changed: rows are matched by "
+        "key, and rows whose input changed are redone",
+    )
+    batch.add_argument(
+        "--json",
+        action="store_true",
+        help="print the summary as one JSON object on stdout (needs --output FILE)",
     )
 
     commands.add_parser(

@@ -159,12 +159,14 @@ def create_request(
     stream: bool = False,
     answer_stream: bool = False,
     deadline: Optional[float] = None,
+    idempotency_key: Optional[str] = None,
 ) -> Request:
     """Check a create call's arguments and build its request.
 
     The caller's `params` are read, never changed: `validate_input` becomes
     the `Validate-Input` header, and the body holds `input`, and `webhook`
-    when the caller gave one. A new `Idempotency-Key` is minted for the call.
+    when the caller gave one. A new `Idempotency-Key` is minted for the call,
+    unless one is given.
 
     Args:
         params: The caller's `CreatePredictionParams`.
@@ -179,6 +181,7 @@ def create_request(
         answer_stream: Ask for the create's answer to be its event stream
             (`Prefer: wait` with `stream`); the answer is returned unread.
         deadline: A clock time the create may not run past (a wait's).
+        idempotency_key: The key to send (a batch's, kept in its ledger).
 
     Returns:
         The request.
@@ -204,9 +207,11 @@ def create_request(
     if stream:
         body["stream"] = True
 
-    import uuid  # ~2 ms to import: paid by the first create, not by import
+    if idempotency_key is None:
+        import uuid  # ~2 ms to import: paid by the first create, not by import
 
-    headers = {"Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"}
+        idempotency_key = str(uuid.uuid4())
+    headers = {"Idempotency-Key": idempotency_key, "Content-Type": "application/json"}
     if validate is not None:
         headers["Validate-Input"] = "true" if validate else "false"
     read_timeout = None

@@ -1,4 +1,4 @@
-"""The command line: `predictions run | get | list | wait | cancel | serve | plugins`.
+"""The command line: `predictions run | get | list | wait | cancel | batch | serve`...
 
 Exit codes: 0 succeeded; 1 the prediction failed or was cancelled; 2 a usage
 error (nothing was sent); 3 an API or network error; 4 the wait timed out;
@@ -170,6 +170,14 @@ def _prepare(args: argparse.Namespace) -> Dict[str, Any]:
                     )
                 webhook["secret"] = secret
             prepared["webhook"] = webhook
+    elif args.command == "batch":
+        from predictions._cli_batch import check
+
+        try:
+            parse_model_ref(args.model)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        check(args)
     elif getattr(args, "id", None) is not None:
         try:
             path_segment(args.id, "prediction id")
@@ -443,7 +451,14 @@ def _verify_webhook(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _batch(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int:
+    from predictions._cli_batch import run
+
+    return run(client, args)
+
+
 _COMMANDS = {
+    "batch": _batch,
     "run": _run,
     "get": _get,
     "list": _list,

@@ -1,0 +1,375 @@
+"""The batch ledger: what each row of a batch has done, on disk (SQLite).
+
+A row is written three times, each time before what it records could be lost:
+
+1. its `Idempotency-Key`, committed *before* its create is sent (`keyed`);
+2. its prediction's id, when the create answers (`created`);
+3. its result, when the prediction ends (`done`).
+
+So a batch stopped at any moment (a crash, `kill -9`, Ctrl-C) resumes: done
+rows are not redone, created rows are waited on, and keyed rows, whose create
+may have been in flight, are sent again with the same key. A row sent again
+is counted (`sends`): on a server that ignores the key, a row sent more than
+once may have made one prediction more than the ledger knows of.
+
+The database is in WAL mode with `synchronous=FULL`: a commit has reached the
+disk before the create it allows is sent. One connection, used by one thread
+(the batch's coordinator).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import time
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
+
+from predictions.errors import PredictionsError
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rows (
+    key TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    line INTEGER,
+    input_sha TEXT NOT NULL,
+    state TEXT NOT NULL,
+    idempotency_key TEXT,
+    sends INTEGER NOT NULL DEFAULT 0,
+    replayed INTEGER NOT NULL DEFAULT 0,
+    prediction_id TEXT,
+    status TEXT,
+    result TEXT,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS superseded (
+    key TEXT NOT NULL,
+    idempotency_key TEXT,
+    sends INTEGER NOT NULL,
+    prediction_id TEXT,
+    status TEXT,
+    result TEXT,
+    why TEXT NOT NULL,
+    at REAL NOT NULL
+);
+"""
+
+
+class BatchError(PredictionsError):
+    """A batch could not go on; nothing it created is forgotten."""
+
+
+class LedgerMismatchError(BatchError):
+    """The ledger is another batch's, or its input changed; nothing was sent.
+
+    Another batch: another model, input file or key field.
+    """
+
+
+class LedgerWriteError(BatchError):
+    """The ledger could not be written (a full disk, a read-only file).
+
+    The batch stopped before sending more creates. Every create it sent has
+    its `Idempotency-Key` in the ledger; `unrecorded` maps row keys to the ids
+    of predictions created in this run that the ledger could not record.
+    """
+
+    def __init__(self, message: str, unrecorded: Mapping[str, str]) -> None:
+        super().__init__(message)
+        self.unrecorded = dict(unrecorded)
+
+
+class Entry:
+    """One row as the ledger has it."""
+
+    __slots__ = (
+        "idempotency_key",
+        "input_sha",
+        "prediction_id",
+        "replayed",
+        "result",
+        "sends",
+        "state",
+        "status",
+    )
+
+    def __init__(self, values: Tuple[Any, ...]) -> None:
+        (
+            self.input_sha,
+            self.state,
+            self.idempotency_key,
+            self.sends,
+            self.replayed,
+            self.prediction_id,
+            self.status,
+            result,
+        ) = values
+        self.result: Optional[Dict[str, Any]] = (
+            None if result is None else json.loads(result)
+        )
+
+
+class Ledger:
+    """A batch's ledger file.
+
+    Args:
+        path: The SQLite file (made if missing).
+        model: The model the batch runs.
+        source: What the rows come from, for messages (a file's path), or None.
+        source_sha: The input file's SHA-256, or None for rows from Python.
+        key_field: The input field the row keys come from; None for numbers.
+        force: Take a ledger whose input file changed (its rows are matched
+            by key; a row whose input changed is redone).
+
+    Raises:
+        LedgerMismatchError: The ledger was made for another model, another
+            input file or other keys, or its input file changed (without
+            `force`).
+        LedgerWriteError: The file cannot be opened or written.
+    """
+
+    def __init__(
+        self,
+        path: os.PathLike[str] | str,
+        model: str,
+        source: Optional[str] = None,
+        source_sha: Optional[str] = None,
+        key_field: Optional[str] = None,
+        force: bool = False,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.force = force
+        try:
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            meta = dict(self._db.execute("SELECT name, value FROM meta").fetchall())
+        except sqlite3.DatabaseError as exc:
+            raise LedgerWriteError(
+                f"cannot open the ledger {self.path}: {exc}", {}
+            ) from None
+        wanted = {
+            "schema": SCHEMA_VERSION,
+            "model": model,
+            "source": source or "",
+            "source_sha": source_sha or "",
+            "key_field": key_field or "",
+        }
+        if meta:
+            self._check(meta, wanted)
+        self._begin()
+        if not meta or (force and meta.get("source_sha") != wanted["source_sha"]):
+            self._db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)", sorted(wanted.items())
+            )
+            self.commit()
+
+    def _check(self, meta: Dict[str, str], wanted: Dict[str, str]) -> None:
+        """Refuse a ledger made for another batch, naming both."""
+        made = _describe(meta)
+        if meta.get("schema") != SCHEMA_VERSION:
+            raise LedgerMismatchError(
+                f"the ledger {self.path} was written by another version of "
+                f"this client (schema {meta.get('schema')!r}); use another --ledger"
+            )
+        if meta.get("model") != wanted["model"] or (
+            meta.get("key_field", "") != wanted["key_field"]
+        ):
+            raise LedgerMismatchError(
+                f"the ledger {self.path} is of another batch: it was made for "
+                f"{made}; this batch is {_describe(wanted)}. Give another --ledger"
+            )
+        if meta.get("source_sha", "") == wanted["source_sha"]:
+            return
+        if meta.get("source", "") != wanted["source"]:
+            raise LedgerMismatchError(
+                f"the ledger {self.path} is of another input: it was made for "
+                f"{made}; this batch is {_describe(wanted)}. Give another --ledger"
+            )
+        if not self.force:
+            raise LedgerMismatchError(
+                f"the input {wanted['source']} changed since the ledger "
+                f"{self.path} was made; nothing was sent. Rows are matched by "
+                "key: --force (force=True) goes on, redoing the rows whose "
+                "input changed"
+            )
+
+    def _begin(self) -> None:
+        self._write("BEGIN IMMEDIATE")
+
+    def _write(self, sql: str, *params: Any) -> None:
+        try:
+            self._db.execute(sql, params)
+        except sqlite3.DatabaseError as exc:
+            raise LedgerWriteError(
+                f"cannot write the ledger {self.path}: {exc}", {}
+            ) from None
+
+    def commit(self) -> None:
+        """Make everything recorded since the last commit durable.
+
+        Raises:
+            LedgerWriteError: It could not be written (nothing since the last
+                commit is on disk; the ledger is as it was then).
+        """
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            with contextlib.suppress(sqlite3.DatabaseError):
+                self._db.execute("ROLLBACK")
+            self._begin_quietly()
+            raise LedgerWriteError(
+                f"cannot write the ledger {self.path}: {exc}", {}
+            ) from None
+        self._begin()
+
+    def _begin_quietly(self) -> None:
+        with contextlib.suppress(sqlite3.DatabaseError):
+            self._db.execute("BEGIN IMMEDIATE")
+
+    def close(self) -> None:
+        """Commit what is pending (if it can) and close the file."""
+        with contextlib.suppress(sqlite3.DatabaseError):
+            self._db.execute("COMMIT")
+        self._db.close()
+
+    def entry(self, key: str) -> Optional[Entry]:
+        """The row with this key, or None if the ledger has none."""
+        found = self._db.execute(
+            "SELECT input_sha, state, idempotency_key, sends, replayed, "
+            "prediction_id, status, result FROM rows WHERE key = ?",
+            (key,),
+        ).fetchone()
+        return None if found is None else Entry(found)
+
+    def keyed(
+        self,
+        key: str,
+        seq: int,
+        line: Optional[int],
+        input_sha: str,
+        idempotency_key: str,
+        resent: bool,
+    ) -> None:
+        """Record that a row's create is about to be sent with this key."""
+        if resent:
+            self._write(
+                "UPDATE rows SET sends = sends + 1, seq = ?, updated = ? WHERE key = ?",
+                seq,
+                time.time(),
+                key,
+            )
+            return
+        self._write(
+            "INSERT OR REPLACE INTO rows (key, seq, line, input_sha, state, "
+            "idempotency_key, sends, updated) VALUES (?, ?, ?, ?, 'keyed', ?, 1, ?)",
+            key,
+            seq,
+            line,
+            input_sha,
+            idempotency_key,
+            time.time(),
+        )
+
+    def created(self, key: str, prediction_id: str, replayed: bool) -> None:
+        """Record the prediction a row's create made."""
+        self._write(
+            "UPDATE rows SET state = 'created', prediction_id = ?, "
+            "replayed = replayed OR ?, updated = ? WHERE key = ?",
+            prediction_id,
+            int(replayed),
+            time.time(),
+            key,
+        )
+
+    def done(
+        self,
+        key: str,
+        seq: int,
+        line: Optional[int],
+        input_sha: str,
+        result: Mapping[str, Any],
+    ) -> None:
+        """Record a row's result (the row is made if it never was sent)."""
+        self._write(
+            "INSERT INTO rows (key, seq, line, input_sha, state, status, result, "
+            "updated) VALUES (?, ?, ?, ?, 'done', ?, ?, ?) ON CONFLICT(key) DO "
+            "UPDATE SET state = 'done', status = excluded.status, "
+            "result = excluded.result, updated = excluded.updated",
+            key,
+            seq,
+            line,
+            input_sha,
+            result["status"],
+            json.dumps(result, separators=(",", ":"), ensure_ascii=False),
+            time.time(),
+        )
+
+    def supersede(self, key: str, why: str) -> None:
+        """Keep a row's past (its prediction, its result) aside and forget it.
+
+        Used before a row is redone (`retry_failed`, or its input changed):
+        the old prediction is never lost from the ledger.
+        """
+        self._write(
+            "INSERT INTO superseded SELECT key, idempotency_key, sends, "
+            "prediction_id, status, result, ?, ? FROM rows WHERE key = ?",
+            why,
+            time.time(),
+            key,
+        )
+        self._write("DELETE FROM rows WHERE key = ?", key)
+
+    def results(self) -> Iterator[Dict[str, Any]]:
+        """Every recorded result, in input order."""
+        for (result,) in self._db.execute(
+            "SELECT result FROM rows WHERE state = 'done' ORDER BY seq"
+        ):
+            yield json.loads(result)
+
+    def counts(self) -> Dict[str, int]:
+        """How many rows are in each state and status (for reports and tests)."""
+        counts: Dict[str, int] = {}
+        for state, status, number in self._db.execute(
+            "SELECT state, status, COUNT(*) FROM rows GROUP BY state, status"
+        ):
+            counts[status if state == "done" else state] = number
+        return counts
+
+    def resent_rows(self) -> Dict[str, Tuple[int, bool]]:
+        """Rows whose create was sent more than once, and what the server said.
+
+        Each maps to its sends and whether the server said it replayed the
+        first prediction (then there is no duplicate).
+        """
+        return {
+            key: (sends, bool(replayed))
+            for key, sends, replayed in self._db.execute(
+                "SELECT key, sends, replayed FROM rows WHERE sends > 1"
+            )
+        }
+
+
+def _describe(meta: Mapping[str, str]) -> str:
+    what = f"model {meta.get('model')}"
+    if meta.get("source"):
+        what += f" on {meta['source']}"
+    if meta.get("key_field"):
+        what += f" (keys from the field {meta['key_field']!r})"
+    return what
+
+
+__all__ = [
+    "BatchError",
+    "Entry",
+    "Ledger",
+    "LedgerMismatchError",
+    "LedgerWriteError",
+]
