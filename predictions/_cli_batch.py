@@ -135,7 +135,7 @@ def run(client: Any, args: argparse.Namespace) -> int:
             for result in batch:
                 output.write(json.dumps(result, ensure_ascii=False) + "\n")
                 summary.add(result)
-        output.flush()
+            output.flush()
     except KeyboardInterrupt:
         progress.end()
         where = f" (the ledger is {ledger})" if ledger else ""

@@ -1,0 +1,108 @@
+"""End to end: a batch killed with SIGKILL and run again; a batch on Dask."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from predictions import Client
+from predictions.testing import LocalServer, RateLimit
+
+ROWS = 2000
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    with LocalServer() as running:
+        yield running
+
+
+def batch_command(
+    server: LocalServer, rows: Path, out: Path
+) -> subprocess.Popen[str]:
+    env = dict(os.environ, WRIFTAI_API_BASE_URL=server.base_url, PREDICTIONS_PLUGINS="")
+    env.pop("WRIFTAI_ACCESS_TOKEN", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "predictions", "batch", "demo/sleep",
+         "--input", str(rows), "--output", str(out)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_batch_killed_in_the_middle_ends_with_one_prediction_per_row(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(
+        "".join(json.dumps({"seconds": 0.02, "n": n}) + "\n" for n in range(ROWS))
+    )
+    out = tmp_path / "results.jsonl"
+    first = batch_command(server, rows, out)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and first.poll() is None:
+        done = out.read_text().count("\n") if out.exists() else 0
+        if done >= ROWS // 3:
+            break
+        time.sleep(0.05)
+    assert first.poll() is None, "the batch ended before it could be killed"
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    made_before = len(server.predictions)
+    assert 0 < made_before < ROWS
+
+    second = batch_command(server, rows, out)
+    _, err = second.communicate(timeout=240)
+    assert second.returncode == 0, err
+
+    results = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(results) == ROWS
+    assert len({r["key"] for r in results}) == ROWS
+    assert all(r["status"] == "succeeded" for r in results)
+    # On the server: exactly one prediction per row, none duplicated.
+    made = server.predictions
+    assert len(made) == ROWS
+    per_row = collections.Counter(p["input"]["n"] for p in made)
+    assert set(per_row) == set(range(ROWS))
+    assert max(per_row.values()) == 1
+    assert {r["prediction_id"] for r in results} == {p["id"] for p in made}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_batch_on_dask_workers_stays_in_the_rate_budget(tmp_path: Path) -> None:
+    dask_bag = pytest.importorskip("dask.bag")
+    distributed = pytest.importorskip("distributed")
+    from predictions.dask import map_batch
+
+    rows = [{"text": f"row {n}", "n": n} for n in range(150)]
+    limit = RateLimit(reads_per_second=3, creates_per_second=15)
+    with LocalServer(rate_limit=limit) as server, Client(
+        server.base_url, access_token="tok", trust_env=False
+    ) as client, distributed.LocalCluster(
+        n_workers=4, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, distributed.Client(cluster):
+        bag = dask_bag.from_sequence(rows, npartitions=4)
+        partitions = bag.npartitions
+        results = map_batch(
+            bag, "demo/echo", client=client, ledger_dir=str(tmp_path / "ledgers")
+        ).compute()
+        made = server.predictions
+    assert len(results) == 150
+    assert [r["status"] for r in results] == ["succeeded"] * 150, results
+    assert sorted(r["output"]["n"] for r in results) == list(range(150))
+    per_row = collections.Counter(p["input"]["n"] for p in made)
+    assert len(made) == 150
+    assert max(per_row.values()) == 1
+    ledgers = sorted(p.name for p in (tmp_path / "ledgers").glob("*.ledger"))
+    assert ledgers == [f"part-{i:05d}.ledger" for i in range(partitions)]
