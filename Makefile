@@ -12,7 +12,7 @@ PLUGINS := -e plugins/progress -e plugins/jsonlog
 $(BIN)/.installed: setup.cfg pyproject.toml plugins/*/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,dev,docs]' $(PLUGINS)
+	$(BIN)/python -m pip install -q -e '.[test,dev,docs,dask]' $(PLUGINS)
 	touch $@
 
 demo: $(BIN)/.installed

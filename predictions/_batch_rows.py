@@ -133,6 +133,9 @@ class InputFile:
         if self.format not in ("jsonl", "csv"):
             raise ValueError(f"format must be 'jsonl' or 'csv', not {format!r}")
         self.sha, self.lines = self._survey()
+        if self.format == "csv":  # a file with no header is refused at once
+            with open(self.path, encoding="utf-8-sig", newline="") as file:
+                self._header(csv.reader(file))
         self.total = self.lines - 1 if self.format == "csv" else self.lines
         """About how many rows the file holds (its lines that are not blank)."""
 

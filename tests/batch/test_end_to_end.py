@@ -26,9 +26,7 @@ def server() -> Iterator[LocalServer]:
         yield running
 
 
-def batch_command(
-    server: LocalServer, rows: Path, out: Path
-) -> subprocess.Popen[str]:
+def batch_command(server: LocalServer, rows: Path, out: Path) -> subprocess.Popen[str]:
     env = dict(os.environ, WRIFTAI_API_BASE_URL=server.base_url, PREDICTIONS_PLUGINS="")
     env.pop("WRIFTAI_ACCESS_TOKEN", None)
     return subprocess.Popen(
