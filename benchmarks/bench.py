@@ -22,6 +22,11 @@ Parts:
            latency meanwhile.
   upload   a 200 MB file: upload throughput beside a raw PUT of the same
            bytes over loopback, and the client's memory growth.
+  batch    500 rows (BATCH_ROWS) against a server limiting reads to 3/s and
+           creates to 15/s, holding creates 1 s at most: run_batch's wall
+           time beside the floor those limits set, and the same workload
+           through as_completed (create all, then wait), for short (200 ms)
+           and long (2 s, past the hold) predictions. Goal: within 1.15x.
 
 Figures are from one run on a shared machine: compare the rows of one run,
 as ratios, not numbers across runs.
@@ -565,6 +570,54 @@ def upload(size: int = 200 * 1024 * 1024) -> None:
     print(f"  throughput: {raw / ours:.2f}x a raw PUT's (goal >= 0.8; memory < 50 MB)")
 
 
+def batch(rows: int = int(os.environ.get("BATCH_ROWS", "500"))) -> None:
+    import predictions
+    from predictions.batch import as_completed, run_batch
+
+    print(
+        f"\nBatches: {rows} rows, server limits reads 3/s, creates 15/s, holds 1 s"
+    )
+    print(
+        f"  {'workload':22} {'way':14} {'wall s':>7} {'floor s':>7} {'x floor':>7} "
+        f"{'reads':>6} {'ok':>5}"
+    )
+    workloads = [("short (200 ms)", 0.2, rows / 15), ("long (2 s)", 2.0, rows / 3)]
+    for label, seconds, floor in workloads:
+        inputs = [{"seconds": seconds, "n": n} for n in range(rows)]
+        for way in ("run_batch", "as_completed"):
+            with server(
+                "--rate-limit", "reads=3,creates=15", "--prefer-wait-max", "1"
+            ) as base_url:
+                reads: List[int] = []
+
+                class Reads:
+                    def __init__(self, seen: List[int]) -> None:
+                        self.seen = seen
+
+                    @predictions.hookimpl
+                    def predictions_on_request(self, request: Any) -> None:
+                        if request.method == "GET":
+                            self.seen.append(1)
+
+                client = predictions.Client(base_url, "bench", plugins=[Reads(reads)])
+                started = time.perf_counter()
+                if way == "run_batch":
+                    done = list(run_batch(inputs, "demo/sleep", client=client))
+                else:
+                    created = [
+                        client.predictions.create({"input": i}, "demo/sleep")
+                        for i in inputs
+                    ]
+                    done = list(as_completed(created, client=client))
+                wall = time.perf_counter() - started
+                client.close()
+                ok = sum(1 for r in done if r["status"] == "succeeded")
+                print(
+                    f"  {label:22} {way:14} {wall:7.1f} {floor:7.1f} "
+                    f"{wall / floor:7.2f} {len(reads):6} {ok:5}"
+                )
+
+
 PARTS = {
     "percall": percall,
     "startup": startup,
@@ -574,6 +627,7 @@ PARTS = {
     "latency": latency,
     "streams": streams,
     "upload": upload,
+    "batch": batch,
 }
 
 

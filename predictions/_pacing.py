@@ -48,6 +48,7 @@ PROBE_CHECK = 0.05
 class _Bucket:
     __slots__ = (
         "blocked_until",
+        "flying",
         "held_probe_at",
         "learned",
         "limit",
@@ -66,6 +67,7 @@ class _Bucket:
         self.probe_at = float("-inf")  # when the last request went unlearned
         self.held_probe_at = float("-inf")  # the same, for held requests
         self.newest = float("-inf")  # when the newest request answered was sent
+        self.flying: Dict[Slot, float] = {}  # requests sent, not answered: when
 
 
 class Slot:
@@ -93,7 +95,7 @@ class Slot:
         if not self.settled:
             self.settled = True
             assert self.pacer is not None
-            self.pacer._release(self.bucket)
+            self.pacer._release(self)
 
 
 class Pacer:
@@ -133,7 +135,7 @@ class Pacer:
         bucket = "read" if self.one_bucket else bucket
         while (delay := self._delay(bucket, deadline, held)) > 0:
             self.clock.sleep(delay)
-        return Slot(self, bucket, self.clock.monotonic())
+        return self._flying(bucket)
 
     async def async_take(
         self, bucket: str, deadline: Optional[float] = None, held: bool = False
@@ -142,7 +144,14 @@ class Pacer:
         bucket = "read" if self.one_bucket else bucket
         while (delay := self._delay(bucket, deadline, held)) > 0:
             await self.clock.async_sleep(delay)
-        return Slot(self, bucket, self.clock.monotonic())
+        return self._flying(bucket)
+
+    def _flying(self, bucket: str) -> Slot:
+        """A slot for a request about to go; it counts as in flight until settled."""
+        slot = Slot(self, bucket, self.clock.monotonic())
+        with self._lock:
+            self._buckets[bucket].flying[slot] = slot.sent_at
+        return slot
 
     def _delay(self, bucket: str, deadline: Optional[float], held: bool) -> float:
         """Take a place (0), or the seconds to wait before asking again."""
@@ -220,11 +229,18 @@ class Pacer:
             if fresh and reset is not None:
                 wait = min(max(reset - self.clock.wall(), 0.0), MAX_RATE_LIMIT_WAIT)
                 state.reset_at = now + wait
-            # Requests counted down since this answer are not in its figure,
-            # and an older answer's figure is older still: keep the lower.
-            if remaining is not None and (
+            state.flying.pop(slot, None)
+            if remaining is not None and fresh:
+                # The newest answer's figure, less the requests sent after it
+                # (the server had not counted them): a bucket that refills as
+                # it goes (a token bucket) is used as it refills, not only at
+                # its reset, which is a whole second and comes late.
+                later = sum(1 for sent in state.flying.values() if sent > slot.sent_at)
+                state.tokens = max(remaining - later, 0.0)
+            elif remaining is not None and (
                 state.tokens is None or remaining < state.tokens
             ):
+                # An older answer's figure is older still: keep the lower.
                 state.tokens = remaining
             if status == 429:
                 # The bucket is empty. When the server says when to come back,
@@ -239,9 +255,10 @@ class Pacer:
                     state.learned = False
                     state.probe_at = float("-inf")
 
-    def _release(self, bucket: Optional[str]) -> None:
+    def _release(self, slot: Slot) -> None:
         with self._lock:
-            state = self._buckets[bucket or "read"]
+            state = self._buckets[slot.bucket or "read"]
+            state.flying.pop(slot, None)
             if not state.learned:
                 state.probe_at = float("-inf")  # no answer: the next may probe
 
