@@ -274,3 +274,46 @@ def test_a_held_request_does_not_make_the_quick_ones_wait(
     for _ in range(5):
         pacer.take("create", held=True)
     assert clock.sleeps == []
+
+
+def test_a_bucket_that_refills_as_it_goes_is_used_before_its_reset(
+    pacer: Pacer, clock: FakeClock
+) -> None:
+    """A token bucket (the local server's; its reset is a whole second, rounded
+    up) tells of its refill in `remaining`: the pacer kept the lowest figure
+    and waited for the reset; a batch of creates ran at 0.55x the limit."""
+    sent_first = clock.now
+    clock.now += 0.5
+    answer(
+        pacer, "create", 200, limits(remaining=0, reset_in=2.0, limit=15), sent_first
+    )
+    # The answer to a request sent later: 6 tokens came back meanwhile.
+    answer(pacer, "create", 200, limits(remaining=6, reset_in=1.5, limit=15), clock.now)
+    for _ in range(6):
+        pacer.take("create")
+    assert clock.sleeps == []
+    pacer.take("create")  # the seventh waits
+    assert clock.sleeps
+
+
+def test_requests_sent_after_an_answer_are_not_in_its_remaining(
+    pacer: Pacer, clock: FakeClock
+) -> None:
+    answer(pacer, "create", 200, limits(remaining=9, reset_in=1.0, limit=15), clock.now)
+    probe_sent = clock.now
+    clock.now += 0.1
+    later = [pacer.take("create") for _ in range(4)]  # the server has not seen them
+    answer(
+        pacer,
+        "create",
+        200,
+        limits(remaining=6, reset_in=1.0, limit=15),
+        probe_sent + 0.05,
+    )
+    for _ in range(2):  # 6 - 4 in flight
+        pacer.take("create")
+    assert clock.sleeps == []
+    pacer.take("create")  # the third waits for the reset
+    assert clock.sleeps
+    for slot in later:
+        slot.release()
