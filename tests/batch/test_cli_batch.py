@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Tuple
+from typing import List
 
 import pytest
 
 from predictions.cli import main
 from predictions.testing import LocalServer
+from tests.cli.test_cli import base, cli
 
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture
-def base(predictions_server: LocalServer) -> List[str]:
-    return ["--base-url", predictions_server.base_url]
+__all__ = ["base"]  # a fixture, used by name
 
 
 @pytest.fixture
