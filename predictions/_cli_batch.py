@@ -102,6 +102,9 @@ def run(client: Any, args: argparse.Namespace) -> int:
     from predictions.batch import LedgerMismatchError, run_batch
 
     ledger = ledger_path(args)
+    # The batch draws one line for all its rows; the progress plugin's line per
+    # prediction would print thousands of lines across it.
+    client.api.hooks.unregister("progress")
     progress = Progress(sys.stderr)
     try:
         batch = run_batch(

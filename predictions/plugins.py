@@ -260,6 +260,15 @@ class PluginHost:
             ) from exc
         self._refresh()
 
+    def unregister(self, name: str) -> bool:
+        """Remove the plugin registered under `name`; tell whether there was one."""
+        plugin = self.manager.get_plugin(name)
+        if plugin is None:
+            return False
+        self.manager.unregister(plugin)
+        self._refresh()
+        return True
+
     def call(self, hook_name: str, **kwargs: Any) -> None:
         """Call every implementation of a hook, each in isolation.
 

@@ -143,3 +143,21 @@ def test_batch_refuses_a_ledger_of_another_model_and_a_csv_with_no_header(
     assert code == 2
     assert "has no header" in err
     assert len(predictions_server.requests) == sent
+
+
+def test_batch_draws_its_own_line_not_the_progress_plugins_line_per_row(
+    capsys: pytest.CaptureFixture[str],
+    base: List[str],
+    rows: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("predictions_progress")
+    monkeypatch.setenv("PREDICTIONS_PLUGINS", "progress")
+    code, _, err = cli(
+        capsys, "batch", "demo/echo", "--input", str(rows), "--output",
+        str(tmp_path / "again.jsonl"), "--no-ledger", *base,
+    )  # fmt: skip
+    assert code == 1
+    assert "demo/echo:1 succeeded" not in err  # the plugin's line for one prediction
+    assert "batch: 4 rows in" in err
