@@ -152,16 +152,26 @@ class InputFile:
             with open(self.path, "rb") as file:
                 for chunk in iter(lambda: file.read(_CHUNK), b""):
                     digest.update(chunk)
-                    *complete, partial = (partial + decoder.decode(chunk)).split("\n")
+                    try:
+                        text = decoder.decode(chunk)
+                    except UnicodeDecodeError as exc:
+                        number += chunk[: max(exc.start, 0)].count(b"\n")
+                        raise InputError(
+                            f"{self.path} is not UTF-8 text (near line {number}); "
+                            "nothing was sent"
+                        ) from None
+                    *complete, partial = (partial + text).split("\n")
                     lines += sum(1 for line in complete if line.strip())
                     number += len(complete)
                     if len(partial) > MAX_ROW_BYTES:  # counted, not kept
                         lines, partial = lines + 1, ""
-                decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            raise InputError(
-                f"{self.path} is not UTF-8 text (near line {number}); nothing was sent"
-            ) from None
+                try:
+                    decoder.decode(b"", final=True)
+                except UnicodeDecodeError:
+                    raise InputError(
+                        f"{self.path} ends inside a UTF-8 character (line {number}); "
+                        "nothing was sent"
+                    ) from None
         except OSError as exc:
             raise InputError(f"cannot read {self.path}: {exc.strerror}") from None
         return digest.hexdigest(), lines + bool(partial.strip())
