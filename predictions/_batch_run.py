@@ -349,16 +349,22 @@ class BatchRun:
         """Seconds the coordinator may sleep before it has something to do."""
         now = self.clock.monotonic()
         moments = [now + 0.5]  # the progress line
-        moments += [o.due for o in self._to_create]
+        # Only what could go now: a create or a read waiting for a free place
+        # waits for an answer (on the queue), not for the clock.
+        if self._creating < self._slots():
+            moments += [o.due for o in self._to_create]
         if self._reads < READS_IN_FLIGHT:
-            moments += [o.due for o in self._to_fetch]
-            if self._running and not self._scanning:
-                moments.append(
-                    max(
-                        self._next_scan, min(o.check_at for o in self._running.values())
-                    )
-                )
+            if self._to_fetch:
+                moments += [o.due for o in self._to_fetch]
+            elif not self._scanning:
+                free = [o.check_at for o in self._running.values() if not o.fetching]
+                if free:
+                    moments.append(max(self._next_scan, min(free)))
         return max(0.0, min(moments) - now)
+
+    def _slots(self) -> int:
+        """Creates that may be in flight: one until the first has answered."""
+        return self._create_slots if self._probed else 1
 
     def _record(self, write: Callable[..., None], *args: Any, **kwargs: Any) -> None:
         """Write to the ledger; if it cannot be written, stop creating."""
@@ -488,8 +494,7 @@ class BatchRun:
         waiting: Deque[_Open] = collections.deque()
         # The first create goes alone: a wrong token or model costs one
         # request, and the others follow as soon as it answers.
-        slots = self._create_slots if self._probed else 1
-        while self._to_create and self._creating < slots:
+        while self._to_create and self._creating < self._slots():
             opened = self._to_create.popleft()
             if opened.due > now:
                 waiting.append(opened)

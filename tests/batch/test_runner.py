@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
@@ -448,3 +449,16 @@ def test_bad_options_are_refused_before_anything_is_sent(
     with pytest.raises(TypeError):
         run_batch({"text": "a"}, "demo/echo", client=client)  # type: ignore[arg-type]
     assert server.requests == []
+
+
+def test_the_coordinator_sleeps_while_every_place_is_taken(
+    server: LocalServer, client: Client
+) -> None:
+    """With more rows keyed than creates may fly, it waited with a timeout of 0
+    for the clock, spinning a core until an answer came."""
+    inputs = [{"seconds": 0.9} for _ in range(40)]  # held, all of them
+    started_cpu, started = time.thread_time(), time.monotonic()
+    results = list(run_batch(inputs, "demo/sleep", client=client, concurrency=40))
+    cpu, wall = time.thread_time() - started_cpu, time.monotonic() - started
+    assert len(results) == 40
+    assert cpu < 0.5 * wall, (cpu, wall)  # a spinning loop takes all of it
