@@ -267,7 +267,6 @@ class BatchRun:
         self._ready: Deque[Dict[str, Any]] = collections.deque()
         self._in_order: Dict[int, Dict[str, Any]] = {}
         self._next_seq = 0
-        self._seen: Set[str] = set()
         self._unrecorded: Dict[str, str] = {}  # row key -> prediction id, not durable
         self._ledger_error: Optional[LedgerWriteError] = None
         self._started = self.clock.monotonic()
@@ -419,14 +418,13 @@ class BatchRun:
 
     def _take(self, row: Row) -> Optional[_Open]:
         """Decide what a row needs; an `_Open` if its create is to be sent."""
-        if row.key in self._seen:
+        if not self.ledger.first_time(row.key):
             self._finish(
                 row,
                 _row_error(row, "invalid", f"duplicate key {row.key!r}"),
                 record=False,
             )
             return None
-        self._seen.add(row.key)
         entry = self.ledger.entry(row.key)
         if entry is not None and entry.input_sha != row.sha:
             if not self.force:

@@ -150,6 +150,9 @@ class Ledger:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            self._db.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY)"
+            )
             meta = dict(self._db.execute("SELECT name, value FROM meta").fetchall())
         except sqlite3.DatabaseError as exc:
             raise LedgerWriteError(
@@ -239,6 +242,25 @@ class Ledger:
         with contextlib.suppress(sqlite3.DatabaseError):
             self._db.execute("COMMIT")
         self._db.close()
+
+    def first_time(self, key: str) -> bool:
+        """Whether this run meets the key for the first time.
+
+        The keys met are kept by SQLite, not in a set: a run over millions of
+        rows does not hold their keys in memory.
+
+        Raises:
+            LedgerWriteError: The keys met cannot be written down.
+        """
+        try:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO temp.seen VALUES (?)", (key,)
+            )
+        except sqlite3.DatabaseError as exc:
+            raise LedgerWriteError(
+                f"cannot write the ledger {self.path}: {exc}", {}
+            ) from None
+        return cursor.rowcount == 1
 
     def entry(self, key: str) -> Optional[Entry]:
         """The row with this key, or None if the ledger has none."""
