@@ -27,6 +27,8 @@ Parts:
            time beside the floor those limits set, and the same workload
            through as_completed (create all, then wait), for short (200 ms)
            and long (2 s, past the hold) predictions. Goal: within 1.15x.
+  batchmem 20,000 rows through run_batch with a ledger file, the inputs from
+           a generator: wall time, and the process's memory growth.
 
 Figures are from one run on a shared machine: compare the rows of one run,
 as ratios, not numbers across runs.
@@ -574,9 +576,7 @@ def batch(rows: int = int(os.environ.get("BATCH_ROWS", "500"))) -> None:
     import predictions
     from predictions.batch import as_completed, run_batch
 
-    print(
-        f"\nBatches: {rows} rows, server limits reads 3/s, creates 15/s, holds 1 s"
-    )
+    print(f"\nBatches: {rows} rows, server limits reads 3/s, creates 15/s, holds 1 s")
     print(
         f"  {'workload':22} {'way':14} {'wall s':>7} {'floor s':>7} {'x floor':>7} "
         f"{'reads':>6} {'ok':>5}"
@@ -618,6 +618,34 @@ def batch(rows: int = int(os.environ.get("BATCH_ROWS", "500"))) -> None:
                 )
 
 
+def batch_memory(rows: int = 20_000) -> None:
+    """A long batch's memory: RSS growth over `rows` rows, with a ledger file."""
+    import predictions
+    from predictions.batch import run_batch
+
+    with server() as base_url, tempfile.TemporaryDirectory() as folder:
+        client = predictions.Client(base_url, "bench")
+        inputs = ({"text": f"row {n}"} for n in range(rows))  # never a list
+        ledger = os.path.join(folder, "rows.ledger")
+        list(run_batch(({"text": "warm"} for _ in range(200)), "demo/echo",
+                       client=client))  # fmt: skip
+        gc.collect()
+        before = _rss_mb()
+        started = time.perf_counter()
+        done = 0
+        for _ in run_batch(inputs, "demo/echo", client=client, ledger=ledger):
+            done += 1
+        wall = time.perf_counter() - started
+        gc.collect()
+        grew = _rss_mb() - before
+        size = os.path.getsize(ledger) / 1e6
+        client.close()
+    print(
+        f"\nA batch of {done:,} rows (no limits, a ledger file): {wall:.1f} s, "
+        f"{done / wall:.0f} rows/s; RSS grew {grew:.1f} MB; ledger {size:.1f} MB"
+    )
+
+
 PARTS = {
     "percall": percall,
     "startup": startup,
@@ -628,6 +656,7 @@ PARTS = {
     "streams": streams,
     "upload": upload,
     "batch": batch,
+    "batchmem": batch_memory,
 }
 
 
