@@ -77,6 +77,36 @@ def test_a_batch_killed_in_the_middle_ends_with_one_prediction_per_row(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_ctrl_c_stops_a_batch_that_the_same_command_resumes(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    rows = tmp_path / "rows.jsonl"
+    count = 400
+    rows.write_text(
+        "".join(json.dumps({"seconds": 0.05, "n": n}) + "\n" for n in range(count))
+    )
+    out = tmp_path / "results.jsonl"
+    first = batch_command(server, rows, out)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and first.poll() is None:
+        if out.exists() and out.read_text().count("\n") >= count // 4:
+            break
+        time.sleep(0.05)
+    first.send_signal(signal.SIGINT)
+    _, err = first.communicate(timeout=30)
+    assert first.returncode == 130, err
+    assert "run the same command again" in err
+    second = batch_command(server, rows, out)
+    _, err = second.communicate(timeout=60)
+    assert second.returncode == 0, err
+    made = server.predictions
+    assert len(made) == count
+    assert len({p["input"]["n"] for p in made}) == count
+    assert len(out.read_text().splitlines()) == count
+
+
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_batch_on_dask_workers_stays_in_the_rate_budget(tmp_path: Path) -> None:
     dask_bag = pytest.importorskip("dask.bag")
