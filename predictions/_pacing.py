@@ -25,12 +25,16 @@ came (`Slot.release`). Rules that no server can break:
 
 from __future__ import annotations
 
+import itertools
 import threading
-from typing import Dict, Mapping, Optional
+from typing import Dict, Mapping, Optional, Tuple
 
 from predictions._clock import Clock
 from predictions._retry import MAX_RATE_LIMIT_WAIT, rate_limit_delay
 from predictions.errors import APITimeoutError
+
+_SENT = itertools.count()
+"""The order requests take their places in (`next()` on it is atomic)."""
 
 MIN_PAUSE = 0.01
 """The shortest wait once a bucket is empty, in seconds (a reset just past)."""
@@ -66,14 +70,14 @@ class _Bucket:
         self.learned = False  # an answer has told this bucket's state
         self.probe_at = float("-inf")  # when the last request went unlearned
         self.held_probe_at = float("-inf")  # the same, for held requests
-        self.newest = float("-inf")  # when the newest request answered was sent
-        self.flying: Dict[Slot, float] = {}  # requests sent, not answered: when
+        self.newest: Tuple[float, int] = (float("-inf"), -1)  # the newest answered
+        self.flying: Dict[Slot, Tuple[float, int]] = {}  # sent, not answered
 
 
 class Slot:
     """A request's place in a bucket, given back once (`observe` or `release`)."""
 
-    __slots__ = ("bucket", "pacer", "sent_at", "settled")
+    __slots__ = ("bucket", "order", "pacer", "sent_at", "settled")
 
     def __init__(
         self, pacer: Optional[Pacer], bucket: Optional[str], sent_at: float
@@ -81,6 +85,9 @@ class Slot:
         self.pacer = pacer
         self.bucket = bucket
         self.sent_at = sent_at
+        # Which was sent first, even when two clock readings are the same
+        # (a coarse monotonic clock ticks every 16 ms on some systems).
+        self.order = (sent_at, next(_SENT))
         self.settled = pacer is None
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
@@ -133,30 +140,38 @@ class Pacer:
             APITimeoutError: The wait would pass the deadline (nothing sent).
         """
         bucket = "read" if self.one_bucket else bucket
-        while (delay := self._delay(bucket, deadline, held)) > 0:
+        while True:
+            delay, slot = self._claim(bucket, deadline, held)
+            if slot is not None:
+                return slot
             self.clock.sleep(delay)
-        return self._flying(bucket)
 
     async def async_take(
         self, bucket: str, deadline: Optional[float] = None, held: bool = False
     ) -> Slot:
         """Wait on the event loop until a request may go; see `take`."""
         bucket = "read" if self.one_bucket else bucket
-        while (delay := self._delay(bucket, deadline, held)) > 0:
+        while True:
+            delay, slot = self._claim(bucket, deadline, held)
+            if slot is not None:
+                return slot
             await self.clock.async_sleep(delay)
-        return self._flying(bucket)
 
-    def _flying(self, bucket: str) -> Slot:
-        """A slot for a request about to go; it counts as in flight until settled."""
-        slot = Slot(self, bucket, self.clock.monotonic())
+    def _claim(
+        self, bucket: str, deadline: Optional[float], held: bool
+    ) -> Tuple[float, Optional[Slot]]:
+        """Take a place and its slot, or tell the seconds to wait before asking again.
+
+        The slot counts as in flight from the moment its place is taken (under
+        the same lock): an answer read meanwhile cannot miss it.
+        """
         with self._lock:
-            self._buckets[bucket].flying[slot] = slot.sent_at
-        return slot
-
-    def _delay(self, bucket: str, deadline: Optional[float], held: bool) -> float:
-        """Take a place (0), or the seconds to wait before asking again."""
-        delay = self.reserve(bucket, held)
-        if delay > 0 and deadline is not None:
+            delay = self._reserve(bucket, held)
+            if delay == 0:
+                slot = Slot(self, bucket, self.clock.monotonic())
+                self._buckets[bucket].flying[slot] = slot.order
+                return 0.0, slot
+        if deadline is not None:
             left = deadline - self.clock.monotonic()
             if delay > left:
                 raise APITimeoutError(
@@ -165,9 +180,8 @@ class Pacer:
                     request_sent=False,
                     deadline_reached=True,
                 )
-        if delay > 0:
-            self.waited += delay
-        return delay
+        self.waited += delay
+        return delay, None
 
     def reserve(self, bucket: str, held: bool = False) -> float:
         """Take a place in the bucket if one is free.
@@ -183,35 +197,39 @@ class Pacer:
             asking again (no place was taken).
         """
         with self._lock:
-            state = self._buckets[bucket]
-            now = self.clock.monotonic()
-            if state.blocked_until > now:
-                return state.blocked_until - now
-            if not state.learned:
-                # A burst sent blind is how a batch draws its 429s; waiting
-                # for the first answer would hold everyone behind one slow
-                # request. One a second is the lowest limit the API has.
-                last = state.held_probe_at if held else state.probe_at
-                wait = last + PROBE_INTERVAL - now
-                if wait > 0:
-                    return min(wait, PROBE_CHECK)
-                if held:
-                    state.held_probe_at = now
-                else:
-                    state.probe_at = now
-                return 0.0
-            if state.tokens is None:
-                return 0.0
-            if state.tokens < 1 and now >= state.reset_at:
-                # Past the reset the server's bucket is full again. Until an
-                # answer names the next reset, assume the API's one-second
-                # window: refilling again before then is how bursts draw 429s.
-                state.tokens = max(state.limit or 1.0, 1.0)
-                state.reset_at = now + RESET_GUESS
-            if state.tokens >= 1:
-                state.tokens -= 1
-                return 0.0
-            return max(state.reset_at - now, MIN_PAUSE)
+            return self._reserve(bucket, held)
+
+    def _reserve(self, bucket: str, held: bool) -> float:
+        """`reserve`'s body; the lock is held."""
+        state = self._buckets[bucket]
+        now = self.clock.monotonic()
+        if state.blocked_until > now:
+            return state.blocked_until - now
+        if not state.learned:
+            # A burst sent blind is how a batch draws its 429s; waiting
+            # for the first answer would hold everyone behind one slow
+            # request. One a second is the lowest limit the API has.
+            last = state.held_probe_at if held else state.probe_at
+            wait = last + PROBE_INTERVAL - now
+            if wait > 0:
+                return min(wait, PROBE_CHECK)
+            if held:
+                state.held_probe_at = now
+            else:
+                state.probe_at = now
+            return 0.0
+        if state.tokens is None:
+            return 0.0
+        if state.tokens < 1 and now >= state.reset_at:
+            # Past the reset the server's bucket is full again. Until an
+            # answer names the next reset, assume the API's one-second
+            # window: refilling again before then is how bursts draw 429s.
+            state.tokens = max(state.limit or 1.0, 1.0)
+            state.reset_at = now + RESET_GUESS
+        if state.tokens >= 1:
+            state.tokens -= 1
+            return 0.0
+        return max(state.reset_at - now, MIN_PAUSE)
 
     def _observe(self, slot: Slot, status: int, headers: Mapping[str, str]) -> None:
         remaining = _number(headers.get("x-ratelimit-remaining"))
@@ -220,9 +238,9 @@ class Pacer:
         with self._lock:
             state = self._buckets[slot.bucket or "read"]
             now = self.clock.monotonic()
-            fresh = slot.sent_at >= state.newest
+            fresh = slot.order > state.newest
             if fresh:
-                state.newest = slot.sent_at
+                state.newest = slot.order
             state.learned = True
             if fresh and limit is not None:
                 state.limit = limit
@@ -235,7 +253,7 @@ class Pacer:
                 # (the server had not counted them): a bucket that refills as
                 # it goes (a token bucket) is used as it refills, not only at
                 # its reset, which is a whole second and comes late.
-                later = sum(1 for sent in state.flying.values() if sent > slot.sent_at)
+                later = sum(1 for sent in state.flying.values() if sent > slot.order)
                 state.tokens = max(remaining - later, 0.0)
             elif remaining is not None and (
                 state.tokens is None or remaining < state.tokens
