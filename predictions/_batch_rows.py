@@ -132,12 +132,10 @@ class InputFile:
         self.format = format or ("csv" if suffix == ".csv" else "jsonl")
         if self.format not in ("jsonl", "csv"):
             raise ValueError(f"format must be 'jsonl' or 'csv', not {format!r}")
-        self.sha, self.lines = self._survey()
+        self.sha, self.total = self._survey()
+        """How many rows the file holds (its records that are not blank)."""
         if self.format == "csv":  # a file with no header is refused at once
-            with open(self.path, encoding="utf-8-sig", newline="") as file:
-                self._header(csv.reader(file))
-        self.total = self.lines - 1 if self.format == "csv" else self.lines
-        """About how many rows the file holds (its lines that are not blank)."""
+            self.total = self._count_records()
 
     def _survey(self) -> Tuple[str, int]:
         """One pass: the file's SHA-256 and its lines that are not blank.
@@ -146,8 +144,8 @@ class InputFile:
             InputError: The file cannot be read or is not UTF-8.
         """
         digest = hashlib.sha256()
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        lines, number, partial = 0, 1, ""
+        decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        lines, number, partial, skipping = 0, 1, "", False
         try:
             with open(self.path, "rb") as file:
                 for chunk in iter(lambda: file.read(_CHUNK), b""):
@@ -161,10 +159,14 @@ class InputFile:
                             "nothing was sent"
                         ) from None
                     *complete, partial = (partial + text).split("\n")
+                    if complete and skipping:  # the end of a line too long
+                        complete[0], skipping = "", False
                     lines += sum(1 for line in complete if line.strip())
                     number += len(complete)
-                    if len(partial) > MAX_ROW_BYTES:  # counted, not kept
-                        lines, partial = lines + 1, ""
+                    if len(partial) > MAX_ROW_BYTES and not skipping:
+                        lines, partial, skipping = lines + 1, "", True  # counted
+                    elif skipping:
+                        partial = ""  # not kept: the rest of a line too long
                 try:
                     decoder.decode(b"", final=True)
                 except UnicodeDecodeError:
@@ -174,7 +176,27 @@ class InputFile:
                     ) from None
         except OSError as exc:
             raise InputError(f"cannot read {self.path}: {exc.strerror}") from None
-        return digest.hexdigest(), lines + bool(partial.strip())
+        return digest.hexdigest(), lines + bool(partial.strip() and not skipping)
+
+    def _count_records(self) -> int:
+        """A CSV's rows (a record may span lines); refuses a file with no header."""
+        limit = csv.field_size_limit()
+        csv.field_size_limit(MAX_ROW_BYTES)
+        try:
+            with open(self.path, encoding="utf-8-sig", newline="") as file:
+                reader = csv.reader(file)
+                self._header(reader)
+                count = 0
+                while True:
+                    try:
+                        fields = next(reader)
+                    except StopIteration:
+                        return count
+                    except csv.Error:
+                        fields = ["?"]  # a row all the same (it fails alone)
+                    count += bool(fields and fields != [""])
+        finally:
+            csv.field_size_limit(limit)
 
     def __iter__(self) -> Iterator[Row]:
         return self._csv() if self.format == "csv" else self._jsonl()

@@ -28,6 +28,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
+import math
 import queue
 import random
 import time
@@ -52,9 +53,14 @@ from typing import (
 from predictions._batch_rows import Row
 from predictions._compat import TypedDict
 from predictions._decode import decode_prediction
-from predictions._ledger import Ledger, LedgerMismatchError, LedgerWriteError
+from predictions._ledger import (
+    BatchError,
+    Ledger,
+    LedgerMismatchError,
+    LedgerWriteError,
+)
 from predictions._resource import create_request
-from predictions._retry import RETRYABLE_STATUSES, backoff
+from predictions._retry import RETRYABLE_STATUSES, backoff, retry_delay
 from predictions._wait_options import WaitOptions
 from predictions._waiting import Waiting, is_transient_poll_error
 from predictions.errors import (
@@ -87,6 +93,10 @@ MAX_SCAN_INTERVAL = 10.0
 
 CREATE_FAILURE_WINDOW = 300.0
 """How long creates may keep failing, none succeeding, before the batch stops."""
+
+VERIFY_EVERY = 300.0
+"""How long a prediction may be known only from scans before a GET confirms it
+(a list that keeps showing an ended prediction cannot hold a row forever)."""
 
 CLOSE_GRACE = 2.0
 """Seconds a batch that stops early waits for its creates in flight to answer."""
@@ -153,11 +163,16 @@ class _Open:
         "check_at",
         "created_at",
         "due",
+        "failing_since",
+        "failures",
         "fetching",
         "idempotency_key",
         "maybe_sent",
+        "model",
         "request",
+        "resent",
         "row",
+        "verified_at",
         "wait",
     )
 
@@ -170,7 +185,12 @@ class _Open:
         self.check_at = 0.0  # the earliest time it is worth a read
         self.due = 0.0  # when a create or a GET put off may go again
         self.maybe_sent = False  # a create of it may have reached the server
+        self.resent = False  # its key was sent by an earlier run
         self.fetching = False
+        self.model = ""  # the model its request was built for
+        self.failures = 0  # its creates failed in a row
+        self.failing_since: Optional[float] = None
+        self.verified_at = 0.0  # when a GET last told its status
 
 
 def result_of(
@@ -248,9 +268,14 @@ class BatchRun:
         self.on_progress = on_progress
         self._options = WaitOptions(poll_interval=poll_interval)
         self._hold = WaitOptions(prefer_wait=hold) if hold > 0 else None
-        workers = max(2, self.api.settings.max_workers)
-        self._create_slots = max(1, workers - READS_IN_FLIGHT)
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="predictions-batch")
+        self._workers = max(2, self.api.settings.max_workers)
+        self._create_slots = max(1, self._workers - READS_IN_FLIGHT)
+        self._pool: Optional[ThreadPoolExecutor] = None  # made when the run starts
+        self._began = False
+        self._stopping = False  # asked to stop (close() from another thread)
+        # A batch pins the model's version at its first create, so that every
+        # row (and every create sent again after a crash) runs the same one.
+        self._model = ledger.pinned or model
         self._events: queue.Queue[Tuple[str, Any, Any]] = queue.Queue()
         self._open: Dict[str, _Open] = {}  # by row key
         self._to_create: Deque[_Open] = collections.deque()
@@ -289,7 +314,21 @@ class BatchRun:
         self.close()
 
     def close(self) -> None:
-        """Stop: no more creates; those in flight are recorded if they answer soon."""
+        """Stop: no more creates; those in flight are recorded if they answer soon.
+
+        From another thread than the one iterating, it asks the run to stop:
+        the iteration ends (within half a second) once the creates in flight
+        are recorded.
+        """
+        if not self._began:  # never iterated: nothing was sent
+            self._began = True
+            self._results.close()
+            if self._close_ledger:
+                self.ledger.close()
+            return
+        if getattr(self._results, "gi_running", False):
+            self._stopping = True
+            return
         self._results.close()
 
     def progress(self) -> BatchProgress:
@@ -315,8 +354,15 @@ class BatchRun:
     # The coordinator ---------------------------------------------------------
 
     def _run(self) -> Generator[Dict[str, Any], None, None]:
+        self._began = True
+        self._pool = ThreadPoolExecutor(
+            self._workers, thread_name_prefix="predictions-batch"
+        )
         try:
             while True:
+                if self._stopping:
+                    self._stop(BatchError("the batch was stopped (close())"))
+                    return
                 self._fill()
                 self._read()
                 self._tell_progress()
@@ -340,6 +386,7 @@ class BatchRun:
             self._stop(exc)
             raise
         finally:
+            self._stopping = True  # a scan in flight pages no further
             self._pool.shutdown(wait=False)
             if self._close_ledger:
                 self.ledger.close()
@@ -450,13 +497,12 @@ class BatchRun:
         if row.error is not None:
             self._finish(row, _row_error(row, "invalid", row.error))
             return None
-        params = {"input": row.input}
         if entry is None:
             opened = _Open(row, str(uuid.uuid4()))
         else:
             opened = _Open(row, entry.idempotency_key)
         try:
-            opened.request = self._create_request(params, opened.idempotency_key)
+            self._build(opened)
         except (TypeError, ValueError) as exc:
             self._finish(row, _row_error(row, "invalid", f"{_where(row)}: {exc}"))
             return None
@@ -464,27 +510,52 @@ class BatchRun:
         if entry is not None and entry.state == "created":
             self._resume_created(opened, entry.prediction_id)
             return None
+        opened.resent = entry is not None
         self._record(
             self.ledger.keyed, row.key, row.seq, row.line, row.sha,
-            opened.idempotency_key, resent=entry is not None,
+            opened.idempotency_key, resent=opened.resent,
         )  # fmt: skip
         self.counts["resent" if entry is not None else "keyed"] += 1
         return opened
 
-    def _create_request(self, params: Dict[str, Any], key: str) -> Any:
+    def _build(self, opened: _Open) -> None:
+        """Build a row's create, for the model as the batch knows it now.
+
+        Raises:
+            TypeError, ValueError: The input cannot be sent (NaN, a cycle).
+        """
         request = create_request(
-            params,
-            self.model,
+            {"input": opened.row.input},
+            self._model,
             idempotent=False,  # the batch sends it again itself, and counts it
             max_retries=None,
             wait_options=self._hold,
-            idempotency_key=key,
+            idempotency_key=opened.idempotency_key,
         )
-        return dataclasses.replace(request, decode=_decode_created)
+        opened.request = dataclasses.replace(request, decode=_decode_created)
+        opened.model = self._model
 
     def _resume_created(self, opened: _Open, prediction_id: str) -> None:
         opened.wait = Waiting(self.api, prediction_id, self._options)
         opened.created_at = self.clock.monotonic() - self.poll_interval
+        opened.verified_at = opened.created_at
+        self._track(opened, prediction_id)
+
+    def _track(self, opened: _Open, prediction_id: str) -> None:
+        """Wait for a row's prediction; unless the server gave it to another row."""
+        other = self._running.get(prediction_id)
+        if other is not None and other is not opened:
+            # A server that answers two rows with one prediction: the second
+            # cannot be told apart, and would wait forever for its own.
+            assert opened.wait is not None
+            self._lost(
+                opened,
+                BatchError(
+                    f"the server answered with prediction {prediction_id}, which "
+                    f"is row {other.row.key!r}'s too"
+                ),
+            )
+            return
         self._running[prediction_id] = opened
 
     def _send_creates(self) -> None:
@@ -497,6 +568,8 @@ class BatchRun:
             if opened.due > now:
                 waiting.append(opened)
                 continue
+            if opened.model != self._model:  # built before the version was known
+                self._build(opened)
             self._creating += 1
             opened.maybe_sent = True
             self._submit("created", opened, self.api.request, opened.request)
@@ -512,6 +585,7 @@ class BatchRun:
                 (kind, subject, future.result() if error is None else error)
             )
 
+        assert self._pool is not None
         self._pool.submit(call, *args).add_done_callback(done)
 
     # Answers -------------------------------------------------------------------
@@ -541,15 +615,27 @@ class BatchRun:
         prediction_id = prediction["id"]
         self._unrecorded[row.key] = prediction_id
         self._record(self.ledger.created, row.key, prediction_id, replayed)
-        self.client.predictions._created(prediction, self.model, {"input": row.input})
+        self.client.predictions._created(prediction, self._model, {"input": row.input})
+        self._pin(prediction)
         opened.wait = Waiting(self.api, prediction_id, self._options, prediction)
         opened.created_at = opened.check_at = self.clock.monotonic()
+        opened.verified_at = opened.created_at
         opened.check_at += self.poll_interval
         if opened.wait.finished():
             opened.wait.end(None)
             self._finish(row, result_of(row, prediction))
         else:
-            self._running[prediction_id] = opened
+            self._track(opened, prediction_id)
+
+    def _pin(self, prediction: Mapping[str, Any]) -> None:
+        """Run every later create on the version the first one ran."""
+        if self._model != self.model or ":" in self.model:
+            return
+        model = prediction.get("model")
+        version = model.get("version_number") if isinstance(model, dict) else None
+        if isinstance(version, int) and not isinstance(version, bool) and version >= 0:
+            self._model = f"{self.model}:{version}"
+            self._record(self.ledger.pin, self._model)
 
     def _create_failed(self, opened: _Open, exc: BaseException) -> None:
         row = opened.row
@@ -560,6 +646,18 @@ class BatchRun:
             and exc.status_code not in RETRYABLE_STATUSES
         ):
             self._probed = True
+            if exc.status_code == 409 and opened.resent:
+                # The key was sent before, for another request: the model's
+                # version moved between a crash and this run. The server has a
+                # prediction for the row; no answer says which.
+                message = (
+                    f"{_where(row)}: the server refused its Idempotency-Key, "
+                    "sent before the batch stopped, as used for another request "
+                    "(the model has a new version since?): that prediction is not "
+                    f"known to the ledger ({exc})"
+                )
+                self._finish(row, _row_error(row, "lost", message))
+                return
             self._finish(row, _row_error(row, "rejected", f"{_where(row)}: {exc}"))
             return
         if not is_transient_poll_error(exc):
@@ -568,7 +666,17 @@ class BatchRun:
         if self._failing_since is None:
             self._failing_since = now
         elif now - self._failing_since >= CREATE_FAILURE_WINDOW:
-            raise exc
+            raise exc  # no create has gone through for so long: the API is down
+        if opened.failing_since is None:
+            opened.failing_since = now
+        elif now - opened.failing_since >= CREATE_FAILURE_WINDOW:
+            # The others go through; this row's create alone keeps failing.
+            message = (
+                f"{_where(row)}: its create failed for "
+                f"{CREATE_FAILURE_WINDOW:g} s (the last time: {exc})"
+            )
+            self._finish(row, _row_error(row, "rejected", message))
+            return
         sent = not (
             (isinstance(exc, APIConnectionError) and not exc.request_sent)
             or (isinstance(exc, APIStatusError) and exc.status_code == 429)
@@ -580,7 +688,10 @@ class BatchRun:
             )  # fmt: skip
             self.counts["resent"] += 1
         self.counts["create_retries"] += 1
-        opened.due = now + backoff(self.counts["create_retries"] % 6 + 1, random.random)
+        opened.failures += 1
+        opened.due = now + retry_delay(
+            exc, opened.failures, random.random, self.clock.wall, at_least_backoff=True
+        )
         self._to_create.append(opened)
 
     def _on_fetch(self, opened: _Open, answer: Any) -> None:
@@ -604,6 +715,7 @@ class BatchRun:
             opened.fetching = True
             return
         wait.polled(answer)
+        opened.verified_at = now
         try:
             delay = wait.next_poll()
         except WaitTimeoutError as exc:
@@ -621,7 +733,8 @@ class BatchRun:
         wait = opened.wait
         assert wait is not None
         wait.end(exc)
-        self._running.pop(wait.prediction_id, None)
+        if self._running.get(wait.prediction_id) is opened:
+            del self._running[wait.prediction_id]
         row = opened.row
         result = result_of(row, wait.last or {"id": wait.prediction_id})
         result["status"] = "lost"
@@ -641,14 +754,14 @@ class BatchRun:
                 continue
             if self._scanning or self._to_fetch or not self._running:
                 return
-            candidates = [
-                o
-                for o in self._running.values()
-                if o.check_at <= now and not o.fetching
-            ]
+            idle = [o for o in self._running.values() if not o.fetching]
+            candidates = [o for o in idle if o.check_at <= now]
             if not candidates or now < self._next_scan:
                 return
-            if len(candidates) <= self._scan_pages:
+            # A scan tells of every running one, due or not (so they do not
+            # drift apart, each polled alone): worth it when they outnumber
+            # its pages.
+            if len(idle) <= self._scan_pages:
                 for opened in candidates:  # cheaper one by one than a scan
                     opened.fetching = True
                     opened.due = now
@@ -688,11 +801,17 @@ class BatchRun:
                 options["cursor"] = cursor
             page = self.client.predictions.list(options)  # type: ignore[arg-type]
             pages += 1
-            running.update(item["id"] for item in page.items)
+            # By their status too: a server that ignores the filter lists all.
+            running.update(
+                item["id"]
+                for item in page.items
+                if isinstance(item, dict)
+                and item.get("status") not in TERMINAL_STATUSES
+            )
             cursor = page.next_cursor
             if not cursor:
                 return running, pages, True
-            if pages >= limit:
+            if pages >= limit or self._stopping:
                 return running, pages, False
 
     def _on_scan(self, subject: Tuple[float, List[_Open]], answer: Any) -> None:
@@ -700,11 +819,15 @@ class BatchRun:
         now = self.clock.monotonic()
         self._next_scan = started + self._scan_interval
         if isinstance(answer, BaseException):
-            if not isinstance(answer, Exception) or _stops_the_batch(answer):
+            if not isinstance(answer, Exception) or isinstance(
+                answer, (AuthenticationError, PermissionDeniedError)
+            ):
                 raise answer
-            if not is_transient_poll_error(answer):
-                raise answer
-            self._next_scan = now + backoff(2)
+            if is_transient_poll_error(answer):
+                self._next_scan = now + backoff(2)
+            else:  # a server with no such list (404, 422): one GET each
+                logger.info("listing the running predictions failed (%s)", answer)
+                self._scan_pages = math.inf
             return
         running, pages, complete = answer
         self.counts["scans"] += 1
@@ -721,9 +844,11 @@ class BatchRun:
                 or wait.prediction_id not in self._running
             ):
                 continue
-            if wait.prediction_id in running:
+            if wait.prediction_id in running and (
+                now - opened.verified_at < VERIFY_EVERY
+            ):
                 opened.check_at = now + self.poll_interval
-            else:
+            else:  # ended; or listed running for long: a GET says for sure
                 ended += 1
                 opened.fetching = True
                 opened.due = now

@@ -24,7 +24,7 @@ import json
 import os
 import sqlite3
 import time
-from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, Mapping, NoReturn, Optional, Tuple
 
 from predictions.errors import PredictionsError
 
@@ -145,8 +145,11 @@ class Ledger:
         self.force = force
         try:
             self._db = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False
+                self.path, timeout=1.0, isolation_level=None, check_same_thread=False
             )
+            # One batch at a time: the first write lock is kept until close,
+            # so a second batch on the same ledger is refused, never run along.
+            self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
@@ -155,9 +158,9 @@ class Ledger:
             )
             meta = dict(self._db.execute("SELECT name, value FROM meta").fetchall())
         except sqlite3.DatabaseError as exc:
-            raise LedgerWriteError(
-                f"cannot open the ledger {self.path}: {exc}", {}
-            ) from None
+            self._refuse(exc, "open")
+        self.pinned: Optional[str] = meta.get("pinned") or None
+        """The model with its version, once the batch's first create told it."""
         wanted = {
             "schema": SCHEMA_VERSION,
             "model": model,
@@ -166,13 +169,39 @@ class Ledger:
             "key_field": key_field or "",
         }
         if meta:
-            self._check(meta, wanted)
-        self._begin()
+            try:
+                self._check(meta, wanted)
+            except LedgerMismatchError:
+                self._db.close()  # its lock is given back at once
+                raise
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            self._refuse(exc, "open")
         if not meta or (force and meta.get("source_sha") != wanted["source_sha"]):
             self._db.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)", sorted(wanted.items())
             )
             self.commit()
+
+    def _refuse(self, exc: sqlite3.DatabaseError, doing: str) -> NoReturn:
+        """Raise the LedgerWriteError for a failure to open or write the file."""
+        with contextlib.suppress(AttributeError, sqlite3.Error):
+            self._db.close()
+        if "locked" in str(exc):
+            raise LedgerWriteError(
+                f"the ledger {self.path} is in use by another batch (one batch "
+                "at a time runs on a ledger)",
+                {},
+            ) from None
+        raise LedgerWriteError(
+            f"cannot {doing} the ledger {self.path}: {exc}", {}
+        ) from None
+
+    def pin(self, model: str) -> None:
+        """Record the model with its version, as the first create told it."""
+        self.pinned = model
+        self._write("INSERT OR REPLACE INTO meta VALUES ('pinned', ?)", model)
 
     def _check(self, meta: Dict[str, str], wanted: Dict[str, str]) -> None:
         """Refuse a ledger made for another batch, naming both."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import sqlite3
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
+import requests
 
 from predictions import Client
 from predictions._ledger import Ledger
@@ -82,9 +84,11 @@ def test_ordered_results_come_in_input_order(client: Client) -> None:
 def test_long_predictions_are_found_ended_by_a_scan_then_fetched_once_each(
     server: LocalServer, client: Client
 ) -> None:
-    # Longer than the server's hold (1 s): they come back running.
+    # Not held: they come back running, all at once, and are scanned together.
     inputs = [{"seconds": 1.3} for _ in range(20)]
-    results = list(run_batch(inputs, "demo/sleep", client=client, poll_interval=0.5))
+    results = list(
+        run_batch(inputs, "demo/sleep", client=client, hold=0, poll_interval=0.5)
+    )
     assert [r["status"] for r in results] == ["succeeded"] * 20
     seen = routes(server)
     assert seen["create"] == 20
@@ -409,7 +413,7 @@ def test_an_unwritable_ledger_stops_before_more_creates_and_forgets_nothing(
         read_until_the_disk_fills()
     created = {p["id"] for p in server.predictions}
     assert len(created) < 200  # it stopped
-    with sqlite3.connect(tmp_path / "l") as db:
+    with contextlib.closing(sqlite3.connect(tmp_path / "l")) as db:
         keyed = {k for (k,) in db.execute("SELECT key FROM rows")}
         recorded = {p for (p,) in db.execute("SELECT prediction_id FROM rows") if p}
     # Every prediction made is in the ledger, or named by the error.
@@ -462,3 +466,120 @@ def test_the_coordinator_sleeps_while_every_place_is_taken(
     cpu, wall = time.thread_time() - started_cpu, time.monotonic() - started
     assert len(results) == 40
     assert cpu < 0.5 * wall, (cpu, wall)  # a spinning loop takes all of it
+
+
+def test_a_ledger_in_use_by_another_batch_is_refused(
+    server: LocalServer, client: Client, tmp_path: Path
+) -> None:
+    first = run_batch(
+        [{"text": "a"}], "demo/echo", client=client, ledger=tmp_path / "l"
+    )
+    with pytest.raises(LedgerWriteError, match="in use by another batch"):
+        run_batch([{"text": "a"}], "demo/echo", client=client, ledger=tmp_path / "l")
+    first.close()  # never iterated: the ledger is given back
+    assert (
+        len(
+            list(
+                run_batch(
+                    [{"text": "a"}], "demo/echo", client=client, ledger=tmp_path / "l"
+                )
+            )
+        )
+        == 1
+    )
+    assert len(server.predictions) == 1
+
+
+def test_close_from_another_thread_ends_the_iteration(
+    server: LocalServer, client: Client, tmp_path: Path
+) -> None:
+    import threading
+
+    rows = [{"seconds": 0.2} for _ in range(200)]
+    batch = run_batch(
+        rows, "demo/sleep", client=client, ledger=tmp_path / "l", concurrency=4
+    )
+    timer = threading.Timer(1.0, batch.close)
+    timer.start()
+    done = list(batch)  # ends: no exception, fewer rows
+    timer.join()
+    assert 0 < len(done) < 200
+    again = list(run_batch(rows, "demo/sleep", client=client, ledger=tmp_path / "l"))
+    assert len(again) == 200
+    assert len(server.predictions) == 200
+
+
+def test_a_server_with_no_list_is_polled_one_by_one() -> None:
+    with LocalServer(
+        prefer_wait_max=1, faults=[Fault.parse("404@list")]
+    ) as server, Client(server.base_url, trust_env=False) as client:
+        inputs = [{"seconds": 1.2} for _ in range(6)]
+        results = list(
+            run_batch(inputs, "demo/sleep", client=client, poll_interval=0.3)
+        )
+    assert [r["status"] for r in results] == ["succeeded"] * 6
+
+
+def test_a_list_that_keeps_showing_an_ended_prediction_holds_no_row_forever(
+    server: LocalServer, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from predictions import _batch_run
+
+    monkeypatch.setattr(_batch_run, "VERIFY_EVERY", 2.0)
+    original = _batch_run.BatchRun._list_running
+
+    def lying(self: Any, limit: int) -> Any:
+        running, pages, complete = original(self, limit)
+        return running | set(self._running), pages, complete  # all, always
+
+    monkeypatch.setattr(_batch_run.BatchRun, "_list_running", lying)
+    inputs = [{"seconds": 1.1} for _ in range(4)]
+    results = list(run_batch(inputs, "demo/sleep", client=client, poll_interval=0.3))
+    assert [r["status"] for r in results] == ["succeeded"] * 4
+
+
+def test_a_row_whose_create_alone_keeps_failing_fails_alone(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from predictions import _batch_run
+    from predictions.errors import InternalServerError
+
+    monkeypatch.setattr(_batch_run, "CREATE_FAILURE_WINDOW", 1.0)
+    with Client(server.base_url, trust_env=False, max_retries=0) as client:
+        original = client.api.request
+
+        def failing(request: Any) -> Any:
+            if request.method == "POST" and b'"bad"' in (request.body or b""):
+                response = requests.Response()
+                response.status_code = 503
+                raise InternalServerError("boom", response=response)
+            return original(request)
+
+        client.api.request = failing  # type: ignore[method-assign]
+        inputs = [{"text": "bad"}] + [{"seconds": 0.1} for _ in range(30)]
+        results = {
+            r["key"]: r
+            for r in run_batch(inputs, "demo/sleep", client=client, concurrency=2)
+        }
+    assert results["1"]["status"] == "rejected"
+    assert "its create failed for 1 s" in results["1"]["error"]["message"]
+    assert all(results[str(k)]["status"] == "succeeded" for k in range(2, 32))
+
+
+def test_the_model_version_is_pinned_by_the_first_create(
+    server: LocalServer, client: Client, tmp_path: Path
+) -> None:
+    """A model that gets a new version mid-batch: every row runs the first's."""
+    server.register("me/model", lambda value: {"v": 1})
+    inputs = [{"n": n} for n in range(20)]
+    batch = run_batch(
+        inputs, "me/model", client=client, ledger=tmp_path / "l", concurrency=2
+    )
+    results = []
+    for result in batch:
+        results.append(result)
+        if len(results) == 1:
+            assert server.register("me/model", lambda value: {"v": 2}) == 2
+    assert len(results) == 20
+    assert {r["output"]["v"] for r in results} == {1}
+    assert {p["model"]["version_number"] for p in server.predictions} == {1}

@@ -8,7 +8,10 @@ A block whose first line says "Against the local server" is given one, a fresh
 `LocalServer`, through `WRIFTAI_API_BASE_URL` (as the README's Quickstart has
 the reader set it); the others get no base URL, so a block that needs a server
 but does not say so fails. A block whose first line says it "Needs
-WEBHOOK_SECRET" gets that variable. A block directly preceded by the RST comment
+WEBHOOK_SECRET" gets that variable. A block whose first line says it "needs
+the dask extra" runs where Dask is installed (`make test`'s venv) and is
+skipped elsewhere (the matrix installs only the `test` extra). A block
+directly preceded by the RST comment
 `.. not-run: <reason>` is not run; there are very few of those, each with a
 reason. Console blocks (`$ ...`) are not run here: the command line has tests
 of its own (tests/cli).
@@ -33,6 +36,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 SOURCES = [ROOT / "README.rst", *sorted((ROOT / "docs").glob("*.rst"))]
 LOCAL_SERVER = "Against the local server"
 NEEDS_WEBHOOK_SECRET = "Needs WEBHOOK_SECRET"
+NEEDS_DASK = "needs the dask extra"
 NOT_RUN = re.compile(r"^\.\. not-run:\s*(.*)$")
 DIRECTIVE = re.compile(r"^(\s*)\.\. code-block:: python\s*$")
 TIMEOUT = 60
@@ -163,6 +167,8 @@ def test_a_block_that_uses_the_environment_s_client_says_where_it_runs() -> None
     ids=lambda block: block.name,
 )
 def test_the_block_runs(block: Block, tmp_path: pathlib.Path) -> None:
+    if NEEDS_DASK in block.first_line:
+        pytest.importorskip("distributed")
     script = tmp_path / "block.py"
     script.write_text(block.code, encoding="utf-8")
     env: Dict[str, str] = {
