@@ -13,8 +13,15 @@ with the answer's headers (`Slot.observe`), or with nothing when no answer
 came (`Slot.release`). Rules that no server can break:
 
 - no header value makes a request wait past `MAX_RATE_LIMIT_WAIT` (60 s);
-- nothing is sent to an empty bucket before the reset it announced, and an
-  answer to an older request never moves that reset (answers can arrive out
+- a bucket refills as a token bucket does (the API allows short bursts): at
+  the rate the newest answer implies, from `remaining` up to
+  `x-ratelimit-limit` by `x-ratelimit-reset` (a whole second, rounded up, so
+  the fill may be up to a second sooner), and never faster than the API's
+  limits, `x-ratelimit-limit` a second; so an empty bucket is used as it
+  refills, not only at its reset. A server that answers 429 to a request
+  sent on such a refill refills at its resets only (a fixed window): from
+  then on, nothing is sent to its empty bucket before the reset it announced;
+- an answer to an older request never moves a reset (answers can arrive out
   of order);
 - until the first answer tells the limit, requests go at one a second (the
   lowest limit the API documents), so one slow first request (a create the
@@ -52,14 +59,17 @@ PROBE_CHECK = 0.05
 class _Bucket:
     __slots__ = (
         "blocked_until",
+        "filled_at",
         "flying",
         "held_probe_at",
         "learned",
         "limit",
         "newest",
         "probe_at",
+        "rate",
         "reset_at",
         "tokens",
+        "windowed",
     )
 
     def __init__(self) -> None:
@@ -72,12 +82,15 @@ class _Bucket:
         self.held_probe_at = float("-inf")  # the same, for held requests
         self.newest: Tuple[float, int] = (float("-inf"), -1)  # the newest answered
         self.flying: Dict[Slot, Tuple[float, int]] = {}  # sent, not answered
+        self.filled_at = 0.0  # when `tokens` was last refilled (a token bucket)
+        self.rate = 1.0  # tokens a second, as the newest answer implies
+        self.windowed = False  # a 429 showed the server refills at resets only
 
 
 class Slot:
     """A request's place in a bucket, given back once (`observe` or `release`)."""
 
-    __slots__ = ("bucket", "order", "pacer", "sent_at", "settled")
+    __slots__ = ("bucket", "early", "order", "pacer", "sent_at", "settled")
 
     def __init__(
         self, pacer: Optional[Pacer], bucket: Optional[str], sent_at: float
@@ -88,6 +101,7 @@ class Slot:
         # Which was sent first, even when two clock readings are the same
         # (a coarse monotonic clock ticks every 16 ms on some systems).
         self.order = (sent_at, next(_SENT))
+        self.early = False  # sent on a refill before the announced reset
         self.settled = pacer is None
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
@@ -166,10 +180,13 @@ class Pacer:
         the same lock): an answer read meanwhile cannot miss it.
         """
         with self._lock:
+            state = self._buckets[bucket]
+            early = state.tokens is not None and state.tokens < 1
             delay = self._reserve(bucket, held)
             if delay == 0:
                 slot = Slot(self, bucket, self.clock.monotonic())
-                self._buckets[bucket].flying[slot] = slot.order
+                slot.early = early and slot.sent_at < state.reset_at
+                state.flying[slot] = slot.order
                 return 0.0, slot
         if deadline is not None:
             left = deadline - self.clock.monotonic()
@@ -220,11 +237,22 @@ class Pacer:
             return 0.0
         if state.tokens is None:
             return 0.0
+        limit = max(state.limit or 1.0, 1.0)
+        if not state.windowed:
+            # A token bucket: tokens come back at its rate, up to its limit.
+            refill = (now - state.filled_at) * state.rate
+            state.tokens = min(max(state.tokens, limit), state.tokens + refill)
+            state.filled_at = now
+            if state.tokens >= 1 - 1e-9:  # a sleep of (1 - tokens) / rate is enough
+                state.tokens = max(state.tokens - 1, 0.0)
+                return 0.0
+            wait = (1 - state.tokens) / state.rate
+            return min(max(wait, MIN_PAUSE), MAX_RATE_LIMIT_WAIT)
         if state.tokens < 1 and now >= state.reset_at:
             # Past the reset the server's bucket is full again. Until an
             # answer names the next reset, assume the API's one-second
             # window: refilling again before then is how bursts draw 429s.
-            state.tokens = max(state.limit or 1.0, 1.0)
+            state.tokens = limit
             state.reset_at = now + RESET_GUESS
         if state.tokens >= 1:
             state.tokens -= 1
@@ -245,8 +273,9 @@ class Pacer:
             if fresh and limit is not None:
                 state.limit = limit
             if fresh and reset is not None:
-                wait = min(max(reset - self.clock.wall(), 0.0), MAX_RATE_LIMIT_WAIT)
-                state.reset_at = now + wait
+                until = min(max(reset - self.clock.wall(), 0.0), MAX_RATE_LIMIT_WAIT)
+                state.reset_at = now + until
+                state.rate = _refill_rate(state.limit, remaining, until)
             state.flying.pop(slot, None)
             if remaining is not None and fresh:
                 # The newest answer's figure, less the requests sent after it
@@ -255,6 +284,7 @@ class Pacer:
                 # its reset, which is a whole second and comes late.
                 later = sum(1 for sent in state.flying.values() if sent > slot.order)
                 state.tokens = max(remaining - later, 0.0)
+                state.filled_at = now
             elif remaining is not None and (
                 state.tokens is None or remaining < state.tokens
             ):
@@ -267,8 +297,13 @@ class Pacer:
                 # again: a token bucket may hold just one token by then.
                 # Otherwise the bucket refills at its reset.
                 state.tokens = 0.0
+                state.filled_at = now
+                if slot.early:  # refilled too soon: this server refills at resets
+                    state.windowed = True
                 delay = rate_limit_delay(headers, self.clock.wall)
-                if delay is not None:
+                if delay is None:  # no word of when: until the reset known
+                    state.blocked_until = max(state.blocked_until, state.reset_at)
+                else:
                     state.blocked_until = max(state.blocked_until, now + delay)
                     state.learned = False
                     state.probe_at = float("-inf")
@@ -279,6 +314,21 @@ class Pacer:
             state.flying.pop(slot, None)
             if not state.learned:
                 state.probe_at = float("-inf")  # no answer: the next may probe
+
+
+def _refill_rate(
+    limit: Optional[float], remaining: Optional[float], until: float
+) -> float:
+    """Tokens a second a token bucket regains, from one answer's headers.
+
+    It holds `remaining` of `limit` now and is full by `until` seconds, a
+    reset rounded up to a whole second: full up to a second sooner, so the
+    rate may be up to that much higher; never more than `limit` a second.
+    """
+    top = max(limit or 1.0, 1.0) / RESET_GUESS
+    if remaining is None or remaining >= (limit or 1.0):
+        return top
+    return min(top, ((limit or 1.0) - remaining) / max(until - 1.0, 1e-3))
 
 
 def free_slot(bucket: Optional[str]) -> Slot:
