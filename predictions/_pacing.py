@@ -17,10 +17,13 @@ came (`Slot.release`). Rules that no server can break:
   the rate the newest answer implies, from `remaining` up to
   `x-ratelimit-limit` by `x-ratelimit-reset` (a whole second, rounded up, so
   the fill may be up to a second sooner), and never faster than the API's
-  limits, `x-ratelimit-limit` a second; so an empty bucket is used as it
-  refills, not only at its reset. A server that answers 429 to a request
-  sent on such a refill refills at its resets only (a fixed window): from
-  then on, nothing is sent to its empty bucket before the reset it announced;
+  limits, `x-ratelimit-limit` a second; of that refill `REFILL_SHARE` is
+  spent (the rest absorbs requests that arrive closer together than they
+  were sent), less after each 429, then slowly more again; so an
+  empty bucket is used as it refills, not only at its reset. A server that
+  answers 429 to `WINDOW_429S` requests sent on such refills refills at its
+  resets only (a fixed window): from then on, nothing is sent to its empty
+  bucket before the reset it announced;
 - an answer to an older request never moves a reset (answers can arrive out
   of order);
 - until the first answer tells the limit, requests go at one a second (the
@@ -52,6 +55,23 @@ RESET_GUESS = 1.0
 PROBE_INTERVAL = 1.0
 """Until a bucket's limit is known, one request goes per this many seconds."""
 
+REFILL_SHARE = 0.95
+"""The share of a bucket's refill that is spent: requests sent 1/rate apart may
+arrive closer, and a bucket kept at exactly empty answers those with 429."""
+
+SHARE_CUT = 0.8
+"""What a 429 leaves of the share of a bucket's refill that is spent."""
+
+MIN_SHARE = 0.5
+"""The least share of a bucket's refill that is spent."""
+
+SHARE_REGAIN = 0.002
+"""What each answer that is not a 429 gives back of the share (to REFILL_SHARE)."""
+
+WINDOW_429S = 3
+"""429s to requests sent on early refills that show a fixed-window server
+(one may be a request that arrived sooner than it was sent)."""
+
 PROBE_CHECK = 0.05
 """How often a request waiting for the first answer looks whether it came."""
 
@@ -59,6 +79,7 @@ PROBE_CHECK = 0.05
 class _Bucket:
     __slots__ = (
         "blocked_until",
+        "early_429s",
         "filled_at",
         "flying",
         "held_probe_at",
@@ -68,6 +89,7 @@ class _Bucket:
         "probe_at",
         "rate",
         "reset_at",
+        "share",
         "tokens",
         "windowed",
     )
@@ -84,7 +106,9 @@ class _Bucket:
         self.flying: Dict[Slot, Tuple[float, int]] = {}  # sent, not answered
         self.filled_at = 0.0  # when `tokens` was last refilled (a token bucket)
         self.rate = 1.0  # tokens a second, as the newest answer implies
-        self.windowed = False  # a 429 showed the server refills at resets only
+        self.windowed = False  # 429s showed the server refills at resets only
+        self.early_429s = 0
+        self.share = REFILL_SHARE  # of the refill, spent
 
 
 class Slot:
@@ -240,13 +264,13 @@ class Pacer:
         limit = max(state.limit or 1.0, 1.0)
         if not state.windowed:
             # A token bucket: tokens come back at its rate, up to its limit.
-            refill = (now - state.filled_at) * state.rate
+            refill = (now - state.filled_at) * state.rate * state.share
             state.tokens = min(max(state.tokens, limit), state.tokens + refill)
             state.filled_at = now
             if state.tokens >= 1 - 1e-9:  # a sleep of (1 - tokens) / rate is enough
                 state.tokens = max(state.tokens - 1, 0.0)
                 return 0.0
-            wait = (1 - state.tokens) / state.rate
+            wait = (1 - state.tokens) / (state.rate * state.share)
             return min(max(wait, MIN_PAUSE), MAX_RATE_LIMIT_WAIT)
         if state.tokens < 1 and now >= state.reset_at:
             # Past the reset the server's bucket is full again. Until an
@@ -272,18 +296,19 @@ class Pacer:
             state.learned = True
             if fresh and limit is not None:
                 state.limit = limit
+            if status != 429:
+                state.share = min(state.share + SHARE_REGAIN, REFILL_SHARE)
             if fresh and reset is not None:
                 until = min(max(reset - self.clock.wall(), 0.0), MAX_RATE_LIMIT_WAIT)
                 state.reset_at = now + until
                 state.rate = _refill_rate(state.limit, remaining, until)
             state.flying.pop(slot, None)
             if remaining is not None and fresh:
-                # The newest answer's figure, less the requests sent after it
-                # (the server had not counted them): a bucket that refills as
-                # it goes (a token bucket) is used as it refills, not only at
-                # its reset, which is a whole second and comes late.
-                later = sum(1 for sent in state.flying.values() if sent > slot.order)
-                state.tokens = max(remaining - later, 0.0)
+                # The newest answer's figure, less the requests still in
+                # flight: those sent after it, which the server had not
+                # counted, and those sent before, which it may not have
+                # either (under load a request can overtake another).
+                state.tokens = max(remaining - len(state.flying), 0.0)
                 state.filled_at = now
             elif remaining is not None and (
                 state.tokens is None or remaining < state.tokens
@@ -291,6 +316,9 @@ class Pacer:
                 # An older answer's figure is older still: keep the lower.
                 state.tokens = remaining
             if status == 429:
+                # Requests arrive closer together than they were sent: spend
+                # less of the refill from now on (it comes back slowly).
+                state.share = max(state.share * SHARE_CUT, MIN_SHARE)
                 # The bucket is empty. When the server says when to come back,
                 # everyone waits that long (the retry policy sleeps as much
                 # before its own retry), then one request probes the bucket
@@ -298,8 +326,9 @@ class Pacer:
                 # Otherwise the bucket refills at its reset.
                 state.tokens = 0.0
                 state.filled_at = now
-                if slot.early:  # refilled too soon: this server refills at resets
-                    state.windowed = True
+                if slot.early:  # refilled too soon: does it refill at resets?
+                    state.early_429s += 1
+                    state.windowed = state.early_429s >= WINDOW_429S
                 delay = rate_limit_delay(headers, self.clock.wall)
                 if delay is None:  # no word of when: until the reset known
                     state.blocked_until = max(state.blocked_until, state.reset_at)
@@ -348,4 +377,12 @@ def _number(value: Optional[str]) -> Optional[float]:
     return number
 
 
-__all__ = ["MIN_PAUSE", "PROBE_INTERVAL", "Pacer", "Slot", "free_slot"]
+__all__ = [
+    "MIN_PAUSE",
+    "PROBE_INTERVAL",
+    "REFILL_SHARE",
+    "WINDOW_429S",
+    "Pacer",
+    "Slot",
+    "free_slot",
+]

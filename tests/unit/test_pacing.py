@@ -10,13 +10,16 @@ import pytest
 from requests.structures import CaseInsensitiveDict
 
 from predictions._clock import SYSTEM_CLOCK
-from predictions._pacing import PROBE_INTERVAL, Pacer, Slot
+from predictions._pacing import PROBE_INTERVAL, REFILL_SHARE, WINDOW_429S, Pacer, Slot
 from predictions._resource import create_request
 from predictions.errors import APITimeoutError
 from predictions.predictions import _cancel, _get, _list
 from tests.conftest import FakeClock
 
 WALL = FakeClock.WALL_OFFSET + 1000.0  # the fake clock's wall time at its start
+
+TOKEN = 1 / (3 * REFILL_SHARE)
+"""Seconds a token of a 3-a-second bucket takes to come back, as spent."""
 
 
 @pytest.fixture
@@ -92,33 +95,43 @@ def test_the_remaining_budget_is_spent_then_tokens_come_back_at_the_limit(
     assert clock.sleeps == []
     pacer.take("read")  # the third waits for one token: a third of a second
     pacer.take("read")
-    assert clock.sleeps == pytest.approx([1 / 3, 1 / 3])
+    assert clock.sleeps == pytest.approx([TOKEN, TOKEN])
     clock.now += 5  # idle: the bucket fills up to its limit, no further
     for _ in range(3):
         pacer.take("read")
     assert len(clock.sleeps) == 2
     pacer.take("read")
-    assert clock.sleeps[2] == pytest.approx(1 / 3)
+    assert clock.sleeps[2] == pytest.approx(TOKEN)
 
 
 def test_a_fixed_window_is_learned_from_a_429_and_its_resets_awaited(
     pacer: Pacer, clock: FakeClock
 ) -> None:
-    """A server whose bucket refills at its resets only answers 429 to a
-    request sent on a refill before it: from then on the pacer waits for the
+    """A server whose bucket refills at its resets only answers 429 to requests
+    sent on refills before them: from then on the pacer waits for the
     announced reset, as for any fixed window, and spends the full limit then."""
-    answer(pacer, "read", 200, limits(remaining=0, reset_in=1.0), clock.now)
-    early = pacer.take("read")  # a token bucket would have one by now
-    assert clock.sleeps == pytest.approx([1 / 3])
-    early.observe(429, limits(remaining=0, reset_in=0.6))
-    pacer.take("read")  # waits for the reset the 429 announced
-    assert clock.sleeps[1:] == pytest.approx([0.6 - 1 / 3])
-    answer(pacer, "read", 200, limits(remaining=0, reset_in=1.0), clock.now)
-    for _ in range(3):  # the reset (1.0 after the first answer), then all 3
+    for _ in range(WINDOW_429S):
+        answer(pacer, "read", 200, limits(remaining=0, reset_in=10.0), clock.now)
+        early = pacer.take("read")  # a token bucket would have one by now
+        early.observe(429, limits(remaining=0, reset_in=0.0))
+    assert pacer._buckets["read"].windowed
+    clock.sleeps.clear()
+    elapsed = clock.now - 1000.0  # `limits` counts from the clock's start
+    answer(pacer, "read", 200, limits(remaining=0, reset_in=elapsed + 1.0), clock.now)
+    for _ in range(3):  # the reset, then all 3 at once
         pacer.take("read")
-    assert clock.sleeps[2:] == pytest.approx([1.0 - 0.6])
+    assert clock.sleeps == pytest.approx([1.0])
     pacer.take("read")  # no answer yet: the bucket is not refilled again at once
-    assert clock.sleeps[2:] == pytest.approx([1.0 - 0.6, 1.0])
+    assert clock.sleeps[1:] == pytest.approx([1.0])
+
+
+def test_one_early_429_is_not_taken_for_a_fixed_window(
+    pacer: Pacer, clock: FakeClock
+) -> None:
+    """A request may arrive sooner after the one before than it was sent."""
+    answer(pacer, "read", 200, limits(remaining=0, reset_in=10.0), clock.now)
+    pacer.take("read").observe(429, limits(remaining=0, reset_in=0.0))
+    assert not pacer._buckets["read"].windowed
 
 
 def test_answers_in_flight_never_raise_the_count(
@@ -128,7 +141,7 @@ def test_answers_in_flight_never_raise_the_count(
     pacer.take("read")
     answer(pacer, "read", 200, limits(remaining=3, reset_in=2.0), clock.now - 1)
     pacer.take("read")  # the older 3 did not count: a token at 2 a second
-    assert clock.sleeps == pytest.approx([0.5])
+    assert clock.sleeps == pytest.approx([0.5 / REFILL_SHARE])
 
 
 def test_a_429_with_retry_after_blocks_every_caller_until_then(
@@ -292,8 +305,8 @@ def test_an_anonymous_client_spends_one_bucket(clock: FakeClock) -> None:
     pacer = Pacer(clock, one_bucket=True)
     answer(pacer, "read", 200, limits(remaining=1, reset_in=1.0, limit=1), clock.now)
     pacer.take("create")
-    pacer.take("read")  # the create took the last token: this waits for the reset
-    assert clock.sleeps == [1.0]
+    pacer.take("read")  # the create took the last token: this waits for one
+    assert clock.sleeps == pytest.approx([1 / REFILL_SHARE])
 
 
 def test_a_held_request_does_not_make_the_quick_ones_wait(
@@ -351,3 +364,36 @@ def test_requests_sent_after_an_answer_are_not_in_its_remaining(
     assert clock.sleeps
     for slot in later:
         slot.release()
+
+
+def test_a_request_sent_before_an_answered_one_may_not_be_counted_in_it(
+    pacer: Pacer, clock: FakeClock
+) -> None:
+    """Under load a request can overtake one sent before it: the answer to the
+    second does not count the first, still in flight. Both are kept out."""
+    answer(pacer, "read", 200, limits(remaining=3, reset_in=1.0, limit=3), clock.now)
+    first = pacer.take("read")
+    second = pacer.take("read")
+    second.observe(200, limits(remaining=2, reset_in=1.0, limit=3))  # not `first`
+    pacer.take("read")  # 2 - 1 in flight: one goes
+    assert clock.sleeps == []
+    pacer.take("read")  # the next waits for a token
+    assert clock.sleeps
+    first.release()
+
+
+def test_each_429_spends_less_of_the_refill_then_it_comes_back(
+    pacer: Pacer, clock: FakeClock
+) -> None:
+    from predictions._pacing import MIN_SHARE, SHARE_CUT
+
+    answer(pacer, "read", 200, limits(remaining=0, reset_in=1.0), clock.now)
+    state = pacer._buckets["read"]
+    pacer.take("read").observe(429, {})
+    assert state.share == pytest.approx(REFILL_SHARE * SHARE_CUT)
+    for _ in range(20):
+        pacer.take("read").observe(429, {})
+    assert state.share == MIN_SHARE
+    for _ in range(1000):
+        answer(pacer, "read", 200, {}, clock.now)
+    assert state.share == pytest.approx(REFILL_SHARE)
