@@ -36,24 +36,36 @@ def batch_command(server: LocalServer, rows: Path, out: Path) -> subprocess.Pope
     )  # fmt: skip
 
 
+def write_rows(path: Path, count: int, seconds: float) -> Path:
+    """`count` rows for demo/sleep, each with its number `n`."""
+    path.write_text(
+        "".join(json.dumps({"seconds": seconds, "n": n}) + "\n" for n in range(count))
+    )
+    return path
+
+
+def start_and_wait_for(
+    server: LocalServer, rows: Path, out: Path, results: int
+) -> subprocess.Popen[str]:
+    """Start a batch; return once it has written `results` results."""
+    batch = batch_command(server, rows, out)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and batch.poll() is None:
+        if out.exists() and out.read_text().count("\n") >= results:
+            break
+        time.sleep(0.05)
+    assert batch.poll() is None, "the batch ended before it could be stopped"
+    return batch
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_batch_killed_in_the_middle_ends_with_one_prediction_per_row(
     server: LocalServer, tmp_path: Path
 ) -> None:
-    rows = tmp_path / "rows.jsonl"
-    rows.write_text(
-        "".join(json.dumps({"seconds": 0.02, "n": n}) + "\n" for n in range(ROWS))
-    )
+    rows = write_rows(tmp_path / "rows.jsonl", ROWS, 0.02)
     out = tmp_path / "results.jsonl"
-    first = batch_command(server, rows, out)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and first.poll() is None:
-        done = out.read_text().count("\n") if out.exists() else 0
-        if done >= ROWS // 3:
-            break
-        time.sleep(0.05)
-    assert first.poll() is None, "the batch ended before it could be killed"
+    first = start_and_wait_for(server, rows, out, ROWS // 3)
     first.send_signal(signal.SIGKILL)
     first.wait()
     made_before = len(server.predictions)
@@ -81,18 +93,10 @@ def test_a_batch_killed_in_the_middle_ends_with_one_prediction_per_row(
 def test_ctrl_c_stops_a_batch_that_the_same_command_resumes(
     server: LocalServer, tmp_path: Path
 ) -> None:
-    rows = tmp_path / "rows.jsonl"
     count = 400
-    rows.write_text(
-        "".join(json.dumps({"seconds": 0.05, "n": n}) + "\n" for n in range(count))
-    )
+    rows = write_rows(tmp_path / "rows.jsonl", count, 0.05)
     out = tmp_path / "results.jsonl"
-    first = batch_command(server, rows, out)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and first.poll() is None:
-        if out.exists() and out.read_text().count("\n") >= count // 4:
-            break
-        time.sleep(0.05)
+    first = start_and_wait_for(server, rows, out, count // 4)
     first.send_signal(signal.SIGINT)
     _, err = first.communicate(timeout=30)
     assert first.returncode == 130, err
