@@ -176,13 +176,28 @@ class API:
             else free_slot(request.bucket)
         )
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self.executor(), self._call, request, slot
-            )
-        finally:
-            slot.release()  # a no-op once the call gave it back
+            future = self.executor().submit(self._call, request, slot)
+        except BaseException:
+            slot.release()
+            raise
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            # Not started: its place goes back. Started: the call owns the
+            # place (its request may be on the wire) and gives it back.
+            if future.cancel():
+                slot.release()
+            raise
 
     def _call(self, request: Request, slot: Optional[Slot]) -> Any:
+        """Send under the retry policy; a place given (`slot`) is always given back."""
+        try:
+            return self._attempts(request, slot)
+        finally:
+            if slot is not None:
+                slot.release()  # a no-op once an attempt gave it back
+
+    def _attempts(self, request: Request, slot: Optional[Slot]) -> Any:
         self._check_open()
         attempts = 0
 

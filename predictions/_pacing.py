@@ -59,6 +59,9 @@ REFILL_SHARE = 0.95
 """The share of a bucket's refill that is spent: requests sent 1/rate apart may
 arrive closer, and a bucket kept at exactly empty answers those with 429."""
 
+OVERTAKE = 0.05
+"""Seconds within which a request sent before another may reach the server after it."""
+
 SHARE_CUT = 0.8
 """What a 429 leaves of the share of a bucket's refill that is spent."""
 
@@ -86,6 +89,7 @@ class _Bucket:
         "learned",
         "limit",
         "newest",
+        "observed_seq",
         "probe_at",
         "rate",
         "reset_at",
@@ -109,6 +113,7 @@ class _Bucket:
         self.windowed = False  # 429s showed the server refills at resets only
         self.early_429s = 0
         self.share = REFILL_SHARE  # of the refill, spent
+        self.observed_seq = -1  # the order of sends when the newest answer came
 
 
 class Slot:
@@ -161,8 +166,14 @@ class Pacer:
         """Seconds spent waiting for the limits, in all (for reports)."""
 
     def after_fork(self) -> None:
-        """In a forked child: a new lock (the parent's may have been held)."""
+        """In a forked child: a new lock (the parent's may have been held).
+
+        The parent's requests in flight are not the child's: it never settles
+        them, so they are forgotten.
+        """
         self._lock = threading.Lock()
+        for state in self._buckets.values():
+            state.flying = {}
 
     def take(
         self, bucket: str, deadline: Optional[float] = None, held: bool = False
@@ -264,13 +275,14 @@ class Pacer:
         limit = max(state.limit or 1.0, 1.0)
         if not state.windowed:
             # A token bucket: tokens come back at its rate, up to its limit.
-            refill = (now - state.filled_at) * state.rate * state.share
-            state.tokens = min(max(state.tokens, limit), state.tokens + refill)
+            rate = _spent_rate(state)
+            refill = (now - state.filled_at) * rate
+            state.tokens = min(limit, state.tokens + refill)
             state.filled_at = now
             if state.tokens >= 1 - 1e-9:  # a sleep of (1 - tokens) / rate is enough
                 state.tokens = max(state.tokens - 1, 0.0)
                 return 0.0
-            wait = (1 - state.tokens) / (state.rate * state.share)
+            wait = (1 - state.tokens) / rate
             return min(max(wait, MIN_PAUSE), MAX_RATE_LIMIT_WAIT)
         if state.tokens < 1 and now >= state.reset_at:
             # Past the reset the server's bucket is full again. Until an
@@ -296,6 +308,8 @@ class Pacer:
             state.learned = True
             if fresh and limit is not None:
                 state.limit = limit
+            if remaining is not None and state.limit is not None:
+                remaining = min(remaining, state.limit)  # never more than it holds
             if status != 429:
                 state.share = min(state.share + SHARE_REGAIN, REFILL_SHARE)
             if fresh and reset is not None:
@@ -303,13 +317,39 @@ class Pacer:
                 state.reset_at = now + until
                 state.rate = _refill_rate(state.limit, remaining, until)
             state.flying.pop(slot, None)
-            if remaining is not None and fresh:
-                # The newest answer's figure, less the requests still in
-                # flight: those sent after it, which the server had not
-                # counted, and those sent before, which it may not have
-                # either (under load a request can overtake another).
-                state.tokens = max(remaining - len(state.flying), 0.0)
+            if not state.windowed and state.tokens is not None:
+                # What the bucket regained since last counted, before this
+                # answer caps it (else an answer would drop that refill).
+                state.tokens = min(
+                    max(state.limit or 1.0, 1.0),
+                    state.tokens + (now - state.filled_at) * _spent_rate(state),
+                )
                 state.filled_at = now
+            if remaining is not None and fresh:
+                # The newest answer's figure, less the requests in flight that
+                # it may not count: those sent after it, and those sent just
+                # before (under load a request can overtake another), not
+                # those sent long before (held creates the server counted).
+                since = slot.sent_at - OVERTAKE
+                pending = sum(1 for o in state.flying.values() if o[0] >= since)
+                value = remaining - pending
+                if not state.windowed:
+                    # The figure is from when the request arrived (a held
+                    # create answers long after): the bucket refilled since.
+                    credit = (now - slot.sent_at) * _spent_rate(state)
+                    value = min(value + credit, max(state.limit or 1.0, 1.0))
+                value = max(value, 0.0)
+                if slot.order[1] > state.observed_seq or state.tokens is None:
+                    state.tokens = value
+                else:
+                    # Sent before the last answer came: the server may have
+                    # counted it before requests it counted after (answers
+                    # reordered), so its figure may be high: it never raises
+                    # the count, only caps it (at what it allows: `remaining`
+                    # is a whole number, the bucket held up to one more).
+                    state.tokens = min(state.tokens, value + 1)
+                state.filled_at = now
+                state.observed_seq = next(_SENT)  # what is sent from now on is after
             elif remaining is not None and (
                 state.tokens is None or remaining < state.tokens
             ):
@@ -336,6 +376,8 @@ class Pacer:
                     state.blocked_until = max(state.blocked_until, now + delay)
                     state.learned = False
                     state.probe_at = float("-inf")
+            elif slot.early:
+                state.early_429s = 0  # an early request that went through
 
     def _release(self, slot: Slot) -> None:
         with self._lock:
@@ -343,6 +385,14 @@ class Pacer:
             state.flying.pop(slot, None)
             if not state.learned:
                 state.probe_at = float("-inf")  # no answer: the next may probe
+
+
+def _spent_rate(state: _Bucket) -> float:
+    """Tokens a second the pacer spends of a bucket's refill.
+
+    At least one a minute: no header makes a wait longer.
+    """
+    return max(state.rate * state.share, 1.0 / MAX_RATE_LIMIT_WAIT)
 
 
 def _refill_rate(
@@ -354,10 +404,11 @@ def _refill_rate(
     reset rounded up to a whole second: full up to a second sooner, so the
     rate may be up to that much higher; never more than `limit` a second.
     """
-    top = max(limit or 1.0, 1.0) / RESET_GUESS
-    if remaining is None or remaining >= (limit or 1.0):
+    limit = max(limit or 1.0, 1.0)
+    top = limit / RESET_GUESS
+    if remaining is None or remaining >= limit:
         return top
-    return min(top, ((limit or 1.0) - remaining) / max(until - 1.0, 1e-3))
+    return min(top, (limit - remaining) / max(until - 1.0, 1e-3))
 
 
 def free_slot(bucket: Optional[str]) -> Slot:

@@ -144,13 +144,30 @@ def keep_alive(port: int) -> RawConnection:
     return conn
 
 
+def counted_idle(server: LocalServer, count: int) -> None:
+    """Wait until the server counts `count` connections idle.
+
+    A client reads its answer just before the server's thread counts the
+    connection idle: on a loaded machine, the next connection can come first,
+    and which connection has waited longest is then not the one that was made
+    first.
+    """
+    admission = server._parts.ports.api.admission  # type: ignore[union-attr]
+    deadline = time.monotonic() + 10
+    while len(admission._idle) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(admission._idle) >= count
+
+
 def test_idle_connections_make_room_for_a_new_client(
     make_server: Callable[..., LocalServer],
 ) -> None:
     server = make_server(max_connections=3)
     idle: List[RawConnection] = []
     try:
-        idle = [keep_alive(server.port) for _ in range(3)]
+        for number in range(1, 4):
+            idle.append(keep_alive(server.port))
+            counted_idle(server, number)
         idle.append(RawConnection(server.port))  # connected, nothing sent yet
         started = time.monotonic()
         newcomer = keep_alive(server.port)  # served at once, not after 60 s

@@ -334,7 +334,8 @@ def test_a_bucket_that_refills_as_it_goes_is_used_before_its_reset(
     answer(
         pacer, "create", 200, limits(remaining=0, reset_in=2.0, limit=15), sent_first
     )
-    # The answer to a request sent later: 6 tokens came back meanwhile.
+    # The answer to a request sent after that answer came: 6 tokens came back.
+    clock.now += 0.01
     answer(pacer, "create", 200, limits(remaining=6, reset_in=1.5, limit=15), clock.now)
     for _ in range(6):
         pacer.take("create")
