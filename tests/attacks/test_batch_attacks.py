@@ -60,6 +60,7 @@ def creates(server: LocalServer) -> int:
 # ---- busy-spinning ---------------------------------------------------------
 
 
+@pytest.mark.slow  # real waits of seconds: once, not on every Python
 @pytest.mark.timeout(30)
 def test_coordinator_does_not_spin_while_the_first_held_create_is_out(
     client: Client,
@@ -75,6 +76,7 @@ def test_coordinator_does_not_spin_while_the_first_held_create_is_out(
     assert cpu < 0.35 * wall, f"coordinator used {cpu:.2f} s CPU in {wall:.2f} s"
 
 
+@pytest.mark.slow  # real waits of seconds: once, not on every Python
 @pytest.mark.timeout(30)
 def test_coordinator_does_not_spin_while_more_rows_than_create_slots_wait(
     server: LocalServer,
@@ -91,6 +93,7 @@ def test_coordinator_does_not_spin_while_more_rows_than_create_slots_wait(
     assert cpu < 0.35 * wall, f"coordinator used {cpu:.2f} s CPU in {wall:.2f} s"
 
 
+@pytest.mark.slow  # real waits of seconds: once, not on every Python
 @pytest.mark.timeout(30)
 def test_coordinator_does_not_spin_while_a_get_is_in_flight() -> None:
     # One running prediction, polled alone; each GET takes 1 s. While it is in
@@ -108,6 +111,7 @@ def test_coordinator_does_not_spin_while_a_get_is_in_flight() -> None:
     assert cpu < 0.35 * wall, f"coordinator used {cpu:.2f} s CPU in {wall:.2f} s"
 
 
+@pytest.mark.slow  # real waits of seconds: once, not on every Python
 @pytest.mark.timeout(30)
 def test_coordinator_does_not_spin_while_a_failed_get_backs_off() -> None:
     # A GET fails (no client retry): the row waits in _to_fetch with a future
@@ -148,6 +152,7 @@ def test_close_before_iterating_releases_the_ledger(
     assert time.monotonic() - started < 3
 
 
+@pytest.mark.slow  # real waits of seconds: once, not on every Python
 @pytest.mark.timeout(30)
 def test_interrupt_with_held_creates_is_bounded_and_resume_makes_no_duplicate(
     server: LocalServer, client: Client, tmp_path: Path
@@ -175,6 +180,7 @@ def test_interrupt_with_held_creates_is_bounded_and_resume_makes_no_duplicate(
     assert len(server.predictions) == 3, "a resent key made a second prediction"
 
 
+@pytest.mark.slow  # real waits of seconds: once, not on every Python
 @pytest.mark.timeout(30)
 def test_resume_of_created_rows_creates_nothing_again(
     server: LocalServer, client: Client, tmp_path: Path
@@ -329,6 +335,7 @@ def test_creates_failing_forever_stop_the_batch(monkeypatch: Any) -> None:
     assert isinstance(outcome.error, APIStatusError), describe(outcome)
 
 
+@pytest.mark.slow  # real waits of seconds: once, not on every Python
 @pytest.mark.timeout(30)
 def test_no_pacer_slot_is_leaked_by_failing_requests() -> None:
     faults = [
@@ -353,6 +360,7 @@ def test_no_pacer_slot_is_leaked_by_failing_requests() -> None:
 # ---- ordered mode ----------------------------------------------------------
 
 
+@pytest.mark.slow  # real waits of seconds: once, not on every Python
 @pytest.mark.timeout(30)
 def test_ordered_mode_buffers_a_bounded_number_of_results(client: Client) -> None:
     inputs = [{"seconds": 1.5}] + [{"seconds": 0.0} for _ in range(60)]

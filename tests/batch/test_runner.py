@@ -81,6 +81,7 @@ def test_ordered_results_come_in_input_order(client: Client) -> None:
     assert [r["key"] for r in results] == [str(i) for i in range(1, 13)]
 
 
+@pytest.mark.slow  # real waits of seconds: once, not on every Python
 def test_long_predictions_are_found_ended_by_a_scan_then_fetched_once_each(
     server: LocalServer, client: Client
 ) -> None:
@@ -96,6 +97,7 @@ def test_long_predictions_are_found_ended_by_a_scan_then_fetched_once_each(
     assert 1 <= seen["list"] <= 6, seen
 
 
+@pytest.mark.slow  # real waits of seconds: once, not on every Python
 def test_one_left_running_is_polled_alone_not_scanned(
     server: LocalServer, client: Client
 ) -> None:
@@ -339,6 +341,7 @@ def test_a_changed_row_from_python_is_refused_before_it_is_sent(
     assert len(server.requests) == sent
 
 
+@pytest.mark.slow  # real waits of seconds: once, not on every Python
 def test_rate_limits_are_waited_out_never_raised(tmp_path: Path) -> None:
     limit = RateLimit(reads_per_second=3, creates_per_second=15, burst=2)
     with LocalServer(rate_limit=limit, prefer_wait_max=1) as server, Client(
@@ -455,6 +458,7 @@ def test_bad_options_are_refused_before_anything_is_sent(
     assert server.requests == []
 
 
+@pytest.mark.slow  # real waits of seconds: once, not on every Python
 def test_the_coordinator_sleeps_while_every_place_is_taken(
     server: LocalServer, client: Client
 ) -> None:
@@ -490,6 +494,7 @@ def test_a_ledger_in_use_by_another_batch_is_refused(
     assert len(server.predictions) == 1
 
 
+@pytest.mark.slow  # real waits of seconds: once, not on every Python
 def test_close_from_another_thread_ends_the_iteration(
     server: LocalServer, client: Client, tmp_path: Path
 ) -> None:
@@ -509,6 +514,7 @@ def test_close_from_another_thread_ends_the_iteration(
     assert len(server.predictions) == 200
 
 
+@pytest.mark.slow  # real waits of seconds: once, not on every Python
 def test_a_server_with_no_list_is_polled_one_by_one() -> None:
     with LocalServer(
         prefer_wait_max=1, faults=[Fault.parse("404@list")]
@@ -520,6 +526,7 @@ def test_a_server_with_no_list_is_polled_one_by_one() -> None:
     assert [r["status"] for r in results] == ["succeeded"] * 6
 
 
+@pytest.mark.slow  # real waits of seconds: once, not on every Python
 def test_a_list_that_keeps_showing_an_ended_prediction_holds_no_row_forever(
     server: LocalServer, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -538,6 +545,7 @@ def test_a_list_that_keeps_showing_an_ended_prediction_holds_no_row_forever(
     assert [r["status"] for r in results] == ["succeeded"] * 4
 
 
+@pytest.mark.slow  # real waits of seconds: once, not on every Python
 def test_a_row_whose_create_alone_keeps_failing_fails_alone(
     server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
