@@ -10,33 +10,18 @@ import itertools
 import math
 import random
 import threading
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 
 from predictions._api import API
-from predictions._pacing import MIN_PAUSE, WINDOW_429S, Pacer, Slot
+from predictions._pacing import MIN_PAUSE, WINDOW_429S, Pacer
 from predictions._retry import MAX_RATE_LIMIT_WAIT
 from predictions.errors import APITimeoutError
 from predictions.predictions import _get
 from predictions.testing._ratelimit import RateLimit, RateLimiter
 from tests.conftest import FakeClock, settings
-
-WALL = FakeClock.WALL_OFFSET + 1000.0
-
-
-def limits(remaining: Any, reset_in: float, limit: Any = 3) -> Dict[str, str]:
-    return {
-        "x-ratelimit-limit": str(limit),
-        "x-ratelimit-remaining": str(remaining),
-        "x-ratelimit-reset": str(WALL + reset_in),
-    }
-
-
-def answer(
-    pacer: Pacer, bucket: str, status: int, values: Mapping[str, str], sent_at: float
-) -> None:
-    Slot(pacer, bucket, sent_at).observe(status, values)
+from tests.unit.test_pacing import answer, limits
 
 
 class BoundedClock(FakeClock):

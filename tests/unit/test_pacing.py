@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Dict, Mapping
+from typing import Any, Dict, Mapping
 
 import pytest
 from requests.structures import CaseInsensitiveDict
@@ -32,7 +32,8 @@ def headers(**values: str) -> CaseInsensitiveDict:  # type: ignore[type-arg]
     return CaseInsensitiveDict({k.replace("_", "-"): v for k, v in values.items()})
 
 
-def limits(remaining: int, reset_in: float, limit: int = 3) -> Dict[str, str]:
+def limits(remaining: Any, reset_in: float, limit: Any = 3) -> Dict[str, str]:
+    """The rate-limit headers of an answer (the values as given: a lie too)."""
     return {
         "x-ratelimit-limit": str(limit),
         "x-ratelimit-remaining": str(remaining),
