@@ -42,8 +42,9 @@ from predictions.types import PredictionWithIO
 
 if TYPE_CHECKING:
     from predictions._api import API
+    from predictions._batch_results import BatchProgress, BatchResult
     from predictions._batch_rows import InputError
-    from predictions._batch_run import BatchProgress, BatchResult, BatchRun
+    from predictions._batch_run import BatchRun
     from predictions._ledger import BatchError, LedgerMismatchError, LedgerWriteError
     from predictions.client import Client
 
@@ -251,8 +252,8 @@ def run_batch(
 
 
 _LAZY = {
-    "BatchProgress": "predictions._batch_run",
-    "BatchResult": "predictions._batch_run",
+    "BatchProgress": "predictions._batch_results",
+    "BatchResult": "predictions._batch_results",
     "BatchRun": "predictions._batch_run",
     "BatchError": "predictions._ledger",
     "LedgerMismatchError": "predictions._ledger",

@@ -530,16 +530,16 @@ def test_a_server_with_no_list_is_polled_one_by_one() -> None:
 def test_a_list_that_keeps_showing_an_ended_prediction_holds_no_row_forever(
     server: LocalServer, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from predictions import _batch_run
+    from predictions import _batch_reads
 
-    monkeypatch.setattr(_batch_run, "VERIFY_EVERY", 2.0)
-    original = _batch_run.BatchRun._list_running
+    monkeypatch.setattr(_batch_reads, "VERIFY_EVERY", 2.0)
+    original = _batch_reads.Reads.list_running
 
     def lying(self: Any, limit: int) -> Any:
         running, pages, complete = original(self, limit)
-        return running | set(self._running), pages, complete  # all, always
+        return running | set(self.running), pages, complete  # all, always
 
-    monkeypatch.setattr(_batch_run.BatchRun, "_list_running", lying)
+    monkeypatch.setattr(_batch_reads.Reads, "list_running", lying)
     inputs = [{"seconds": 1.1} for _ in range(4)]
     results = list(run_batch(inputs, "demo/sleep", client=client, poll_interval=0.3))
     assert [r["status"] for r in results] == ["succeeded"] * 4
