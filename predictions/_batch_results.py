@@ -76,7 +76,6 @@ class OpenRow:
         "failures",
         "fetching",
         "idempotency_key",
-        "maybe_sent",
         "model",
         "request",
         "resent",
@@ -93,7 +92,6 @@ class OpenRow:
         self.created_at = 0.0  # the clock time its create answered
         self.check_at = 0.0  # the earliest time it is worth a read
         self.due = 0.0  # when a create or a GET put off may go again
-        self.maybe_sent = False  # a create of it may have reached the server
         self.resent = False  # its key was sent by an earlier run
         self.fetching = False
         self.model = ""  # the model its request was built for

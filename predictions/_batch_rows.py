@@ -13,6 +13,7 @@ line may hold more than `MAX_ROW_BYTES`.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import hashlib
 import json
@@ -180,21 +181,30 @@ class InputFile:
 
     def _count_records(self) -> int:
         """A CSV's rows (a record may span lines); refuses a file with no header."""
+        with self._csv_reader() as (reader, _):
+            count = 0
+            while True:
+                try:
+                    fields = next(reader)
+                except StopIteration:
+                    return count
+                except csv.Error:
+                    fields = ["?"]  # a row all the same (it fails alone)
+                count += bool(fields and fields != [""])
+
+    @contextlib.contextmanager
+    def _csv_reader(self) -> Iterator[Tuple[Any, Tuple[str, ...]]]:
+        """The CSV's reader, past its header, and the header.
+
+        csv's own limit on a field's size (128 KiB) is lifted to a row's while
+        it is open.
+        """
         limit = csv.field_size_limit()
         csv.field_size_limit(MAX_ROW_BYTES)
         try:
             with open(self.path, encoding="utf-8-sig", newline="") as file:
                 reader = csv.reader(file)
-                self._header(reader)
-                count = 0
-                while True:
-                    try:
-                        fields = next(reader)
-                    except StopIteration:
-                        return count
-                    except csv.Error:
-                        fields = ["?"]  # a row all the same (it fails alone)
-                    count += bool(fields and fields != [""])
+                yield reader, self._header(reader)
         finally:
             csv.field_size_limit(limit)
 
@@ -232,18 +242,7 @@ class InputFile:
             seq += 1
 
     def _csv(self) -> Iterator[Row]:
-        # csv's own limit on a field's size (128 KiB) is lifted to the row's.
-        limit = csv.field_size_limit()
-        csv.field_size_limit(MAX_ROW_BYTES)
-        try:
-            yield from self._csv_rows()
-        finally:
-            csv.field_size_limit(limit)
-
-    def _csv_rows(self) -> Iterator[Row]:
-        with open(self.path, encoding="utf-8-sig", newline="") as file:
-            reader = csv.reader(file)
-            header = self._header(reader)
+        with self._csv_reader() as (reader, header):
             seq = 0
             while True:
                 number = reader.line_num + 1

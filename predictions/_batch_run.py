@@ -271,8 +271,6 @@ class BatchRun:
 
     def _commit(self) -> None:
         """Make the ledger durable; if it cannot be, stop creating."""
-        if self._ledger_error is not None:
-            return
         self._record(self.ledger.commit)
         if self._ledger_error is None:
             self._unrecorded.clear()
@@ -362,7 +360,7 @@ class BatchRun:
             self.ledger.keyed, row.key, row.seq, row.line, row.sha,
             opened.idempotency_key, resent=opened.resent,
         )  # fmt: skip
-        self.counts["resent" if entry is not None else "keyed"] += 1
+        self.counts["resent"] += opened.resent
         return opened
 
     def _build(self, opened: OpenRow) -> None:
@@ -401,7 +399,6 @@ class BatchRun:
             if opened.model != self._model:  # built before the version was known
                 self._build(opened)
             self._creating += 1
-            opened.maybe_sent = True
             self._submit("created", opened, self.api.request, opened.request)
         waiting.extend(self._to_create)
         self._to_create = waiting
@@ -440,8 +437,7 @@ class BatchRun:
         self._failing_since = None
         self.counts["created"] += 1
         prediction_id = prediction["id"]
-        self._unrecorded[row.key] = prediction_id
-        self._record(self.ledger.created, row.key, prediction_id, replayed)
+        self._created(row, prediction_id, replayed)
         self.client.predictions._created(prediction, self._model, {"input": row.input})
         self._pin(prediction)
         opened.wait = Waiting(self.api, prediction_id, self._options, prediction)
@@ -453,6 +449,11 @@ class BatchRun:
             self._finish(row, result_of(row, prediction))
         else:
             self._reads.track(opened, prediction_id)
+
+    def _created(self, row: Row, prediction_id: str, replayed: bool) -> None:
+        """Record a row's prediction; it is named if the ledger cannot keep it."""
+        self._unrecorded[row.key] = prediction_id
+        self._record(self.ledger.created, row.key, prediction_id, replayed)
 
     def _pin(self, prediction: Mapping[str, Any]) -> None:
         """Run every later create on the version the first one ran."""
@@ -514,7 +515,6 @@ class BatchRun:
                 opened.idempotency_key, resent=True,
             )  # fmt: skip
             self.counts["resent"] += 1
-        self.counts["create_retries"] += 1
         opened.failures += 1
         opened.due = now + retry_delay(
             exc, opened.failures, random.random, self.clock.wall, at_least_backoff=True
@@ -575,9 +575,7 @@ class BatchRun:
                 self._creating -= 1
                 if not isinstance(event[2], BaseException):
                     prediction, replayed = event[2]
-                    key = event[1].row.key
-                    self._unrecorded[key] = prediction["id"]
-                    self._record(self.ledger.created, key, prediction["id"], replayed)
+                    self._created(event[1].row, prediction["id"], replayed)
         self._commit()
         for opened in self._open.values():  # on_terminal, once for each wait
             if opened.wait is not None:

@@ -16,11 +16,10 @@ import time
 from typing import IO, Any, Dict, List, Optional
 
 from predictions._cli_io import UsageError
+from predictions.cli import EXIT_FAILED, EXIT_INTERRUPT, EXIT_OK
 
 SHOWN_FAILURES = 20
 """Failed rows the text summary lists (the JSON summary lists 100)."""
-
-EXIT_OK, EXIT_FAILED, EXIT_API, EXIT_INTERRUPT = 0, 1, 3, 130
 
 
 def check(args: argparse.Namespace) -> None:

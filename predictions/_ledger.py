@@ -24,7 +24,7 @@ import json
 import os
 import sqlite3
 import time
-from typing import Any, Dict, Iterator, Mapping, NoReturn, Optional, Tuple
+from typing import Any, Dict, Mapping, NoReturn, Optional, Tuple
 
 from predictions.errors import PredictionsError
 
@@ -377,35 +377,6 @@ class Ledger:
             key,
         )
         self._write("DELETE FROM rows WHERE key = ?", key)
-
-    def results(self) -> Iterator[Dict[str, Any]]:
-        """Every recorded result, in input order."""
-        for (result,) in self._db.execute(
-            "SELECT result FROM rows WHERE state = 'done' ORDER BY seq"
-        ):
-            yield json.loads(result)
-
-    def counts(self) -> Dict[str, int]:
-        """How many rows are in each state and status (for reports and tests)."""
-        counts: Dict[str, int] = {}
-        for state, status, number in self._db.execute(
-            "SELECT state, status, COUNT(*) FROM rows GROUP BY state, status"
-        ):
-            counts[status if state == "done" else state] = number
-        return counts
-
-    def resent_rows(self) -> Dict[str, Tuple[int, bool]]:
-        """Rows whose create was sent more than once, and what the server said.
-
-        Each maps to its sends and whether the server said it replayed the
-        first prediction (then there is no duplicate).
-        """
-        return {
-            key: (sends, bool(replayed))
-            for key, sends, replayed in self._db.execute(
-                "SELECT key, sends, replayed FROM rows WHERE sends > 1"
-            )
-        }
 
 
 def _describe(meta: Mapping[str, str]) -> str:

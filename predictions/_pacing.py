@@ -272,13 +272,10 @@ class Pacer:
             return 0.0
         if state.tokens is None:
             return 0.0
-        limit = max(state.limit or 1.0, 1.0)
+        limit = _capacity(state)
         if not state.windowed:
             # A token bucket: tokens come back at its rate, up to its limit.
-            rate = _spent_rate(state)
-            refill = (now - state.filled_at) * rate
-            state.tokens = min(limit, state.tokens + refill)
-            state.filled_at = now
+            rate = _refill(state, now)
             if state.tokens >= 1 - 1e-9:  # a sleep of (1 - tokens) / rate is enough
                 state.tokens = max(state.tokens - 1, 0.0)
                 return 0.0
@@ -320,11 +317,7 @@ class Pacer:
             if not state.windowed and state.tokens is not None:
                 # What the bucket regained since last counted, before this
                 # answer caps it (else an answer would drop that refill).
-                state.tokens = min(
-                    max(state.limit or 1.0, 1.0),
-                    state.tokens + (now - state.filled_at) * _spent_rate(state),
-                )
-                state.filled_at = now
+                _refill(state, now)
             if remaining is not None and fresh:
                 # The newest answer's figure, less the requests in flight that
                 # it may not count: those sent after it, and those sent just
@@ -337,7 +330,7 @@ class Pacer:
                     # The figure is from when the request arrived (a held
                     # create answers long after): the bucket refilled since.
                     credit = (now - slot.sent_at) * _spent_rate(state)
-                    value = min(value + credit, max(state.limit or 1.0, 1.0))
+                    value = min(value + credit, _capacity(state))
                 value = max(value, 0.0)
                 if slot.order[1] > state.observed_seq or state.tokens is None:
                     state.tokens = value
@@ -385,6 +378,23 @@ class Pacer:
             state.flying.pop(slot, None)
             if not state.learned:
                 state.probe_at = float("-inf")  # no answer: the next may probe
+
+
+def _capacity(state: _Bucket) -> float:
+    """The most a bucket holds: its limit (at least one)."""
+    return max(state.limit or 1.0, 1.0)
+
+
+def _refill(state: _Bucket, now: float) -> float:
+    """Count what a token bucket regained since last counted; its rate as spent.
+
+    The lock is held and `state.tokens` is known.
+    """
+    rate = _spent_rate(state)
+    assert state.tokens is not None
+    state.tokens = min(_capacity(state), state.tokens + (now - state.filled_at) * rate)
+    state.filled_at = now
+    return rate
 
 
 def _spent_rate(state: _Bucket) -> float:
