@@ -13,10 +13,10 @@ from predictions._version import __version__
 
 if TYPE_CHECKING:  # the names of the table below, for type checkers
     from predictions._clock import Clock as Clock
+    from predictions._http.sse import StreamError as StreamError
     from predictions._run import async_run as async_run
     from predictions._run import run as run
     from predictions._settings import Settings as Settings
-    from predictions._sse import StreamError as StreamError
     from predictions.batch import as_completed as as_completed
     from predictions.batch import async_as_completed as async_as_completed
     from predictions.client import DEFAULT_API_BASE_URL as DEFAULT_API_BASE_URL
@@ -120,7 +120,7 @@ _HOMES = {
     "ResponseTooLargeError": "predictions.errors",
     "Settings": "predictions._settings",
     "Status": "predictions.types",
-    "StreamError": "predictions._sse",
+    "StreamError": "predictions._http.sse",
     "StreamEventType": "predictions.types",
     "TaskError": "predictions.types",
     "UnprocessableEntityError": "predictions.errors",

@@ -10,8 +10,8 @@ import os
 import threading
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from predictions._transport import after_fork_in_child
-from predictions._wait_options import (
+from predictions._http.transport import after_fork_in_child
+from predictions._waiting.options import (
     DEFAULT_ASYNC_WAIT_OPTIONS,
     DEFAULT_WAIT_OPTIONS,
     AsyncWaitOptions,

@@ -6,8 +6,8 @@ import asyncio
 import pickle
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
-from predictions._api import API, USER_AGENT
 from predictions._clock import SYSTEM_CLOCK, Clock
+from predictions._http.api import API, USER_AGENT
 from predictions._settings import (
     DEFAULT_API_BASE_URL,
     DEFAULT_MAX_RESPONSE_BYTES,

@@ -26,19 +26,17 @@ from typing import (
     overload,
 )
 
-from predictions._decode import decode_nothing, decode_page, decode_prediction
-from predictions._polling import async_wait_for, wait_for
-from predictions._request import Request
-from predictions._resource import (
+from predictions._http.decode import decode_nothing, decode_page, decode_prediction
+from predictions._http.request import Request
+from predictions._http.transport import read_body
+from predictions._requests import (
     Resource,
     check_create,
     create_request,
     prediction_path,
 )
 from predictions._settings import check_number
-from predictions._streaming import Following, async_follow, follow, is_event_stream
-from predictions._transport import read_body
-from predictions._wait_options import (
+from predictions._waiting.options import (
     DEFAULT_ASYNC_WAIT_OPTIONS,
     DEFAULT_WAIT_OPTIONS,
     AsyncWaitOptions,
@@ -46,7 +44,14 @@ from predictions._wait_options import (
     check_wait_options,
     is_terminal,
 )
-from predictions._waiting import Waiting
+from predictions._waiting.rules import Waiting
+from predictions._waiting.schedule import async_wait_for, wait_for
+from predictions._waiting.streams import (
+    Following,
+    async_follow,
+    follow,
+    is_event_stream,
+)
 from predictions.errors import APITimeoutError, WaitTimeoutError
 from predictions.pagination import (
     PaginatedResponse,

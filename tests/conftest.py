@@ -8,8 +8,8 @@ from typing import Any, Dict, Iterator, List
 import pytest
 import responses
 
-from predictions._api import API
 from predictions._clock import SYSTEM_CLOCK, Clock
+from predictions._http.api import API
 from predictions._settings import Settings
 from predictions.predictions import Predictions
 

@@ -16,24 +16,26 @@ import importlib
 from typing import TYPE_CHECKING, Any, List
 
 if TYPE_CHECKING:  # the names of the table below, for type checkers
-    from ._builtins import BUILTIN_MODELS as BUILTIN_MODELS
-    from ._faults import Fault as Fault
-    from ._faults import Faults as Faults
-    from ._listener import RecordedRequest as RecordedRequest
-    from ._models import PredictionContext as PredictionContext
-    from ._ratelimit import RateLimit as RateLimit
-    from ._server import LocalServer as LocalServer
-    from ._webhooks import Delivery as Delivery
+    from predictions.testing._api.ratelimit import RateLimit as RateLimit
+    from predictions.testing._api.webhooks import Delivery as Delivery
+    from predictions.testing._http.faults import Fault as Fault
+    from predictions.testing._http.faults import Faults as Faults
+    from predictions.testing._http.listener import RecordedRequest as RecordedRequest
+    from predictions.testing._models.builtins import BUILTIN_MODELS as BUILTIN_MODELS
+    from predictions.testing._models.registry import (
+        PredictionContext as PredictionContext,
+    )
+    from predictions.testing._server import LocalServer as LocalServer
 
 _HOMES = {
-    "BUILTIN_MODELS": "._builtins",
-    "Delivery": "._webhooks",
-    "Fault": "._faults",
-    "Faults": "._faults",
+    "BUILTIN_MODELS": "._models.builtins",
+    "Delivery": "._api.webhooks",
+    "Fault": "._http.faults",
+    "Faults": "._http.faults",
     "LocalServer": "._server",
-    "PredictionContext": "._models",
-    "RateLimit": "._ratelimit",
-    "RecordedRequest": "._listener",
+    "PredictionContext": "._models.registry",
+    "RateLimit": "._api.ratelimit",
+    "RecordedRequest": "._http.listener",
 }
 """The one table of public names: the module each lives in (`__all__` is derived)."""
 

@@ -17,9 +17,8 @@ import time
 from typing import Any, List, Optional
 
 from predictions._settings import clean_token
-
-from ._faults import Faults
-from ._serve_args import TOKEN_ENV, build_parser
+from predictions.testing._http.faults import Faults
+from predictions.testing._serve_args import TOKEN_ENV, build_parser
 
 TOKEN_WARNING = (
     "predictions serve: warning: --token puts the token in the process list,"
@@ -68,7 +67,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         The exit status: 0 after Ctrl-C (or SIGTERM), 1 when the address
         cannot be bound, 2 for bad arguments.
     """
-    from ._server import LocalServer
+    from predictions.testing._server import LocalServer
 
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["serve"]:

@@ -6,14 +6,21 @@ import argparse
 import math
 from typing import Callable, NoReturn, TypeVar
 
-from ._app import CANCEL_DELAY
-from ._events import DEFAULT_HEARTBEAT, DEFAULT_STREAM_IDLE, MAX_STREAM_IDLE
-from ._faults import Fault
-from ._limits import MAX_CONNECTIONS, REQUEST_TIMEOUT
-from ._protocol import DEFAULT_PREFER_WAIT, MAX_PREFER_WAIT
-from ._ratelimit import RateLimit
-from ._runner import COLD_START, KEEP_WARM
-from ._uploads import DEFAULT_DOWNLOAD_LIFETIME, DEFAULT_PART_SIZE
+from predictions.testing._api.app import CANCEL_DELAY
+from predictions.testing._api.events import (
+    DEFAULT_HEARTBEAT,
+    DEFAULT_STREAM_IDLE,
+    MAX_STREAM_IDLE,
+)
+from predictions.testing._api.protocol import DEFAULT_PREFER_WAIT, MAX_PREFER_WAIT
+from predictions.testing._api.ratelimit import RateLimit
+from predictions.testing._api.uploads import (
+    DEFAULT_DOWNLOAD_LIFETIME,
+    DEFAULT_PART_SIZE,
+)
+from predictions.testing._http.faults import Fault
+from predictions.testing._http.limits import MAX_CONNECTIONS, REQUEST_TIMEOUT
+from predictions.testing._models.runner import COLD_START, KEEP_WARM
 
 T = TypeVar("T")
 N = TypeVar("N", int, float)

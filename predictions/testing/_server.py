@@ -15,20 +15,27 @@ from typing import (
     Union,
 )
 
-from ._app import CANCEL_DELAY
-from ._events import DEFAULT_HEARTBEAT, DEFAULT_STREAM_IDLE, MAX_STREAM_IDLE
-from ._faults import Fault, Faults
-from ._limits import MAX_CONNECTIONS, REQUEST_TIMEOUT
-from ._listener import RecordedRequest
-from ._models import ModelEntry, ModelFn
-from ._options import check_options
-from ._parts import Parts
-from ._protocol import DEFAULT_PREFER_WAIT, MAX_PREFER_WAIT
-from ._ratelimit import RateLimit
-from ._runner import COLD_START, KEEP_WARM, MAX_RUN_SECONDS
-from ._store import TERMINAL
-from ._uploads import DEFAULT_DOWNLOAD_LIFETIME, DEFAULT_PART_SIZE
-from ._webhooks import Delivery
+from predictions.testing._api.app import CANCEL_DELAY
+from predictions.testing._api.events import (
+    DEFAULT_HEARTBEAT,
+    DEFAULT_STREAM_IDLE,
+    MAX_STREAM_IDLE,
+)
+from predictions.testing._api.protocol import DEFAULT_PREFER_WAIT, MAX_PREFER_WAIT
+from predictions.testing._api.ratelimit import RateLimit
+from predictions.testing._api.store import TERMINAL
+from predictions.testing._api.uploads import (
+    DEFAULT_DOWNLOAD_LIFETIME,
+    DEFAULT_PART_SIZE,
+)
+from predictions.testing._api.webhooks import Delivery
+from predictions.testing._http.faults import Fault, Faults
+from predictions.testing._http.limits import MAX_CONNECTIONS, REQUEST_TIMEOUT
+from predictions.testing._http.listener import RecordedRequest
+from predictions.testing._models.registry import ModelEntry, ModelFn
+from predictions.testing._models.runner import COLD_START, KEEP_WARM, MAX_RUN_SECONDS
+from predictions.testing._options import check_options
+from predictions.testing._wiring import Parts
 
 STOP_TIMEOUT = 2.0
 """Seconds `stop()` waits for each group of threads, at most."""

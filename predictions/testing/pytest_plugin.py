@@ -20,8 +20,7 @@ import pytest
 
 if TYPE_CHECKING:
     from predictions import Client
-
-    from ._server import LocalServer
+    from predictions.testing._server import LocalServer
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,7 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def predictions_server(request: pytest.FixtureRequest) -> Iterator[LocalServer]:
     """A running local WriftAI server, stopped after the test."""
-    from ._server import LocalServer
+    from predictions.testing._server import LocalServer
 
     marker = request.node.get_closest_marker("predictions_server")
     kwargs = dict(marker.kwargs) if marker is not None else {}

@@ -11,13 +11,13 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
-import predictions._batch_rows as batch_rows
-import predictions._batch_run as batch_run
+import predictions.batch._rows as batch_rows
+import predictions.batch._run as batch_run
 from predictions import Client
-from predictions._batch_rows import input_sha
-from predictions._ledger import Ledger
-from predictions._pacing import Pacer, Slot
+from predictions._http.pacing import Pacer, Slot
 from predictions.batch import run_batch
+from predictions.batch._ledger import Ledger
+from predictions.batch._rows import input_sha
 from predictions.errors import APIStatusError
 from predictions.testing import Fault, LocalServer
 from tests.attacks.conftest import describe, run_bounded

@@ -1,4 +1,4 @@
-"""Attacks on the pacer (predictions/_pacing.py): lying servers, reordering,
+"""Attacks on the pacer (predictions/_http/pacing.py): lying servers, reordering,
 fixed-window detection, forks, cancellation. Each test asserts the correct
 behaviour; a failure is a defect."""
 
@@ -14,12 +14,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 
-from predictions._api import API
-from predictions._pacing import MIN_PAUSE, WINDOW_429S, Pacer
-from predictions._retry import MAX_RATE_LIMIT_WAIT
+from predictions._http.api import API
+from predictions._http.pacing import MIN_PAUSE, WINDOW_429S, Pacer
+from predictions._http.retry import MAX_RATE_LIMIT_WAIT
 from predictions.errors import APITimeoutError
 from predictions.predictions import _get
-from predictions.testing._ratelimit import RateLimit, RateLimiter
+from predictions.testing._api.ratelimit import RateLimit, RateLimiter
 from tests.conftest import FakeClock, settings
 from tests.unit.test_pacing import answer, limits
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from predictions import _batch_rows
-from predictions._batch_rows import InputError, InputFile, input_sha, python_rows
+from predictions.batch import _rows as _batch_rows
+from predictions.batch._rows import InputError, InputFile, input_sha, python_rows
 
 
 def test_jsonl_lines_keep_their_numbers_through_blank_lines_bom_and_crlf(

@@ -14,12 +14,12 @@ import pytest
 import requests
 
 from predictions import Client
-from predictions._ledger import Ledger
 from predictions.batch import (
     LedgerMismatchError,
     LedgerWriteError,
     run_batch,
 )
+from predictions.batch._ledger import Ledger
 from predictions.errors import AuthenticationError
 from predictions.testing import Fault, LocalServer, RateLimit
 
@@ -200,7 +200,7 @@ def test_a_crash_after_keys_and_ids_are_recorded_resumes_exactly_once(
     ledger_path = tmp_path / "l"
     # Row 1: its create reached the server, the answer was lost (keyed).
     # Row 2: created and recorded, not finished when the batch died.
-    from predictions._batch_rows import InputFile
+    from predictions.batch._rows import InputFile
 
     file = InputFile(rows)
     ledger = Ledger(ledger_path, "demo/echo", str(rows.resolve()), file.sha)
@@ -234,7 +234,7 @@ def test_a_crash_after_keys_and_ids_are_recorded_resumes_exactly_once(
 
 
 def _create_with_key(client: Client, value: Any, key: str) -> Dict[str, Any]:
-    from predictions._resource import create_request
+    from predictions._requests import create_request
 
     request = create_request(
         {"input": value}, "demo/echo", idempotent=False, max_retries=0,
@@ -530,7 +530,7 @@ def test_a_server_with_no_list_is_polled_one_by_one() -> None:
 def test_a_list_that_keeps_showing_an_ended_prediction_holds_no_row_forever(
     server: LocalServer, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from predictions import _batch_reads
+    from predictions.batch import _reads as _batch_reads
 
     monkeypatch.setattr(_batch_reads, "VERIFY_EVERY", 2.0)
     original = _batch_reads.Reads.list_running
@@ -549,7 +549,7 @@ def test_a_list_that_keeps_showing_an_ended_prediction_holds_no_row_forever(
 def test_a_row_whose_create_alone_keeps_failing_fails_alone(
     server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from predictions import _batch_run
+    from predictions.batch import _run as _batch_run
     from predictions.errors import InternalServerError
 
     monkeypatch.setattr(_batch_run, "CREATE_FAILURE_WINDOW", 1.0)

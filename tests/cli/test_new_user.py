@@ -14,8 +14,8 @@ from typing import List, Tuple
 
 import pytest
 
-from predictions._cli_args import EXAMPLES, build_parser
 from predictions.cli import main
+from predictions.cli._args import EXAMPLES, build_parser
 from predictions.testing import LocalServer
 
 TIMEOUT = 60  # seconds any subprocess here may take, at most

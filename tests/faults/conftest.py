@@ -33,5 +33,5 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Back off in milliseconds: the policy is the same, the suite stays quick."""
-    monkeypatch.setattr("predictions._retry.BACKOFF_INITIAL", 0.01)
-    monkeypatch.setattr("predictions._retry.BACKOFF_MAX", 0.08)
+    monkeypatch.setattr("predictions._http.retry.BACKOFF_INITIAL", 0.01)
+    monkeypatch.setattr("predictions._http.retry.BACKOFF_MAX", 0.08)

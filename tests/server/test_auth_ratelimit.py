@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from predictions.testing import LocalServer, RateLimit
-from predictions.testing._ratelimit import RateLimiter
+from predictions.testing._api.ratelimit import RateLimiter
 
 TOKEN = "s3cret-token"
 
@@ -221,7 +221,7 @@ def test_bucket_refills_with_time() -> None:
 def test_the_least_recently_used_buckets_are_dropped(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("predictions.testing._ratelimit.MAX_BUCKETS", 2)
+    monkeypatch.setattr("predictions.testing._api.ratelimit.MAX_BUCKETS", 2)
     limiter = RateLimiter(RateLimit(reads_per_second=1), clock=lambda: 0.0)
     assert limiter.take("read", "a")[0]
     assert limiter.take("read", "b")[0]

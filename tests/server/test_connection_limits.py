@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from predictions.testing import LocalServer
-from predictions.testing._limits import Admission
+from predictions.testing._http.limits import Admission
 
 from .raw_stream import RawConnection, request_bytes
 from .uploads import start_upload

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from predictions.testing import LocalServer
-from predictions.testing._protocol import prefer_wait
+from predictions.testing._api.protocol import prefer_wait
 
 from .helpers import create
 

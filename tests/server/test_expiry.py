@@ -9,9 +9,9 @@ from typing import Callable, List
 import requests
 
 from predictions.testing import LocalServer
-from predictions.testing._builtins import build_registry
-from predictions.testing._pages import ListQuery
-from predictions.testing._store import Store
+from predictions.testing._api.pages import ListQuery
+from predictions.testing._api.store import Store
+from predictions.testing._models.builtins import build_registry
 
 from .helpers import create, fetch, wait_until
 

@@ -11,9 +11,9 @@ import pytest
 import requests
 
 from predictions.testing import LocalServer, PredictionContext
-from predictions.testing._builtins import build_registry
-from predictions.testing._runner import Runner
-from predictions.testing._store import Store
+from predictions.testing._api.store import Store
+from predictions.testing._models.builtins import build_registry
+from predictions.testing._models.runner import Runner
 
 from .helpers import create, strict_json, wait_until
 

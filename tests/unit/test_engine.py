@@ -22,7 +22,7 @@ from predictions import (
     async_as_completed,
     hookimpl,
 )
-from predictions._waiting import POLL_FAILURE_WINDOW, UNKNOWN_STATUS_LIMIT
+from predictions._waiting.rules import POLL_FAILURE_WINDOW, UNKNOWN_STATUS_LIMIT
 from tests.conftest import BASE, TOKEN, FakeClock, prediction
 
 

@@ -21,9 +21,9 @@ from predictions import (
     InvalidResponseError,
     PredictionsError,
 )
-from predictions import _uploads as uploads_module
+from predictions.files import _uploads as uploads_module
 from predictions import files as files_module
-from predictions._api import API
+from predictions._http.api import API
 from predictions.files import (
     File,
     UploadError,

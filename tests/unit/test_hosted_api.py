@@ -20,7 +20,7 @@ from predictions import (
     WaitOptions,
     WaitTimeoutError,
 )
-from predictions._resource import HOLD_ASSUMED, HOLD_MARGIN
+from predictions._requests import HOLD_ASSUMED, HOLD_MARGIN
 from tests.conftest import BASE, TOKEN, FakeClock, prediction
 
 CREATE = f"{BASE}/models/o/n/predictions"

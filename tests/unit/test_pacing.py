@@ -10,8 +10,14 @@ import pytest
 from requests.structures import CaseInsensitiveDict
 
 from predictions._clock import SYSTEM_CLOCK
-from predictions._pacing import PROBE_INTERVAL, REFILL_SHARE, WINDOW_429S, Pacer, Slot
-from predictions._resource import create_request
+from predictions._http.pacing import (
+    PROBE_INTERVAL,
+    REFILL_SHARE,
+    WINDOW_429S,
+    Pacer,
+    Slot,
+)
+from predictions._requests import create_request
 from predictions.errors import APITimeoutError
 from predictions.predictions import _cancel, _get, _list
 from tests.conftest import FakeClock
@@ -387,7 +393,7 @@ def test_a_request_sent_before_an_answered_one_may_not_be_counted_in_it(
 def test_each_429_spends_less_of_the_refill_then_it_comes_back(
     pacer: Pacer, clock: FakeClock
 ) -> None:
-    from predictions._pacing import MIN_SHARE, SHARE_CUT
+    from predictions._http.pacing import MIN_SHARE, SHARE_CUT
 
     answer(pacer, "read", 200, limits(remaining=0, reset_in=1.0), clock.now)
     state = pacer._buckets["read"]

@@ -16,8 +16,8 @@ from predictions import (
     InternalServerError,
     RateLimitError,
 )
-from predictions._api import API
-from predictions._retry import (
+from predictions._http.api import API
+from predictions._http.retry import (
     BACKOFF_MAX,
     MAX_RATE_LIMIT_WAIT,
     RetryPolicy,

@@ -7,7 +7,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from predictions._sse import EventDecoder, StreamError
+from predictions._http.sse import EventDecoder, StreamError
 
 STREAM = (
     b": a heartbeat\n"

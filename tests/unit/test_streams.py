@@ -12,7 +12,7 @@ import pytest
 import responses
 
 from predictions import Client, StreamError, hookimpl
-from predictions._streaming import Following
+from predictions._waiting.streams import Following
 from tests.conftest import BASE, TOKEN, FakeClock, prediction
 
 STREAM = f"{BASE}/predictions/p1/stream"

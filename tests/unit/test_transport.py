@@ -14,7 +14,7 @@ import responses
 import urllib3
 
 from predictions import APIConnectionError, APIStatusError, Client, PredictionsError
-from predictions._api import API
+from predictions._http.api import API
 from predictions.client import DEFAULT_TIMEOUT, USER_AGENT
 from tests.conftest import BASE, TOKEN, FakeClock, prediction
 
@@ -339,7 +339,7 @@ def test_a_request_without_credentials_sends_none_of_the_clients_headers(
     mocked: responses.RequestsMock,
 ) -> None:
     """Part URLs get no Authorization and no header of the client's (issue 13)."""
-    from predictions._request import Request
+    from predictions._http.request import Request
 
     part = "https://storage.test/bucket/part-1?sig=abc"
     mocked.add("PUT", part, headers={"ETag": '"e1"'})
@@ -471,7 +471,7 @@ def test_a_client_leaves_no_fork_hook_behind() -> None:
     """One at-fork hook for the process: a client per request must not grow it."""
     import gc
 
-    from predictions import _transport
+    from predictions._http import transport as _transport
 
     before = len(_transport._FORK_RESETS)
     for _ in range(50):
@@ -483,7 +483,7 @@ def test_a_client_leaves_no_fork_hook_behind() -> None:
 def test_a_pool_closed_by_urllib3_is_looked_up_again() -> None:
     """urllib3 1.x closes pools it evicts from its cache of 10 origins; the
     adapter's own cache once kept handing the closed one out (review)."""
-    from predictions._transport import PoolCachingAdapter
+    from predictions._http.transport import PoolCachingAdapter
 
     adapter = PoolCachingAdapter()
     request = requests.Request("GET", "https://api.test/v1/x").prepare()

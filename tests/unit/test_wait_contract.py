@@ -20,8 +20,8 @@ from predictions import (
     WaitOptions,
     WaitTimeoutError,
 )
-from predictions._api import API
-from predictions._waiting import POLL_FAILURE_WINDOW
+from predictions._http.api import API
+from predictions._waiting.rules import POLL_FAILURE_WINDOW
 from predictions.predictions import Predictions
 from tests.conftest import BASE, FakeClock, prediction, settings
 

@@ -1,0 +1,318 @@
+"""Resource: the base of API resources, model references and safe path segments."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Dict,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Tuple,
+)
+from urllib.parse import quote
+
+from predictions._http.decode import decode_prediction
+from predictions._http.request import Request, json_body
+from predictions._waiting.options import BaseWaitOptions
+
+if TYPE_CHECKING:
+    from predictions._http.api import API
+
+MODEL_REF_FORMS = "'owner/name' or 'owner/name:version' (version in decimal digits)"
+
+# Owner and name: no '/', ':', '?', '#', '%', white space or control characters.
+_PART = r"[^/:?#%\s\x00-\x1f\x7f-\x9f]+"
+_MODEL_REF = re.compile(rf"({_PART})/({_PART})(?::([0-9]+))?")
+
+
+class ModelRef(NamedTuple):
+    """A parsed model reference."""
+
+    owner: str
+    name: str
+    version: Optional[int]
+
+
+def parse_model_ref(model: str) -> ModelRef:
+    """Parse a model reference as users write it.
+
+    Args:
+        model: `owner/name` or `owner/name:version`.
+
+    Returns:
+        The owner, name and version (None for the latest).
+
+    Raises:
+        TypeError: If `model` is not a string.
+        ValueError: If `model` is not in one of the accepted forms.
+    """
+    if not isinstance(model, str):
+        raise TypeError(
+            f"model must be a string such as {MODEL_REF_FORMS}, "
+            f"not {type(model).__name__}"
+        )
+    match = _MODEL_REF.fullmatch(model)
+    if match is None or match[1] in (".", "..") or match[2] in (".", ".."):
+        raise ValueError(f"invalid model reference {model!r}: use {MODEL_REF_FORMS}")
+    version = match[3]
+    return ModelRef(match[1], match[2], None if version is None else int(version))
+
+
+def path_segment(value: str, what: str) -> str:
+    """Percent-encode user input into exactly one path segment.
+
+    Args:
+        value: The raw value, such as a prediction id.
+        what: What the value is, for the error message.
+
+    Returns:
+        The encoded segment: no `/`, `?`, `#` or `%` survives unencoded.
+
+    Raises:
+        TypeError: If `value` is not a string.
+        ValueError: If `value` is empty, blank, `.` or `..`, which cannot name
+            a resource.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, not {type(value).__name__}")
+    if not value.strip() or value in (".", ".."):
+        raise ValueError(f"{what} must be a non-blank string other than '.' and '..'")
+    return quote(value, safe="")
+
+
+def prediction_path(prediction_id: str) -> str:
+    """The path of one prediction, its id checked and encoded into one segment.
+
+    Args:
+        prediction_id: The prediction's id.
+
+    Returns:
+        `/predictions/<encoded id>`.
+
+    Raises:
+        TypeError: If the id is not a string.
+        ValueError: If the id is empty, blank, `.` or `..`.
+    """
+    return "/predictions/" + path_segment(prediction_id, "prediction id")
+
+
+class Resource:
+    """The base of the API's resources: holds the `API` they talk through.
+
+    Args:
+        api: The API that sends the resource's requests.
+    """
+
+    _api: API
+
+    def __init__(self, api: API) -> None:
+        self._api = api
+
+
+HOLD_ASSUMED = 60.0
+"""The longest hold assumed of a server asked for its default (`Prefer: wait`)."""
+
+HOLD_MARGIN = 10.0
+"""Seconds a held create's read timeout exceeds the hold by."""
+
+
+def check_create(params: Any, model: str) -> ModelRef:
+    """Check a create's `params` (but not its input's values) and its model.
+
+    Returns:
+        The parsed model reference.
+
+    Raises:
+        TypeError: If `params` is not a mapping or a value has a wrong type.
+        ValueError: If `params` has no `input`, or `model` is not valid.
+    """
+    if not isinstance(params, Mapping):
+        raise TypeError(
+            "params must be a mapping such as {'input': {...}}, "
+            f"not {type(params).__name__}"
+        )
+    if "input" not in params:
+        raise ValueError("params must have an 'input' key: {'input': {...}}")
+    validate = params.get("validate_input")
+    if validate is not None and not isinstance(validate, bool):
+        raise TypeError("params['validate_input'] must be True or False")
+    webhook = params.get("webhook")
+    if webhook is not None and not (
+        isinstance(webhook, Mapping) and isinstance(webhook.get("url"), str)
+    ):
+        raise TypeError("params['webhook'] must be None or {'url': str, 'secret': ...}")
+    return parse_model_ref(model)
+
+
+def create_request(
+    params: Any,
+    model: str,
+    *,
+    idempotent: bool,
+    max_retries: Optional[int],
+    wait_options: Optional[BaseWaitOptions[Any]] = None,
+    stream: bool = False,
+    answer_stream: bool = False,
+    deadline: Optional[float] = None,
+    idempotency_key: Optional[str] = None,
+) -> Request:
+    """Check a create call's arguments and build its request.
+
+    The caller's `params` are read, never changed: `validate_input` becomes
+    the `Validate-Input` header, and the body holds `input`, and `webhook`
+    when the caller gave one. A new `Idempotency-Key` is minted for the call,
+    unless one is given.
+
+    Args:
+        params: The caller's `CreatePredictionParams`.
+        model: The model reference.
+        idempotent: Whether a create may be sent again after it may have
+            reached the server (the client's `retry_create`).
+        max_retries: The call's retry limit, or None for the client's.
+        wait_options: For a create that waits: the server is asked to hold
+            it until the prediction finishes (`Prefer: wait[=N]`), no longer
+            than the wait's timeout, and the read timeout outlasts the hold.
+        stream: Create the prediction with its events to be streamed.
+        answer_stream: Ask for the create's answer to be its event stream
+            (`Prefer: wait` with `stream`); the answer is returned unread.
+        deadline: A clock time the create may not run past (a wait's).
+        idempotency_key: The key to send (a batch's, kept in its ledger).
+
+    Returns:
+        The request.
+
+    Raises:
+        TypeError: If `params` is not a mapping or a value has a wrong type.
+        ValueError: If `params` has no `input`, the input is not JSON (NaN,
+            infinities, a cycle), or `model` is not valid.
+    """
+    ref = check_create(params, model)
+    validate = params.get("validate_input")
+    webhook = params.get("webhook")
+    path = "/models/{}/{}".format(
+        path_segment(ref.owner, "model owner"), path_segment(ref.name, "model name")
+    )
+    if ref.version is not None:
+        path += f"/versions/{ref.version}"
+    path += "/predictions"
+
+    body: Dict[str, Any] = {"input": params["input"]}
+    if "webhook" in params:
+        body["webhook"] = None if webhook is None else dict(webhook)
+    if stream:
+        body["stream"] = True
+
+    if idempotency_key is None:
+        import uuid  # ~2 ms to import: paid by the first create, not by import
+
+        idempotency_key = str(uuid.uuid4())
+    headers = {"Idempotency-Key": idempotency_key, "Content-Type": "application/json"}
+    if validate is not None:
+        headers["Validate-Input"] = "true" if validate else "false"
+    read_timeout = None
+    prefer, hold = (None, 0.0) if wait_options is None else _prefer(wait_options)
+    if answer_stream:
+        headers["Accept"] = "text/event-stream, application/json"
+        prefer, hold = prefer or "wait", hold or HOLD_ASSUMED  # the idle limit
+    if prefer is not None:
+        headers["Prefer"] = prefer
+        read_timeout = hold + HOLD_MARGIN
+    return Request(
+        "POST",
+        path,
+        body=_encode(body),
+        headers=headers,
+        bucket="create",
+        idempotent=idempotent,
+        max_retries=max_retries,
+        read_timeout=read_timeout,
+        held=prefer is not None,
+        deadline=deadline,
+        stream=answer_stream,
+        decode=open_stream if answer_stream else decode_prediction,
+    )
+
+
+def open_stream(response: Any) -> Any:
+    """Decode an answer that opens a stream: itself, unread, or the typed error."""
+    if response.status_code >= 300:
+        decode_prediction(response)  # raises the status's typed error
+    return response
+
+
+def _prefer(options: BaseWaitOptions[Any]) -> Tuple[Optional[str], float]:
+    """The `Prefer` header that asks the server to hold a create, and the hold.
+
+    No header when the options ask for no hold, when their deadline is under
+    a second away, or when they ask to cancel on Ctrl-C (which needs the
+    prediction's id at once, so the create cannot be held).
+    """
+    if options.cancel_on_interrupt:
+        return None, 0.0  # a Ctrl-C can cancel only a prediction whose id is known
+    hold = options.prefer_wait
+    if options.timeout is not None:
+        hold = options.timeout if hold is None else min(hold, options.timeout)
+    if hold is None:
+        return "wait", HOLD_ASSUMED
+    seconds = int(hold)  # whole seconds, down: the answer comes by the deadline
+    return (f"wait={seconds}", float(seconds)) if seconds >= 1 else (None, 0.0)
+
+
+def _encode(body: Dict[str, Any]) -> bytes:
+    try:
+        return json_body(body)
+    except (ValueError, RecursionError):
+        where = _not_finite(body["input"], ["input"])
+        if where is None:
+            raise ValueError(
+                "params['input'] is not JSON (a cycle, or nested too deep); "
+                "nothing was sent"
+            ) from None
+        subscripts = "".join(f"[{part!r}]" for part in where)
+        raise ValueError(
+            f"params{subscripts} is {_value_at(body, where)!r}: NaN and "
+            "infinities are not JSON; nothing was sent"
+        ) from None
+
+
+def _value_at(body: Any, where: List[Any]) -> Any:
+    """The value at a path of keys and indexes."""
+    for part in where:
+        body = body[part]
+    return body
+
+
+def _not_finite(value: Any, where: List[Any], depth: int = 0) -> Optional[List[Any]]:
+    """The path to the first NaN or infinity in a value, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where
+    if depth > 200:
+        return None
+    items: Any = ()
+    if isinstance(value, Mapping):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    for key, item in items:
+        found = _not_finite(item, [*where, key], depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+__all__ = [
+    "MODEL_REF_FORMS",
+    "ModelRef",
+    "Resource",
+    "check_create",
+    "create_request",
+    "open_stream",
+    "parse_model_ref",
+    "path_segment",
+    "prediction_path",
+]

@@ -1,0 +1,314 @@
+"""Following a prediction's events: open, read, resume, and end once.
+
+`Following` holds one stream's state and its rules; two drivers run it,
+`follow` (a generator) and `async_follow` (an async generator). They differ
+only in how they wait for bytes: `async_follow` reads on the client's stream
+threads (`API.stream_executor`), never on its request pool, so open streams
+do not starve the client's other calls.
+
+The rules:
+
+- events are decoded from bytes as they arrive (`_sse.EventDecoder`);
+- a connection closed with no terminal event (an idle close, a dropped
+  connection, a server restart) is resumed from the last event id
+  (`after_id`): no event is lost or repeated. A close after the stream was
+  open a while is normal and costs nothing; a reconnect goes through the
+  retry policy like any read, and a stream that keeps breaking off at once
+  is given up after the client's `max_retries`. What ends it is raised as a
+  `StreamError` carrying the last event id, so the caller can resume by hand;
+- the stream ends after its terminal event (`done` or `error`), firing
+  `on_terminal` once, after the caller has had that event; closing the
+  iterator early (`break`, `contextlib.closing`) releases the connection at
+  once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.client
+import socket
+import time
+from typing import (
+    Any,
+    AsyncGenerator,
+    Callable,
+    Dict,
+    Generator,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    cast,
+)
+
+import requests
+
+from predictions._http.api import API
+from predictions._http.decode import check_prediction
+from predictions._http.request import Request
+from predictions._http.retry import backoff
+from predictions._http.sse import EventDecoder, StreamError
+from predictions._requests import (
+    HOLD_ASSUMED,
+    HOLD_MARGIN,
+    open_stream,
+    prediction_path,
+)
+from predictions._waiting.rules import Ending
+from predictions.errors import PredictionsError
+from predictions.types import PredictionEvent
+
+READ_SIZE = 65536
+"""Bytes asked of the socket at a time."""
+
+QUICK_CLOSE = 1.0
+"""A stream closed within this many seconds of opening, with no event, is a
+failure (a server that closes at once must not be reconnected forever)."""
+
+TERMINAL_EVENTS = ("done", "error")
+
+
+def stream_request(
+    prediction_id: str, after_id: Optional[str], wait: Optional[float]
+) -> Request:
+    """The request of a prediction's event stream, from after `after_id`."""
+    headers = {"Accept": "text/event-stream", "Accept-Encoding": "identity"}
+    if wait is not None:
+        headers["Prefer"] = f"wait={int(wait)}" if wait >= 1 else "wait=1"
+    idle = HOLD_ASSUMED if wait is None else wait
+    return Request(
+        "GET",
+        prediction_path(prediction_id) + "/stream",
+        headers=headers,
+        query=() if after_id is None else (("after_id", after_id),),
+        read_timeout=idle + HOLD_MARGIN,
+        stream=True,
+        decode=open_stream,
+    )
+
+
+def is_event_stream(response: requests.Response) -> bool:
+    """Whether an answer is an event stream (rather than a JSON prediction)."""
+    content_type = response.headers.get("content-type", "")
+    return content_type.split(";")[0].strip().lower() == "text/event-stream"
+
+
+class Following(Ending):
+    """One prediction's event stream, resumed across connections.
+
+    Args:
+        api: The API the stream is opened through.
+        prediction_id: The prediction, or None until a create's stream tells it.
+        after_id: Resume after this event id.
+        wait: Seconds the server may stay idle before it closes (`Prefer: wait`).
+        on_init: Called with the prediction of the `init` event, once.
+    """
+
+    def __init__(
+        self,
+        api: API,
+        prediction_id: Optional[str],
+        after_id: Optional[str] = None,
+        wait: Optional[float] = None,
+        on_init: Optional[Callable[[Dict[str, Any]], None]] = None,
+    ) -> None:
+        self.api = api
+        self.prediction_id = prediction_id
+        self.wait = wait
+        self.on_init = on_init
+        self.decoder = EventDecoder()
+        self.decoder.last_id = after_id
+        self.prediction: Optional[Dict[str, Any]] = None
+        self.finished = False
+        self.failures = 0
+        self.opened_at = 0.0
+        self.progressed = False
+        self.started = api.clock.monotonic()
+        self._seen = set() if after_id is None else {after_id}
+        self.response: Optional[requests.Response] = None
+        """The answer being read, while a connection is open."""
+
+    @contextlib.contextmanager
+    def lifetime(self) -> Iterator[None]:
+        """Around a driver: end once however it ends; leave no connection open."""
+        try:
+            yield
+            self.end(None)
+        except BaseException as exc:
+            self.end(None if self.finished else exc)
+            raise
+        finally:
+            if self.response is not None:
+                _close(self.response)
+
+    @contextlib.contextmanager
+    def reopening(self) -> Iterator[None]:
+        """Around a (re)connect: its failure becomes a `StreamError`.
+
+        The error carries the last event id, to resume by hand.
+        """
+        try:
+            yield
+        except StreamError:
+            raise
+        except PredictionsError as exc:
+            raise self.error(f"the event stream could not be resumed ({exc})") from exc
+
+    def request(self) -> Request:
+        """The request that (re)opens the stream after the last event."""
+        if self.prediction_id is None:
+            raise self.error("the stream broke off before it told its prediction")
+        return stream_request(self.prediction_id, self.decoder.last_id, self.wait)
+
+    def opened(self) -> http.client.HTTPResponse:
+        """Start reading the answer: return its raw reader.
+
+        http.client's own, which reads chunked bodies piece by piece.
+        """
+        response = self.response
+        assert response is not None
+        self.opened_at = time.monotonic()
+        self.progressed = False
+        if not is_event_stream(response):
+            raise self.error(
+                "the server answered with "
+                f"{response.headers.get('content-type') or 'no content type'}, "
+                "not an event stream"
+            )
+        reader: Any = response.raw._fp
+        return cast(http.client.HTTPResponse, reader)
+
+    def take(self, chunk: bytes) -> List[PredictionEvent]:
+        """The new events a piece of the stream completes, up to the terminal one."""
+        fresh: List[PredictionEvent] = []
+        for event in cast(List[PredictionEvent], self.decoder.feed(chunk)):
+            if event["id"] in self._seen:
+                continue  # a server that repeats itself: never yield twice
+            self._seen.add(event["id"])
+            self.progressed = True
+            fresh.append(event)
+            self._saw(event)
+            if self.finished:
+                break
+        return fresh
+
+    def _saw(self, event: PredictionEvent) -> None:
+        kind, data = event["event"], event["data"]
+        if kind == "init" and self.prediction is None and isinstance(data, dict):
+            check_prediction(data, None)
+            self.prediction = data
+            self.prediction_id = self.prediction_id or data["id"]
+            if self.on_init is not None:
+                self.on_init(data)
+        elif kind == "done" and isinstance(data, dict):
+            self.prediction = data
+        elif kind == "error" and self.prediction is not None:
+            self.prediction = {**self.prediction, "status": "failed", "error": data}
+        if kind in TERMINAL_EVENTS:
+            self.finished = True  # `end` comes once the caller has seen it
+
+    def closed(self, error: Optional[BaseException]) -> float:
+        """Release the connection that ended: seconds before resuming, if it must.
+
+        Raises:
+            StreamError: The stream keeps breaking off; carries the last id.
+        """
+        if self.response is not None:
+            _close(self.response)
+            self.response = None
+        self.decoder.reset()  # a half-received event is sent again, whole
+        if self.finished:
+            return 0.0
+        quick = time.monotonic() - self.opened_at < QUICK_CLOSE
+        if self.progressed or (error is None and not quick):
+            self.failures = 0
+            return 0.0  # new events came, or an idle close: normal, and free
+        self.failures += 1
+        if self.failures > self.api.settings.max_retries:
+            reason = "broke off" if error is not None else "closed at once"
+            raise self.error(f"the event stream {reason} {self.failures} times") from (
+                error
+            )
+        return backoff(self.failures)
+
+    def error(self, message: str) -> StreamError:
+        """A `StreamError` that says where to resume."""
+        return StreamError(message, last_event_id=self.decoder.last_id)
+
+    def outcome(self) -> Tuple[Any, int, float]:
+        """The prediction as last seen, no polls, the seconds the stream took."""
+        return self.prediction, 0, self.api.clock.monotonic() - self.started
+
+
+_DROPPED = (OSError, http.client.HTTPException, ValueError)
+"""What reading a stream raises when its connection breaks (ValueError: a
+read on a response that was closed)."""
+
+
+def follow(
+    api: API, following: Following, response: Optional[requests.Response] = None
+) -> Generator[PredictionEvent, None, None]:
+    """Yield a prediction's events until its terminal one, resuming as needed."""
+    following.response = response
+    with following.lifetime():
+        while not following.finished:
+            if following.response is None:
+                with following.reopening():
+                    following.response = api.request(following.request())
+            reader, error = following.opened(), None
+            try:
+                while not following.finished and (chunk := reader.read1(READ_SIZE)):
+                    yield from following.take(chunk)
+            except _DROPPED as exc:
+                error = exc
+            delay = following.closed(error)
+            if delay:
+                api.clock.sleep(delay)
+
+
+async def async_follow(
+    api: API, following: Following, response: Optional[requests.Response] = None
+) -> AsyncGenerator[PredictionEvent, None]:
+    """Yield a prediction's events on the event loop; see `follow`."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    following.response = response
+    with following.lifetime():
+        while not following.finished:
+            if following.response is None:
+                with following.reopening():
+                    following.response = await api.async_request(following.request())
+            reader, error = following.opened(), None
+            read = functools.partial(reader.read1, READ_SIZE)
+            try:
+                while not following.finished and (
+                    chunk := await loop.run_in_executor(api.stream_executor(), read)
+                ):
+                    for event in following.take(chunk):
+                        yield event
+            except _DROPPED as exc:
+                error = exc
+            delay = following.closed(error)
+            if delay:
+                await api.clock.async_sleep(delay)
+
+
+def _close(response: requests.Response) -> None:
+    """Release a stream's connection at once, even while a thread reads it."""
+    connection = getattr(response.raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)  # wakes a read blocked on it
+    response.close()
+
+
+__all__ = [
+    "Following",
+    "async_follow",
+    "follow",
+    "is_event_stream",
+    "stream_request",
+]

@@ -1,0 +1,148 @@
+"""What a batch hands out (results, progress) and a row on its way through it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional
+
+from predictions._compat import TypedDict
+from predictions._waiting.rules import Waiting
+from predictions.batch._rows import Row
+from predictions.types import TERMINAL_STATUSES
+
+FAILED = ("failed", "cancelled", "canceled", "abandoned", "invalid", "rejected", "lost")
+"""The statuses of rows that did not succeed (what `retry_failed` redoes,
+except `invalid` rows: their input itself is wrong)."""
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Where a batch stands.
+
+    Attributes:
+        total: The rows in all, when known (a file's lines; `len()` of a list).
+        done: Rows with a result, including those done by an earlier run.
+        succeeded: Of those, the rows whose prediction succeeded.
+        failed: Of those, the rows that did not succeed.
+        running: Rows created or being created, not yet done.
+        resumed: Rows found done in the ledger (not redone).
+        elapsed: Seconds since this run began.
+        rate: Rows done per second by this run.
+        eta: Seconds to the end at that rate, when the total is known.
+    """
+
+    total: Optional[int]
+    done: int
+    succeeded: int
+    failed: int
+    running: int
+    resumed: int
+    elapsed: float
+    rate: float
+    eta: Optional[float]
+
+
+class BatchResult(TypedDict):
+    """One row's result, as a batch yields it and writes it (one JSON line).
+
+    `status` is the prediction's terminal status, or, for a row with no
+    prediction: `invalid` (the row is not an input: not a JSON object, a
+    duplicate key...), `rejected` (the API refused its create: 400, 422...),
+    or `lost` (its prediction could not be read back: expired, or stuck in a
+    status the client does not know). `error` is then
+    `{"source": "client", "message": ...}`.
+    """
+
+    key: str
+    line: Optional[int]
+    prediction_id: Optional[str]
+    status: str
+    output: Any
+    error: Optional[Dict[str, Any]]
+    created_at: Optional[str]
+    completed_at: Optional[str]
+    setup_time: Optional[str]
+    execution_time: Optional[str]
+
+
+class OpenRow:
+    """A row between its create and its result."""
+
+    __slots__ = (
+        "check_at",
+        "created_at",
+        "due",
+        "failing_since",
+        "failures",
+        "fetching",
+        "idempotency_key",
+        "model",
+        "request",
+        "resent",
+        "row",
+        "verified_at",
+        "wait",
+    )
+
+    def __init__(self, row: Row, idempotency_key: str) -> None:
+        self.row = row
+        self.idempotency_key = idempotency_key
+        self.request: Any = None
+        self.wait: Optional[Waiting] = None
+        self.created_at = 0.0  # the clock time its create answered
+        self.check_at = 0.0  # the earliest time it is worth a read
+        self.due = 0.0  # when a create or a GET put off may go again
+        self.resent = False  # its key was sent by an earlier run
+        self.fetching = False
+        self.model = ""  # the model its request was built for
+        self.failures = 0  # its creates failed in a row
+        self.failing_since: Optional[float] = None
+        self.verified_at = 0.0  # when a GET last told its status
+
+
+def result_of(
+    row: Row, prediction: Optional[Mapping[str, Any]], **extra: Any
+) -> Dict[str, Any]:
+    """A row's result: its key, its prediction's id, status, output or error, times."""
+    prediction = prediction or {}
+    result: Dict[str, Any] = {
+        "key": row.key,
+        "line": row.line,
+        "prediction_id": prediction.get("id"),
+        "status": prediction.get("status"),
+        "output": prediction.get("output"),
+        "error": prediction.get("error"),
+        "created_at": prediction.get("created_at"),
+        "completed_at": prediction.get("updated_at")
+        if prediction.get("status") in TERMINAL_STATUSES
+        else None,
+        "setup_time": prediction.get("setup_time"),
+        "execution_time": prediction.get("execution_time"),
+    }
+    result.update(extra)
+    return result
+
+
+def row_error(row: Row, status: str, message: str, **extra: Any) -> Dict[str, Any]:
+    return result_of(
+        row,
+        None,
+        status=status,
+        error={"source": "client", "message": message},
+        **extra,
+    )
+
+
+def where(row: Row) -> str:
+    return f"line {row.line}" if row.line is not None else f"row {row.key}"
+
+
+__all__ = [
+    "FAILED",
+    "BatchProgress",
+    "BatchResult",
+    "OpenRow",
+    "result_of",
+    "row_error",
+    "where",
+]

@@ -1,0 +1,254 @@
+"""`predictions batch`: a model over every row of a file, with a progress line.
+
+The results go to `--output` as JSON lines, every row's, in each run (rows
+done by an earlier run come from the ledger); the progress line and the
+summary go to stderr, or the summary to stdout as JSON with `--json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from typing import IO, Any, Dict, List, Optional
+
+from predictions.cli import EXIT_FAILED, EXIT_INTERRUPT, EXIT_OK
+from predictions.cli._output import UsageError
+
+SHOWN_FAILURES = 20
+"""Failed rows the text summary lists (the JSON summary lists 100)."""
+
+
+def check(args: argparse.Namespace) -> None:
+    """The batch's options that cannot go together; raise UsageError."""
+    if args.ledger and args.no_ledger:
+        raise UsageError("--ledger and --no-ledger cannot go together")
+    if args.output == "-" and not (args.ledger or args.no_ledger):
+        raise UsageError(
+            "with --output - (stdout) give --ledger FILE, so that the batch can "
+            "be resumed (or --no-ledger)"
+        )
+    if args.json and args.output == "-":
+        raise UsageError("--json prints the summary on stdout: give --output FILE")
+    if not os.path.isfile(args.input):
+        raise UsageError(f"--input {args.input}: no such file")
+
+
+def ledger_path(args: argparse.Namespace) -> Optional[str]:
+    """Where the ledger is: --ledger, else OUTPUT.ledger; None with --no-ledger."""
+    if args.no_ledger:
+        return None
+    return str(args.ledger or args.output + ".ledger")
+
+
+class Progress:
+    """The progress line on stderr.
+
+    Rewritten in place on a terminal; elsewhere (a log), a line every
+    `PLAIN_EVERY` seconds.
+    """
+
+    PLAIN_EVERY = 10.0
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.shown = False
+        self.last = time.monotonic()
+
+    def __call__(self, progress: Any) -> None:
+        now = time.monotonic()
+        if not self.tty and now - self.last < self.PLAIN_EVERY:
+            return  # a log, not a screen: a line now and then; the summary ends it
+        self.last = now
+        total = "" if progress.total is None else f"/{progress.total}"
+        line = (
+            f"batch: {progress.done}{total} rows done ({progress.succeeded} "
+            f"succeeded, {progress.failed} failed), {progress.running} running, "
+            f"{progress.rate:.1f} rows/s"
+        )
+        if progress.eta is not None and progress.done < (progress.total or 0):
+            line += f", about {_duration(progress.eta)} left"
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + line)
+            self.shown = True
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def end(self) -> None:
+        """Leave the line, so that what follows starts on a line of its own."""
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.shown = False
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def run(client: Any, args: argparse.Namespace) -> int:
+    """Run the batch command; the exit code."""
+    from predictions.batch import LedgerMismatchError, run_batch
+    from predictions.batch._rows import InputError
+
+    ledger = ledger_path(args)
+    # The batch draws one line for all its rows; the progress plugin's line per
+    # prediction would print thousands of lines across it.
+    client.api.hooks.unregister("progress")
+    progress = Progress(sys.stderr)
+    try:
+        batch = run_batch(
+            args.input,
+            args.model,
+            client=client,
+            ledger=ledger,
+            key=args.key,
+            concurrency=args.concurrency,
+            hold=args.hold,
+            ordered=args.ordered,
+            retry_failed=args.retry_failed,
+            force=args.force,
+            poll_interval=args.poll_interval,
+            on_progress=progress,
+            format=args.format,
+        )
+    except (InputError, LedgerMismatchError) as exc:
+        raise UsageError(str(exc)) from None
+    summary = Summary()
+    files = contextlib.ExitStack()
+    output = sys.stdout
+    if args.output != "-":
+        try:
+            output = files.enter_context(open(args.output, "w", encoding="utf-8"))  # noqa: SIM115
+        except OSError as exc:
+            batch.close()
+            raise UsageError(f"--output {args.output}: {exc.strerror}") from None
+    try:
+        with files, batch:
+            for result in batch:
+                output.write(json.dumps(result, ensure_ascii=False) + "\n")
+                summary.add(result)
+            output.flush()
+    except KeyboardInterrupt:
+        progress.end()
+        where = f" (the ledger is {ledger})" if ledger else ""
+        print(
+            "predictions: interrupted: run the same command again to go on where it "
+            f"stopped{where}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPT
+    finally:
+        progress.end()
+    final = batch.progress()
+    if args.json:
+        print(json.dumps(summary.as_json(final, batch.counts, args, ledger), indent=2))
+    else:
+        summary.show(final, batch.counts, args, ledger, sys.stderr)
+    return EXIT_OK if summary.failed == 0 else EXIT_FAILED
+
+
+class Summary:
+    """What the rows came to: counts by status, and the first failed rows."""
+
+    def __init__(self) -> None:
+        self.by_status: Dict[str, int] = {}
+        self.failed = 0
+        self.failures: List[Dict[str, Any]] = []
+
+    def add(self, result: Dict[str, Any]) -> None:
+        status = result["status"]
+        self.by_status[status] = self.by_status.get(status, 0) + 1
+        if status != "succeeded":
+            self.failed += 1
+            if len(self.failures) < 100:
+                error = result.get("error") or {}
+                message = error.get("message") if isinstance(error, dict) else error
+                self.failures.append(
+                    {
+                        "key": result["key"],
+                        "line": result.get("line"),
+                        "status": status,
+                        "prediction_id": result.get("prediction_id"),
+                        "error": message or status,
+                    }
+                )
+
+    def as_json(
+        self, final: Any, counts: Any, args: argparse.Namespace, ledger: Optional[str]
+    ) -> Dict[str, Any]:
+        return {
+            "rows": final.done,
+            "succeeded": final.succeeded,
+            "failed": self.failed,
+            "by_status": dict(sorted(self.by_status.items())),
+            "resumed": final.resumed,
+            "created": counts["created"],
+            "sent_again": counts["resent"],
+            "reads": counts["gets"] + counts["scan_pages"],
+            "seconds": round(final.elapsed, 3),
+            "rows_per_second": round(final.rate, 3),
+            "output": args.output,
+            "ledger": ledger,
+            "failed_rows": self.failures,
+        }
+
+    def show(
+        self,
+        final: Any,
+        counts: Any,
+        args: argparse.Namespace,
+        ledger: Optional[str],
+        stream: IO[str],
+    ) -> None:
+        others = ", ".join(
+            f"{n} {status}"
+            for status, n in sorted(self.by_status.items())
+            if status != "succeeded"
+        )
+        line = (
+            f"batch: {final.done} rows in {final.elapsed:.1f} s: {final.succeeded} "
+            f"succeeded, {self.failed} failed" + (f" ({others})" if others else "")
+        )
+        if final.resumed:
+            line += f"; {final.resumed} were done by an earlier run"
+        line += f"; {counts['created']} predictions created"
+        if counts["resent"]:
+            line += f", {counts['resent']} creates sent again with their key"
+        print(line, file=stream)
+        if self.failures:
+            print("failed rows:", file=stream)
+            for failure in self.failures[:SHOWN_FAILURES]:
+                where = (
+                    f"line {failure['line']}"
+                    if failure["line"] is not None
+                    else f"row {failure['key']}"
+                )
+                if args.key:
+                    where += f" (key {failure['key']})"
+                print(
+                    f"  {where}: {failure['status']}: {failure['error']}", file=stream
+                )
+            if self.failed > SHOWN_FAILURES:
+                print(
+                    f"  and {self.failed - SHOWN_FAILURES} more (in {args.output})",
+                    file=stream,
+                )
+            print(
+                "  (--retry-failed redoes them; invalid rows need their input fixed)",
+                file=stream,
+            )
+        if ledger:
+            print(f"results: {args.output}; ledger: {ledger}", file=stream)
+
+
+__all__ = ["Progress", "Summary", "check", "ledger_path", "run"]

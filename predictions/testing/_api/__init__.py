@@ -1,0 +1,1 @@
+"""The API the local server serves: routes, records, pages, uploads, webhooks."""

@@ -1,0 +1,1 @@
+"""The local server's HTTP layer: sockets, framing, limits, faults, its two ports."""

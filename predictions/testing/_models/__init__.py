@@ -1,0 +1,1 @@
+"""The models the local server runs: the registry, the built-ins, the runner."""
