@@ -28,14 +28,14 @@ if TYPE_CHECKING:  # the names of the table below, for type checkers
     from predictions.testing._server import LocalServer as LocalServer
 
 _HOMES = {
-    "BUILTIN_MODELS": "._models.builtins",
-    "Delivery": "._api.webhooks",
-    "Fault": "._http.faults",
-    "Faults": "._http.faults",
-    "LocalServer": "._server",
-    "PredictionContext": "._models.registry",
-    "RateLimit": "._api.ratelimit",
-    "RecordedRequest": "._http.listener",
+    "BUILTIN_MODELS": "predictions.testing._models.builtins",
+    "Delivery": "predictions.testing._api.webhooks",
+    "Fault": "predictions.testing._http.faults",
+    "Faults": "predictions.testing._http.faults",
+    "LocalServer": "predictions.testing._server",
+    "PredictionContext": "predictions.testing._models.registry",
+    "RateLimit": "predictions.testing._api.ratelimit",
+    "RecordedRequest": "predictions.testing._http.listener",
 }
 """The one table of public names: the module each lives in (`__all__` is derived)."""
 
@@ -46,7 +46,7 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
+    value = getattr(importlib.import_module(home), name)
     globals()[name] = value
     return value
 
