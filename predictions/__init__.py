@@ -13,7 +13,6 @@ from predictions._version import __version__
 
 if TYPE_CHECKING:  # the names of the table below, for type checkers
     from predictions._clock import Clock as Clock
-    from predictions._http.sse import StreamError as StreamError
     from predictions._run import async_run as async_run
     from predictions._run import run as run
     from predictions._settings import Settings as Settings
@@ -32,11 +31,15 @@ if TYPE_CHECKING:  # the names of the table below, for type checkers
     from predictions.errors import InvalidResponseError as InvalidResponseError
     from predictions.errors import NotFoundError as NotFoundError
     from predictions.errors import PermissionDeniedError as PermissionDeniedError
+    from predictions.errors import PluginError as PluginError
+    from predictions.errors import PluginWarning as PluginWarning
     from predictions.errors import PredictionFailedError as PredictionFailedError
     from predictions.errors import PredictionsError as PredictionsError
     from predictions.errors import RateLimitError as RateLimitError
     from predictions.errors import ResponseTooLargeError as ResponseTooLargeError
+    from predictions.errors import StreamError as StreamError
     from predictions.errors import UnprocessableEntityError as UnprocessableEntityError
+    from predictions.errors import UploadError as UploadError
     from predictions.errors import WaitTimeoutError as WaitTimeoutError
     from predictions.errors import WebhookHeaderError as WebhookHeaderError
     from predictions.errors import (
@@ -49,15 +52,12 @@ if TYPE_CHECKING:  # the names of the table below, for type checkers
     from predictions.errors import WebhookToleranceError as WebhookToleranceError
     from predictions.errors import WebhookVerificationError as WebhookVerificationError
     from predictions.files import File as File
-    from predictions.files import UploadError as UploadError
     from predictions.hookspecs import hookimpl as hookimpl
     from predictions.pagination import PaginatedResponse as PaginatedResponse
     from predictions.pagination import PaginationOptions as PaginationOptions
-    from predictions.plugins import PluginError as PluginError
     from predictions.plugins import PluginHost as PluginHost
     from predictions.plugins import PluginInfo as PluginInfo
     from predictions.plugins import PluginValidationError as PluginValidationError
-    from predictions.plugins import PluginWarning as PluginWarning
     from predictions.plugins import list_plugins as list_plugins
     from predictions.predictions import (
         DEFAULT_ASYNC_WAIT_OPTIONS as DEFAULT_ASYNC_WAIT_OPTIONS,
@@ -104,11 +104,11 @@ _HOMES = {
     "PaginatedResponse": "predictions.pagination",
     "PaginationOptions": "predictions.pagination",
     "PermissionDeniedError": "predictions.errors",
-    "PluginError": "predictions.plugins",
+    "PluginError": "predictions.errors",
     "PluginHost": "predictions.plugins",
     "PluginInfo": "predictions.plugins",
     "PluginValidationError": "predictions.plugins",
-    "PluginWarning": "predictions.plugins",
+    "PluginWarning": "predictions.errors",
     "Prediction": "predictions.types",
     "PredictionFailedError": "predictions.errors",
     "PredictionModel": "predictions.types",
@@ -120,11 +120,11 @@ _HOMES = {
     "ResponseTooLargeError": "predictions.errors",
     "Settings": "predictions._settings",
     "Status": "predictions.types",
-    "StreamError": "predictions._http.sse",
+    "StreamError": "predictions.errors",
     "StreamEventType": "predictions.types",
     "TaskError": "predictions.types",
     "UnprocessableEntityError": "predictions.errors",
-    "UploadError": "predictions.files",
+    "UploadError": "predictions.errors",
     "WaitOptions": "predictions.predictions",
     "WaitTimeoutError": "predictions.errors",
     "Webhook": "predictions.types",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Type
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Type
 
 import requests
 
 from predictions.types import PredictionWithIO
+
+if TYPE_CHECKING:
+    from predictions.files import File
 
 
 class PredictionsError(Exception):
@@ -199,6 +202,95 @@ class WebhookToleranceError(WebhookVerificationError):
     """The timestamp is too old or too far in the future (a replay?)."""
 
 
+class StreamError(InvalidResponseError):
+    """An event stream broke off or sent what the API does not promise.
+
+    Attributes:
+        last_event_id: The id of the last event received, or None: resume
+            with `stream(prediction_id, after_id=last_event_id)`.
+    """
+
+    def __init__(
+        self, message: str, *, last_event_id: Optional[str] = None, response: Any = None
+    ) -> None:
+        super().__init__(message, response=response)
+        self.last_event_id = last_event_id
+
+
+class UploadError(PredictionsError):
+    """A file in the input could not be uploaded, so nothing was created with it.
+
+    Its `__cause__` is the error underneath, if any (an `APIStatusError`, an
+    `APIConnectionError`, an `InvalidResponseError`).
+
+    Attributes:
+        file: The `File`.
+        part: The number (from 0) of the part that failed, or None if it was
+            not a part but the creating or the completing of the upload.
+    """
+
+    def __init__(self, message: str, *, file: File, part: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.file = file
+        self.part = part
+
+
+class PluginWarning(UserWarning):
+    """A plugin failed to load or raised in a hook; the operation went on."""
+
+
+class PluginError(PredictionsError):
+    """A plugin failed, and strict mode asked for the error to be raised."""
+
+
+class BatchError(PredictionsError):
+    """A batch could not go on; nothing it created is forgotten."""
+
+
+class LedgerMismatchError(BatchError):
+    """The ledger is another batch's, or its input changed; nothing was sent.
+
+    Another batch: another model, input file or key field.
+    """
+
+
+class LedgerWriteError(BatchError):
+    """The ledger could not be written (a full disk, a read-only file).
+
+    The batch stopped before sending more creates. Every create it sent has
+    its `Idempotency-Key` in the ledger; `unrecorded` maps row keys to the ids
+    of predictions created in this run that the ledger could not record.
+    """
+
+    def __init__(self, message: str, unrecorded: Mapping[str, str]) -> None:
+        super().__init__(message)
+        self.unrecorded = dict(unrecorded)
+
+
+class InputError(BatchError, ValueError):
+    """The input file cannot be read as rows (nothing was sent)."""
+
+
+# What follows never leaves the package: each is caught where it is meant to be.
+
+
+class DeadlineReached(Exception):
+    """Raised inside the poll engine when a wait's deadline has come."""
+
+
+class UsageError(Exception):
+    """A command line that cannot run: exit 2, and nothing is sent."""
+
+
+class ReceiverRefusal(Exception):
+    """A request the webhook receiver answers with an error status, and why."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
 _STATUS_ERRORS: Dict[int, Type[APIStatusError]] = {
     400: BadRequestError,
     401: AuthenticationError,
@@ -225,6 +317,14 @@ def error_class_for(status_code: int) -> Type[APIStatusError]:
 
 
 __all__ = [
+    "BatchError",
+    "InputError",
+    "LedgerMismatchError",
+    "LedgerWriteError",
+    "PluginError",
+    "PluginWarning",
+    "StreamError",
+    "UploadError",
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",

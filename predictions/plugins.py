@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import pluggy
 
 from predictions import hookspecs
-from predictions.errors import PredictionsError
+from predictions.errors import PluginError, PluginWarning
 
 logger = logging.getLogger("predictions")
 
@@ -42,14 +42,6 @@ STRICT_ENV = "PREDICTIONS_STRICT_PLUGINS"
 HOOK_NAMES = tuple(
     name for name in hookspecs.__all__ if name.startswith("predictions_")
 )
-
-
-class PluginWarning(UserWarning):
-    """A plugin failed to load or raised in a hook; the operation went on."""
-
-
-class PluginError(PredictionsError):
-    """A plugin failed, and strict mode asked for the error to be raised."""
 
 
 PluginValidationError = pluggy.PluginValidationError

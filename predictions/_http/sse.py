@@ -16,25 +16,10 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional, Tuple
 
-from predictions.errors import InvalidResponseError
+from predictions.errors import StreamError
 
 MAX_EVENT_BYTES = 4 * 1024 * 1024
 """The largest event (or line) a stream may send, in bytes."""
-
-
-class StreamError(InvalidResponseError):
-    """An event stream broke off or sent what the API does not promise.
-
-    Attributes:
-        last_event_id: The id of the last event received, or None: resume
-            with `stream(prediction_id, after_id=last_event_id)`.
-    """
-
-    def __init__(
-        self, message: str, *, last_event_id: Optional[str] = None, response: Any = None
-    ) -> None:
-        super().__init__(message, response=response)
-        self.last_event_id = last_event_id
 
 
 class EventDecoder:
@@ -140,4 +125,4 @@ def _line_end(buffer: bytearray, start: int) -> Optional[Tuple[int, int]]:
     return None
 
 
-__all__ = ["MAX_EVENT_BYTES", "EventDecoder", "StreamError"]
+__all__ = ["MAX_EVENT_BYTES", "EventDecoder"]

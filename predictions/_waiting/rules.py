@@ -30,6 +30,7 @@ from predictions.errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
+    DeadlineReached,
     InvalidResponseError,
     WaitTimeoutError,
 )
@@ -41,10 +42,6 @@ POLL_FAILURE_WINDOW = 300.0
 UNKNOWN_STATUS_LIMIT = 1800.0
 """How long a prediction may stay in a status the client does not know (the
 API runs a prediction 30 minutes at most)."""
-
-
-class DeadlineReached(Exception):
-    """Raised inside the engine when a wait's deadline has come (never outside)."""
 
 
 def is_transient_poll_error(exc: BaseException) -> bool:

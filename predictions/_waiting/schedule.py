@@ -27,8 +27,8 @@ from typing import (
 
 from predictions._clock import Clock
 from predictions._http.api import API
-from predictions._waiting.rules import DeadlineReached, Waiting
-from predictions.errors import PredictionsError, WaitTimeoutError
+from predictions._waiting.rules import Waiting
+from predictions.errors import DeadlineReached, PredictionsError, WaitTimeoutError
 from predictions.types import PredictionWithIO
 
 logger = logging.getLogger("predictions")

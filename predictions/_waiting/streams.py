@@ -48,7 +48,7 @@ from predictions._http.api import API
 from predictions._http.decode import check_prediction
 from predictions._http.request import Request
 from predictions._http.retry import backoff
-from predictions._http.sse import EventDecoder, StreamError
+from predictions._http.sse import EventDecoder
 from predictions._requests import (
     HOLD_ASSUMED,
     HOLD_MARGIN,
@@ -56,7 +56,7 @@ from predictions._requests import (
     prediction_path,
 )
 from predictions._waiting.rules import Ending
-from predictions.errors import PredictionsError
+from predictions.errors import PredictionsError, StreamError
 from predictions.types import PredictionEvent
 
 READ_SIZE = 65536

@@ -42,15 +42,15 @@ from predictions.types import PredictionWithIO
 
 if TYPE_CHECKING:
     from predictions._http.api import API
-    from predictions.batch._ledger import (
+    from predictions.batch._results import BatchProgress, BatchResult
+    from predictions.batch._run import BatchRun
+    from predictions.client import Client
+    from predictions.errors import (
         BatchError,
+        InputError,
         LedgerMismatchError,
         LedgerWriteError,
     )
-    from predictions.batch._results import BatchProgress, BatchResult
-    from predictions.batch._rows import InputError
-    from predictions.batch._run import BatchRun
-    from predictions.client import Client
 
 PredictionOrId = Union[str, PredictionWithIO]
 
@@ -259,10 +259,10 @@ _LAZY = {
     "BatchProgress": "predictions.batch._results",
     "BatchResult": "predictions.batch._results",
     "BatchRun": "predictions.batch._run",
-    "BatchError": "predictions.batch._ledger",
-    "LedgerMismatchError": "predictions.batch._ledger",
-    "LedgerWriteError": "predictions.batch._ledger",
-    "InputError": "predictions.batch._rows",
+    "BatchError": "predictions.errors",
+    "LedgerMismatchError": "predictions.errors",
+    "LedgerWriteError": "predictions.errors",
+    "InputError": "predictions.errors",
 }
 
 

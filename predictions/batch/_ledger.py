@@ -26,7 +26,7 @@ import sqlite3
 import time
 from typing import Any, Dict, Mapping, NoReturn, Optional, Tuple
 
-from predictions.errors import PredictionsError
+from predictions.errors import LedgerMismatchError, LedgerWriteError
 
 SCHEMA_VERSION = "1"
 
@@ -57,30 +57,6 @@ CREATE TABLE IF NOT EXISTS superseded (
     at REAL NOT NULL
 );
 """
-
-
-class BatchError(PredictionsError):
-    """A batch could not go on; nothing it created is forgotten."""
-
-
-class LedgerMismatchError(BatchError):
-    """The ledger is another batch's, or its input changed; nothing was sent.
-
-    Another batch: another model, input file or key field.
-    """
-
-
-class LedgerWriteError(BatchError):
-    """The ledger could not be written (a full disk, a read-only file).
-
-    The batch stopped before sending more creates. Every create it sent has
-    its `Idempotency-Key` in the ledger; `unrecorded` maps row keys to the ids
-    of predictions created in this run that the ledger could not record.
-    """
-
-    def __init__(self, message: str, unrecorded: Mapping[str, str]) -> None:
-        super().__init__(message)
-        self.unrecorded = dict(unrecorded)
 
 
 class Entry:
@@ -389,7 +365,6 @@ def _describe(meta: Mapping[str, str]) -> str:
 
 
 __all__ = [
-    "BatchError",
     "Entry",
     "Ledger",
     "LedgerMismatchError",

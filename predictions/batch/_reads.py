@@ -35,10 +35,10 @@ from typing import (
 
 from predictions._http.retry import backoff
 from predictions._waiting.rules import is_transient_poll_error
-from predictions.batch._ledger import BatchError
 from predictions.batch._results import OpenRow, result_of
 from predictions.errors import (
     AuthenticationError,
+    BatchError,
     PermissionDeniedError,
     PredictionsError,
     WaitTimeoutError,

@@ -20,7 +20,7 @@ import json
 import os
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Optional, Tuple
 
-from predictions.batch._ledger import BatchError
+from predictions.errors import InputError
 
 MAX_ROW_BYTES = 16 * 1024 * 1024
 """The longest row a file may hold (a line of JSONL, a record of CSV)."""
@@ -43,10 +43,6 @@ class Row(NamedTuple):
     """Why the row cannot be sent, or None."""
     sha: str
     """The SHA-256 of its input (of its text, when it has an error)."""
-
-
-class InputError(BatchError, ValueError):
-    """The input file cannot be read as rows (nothing was sent)."""
 
 
 def input_sha(value: Any) -> str:

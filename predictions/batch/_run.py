@@ -40,12 +40,7 @@ from predictions._http.retry import RETRYABLE_STATUSES, retry_delay
 from predictions._requests import create_request
 from predictions._waiting.options import WaitOptions
 from predictions._waiting.rules import Waiting, is_transient_poll_error
-from predictions.batch._ledger import (
-    BatchError,
-    Ledger,
-    LedgerMismatchError,
-    LedgerWriteError,
-)
+from predictions.batch._ledger import Ledger
 from predictions.batch._reads import READS_IN_FLIGHT, Reads
 from predictions.batch._results import (
     FAILED,
@@ -60,6 +55,9 @@ from predictions.errors import (
     APIConnectionError,
     APIStatusError,
     AuthenticationError,
+    BatchError,
+    LedgerMismatchError,
+    LedgerWriteError,
     NotFoundError,
     PermissionDeniedError,
 )

@@ -12,8 +12,8 @@ from typing import Any, NoReturn
 
 from predictions._requests import MODEL_REF_FORMS
 from predictions._version import __version__
+from predictions.cli._exit import EXIT_USAGE
 
-EXIT_USAGE = 2
 """The exit code of a command line that cannot run (nothing was sent)."""
 
 TOKEN_ENV = "WRIFTAI_ACCESS_TOKEN"
@@ -387,4 +387,4 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-__all__ = ["EXAMPLES", "EXIT_USAGE", "LOG_ENV", "TOKEN_ENV", "build_parser"]
+__all__ = ["EXAMPLES", "LOG_ENV", "TOKEN_ENV", "build_parser"]

@@ -15,8 +15,8 @@ import sys
 import time
 from typing import IO, Any, Dict, List, Optional
 
-from predictions.cli import EXIT_FAILED, EXIT_INTERRUPT, EXIT_OK
-from predictions.cli._output import UsageError
+from predictions.cli._exit import EXIT_FAILED, EXIT_INTERRUPT, EXIT_OK
+from predictions.errors import UsageError
 
 SHOWN_FAILURES = 20
 """Failed rows the text summary lists (the JSON summary lists 100)."""
@@ -98,7 +98,7 @@ def _duration(seconds: float) -> str:
 def run(client: Any, args: argparse.Namespace) -> int:
     """Run the batch command; the exit code."""
     from predictions.batch import LedgerMismatchError, run_batch
-    from predictions.batch._rows import InputError
+    from predictions.errors import InputError
 
     ledger = ledger_path(args)
     # The batch draws one line for all its rows; the progress plugin's line per

@@ -6,9 +6,7 @@ import json
 import sys
 from typing import Any, Dict, List, Optional, Sequence
 
-
-class UsageError(Exception):
-    """A command line that cannot run: exit 2, and nothing is sent."""
+from predictions.errors import UsageError
 
 
 def read_input(fields: List[str], input_json: Optional[str]) -> Any:

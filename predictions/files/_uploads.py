@@ -31,8 +31,8 @@ from urllib.parse import urlsplit
 from predictions._http.decode import decode_nothing, decode_object, excerpt
 from predictions._http.request import Request, json_body
 from predictions._requests import path_segment
-from predictions.errors import InvalidResponseError
-from predictions.files import _UPLOADING, File, UploadError, _open_part
+from predictions.errors import InvalidResponseError, UploadError
+from predictions.files._file import File, _open_part
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -472,4 +472,13 @@ def _map_files(value: Any, replace: Callable[[File], Any], active: Set[int]) -> 
         active.discard(id(value))
 
 
-__all__ = list(_UPLOADING)
+__all__ = [
+    "MAX_PARALLEL_PARTS",
+    "Progress",
+    "async_prepare_input",
+    "async_prepare_params",
+    "async_upload",
+    "prepare_input",
+    "prepare_params",
+    "upload",
+]

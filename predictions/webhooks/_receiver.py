@@ -15,8 +15,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from predictions._http.connection import Attempt, BoundedReader
 from predictions._settings import check_count, check_number
-from predictions.errors import WebhookVerificationError
-from predictions.webhooks import (
+from predictions.errors import ReceiverRefusal, WebhookVerificationError
+from predictions.webhooks._signing import (
     DEFAULT_TOLERANCE,
     MAX_BODY_SIZE,
     READ_TIMEOUT,
@@ -27,38 +27,33 @@ from predictions.webhooks import (
 )
 
 
-class _Refusal(Exception):
-    """A request the receiver answers with an error status, and why."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
 def _body_length(
     content_lengths: List[str], transfer_encoding: Optional[str], limit: int
 ) -> int:
-    """The body's length from the request's headers, or `_Refusal` if unusable.
+    """The body's length from the request's headers, or `ReceiverRefusal` if unusable.
 
     Raises:
-        _Refusal: 400 for a Transfer-Encoding (none is supported) or a missing,
+        ReceiverRefusal: 400 for a Transfer-Encoding (none is supported) or a missing,
             malformed, negative or ambiguous Content-Length; 413 past `limit`.
     """
     if transfer_encoding is not None:
-        raise _Refusal(400, "Transfer-Encoding is not supported: send Content-Length")
+        raise ReceiverRefusal(
+            400, "Transfer-Encoding is not supported: send Content-Length"
+        )
     # RFC 9110 8.6: repeated or listed values are acceptable only if all equal.
     values = {value.strip() for line in content_lengths for value in line.split(",")}
     if not values:
-        raise _Refusal(400, "Content-Length is required")
+        raise ReceiverRefusal(400, "Content-Length is required")
     if len(values) > 1:
-        raise _Refusal(400, "Content-Length has several different values")
+        raise ReceiverRefusal(400, "Content-Length has several different values")
     (value,) = values
     if not value.isascii() or not value.isdigit():
-        raise _Refusal(400, f"Content-Length {_shown(value)} is not a whole number")
+        raise ReceiverRefusal(
+            400, f"Content-Length {_shown(value)} is not a whole number"
+        )
     digits = value.lstrip("0") or "0"  # int() refuses over 4300 digits
     if len(digits) > len(str(limit)) or int(digits) > limit:
-        raise _Refusal(413, f"the body is larger than {limit} bytes")
+        raise ReceiverRefusal(413, f"the body is larger than {limit} bytes")
     return int(digits)
 
 
@@ -150,7 +145,7 @@ class WebhookReceiver:
             def do_POST(self) -> None:  # the name http.server calls
                 try:
                     body = self._read_body()
-                except _Refusal as refusal:
+                except ReceiverRefusal as refusal:
                     receiver.refused.append(WebhookVerificationError(refusal.reason))
                     self.close_connection = True  # the body may be left unread
                     self._answer(refusal.status, refusal.reason)
@@ -171,13 +166,17 @@ class WebhookReceiver:
                     while left:
                         chunk = self.rfile.read1(min(left, 1 << 16))
                         if not chunk:
-                            raise _Refusal(400, "the body ended before Content-Length")
+                            raise ReceiverRefusal(
+                                400, "the body ended before Content-Length"
+                            )
                         chunks.append(chunk)
                         left -= len(chunk)
                 except socket.timeout:
-                    raise _Refusal(408, "the body took too long to arrive") from None
+                    raise ReceiverRefusal(
+                        408, "the body took too long to arrive"
+                    ) from None
                 except OSError:  # reset by the client: no traceback on stderr
-                    raise _Refusal(400, "the connection broke") from None
+                    raise ReceiverRefusal(400, "the connection broke") from None
                 return b"".join(chunks)
 
             def _answer(self, status: int, reason: str) -> None:

@@ -21,8 +21,6 @@ from predictions import (
     InvalidResponseError,
     PredictionsError,
 )
-from predictions.files import _uploads as uploads_module
-from predictions import files as files_module
 from predictions._http.api import API
 from predictions.files import (
     File,
@@ -34,6 +32,8 @@ from predictions.files import (
     prepare_params,
     upload,
 )
+from predictions.files import _file as files_module
+from predictions.files import _uploads as uploads_module
 from tests.conftest import BASE, TOKEN, FakeClock, settings
 
 STORAGE = "https://storage.test/bucket/u1"

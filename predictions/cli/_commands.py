@@ -1,0 +1,271 @@
+"""The commands: run, get, wait, cancel, list, plugins, webhook verify, batch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Dict
+
+from predictions.cli._exit import (
+    EXIT_FAILED,
+    EXIT_INTERRUPT,
+    EXIT_OK,
+)
+from predictions.cli._output import (
+    error_message,
+    print_json,
+    print_output,
+    print_table,
+)
+from predictions.errors import UsageError
+from predictions.types import TERMINAL_STATUSES
+
+
+def _wait_options(args: argparse.Namespace) -> Any:
+    from predictions.predictions import WaitOptions
+
+    return WaitOptions(
+        poll_interval=args.poll_interval,
+        timeout=args.timeout,
+        cancel_on_interrupt=args.cancel_on_interrupt,
+        prefer_wait=getattr(args, "prefer_wait", None),
+    )
+
+
+def _run(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int:
+    params: Dict[str, Any] = {"input": prepared["input"]}
+    if "webhook" in prepared:
+        params["webhook"] = prepared["webhook"]
+    if args.validate_input:
+        params["validate_input"] = True
+    if args.no_wait:
+        created = client.predictions.create(params, args.model, stream=args.stream)
+        print_json(created)
+        if args.local:
+            print(
+                f"predictions: the local server stopped as this command exited: "
+                f"prediction {created.get('id')} is gone with it (leave out "
+                "--no-wait to wait for its output)",
+                file=sys.stderr,
+            )
+        return EXIT_OK
+    if args.stream:
+        return _print_events(client, params, args)
+    options = _wait_options(args)
+    if args.prefer_wait:  # a held create: its id is not known until it answers
+        try:
+            prediction = client.predictions.create(
+                params, args.model, wait=True, wait_options=options
+            )
+        except KeyboardInterrupt:
+            print(
+                "predictions: interrupted while the server held the create: the "
+                "prediction's id is not known (predictions list shows it)",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPT
+        return _finish(prediction, args.json)
+    # Not held: the id is known at once, so that a Ctrl-C can say it.
+    created = client.predictions.create(params, args.model)
+    try:
+        prediction = client.predictions.wait(created["id"], options)
+    except KeyboardInterrupt:
+        _interrupted(client, created["id"], args)
+        return EXIT_INTERRUPT
+    return _finish(prediction, args.json)
+
+
+def _interrupted(client: Any, prediction_id: str, args: argparse.Namespace) -> None:
+    """Say where an interrupted run's prediction stands, and how to cancel it."""
+    from predictions.errors import PredictionsError
+
+    said = f"predictions: interrupted: prediction {prediction_id}"
+    if args.cancel_on_interrupt:  # the wait asked the server on its way out
+        print(
+            f"{said}: the server was asked to cancel it "
+            f"(predictions wait {prediction_id} shows the end)",
+            file=sys.stderr,
+        )
+        return
+    if args.local:
+        print(f"{said} stopped with the local server", file=sys.stderr)
+        return
+    try:
+        status = client.predictions.get(prediction_id, max_retries=0).get("status")
+    except (PredictionsError, KeyboardInterrupt):  # a second Ctrl-C: do not wait
+        status = None
+    if status in TERMINAL_STATUSES:
+        print(
+            f"{said} has ended ({status}): predictions get {prediction_id} shows it",
+            file=sys.stderr,
+        )
+        return
+    where = (
+        f"is still running on the server ({status})"
+        if status
+        else "may still be running on the server (its status could not be read)"
+    )
+    print(
+        f"{said} {where}; to cancel it: predictions cancel {prediction_id}",
+        file=sys.stderr,
+    )
+
+
+def _print_events(client: Any, params: Dict[str, Any], args: argparse.Namespace) -> int:
+    """Print a streamed prediction's output pieces as they arrive."""
+    last: Dict[str, Any] = {}
+    events = client.predictions.create(
+        params, args.model, wait=True, wait_options=_wait_options(args), stream=True
+    )
+    for event in events:
+        data = event["data"]
+        if args.json:
+            print(json.dumps(event), flush=True)
+        elif event["event"] == "output":
+            text = data if isinstance(data, str) else json.dumps(data)
+            print(text, end="" if isinstance(data, str) else "\n", flush=True)
+        if event["event"] in ("done", "error"):
+            last = (
+                data
+                if event["event"] == "done"
+                else {"status": "failed", "error": data}
+            )
+            if not args.json:
+                print(flush=True)  # before the stream's end reaches the plugins
+    if last.get("status") == "succeeded":
+        return EXIT_OK
+    error = (last.get("error") or {}).get("message", "no terminal event")
+    print(
+        f"predictions: the prediction {last.get('status', 'ended')}: {error}",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
+
+
+def _wait(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int:
+    return _finish(client.predictions.wait(args.id, _wait_options(args)), args.json)
+
+
+def _get(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int:
+    prediction = client.predictions.get(args.id)
+    if args.json:
+        print_json(prediction)
+        return EXIT_OK
+    print_table([prediction])
+    status = prediction.get("status")
+    if status == "succeeded":
+        print("\noutput:")
+        print_output(prediction.get("output"))
+    elif status in TERMINAL_STATUSES and error_message(prediction):
+        print(f"\nerror: {error_message(prediction)}")
+    return EXIT_OK
+
+
+def _cancel(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int:
+    client.predictions.cancel(args.id)
+    # The API cancels asynchronously: say what was asked, and where it stands.
+    prediction = client.predictions.get(args.id)
+    if args.json:
+        print_json(prediction)
+    else:
+        status = prediction.get("status")
+        print(f"{args.id} {status}")
+        if status != "cancelled":
+            print(
+                f"cancel asked for; it takes effect shortly "
+                f"(predictions wait {args.id} shows the end)",
+                file=sys.stderr,
+            )
+    return EXIT_OK
+
+
+def _list(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int:
+    options: Dict[str, Any] = {"page_size": args.page_size}
+    if args.status:
+        options["statuses"] = args.status
+    if args.all:
+        items = client.predictions.iterate(options)
+    else:
+        items = client.predictions.list(options).items
+    if args.json:  # a line as each page comes: `| head` stops the fetching
+        for item in items:
+            print(json.dumps(item))
+    else:
+        print_table(list(items))
+    return EXIT_OK
+
+
+def _finish(prediction: Dict[str, Any], as_json: bool) -> int:
+    status = prediction.get("status")
+    if as_json:
+        print_json(prediction)
+    elif status == "succeeded":
+        print_output(prediction.get("output"))
+    if status == "succeeded":
+        return EXIT_OK
+    message = error_message(prediction)
+    print(
+        f"predictions: prediction {prediction.get('id')} {status}"
+        + (f": {message}" if message else ""),
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
+
+
+def plugins() -> int:
+    from predictions.plugins import list_plugins
+
+    plugins = list_plugins()
+    if not plugins:
+        print("no plugins installed (entry-point group predictions.plugins)")
+    for plugin in plugins:
+        print(f"{plugin.name} ({plugin.distribution} {plugin.version})")
+        if plugin.error:
+            print(f"  broken: {plugin.error}")
+        for hook in plugin.hooks:
+            print(f"  {hook}")
+    return EXIT_OK
+
+
+def verify_webhook(args: argparse.Namespace) -> int:
+    """Verify a delivery read from stdin: exit 0 if authentic, 1 if not, 2 misused.
+
+    Whatever the header holds, the reason is one line, never a traceback.
+    """
+    from predictions.errors import WebhookVerificationError
+    from predictions.webhooks import verify
+
+    secret = os.environ.get(args.secret_env)
+    if not secret:
+        raise UsageError(f"the environment variable {args.secret_env} is not set")
+    body = sys.stdin.buffer.read()
+    try:
+        # The tolerance stays a float: int() made 0.5 into 0, refusing everything.
+        verify(body, args.signature, secret, tolerance=args.tolerance)
+    except WebhookVerificationError as exc:
+        print(f"invalid: {exc}")
+        return EXIT_FAILED
+    except (TypeError, ValueError) as exc:  # verify's checks of its arguments
+        raise UsageError(str(exc)) from None
+    print("valid")
+    return EXIT_OK
+
+
+def _batch(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int:
+    from predictions.cli._batch import run
+
+    return run(client, args)
+
+
+COMMANDS = {
+    "batch": _batch,
+    "run": _run,
+    "get": _get,
+    "list": _list,
+    "wait": _wait,
+    "cancel": _cancel,
+}
+
+__all__ = ["COMMANDS", "plugins", "verify_webhook"]

@@ -1,0 +1,212 @@
+"""The command line's entry: parse, log as asked, check, dispatch, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import traceback
+from typing import Any, Dict, Iterator, Optional, Sequence
+from urllib.parse import urlsplit
+
+from predictions._requests import parse_model_ref
+from predictions.cli._args import LOG_ENV, TOKEN_ENV, build_parser
+from predictions.cli._commands import COMMANDS, plugins, verify_webhook
+from predictions.cli._exit import (
+    EXIT_API,
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPT,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+)
+from predictions.cli._output import (
+    print_json,
+    read_input,
+)
+from predictions.errors import UsageError
+
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line.
+
+    Args:
+        argv: The arguments, without the program's name; `sys.argv[1:]` if None.
+
+    Returns:
+        The exit code.
+    """
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["serve"]:
+        from predictions.testing._serve import main as serve
+
+        return serve(args_list[1:])
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    try:
+        with _logging(getattr(args, "verbose", False)):
+            code = _dispatch(args)
+            sys.stdout.flush()  # a reader gone away shows here, not at exit
+            return code
+    except UsageError as exc:
+        print(f"predictions {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPT
+    except BrokenPipeError:
+        # The Python docs' recipe (signal module, "Note on SIGPIPE"): point
+        # stdout at devnull, so that the flush at exit cannot raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+@contextlib.contextmanager
+def _logging(verbose: bool) -> Iterator[None]:
+    """Log the `predictions` logger on stderr, as --verbose or $PREDICTIONS_LOG ask.
+
+    The request lines (method, path, status, time, attempt) are DEBUG ones; they
+    never hold the token. The handler and the level are undone on the way out.
+    """
+    name = "debug" if verbose else os.environ.get(LOG_ENV, "").strip().lower()
+    if not name:
+        yield
+        return
+    if name not in LOG_LEVELS:
+        raise UsageError(f"${LOG_ENV} must be debug or info, not {name!r}")
+    logger = logging.getLogger("predictions")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("predictions: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(LOG_LEVELS[name])
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from predictions.errors import PredictionsError, WaitTimeoutError
+
+    if args.command == "plugins":
+        return plugins()
+    if args.command == "webhook":
+        return verify_webhook(args)
+    prepared = _prepare(args)  # every check before anything is sent
+    base_url = None
+    try:
+        with _client(args, prepared.get("token")) as client:
+            base_url = client.base_url
+            return COMMANDS[args.command](client, args, prepared)
+    except WaitTimeoutError as exc:
+        print(f"predictions: {exc}", file=sys.stderr)
+        if exc.prediction is not None and getattr(args, "json", False):
+            print_json(exc.prediction)
+        return EXIT_TIMEOUT
+    except PredictionsError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"predictions: error: {exc}{_hint(exc, args, base_url)}", file=sys.stderr)
+        return EXIT_API
+
+
+def _hint(exc: Exception, args: argparse.Namespace, base_url: Optional[str]) -> str:
+    """What to check after an API error: where the token is read from, the /v1."""
+    status = getattr(exc, "status_code", None)
+    if status == 401:
+        name = args.token_env or TOKEN_ENV
+        if os.environ.get(name, "").strip():
+            return f" (the token is read from ${name} (--token-env))"
+        return f" (no token was sent: ${name} is not set; --token-env names another)"
+    if status == 404 and base_url and not urlsplit(base_url).path.endswith("/v1"):
+        return f" (is the base URL missing /v1? it is {base_url})"
+    return ""
+
+
+def _prepare(args: argparse.Namespace) -> Dict[str, Any]:
+    """Check the arguments and read the input; raise UsageError if they cannot run."""
+    from predictions._requests import path_segment
+
+    prepared: Dict[str, Any] = {}
+    if getattr(args, "local", False):
+        if args.base_url:
+            raise UsageError("--local starts its own server: leave out --base-url")
+    else:
+        prepared["token"] = _token(args.token_env)
+    if args.command == "run":
+        try:
+            parse_model_ref(args.model)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        prepared["input"] = read_input(args.input, args.input_json)
+        if args.webhook_secret_env and not args.webhook:
+            raise UsageError("--webhook-secret-env needs --webhook URL")
+        if args.webhook:
+            webhook: Dict[str, Any] = {"url": args.webhook}
+            if args.webhook_secret_env:
+                secret = os.environ.get(args.webhook_secret_env)
+                if not secret:
+                    raise UsageError(
+                        f"the environment variable {args.webhook_secret_env} "
+                        "(from --webhook-secret-env) is not set"
+                    )
+                webhook["secret"] = secret
+            prepared["webhook"] = webhook
+    elif args.command == "batch":
+        from predictions.cli._batch import check
+
+        try:
+            parse_model_ref(args.model)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        check(args)
+    elif getattr(args, "id", None) is not None:
+        try:
+            path_segment(args.id, "prediction id")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    return prepared
+
+
+def _token(token_env: Optional[str]) -> Optional[str]:
+    """The token: from --token-env's variable (which must be set), else the default."""
+    from predictions._settings import clean_token
+
+    name = token_env or TOKEN_ENV
+    token = os.environ.get(name)
+    if token_env and not (token or "").strip():
+        raise UsageError(
+            f"the environment variable {name} (from --token-env) is not set"
+        )
+    try:
+        return clean_token(token)
+    except ValueError as exc:
+        raise UsageError(f"${name}: {exc}") from None
+
+
+@contextlib.contextmanager
+def _client(args: argparse.Namespace, token: Optional[str]) -> Iterator[Any]:
+    from predictions.client import Client
+
+    if not getattr(args, "local", False):
+        try:
+            client = Client(args.base_url, token)
+        except (TypeError, ValueError) as exc:  # the base URL: the token is checked
+            where = "--base-url" if args.base_url else "$WRIFTAI_API_BASE_URL"
+            raise UsageError(f"{exc} (from {where})") from None
+        with client:
+            yield client
+        return
+    from predictions.testing import LocalServer
+
+    with LocalServer() as server, Client(server.base_url, trust_env=False) as client:
+        yield client
+
+
+__all__ = ["main"]
