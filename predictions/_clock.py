@@ -1,21 +1,24 @@
-"""Time: the one object every part that waits asks for the time and sleeps with.
+"""Time and chance: the one object every part that waits asks, and sleeps with.
 
 The client owns one `Clock` and hands it to the retry policy, the pacer, the
-poll engine and batches. A test fakes time by replacing that one object
-(`Client(clock=...)`), so every wait in the client moves on the same fake time.
+poll engine, streams and batches. A test fakes time by replacing that one
+object (`Client(clock=...)`), so every wait in the client moves on the same
+fake time, and pins the jitter of backoffs by overriding `random`.
 """
 
 from __future__ import annotations
 
+import random as _random
 import time
 from typing import Awaitable
 
 
 class Clock:
-    """Monotonic time, wall time, and the sleeps that let them pass.
+    """Monotonic time, wall time, the sleeps that let them pass, and jitter.
 
     Subclass it to fake time: a fake `sleep` that advances a fake `monotonic`
-    makes every wait of the client instant and exact.
+    makes every wait of the client instant and exact; a fake `random` makes
+    every backoff's jitter known.
     """
 
     def monotonic(self) -> float:
@@ -35,6 +38,10 @@ class Clock:
         import asyncio  # a sync-only program never pays for it
 
         return asyncio.sleep(seconds)
+
+    def random(self) -> float:
+        """A float in [0, 1): the jitter of every backoff."""
+        return _random.random()
 
 
 SYSTEM_CLOCK = Clock()

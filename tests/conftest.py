@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 import responses
@@ -44,7 +44,8 @@ class FakeClock(Clock):
 
     Hand it to a client (`Client(clock=...)`) or to `Settings(clock=...)`:
     retries, pacing, the poll engine and batches all wait on it, instantly,
-    and `sleeps` records every wait they asked for.
+    and `sleeps` records every wait they asked for. `jitter`, when set, is
+    what `random()` answers: every backoff's jitter, pinned.
     """
 
     WALL_OFFSET = 1_700_000_000.0
@@ -52,6 +53,7 @@ class FakeClock(Clock):
     def __init__(self, start: float = 1000.0) -> None:
         self.now = start
         self.sleeps: List[float] = []
+        self.jitter: Optional[float] = None
 
     def monotonic(self) -> float:
         return self.now
@@ -65,6 +67,9 @@ class FakeClock(Clock):
 
     async def async_sleep(self, seconds: float) -> None:
         self.sleep(seconds)
+
+    def random(self) -> float:
+        return super().random() if self.jitter is None else self.jitter
 
 
 SLOW = (

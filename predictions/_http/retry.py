@@ -18,7 +18,6 @@ jitter. No sleep runs past the caller's deadline.
 from __future__ import annotations
 
 import email.utils
-import random
 import time
 from typing import TYPE_CHECKING, Callable, List, Mapping, Optional, TypeVar
 
@@ -50,7 +49,7 @@ MAX_RATE_LIMIT_WAIT = 60.0
 """The longest a 429 makes the client wait, whatever the server says."""
 
 
-def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
+def backoff(attempt: int, rand: Callable[[], float]) -> float:
     """Return the delay before retry number `attempt` (1-based), with jitter.
 
     The delay lies between half and all of `BACKOFF_INITIAL * 2**(attempt-1)`,
@@ -58,7 +57,7 @@ def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
 
     Args:
         attempt: How many attempts have failed so far.
-        rand: A source of floats in [0, 1), for tests.
+        rand: A source of floats in [0, 1) (the clock's `random`).
 
     Returns:
         The delay in seconds.
@@ -144,20 +143,30 @@ def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
         return safe_to_repeat
     if isinstance(exc, APITimeoutError) and exc.deadline_reached:
         return False
+    if made_nothing(exc):
+        return True
     if isinstance(exc, APIConnectionError):
-        return safe_to_repeat or not exc.request_sent
+        return safe_to_repeat
     if isinstance(exc, APIStatusError):
-        if exc.status_code == 429:
-            return True
         return safe_to_repeat and exc.status_code in RETRYABLE_STATUSES
     return False
+
+
+def made_nothing(exc: BaseException) -> bool:
+    """Tell whether a failed request surely did nothing on the server.
+
+    It was never sent (the connection failed first), or it was refused with
+    429 before any work: sending it again cannot do a thing twice.
+    """
+    if isinstance(exc, APIConnectionError):
+        return not exc.request_sent
+    return isinstance(exc, APIStatusError) and exc.status_code == 429
 
 
 def retry_delay(
     exc: BaseException,
     attempt_number: int,
-    rand: Callable[[], float] = random.random,
-    wall: Callable[[], float] = time.time,
+    clock: Clock,
     *,
     at_least_backoff: bool = False,
 ) -> float:
@@ -166,17 +175,17 @@ def retry_delay(
     Args:
         exc: What the failed attempt raised.
         attempt_number: How many attempts have failed so far.
-        rand: A source of floats in [0, 1) for jitter.
-        wall: The Unix time, to read `x-ratelimit-reset`.
+        clock: The jitter (`random`) and the Unix time (`wall`, to read
+            `x-ratelimit-reset`).
         at_least_backoff: Never less than the backoff, whatever a 429 says (a
             "Retry-After: 0" must not turn a long wait into a tight loop).
 
     Returns:
         The delay in seconds.
     """
-    delay = backoff(attempt_number, rand)
+    delay = backoff(attempt_number, clock.random)
     if isinstance(exc, RateLimitError):
-        asked = rate_limit_delay(exc.response.headers, wall)
+        asked = rate_limit_delay(exc.response.headers, clock.wall)
         if asked is not None:
             return max(asked, delay) if at_least_backoff else asked
     return delay
@@ -187,20 +196,12 @@ class RetryPolicy:
 
     Args:
         max_retries: How many times a failed attempt may be repeated.
-        clock: The client's clock: the deadline, and the sleeps.
-        rand: A source of floats in [0, 1) for jitter.
+        clock: The client's clock: the deadline, the sleeps and the jitter.
     """
 
-    def __init__(
-        self,
-        max_retries: int,
-        *,
-        clock: Clock,
-        rand: Callable[[], float] = random.random,
-    ) -> None:
+    def __init__(self, max_retries: int, *, clock: Clock) -> None:
         self.max_retries = max_retries
         self.clock = clock
-        self.rand = rand
 
     def call(
         self,
@@ -255,9 +256,7 @@ class RetryPolicy:
             exc = retry_state.outcome.exception() if retry_state.outcome else None
             if exc is None or not is_retryable(exc, idempotent=idempotent):
                 return False
-            next_delay[0] = retry_delay(
-                exc, retry_state.attempt_number, self.rand, self.clock.wall
-            )
+            next_delay[0] = retry_delay(exc, retry_state.attempt_number, self.clock)
             return (
                 deadline is None or self.clock.monotonic() + next_delay[0] <= deadline
             )

@@ -17,7 +17,6 @@ The rules, for every prediction waited on, alone or in a batch:
 
 from __future__ import annotations
 
-import random
 from typing import Any, Optional, Tuple
 
 from predictions._http.api import API
@@ -209,13 +208,7 @@ class Waiting(Ending):
                 raise exc
         elif now >= self.deadline:
             raise exc
-        return retry_delay(
-            exc,
-            self._failures,
-            random.random,
-            self.api.clock.wall,
-            at_least_backoff=True,
-        )
+        return retry_delay(exc, self._failures, self.api.clock, at_least_backoff=True)
 
     def wants_cancel(self, exc: BaseException) -> bool:
         """Whether ending with `exc` should ask the server to cancel."""

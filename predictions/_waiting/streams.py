@@ -28,7 +28,6 @@ import contextlib
 import functools
 import http.client
 import socket
-import time
 from typing import (
     Any,
     AsyncGenerator,
@@ -168,7 +167,7 @@ class Following(Ending):
         """
         response = self.response
         assert response is not None
-        self.opened_at = time.monotonic()
+        self.opened_at = self.api.clock.monotonic()
         self.progressed = False
         if not is_event_stream(response):
             raise self.error(
@@ -220,7 +219,7 @@ class Following(Ending):
         self.decoder.reset()  # a half-received event is sent again, whole
         if self.finished:
             return 0.0
-        quick = time.monotonic() - self.opened_at < QUICK_CLOSE
+        quick = self.api.clock.monotonic() - self.opened_at < QUICK_CLOSE
         if self.progressed or (error is None and not quick):
             self.failures = 0
             return 0.0  # new events came, or an idle close: normal, and free
@@ -230,7 +229,7 @@ class Following(Ending):
             raise self.error(f"the event stream {reason} {self.failures} times") from (
                 error
             )
-        return backoff(self.failures)
+        return backoff(self.failures, self.api.clock.random)
 
     def error(self, message: str) -> StreamError:
         """A `StreamError` that says where to resume."""

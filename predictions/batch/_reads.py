@@ -261,7 +261,7 @@ class Reads:
             ):
                 raise answer
             if is_transient_poll_error(answer):
-                self._next_scan = now + backoff(2)
+                self._next_scan = now + backoff(2, self.clock.random)
             else:  # a server with no such list (404, 422): one GET each
                 logger.info("listing the running predictions failed (%s)", answer)
                 self._scan_pages = math.inf

@@ -17,7 +17,6 @@ import collections
 import dataclasses
 import logging
 import queue
-import random
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,7 +35,7 @@ from typing import (
 )
 
 from predictions._http.decode import decode_prediction
-from predictions._http.retry import RETRYABLE_STATUSES, retry_delay
+from predictions._http.retry import RETRYABLE_STATUSES, made_nothing, retry_delay
 from predictions._requests import create_request
 from predictions._waiting.options import WaitOptions
 from predictions._waiting.rules import Waiting, is_transient_poll_error
@@ -52,7 +51,6 @@ from predictions.batch._results import (
 )
 from predictions.batch._rows import Row
 from predictions.errors import (
-    APIConnectionError,
     APIStatusError,
     AuthenticationError,
     BatchError,
@@ -503,11 +501,9 @@ class BatchRun:
             )
             self._finish(row, row_error(row, "rejected", message))
             return
-        sent = not (
-            (isinstance(exc, APIConnectionError) and not exc.request_sent)
-            or (isinstance(exc, APIStatusError) and exc.status_code == 429)
-        )
-        if sent:  # it may have made a prediction: the next send is counted
+        if not made_nothing(
+            exc
+        ):  # it may have made a prediction: the next send is counted
             self._record(
                 self.ledger.keyed, row.key, row.seq, row.line, row.sha,
                 opened.idempotency_key, resent=True,
@@ -515,7 +511,7 @@ class BatchRun:
             self.counts["resent"] += 1
         opened.failures += 1
         opened.due = now + retry_delay(
-            exc, opened.failures, random.random, self.clock.wall, at_least_backoff=True
+            exc, opened.failures, self.clock, at_least_backoff=True
         )
         self._to_create.append(opened)
 

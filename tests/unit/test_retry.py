@@ -239,7 +239,8 @@ def test_rate_limit_delay(headers: Any, expected: Any) -> None:
 
 def test_no_sleep_runs_past_the_deadline(clock: FakeClock, sleeps: List[float]) -> None:
     clock.now = 100.0
-    policy = RetryPolicy(5, clock=clock, rand=lambda: 1.0)
+    clock.jitter = 1.0
+    policy = RetryPolicy(5, clock=clock)
     attempts: List[int] = []
 
     def attempt() -> None:
@@ -283,7 +284,8 @@ def test_errors_from_the_callers_code_are_not_retried(
 
 
 def test_before_sleep_sees_attempt_and_delay(clock: FakeClock) -> None:
-    policy = RetryPolicy(2, clock=clock, rand=lambda: 0.0)
+    clock.jitter = 0.0
+    policy = RetryPolicy(2, clock=clock)
     seen: List[Any] = []
     outcomes = iter([APIConnectionError("x", request_sent=False), None])
 
@@ -353,3 +355,19 @@ def test_backoff_never_overflows(failures: int) -> None:
     """A wait through a long outage counts thousands of failures (issue 11)."""
     delay = backoff(failures, rand=lambda: 1.0)
     assert delay == BACKOFF_MAX
+
+
+@pytest.mark.parametrize(("jitter", "slept"), [(0.0, 0.25), (1.0, 0.5)])
+def test_the_clock_pins_the_jitter_of_every_backoff(
+    preds: Predictions,
+    mocked: responses.RequestsMock,
+    clock: FakeClock,
+    jitter: float,
+    slept: float,
+) -> None:
+    """Jitter came from `random.random` itself: no test could pin it (issue 18)."""
+    clock.jitter = jitter
+    mocked.add("GET", URL, json={"detail": "busy"}, status=503)
+    mocked.add("GET", URL, json=prediction())
+    assert preds.get("p1") == prediction()
+    assert clock.sleeps == [slept]
