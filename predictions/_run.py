@@ -6,11 +6,11 @@ one create that waits, and the output, or `PredictionFailedError`.
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from predictions._http.transport import after_fork_in_child
+from predictions._settings import environment
 from predictions._waiting.options import (
     DEFAULT_ASYNC_WAIT_OPTIONS,
     DEFAULT_WAIT_OPTIONS,
@@ -21,16 +21,13 @@ from predictions.client import Client
 from predictions.errors import PredictionFailedError
 from predictions.types import CreatePredictionParams, JsonValue, PredictionWithIO
 
-ENVIRONMENT = ("WRIFTAI_API_BASE_URL", "WRIFTAI_ACCESS_TOKEN")
-"""The variables the default client is made from: when one changes, so does it."""
-
 
 class DefaultClient:
     """The process's client for `run`, made with `Client()` on first use.
 
     Threads share it. A forked child makes its own: the parent's is dropped
     there, never used (nor closed: that would shut the parent's connections).
-    It is made anew when a variable of `ENVIRONMENT` has changed since, so a
+    It is made anew when a variable the settings read has changed since, so a
     script (or a test) that sets them later is heard; the client it replaces
     is left to the calls still using it.
     """
@@ -47,7 +44,7 @@ class DefaultClient:
 
     def get(self) -> Client:
         """Return the client, made from the environment as it is now if need be."""
-        key = tuple(os.environ.get(name) for name in ENVIRONMENT)
+        key = environment()
         with self._lock:
             if self._made is None or self._made[0] != key:
                 self._made = (key, Client())
@@ -144,4 +141,4 @@ def _output(prediction: PredictionWithIO) -> JsonValue:
     return prediction.get("output")
 
 
-__all__ = ["DEFAULT_CLIENT", "ENVIRONMENT", "DefaultClient", "async_run", "run"]
+__all__ = ["DEFAULT_CLIENT", "DefaultClient", "async_run", "run"]

@@ -1,32 +1,33 @@
-"""The client's settings, resolved once into one frozen object, and their checks.
+"""The client's settings, resolved once into one frozen object.
 
 `Settings.resolve` takes what the caller gave `Client(...)`, fills the gaps
-from the environment and the defaults, and checks every value with the checks
-below. The result is what the `API` is built from and what a pickled client
-carries; nothing reads the environment again after it.
-
-The checks are the only ones in the client: a wait's options, a batch's and a
-call's `max_retries` use them too, so the same mistake gets the same error
-everywhere (a string where a number belongs is a `TypeError`; a number out of
-range is a `ValueError`).
+from the environment and the defaults, and checks every value with the
+checks of `_checks` (handed on from here too). The result is what the `API`
+is built from and what a pickled client carries; nothing reads the
+environment again after it. This module is the only reader of the client's
+environment variables (`WRIFTAI_*`, `PREDICTIONS_*`, and with `trust_env`
+the proxy and CA bundle ones), and the one home of every default.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from predictions._checks import (
+    CONTROL_CHARACTER,
+    Timeout,
+    check_count,
+    check_number,
+    check_timeout_pair,
+    clean_token,
+)
 from predictions._clock import SYSTEM_CLOCK, Clock
 
 DEFAULT_API_BASE_URL = "https://api.wrift.ai/v1"
 """The hosted API, used when neither an argument nor the environment names one."""
-
-Timeout = Tuple[float, float]
-"""(connect, read) timeouts in seconds."""
 
 DEFAULT_TIMEOUT: Timeout = (10.0, 60.0)
 """Seconds to connect, and to wait for each read of an answer."""
@@ -37,116 +38,35 @@ DEFAULT_TOTAL_TIMEOUT = 300.0
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """The largest answer read into memory, once decompressed (64 MiB)."""
 
+DEFAULT_MAX_RETRIES = 2
+"""How many times a failed request may be repeated."""
+
 RETRY_CREATE_MODES = ("safe", "idempotent")
 """The accepted values of `retry_create`."""
 
-# Tokens and header values travel in one header line: any control character
-# would end it (http.client then raises an error that quotes the value).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+DEFAULT_RETRY_CREATE = "safe"
+"""Retry a create only where it surely made nothing (see `Client`)."""
 
+DEFAULT_MAX_WORKERS = 16
+"""Threads that run the `async_` methods' requests."""
 
-def check_number(
-    name: str,
-    value: Any,
-    *,
-    minimum: Optional[float] = 0.0,
-    inclusive: bool = True,
-    optional: bool = False,
-) -> None:
-    """Refuse a value that is not a finite number of at least `minimum`.
+BASE_URL_ENV = "WRIFTAI_API_BASE_URL"
+"""The API's base URL, when `Client` is given none."""
 
-    Args:
-        name: What the value is, for the message.
-        value: The value to check.
-        minimum: The smallest value allowed, or None for no bound.
-        inclusive: Whether `minimum` itself is allowed.
-        optional: Whether None is allowed.
+TOKEN_ENV = "WRIFTAI_ACCESS_TOKEN"
+"""The access token, when `Client` is given none."""
 
-    Raises:
-        TypeError: It is not an int or a float (a bool or a str is not).
-        ValueError: It is NaN, infinite or below the minimum.
-    """
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        what = (
-            "a number of seconds"
-            if "timeout" in name or "interval" in name
-            else ("a number")
-        )
-        also = ", or None" if optional else ""
-        raise TypeError(f"{name} must be {what}{also}, not {value!r}")
-    if minimum is None:
-        below = False
-    else:
-        below = value < minimum if inclusive else value <= minimum
-    # An int is always finite (and math.isfinite(10**400) would overflow).
-    if (isinstance(value, float) and not math.isfinite(value)) or below:
-        bound = (
-            ""
-            if minimum is None
-            else (f" and >= {minimum:g}" if inclusive else f" and > {minimum:g}")
-        )
-        raise ValueError(f"{name} must be finite{bound}, not {value!r}")
+PLUGINS_ENV = "PREDICTIONS_PLUGINS"
+"""Unset: load every installed plugin; empty: none; `a,b`: those names."""
 
+STRICT_PLUGINS_ENV = "PREDICTIONS_STRICT_PLUGINS"
+"""`1` (or `true`, `yes`): raise plugin errors instead of warning."""
 
-def check_count(name: str, value: Any, *, minimum: int = 0) -> None:
-    """Refuse a value that is not a whole number of at least `minimum`.
+LOG_ENV = "PREDICTIONS_LOG"
+"""`debug` or `info`: the `predictions` logger writes to stderr at that level."""
 
-    Raises:
-        TypeError: It is not an int (a bool is not).
-        ValueError: It is below the minimum.
-    """
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, not {value}")
-
-
-def check_timeout_pair(timeout: Any) -> Timeout:
-    """Check a timeout: seconds for both phases, or a (connect, read) pair.
-
-    Returns:
-        The (connect, read) pair as floats.
-
-    Raises:
-        TypeError: It is neither a number nor a pair of numbers.
-        ValueError: A number is not finite and > 0.
-    """
-    pair = timeout if isinstance(timeout, tuple) else (timeout, timeout)
-    if len(pair) != 2:
-        raise TypeError(
-            f"timeout must be seconds or a (connect, read) pair, not {timeout!r}"
-        )
-    for phase, value in zip(("connect", "read"), pair):
-        check_number(f"timeout ({phase})", value, inclusive=False)
-    return (float(pair[0]), float(pair[1]))
-
-
-def clean_token(token: Optional[str]) -> Optional[str]:
-    """Strip a token of the white space around it; refuse control characters.
-
-    A token read from a file or a secret mount often ends in a newline. The
-    error never repeats the token.
-
-    Returns:
-        The token, or None for none (also for an empty or blank one).
-
-    Raises:
-        TypeError: It is not a string.
-        ValueError: It holds a control character or a non-ASCII one.
-    """
-    if token is None:
-        return None
-    if not isinstance(token, str):
-        raise TypeError(f"access_token must be a string, not {type(token).__name__}")
-    token = token.strip()
-    if _CONTROL.search(token) or not token.isascii():
-        raise ValueError(
-            "access_token holds a control or non-ASCII character (shown nowhere, "
-            "for its safety): check where it is read from"
-        )
-    return token or None
+LOG_LEVELS = ("debug", "info")
+"""The accepted values of `PREDICTIONS_LOG`."""
 
 
 def _clean_headers(headers: Optional[Mapping[str, str]]) -> Tuple[Tuple[str, str], ...]:
@@ -158,9 +78,9 @@ def _clean_headers(headers: Optional[Mapping[str, str]]) -> Tuple[Tuple[str, str
     for name, value in headers.items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise TypeError(f"header names and values must be strings: {name!r}")
-        if not name or _CONTROL.search(name) or ":" in name or " " in name:
+        if not name or CONTROL_CHARACTER.search(name) or ":" in name or " " in name:
             raise ValueError(f"{name!r} is not a valid header name")
-        if _CONTROL.search(value.strip()):
+        if CONTROL_CHARACTER.search(value.strip()):
             raise ValueError(f"the value of header {name!r} holds a control character")
         cleaned.append((name, value.strip()))
     return tuple(cleaned)
@@ -218,9 +138,9 @@ class Settings:
     timeout: Timeout = DEFAULT_TIMEOUT
     total_timeout: float = DEFAULT_TOTAL_TIMEOUT
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
-    max_retries: int = 2
-    retry_create: str = "safe"
-    max_workers: int = 16
+    max_retries: int = DEFAULT_MAX_RETRIES
+    retry_create: str = DEFAULT_RETRY_CREATE
+    max_workers: int = DEFAULT_MAX_WORKERS
     verify: Union[bool, str] = True
     proxies: Tuple[Tuple[str, str], ...] = field(default=(), repr=False)
     outside_proxies: Tuple[Tuple[str, str], ...] = field(default=(), repr=False)
@@ -229,6 +149,10 @@ class Settings:
     strict_plugins: Optional[bool] = None
     pacing: bool = True
     clock: Clock = field(default=SYSTEM_CLOCK, repr=False, compare=False)
+    plugin_names: Optional[Tuple[str, ...]] = None
+    """The installed plugins to load (`PREDICTIONS_PLUGINS`); None: all."""
+    log_level: Optional[str] = None
+    """`debug` or `info` (`PREDICTIONS_LOG`): the logger writes to stderr."""
 
     @classmethod
     def resolve(
@@ -262,14 +186,10 @@ class Settings:
             ValueError: An argument has a value out of range.
         """
         base_url, basic_auth = _split_base_url(
-            api_base_url
-            or os.environ.get("WRIFTAI_API_BASE_URL")
-            or DEFAULT_API_BASE_URL
+            api_base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_API_BASE_URL
         )
         token = clean_token(
-            access_token
-            if access_token is not None
-            else os.environ.get("WRIFTAI_ACCESS_TOKEN")
+            access_token if access_token is not None else os.environ.get(TOKEN_ENV)
         )
         if not isinstance(verify, (bool, str, type(None))):
             raise TypeError(
@@ -277,6 +197,11 @@ class Settings:
             )
         if isinstance(plugins, (str, bytes)) or not isinstance(plugins, Sequence):
             raise TypeError("plugins must be a list of plugin objects")
+        if fields.get("strict_plugins") is None:
+            fields["strict_plugins"] = strict_plugins_from_env()
+        fields.setdefault("plugin_names", plugin_names_from_env())
+        level = log_level_from_env()
+        fields.setdefault("log_level", level if level in LOG_LEVELS else None)
         settings = cls(
             base_url=base_url,
             access_token=token,
@@ -359,6 +284,34 @@ def _proxies(
     return tuple(sorted(resolved.items()))
 
 
+def environment() -> Tuple[Optional[str], ...]:
+    """The values of the client's own variables, as they are now (None: unset).
+
+    A client made from the environment is out of date once this changes.
+    """
+    names = (BASE_URL_ENV, TOKEN_ENV, PLUGINS_ENV, STRICT_PLUGINS_ENV, LOG_ENV)
+    return tuple(os.environ.get(name) for name in names)
+
+
+def plugin_names_from_env() -> Optional[Tuple[str, ...]]:
+    """The installed plugins `PREDICTIONS_PLUGINS` selects; None (unset) for all."""
+    value = os.environ.get(PLUGINS_ENV)
+    if value is None:
+        return None
+    return tuple(name.strip() for name in value.split(",") if name.strip())
+
+
+def strict_plugins_from_env() -> bool:
+    """Whether `PREDICTIONS_STRICT_PLUGINS` asks for strict mode."""
+    value = os.environ.get(STRICT_PLUGINS_ENV, "")
+    return value.strip().lower() in ("1", "true", "yes")
+
+
+def log_level_from_env() -> str:
+    """`PREDICTIONS_LOG` as given, lowercased ("" if unset): see `LOG_LEVELS`."""
+    return os.environ.get(LOG_ENV, "").strip().lower()
+
+
 def _no_proxy(trust_env: bool) -> Optional[str]:
     if not trust_env:
         return None
@@ -366,16 +319,29 @@ def _no_proxy(trust_env: bool) -> Optional[str]:
 
 
 __all__ = [
+    "BASE_URL_ENV",
     "DEFAULT_API_BASE_URL",
     "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_MAX_WORKERS",
+    "DEFAULT_RETRY_CREATE",
     "DEFAULT_TIMEOUT",
     "DEFAULT_TOTAL_TIMEOUT",
+    "LOG_ENV",
+    "LOG_LEVELS",
+    "PLUGINS_ENV",
     "RETRY_CREATE_MODES",
+    "STRICT_PLUGINS_ENV",
+    "TOKEN_ENV",
     "Settings",
     "Timeout",
     "check_count",
     "check_number",
     "check_timeout_pair",
     "clean_token",
+    "environment",
+    "log_level_from_env",
+    "plugin_names_from_env",
     "redact_url",
+    "strict_plugins_from_env",
 ]

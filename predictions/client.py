@@ -11,6 +11,9 @@ from predictions._http.api import API, USER_AGENT
 from predictions._settings import (
     DEFAULT_API_BASE_URL,
     DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_WORKERS,
+    DEFAULT_RETRY_CREATE,
     DEFAULT_TIMEOUT,
     DEFAULT_TOTAL_TIMEOUT,
     Settings,
@@ -91,9 +94,9 @@ class Client:
         timeout: Union[float, Tuple[float, float]] = DEFAULT_TIMEOUT,
         total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        max_retries: int = 2,
-        retry_create: str = "safe",
-        max_workers: int = 16,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        retry_create: str = DEFAULT_RETRY_CREATE,
+        max_workers: int = DEFAULT_MAX_WORKERS,
         verify: Union[bool, str, None] = None,
         proxies: Optional[Mapping[str, str]] = None,
         trust_env: bool = True,
@@ -108,7 +111,13 @@ class Client:
 
     def _start(self, settings: Settings) -> None:
         self.settings = settings
-        self.plugins = PluginHost(settings.plugins, strict=settings.strict_plugins)
+        self.plugins = PluginHost(
+            settings.plugins,
+            strict=settings.strict_plugins,
+            entry_points=True
+            if settings.plugin_names is None
+            else settings.plugin_names,
+        )
         self.api = API(settings, hooks=self.plugins)
         self.predictions = Predictions(self.api)
 

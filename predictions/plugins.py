@@ -17,27 +17,23 @@ authors and tests.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import warnings
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import pluggy
 
 from predictions import hookspecs
+from predictions._settings import PLUGINS_ENV as ALLOW_ENV
+from predictions._settings import STRICT_PLUGINS_ENV as STRICT_ENV
+from predictions._settings import plugin_names_from_env, strict_plugins_from_env
 from predictions.errors import PluginError, PluginWarning
 
 logger = logging.getLogger("predictions")
 
 ENTRY_POINT_GROUP = "predictions.plugins"
 """The entry-point group installed plugins register under."""
-
-ALLOW_ENV = "PREDICTIONS_PLUGINS"
-"""Unset: load every installed plugin; empty: none; `a,b`: those names."""
-
-STRICT_ENV = "PREDICTIONS_STRICT_PLUGINS"
-"""`1` (or `true`, `yes`): raise plugin errors instead of warning."""
 
 HOOK_NAMES = tuple(
     name for name in hookspecs.__all__ if name.startswith("predictions_")
@@ -139,16 +135,8 @@ def plugin_label(plugin: Any) -> str:
     return f"{type(plugin).__module__}.{type(plugin).__qualname__}"
 
 
-def _allowed_names() -> Optional[List[str]]:
-    value = os.environ.get(ALLOW_ENV)
-    if value is None:
-        return None
-    return [name.strip() for name in value.split(",") if name.strip()]
-
-
-def strict_from_env() -> bool:
-    """Whether `PREDICTIONS_STRICT_PLUGINS` asks for strict mode."""
-    return os.environ.get(STRICT_ENV, "").strip().lower() in ("1", "true", "yes")
+strict_from_env = strict_plugins_from_env
+"""Whether `PREDICTIONS_STRICT_PLUGINS` asks for strict mode (read by `_settings`)."""
 
 
 def list_plugins() -> List[PluginInfo]:
@@ -183,8 +171,9 @@ class PluginHost:
             implement an unknown hook or take an argument a hook lacks.
         strict: Raise plugin failures instead of warning; None reads
             `PREDICTIONS_STRICT_PLUGINS`.
-        entry_points: Load the installed plugins that `PREDICTIONS_PLUGINS`
-            selects.
+        entry_points: Which installed plugins to load: True, those that
+            `PREDICTIONS_PLUGINS` selects; False, none; a list, those names
+            (a client passes what its settings resolved).
 
     Raises:
         PluginValidationError: A plugin given in `plugins` is not valid.
@@ -197,14 +186,16 @@ class PluginHost:
         plugins: Sequence[Any] = (),
         *,
         strict: Optional[bool] = None,
-        entry_points: bool = True,
+        entry_points: Union[bool, Sequence[str]] = True,
     ) -> None:
-        self.strict = strict_from_env() if strict is None else strict
+        self.strict = strict_plugins_from_env() if strict is None else strict
         self.manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.manager.add_hookspecs(hookspecs)
         self._impls: Dict[str, List[Any]] = {}
-        if entry_points:
-            self._add_installed()
+        if entry_points is True:
+            self._add_installed(plugin_names_from_env())
+        elif entry_points:
+            self._add_installed(entry_points)
         for plugin in plugins:
             self.register(plugin)
 
@@ -294,9 +285,8 @@ class PluginHost:
                 impls[hook_name] = found
         self._impls = impls
 
-    def _add_installed(self) -> None:
+    def _add_installed(self, allowed: Optional[Sequence[str]]) -> None:
         installed = _discover()
-        allowed = _allowed_names()
         names = sorted(installed) if allowed is None else allowed
         for name in names:
             entry = installed.get(name)

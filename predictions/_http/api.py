@@ -10,7 +10,6 @@ limit on the event loop, then runs the same call on the client's thread pool.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
@@ -19,6 +18,7 @@ from predictions._http.pacing import Pacer, Slot, free_slot
 from predictions._http.request import DEADLINE_GRACE, Request
 from predictions._http.retry import RetryPolicy
 from predictions._http.transport import Transport, after_fork_in_child
+from predictions._logs import log_to_stderr
 from predictions._settings import Settings
 from predictions._version import __version__
 from predictions.errors import APITimeoutError, PredictionsError
@@ -32,23 +32,6 @@ USER_AGENT = f"predictions-python/{__version__}"
 MAX_STREAM_THREADS = 4096
 """Async streams a client keeps waiting at once (one thread each)."""
 
-LOG_ENV = "PREDICTIONS_LOG"
-"""`debug` or `info`: the `predictions` logger writes to stderr at that level."""
-
-
-def log_from_env() -> None:
-    """Let `PREDICTIONS_LOG` turn the `predictions` logger on, once per process.
-
-    Only when the logger has no handler yet: a program's own logging setup wins.
-    """
-    level = os.environ.get(LOG_ENV, "").strip().upper()
-    if level not in ("DEBUG", "INFO") or logger.handlers:
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("predictions: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(level)
-
 
 class API:
     """Sends requests to the WriftAI API and decodes the answers.
@@ -59,7 +42,7 @@ class API:
     """
 
     def __init__(self, settings: Settings, hooks: Optional[PluginHost] = None) -> None:
-        log_from_env()
+        log_to_stderr(settings.log_level)
         self.settings = settings
         self.base_url = settings.base_url
         self.clock = settings.clock
@@ -266,4 +249,4 @@ class API:
         return left + DEADLINE_GRACE
 
 
-__all__ = ["API", "LOG_ENV", "USER_AGENT", "log_from_env"]
+__all__ = ["API", "USER_AGENT"]

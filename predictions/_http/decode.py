@@ -51,7 +51,7 @@ def decode_object(response: requests.Response) -> Dict[str, Any]:
     """Decode an answer that must be a JSON object."""
     data = decode_json(response)
     if not isinstance(data, dict):
-        raise _invalid(response, "JSON that is not an object")
+        raise malformed(response, "JSON that is not an object")
     return data
 
 
@@ -65,15 +65,15 @@ def decode_page(response: requests.Response) -> Dict[str, Any]:
     page = decode_object(response)
     items = page.get("items")
     if not isinstance(items, list):
-        raise _invalid(response, "a page without a list of items")
+        raise malformed(response, "a page without a list of items")
     for item in items:
         if not isinstance(item, dict):
-            raise _invalid(response, f"a page item that is not an object: {item!r}")
+            raise malformed(response, f"a page item that is not an object: {item!r}")
         check_prediction(item, response)
     for key in ("next_cursor", "previous_cursor", "next_url", "previous_url"):
         value = page.get(key)
         if value is not None and not isinstance(value, str):
-            raise _invalid(response, f"a page whose {key} is not a string: {value!r}")
+            raise malformed(response, f"a page whose {key} is not a string: {value!r}")
     return page
 
 
@@ -102,15 +102,24 @@ def check_prediction(
     for key in ("id", "status"):
         value = data.get(key)
         if not isinstance(value, str) or not value:
-            raise _invalid(
+            raise malformed(
                 response, f"a prediction whose {key} is not a string: {value!r}"
             )
     return data
 
 
-def _invalid(response: Optional[requests.Response], what: str) -> InvalidResponseError:
+def malformed(
+    response: Optional[requests.Response], what: str, who: str = "the API"
+) -> InvalidResponseError:
+    """The error for an answer that is not what the API promises.
+
+    Args:
+        response: The answer, if there is one.
+        what: What it held instead ("JSON that is not an object").
+        who: Who answered (the API, or the storage of an upload's parts).
+    """
     where = "" if response is None else f" answered {response.status_code} with"
-    return InvalidResponseError(f"the API{where} {excerpt(what)}", response=response)
+    return InvalidResponseError(f"{who}{where} {excerpt(what)}", response=response)
 
 
 def _status_error(response: requests.Response) -> APIStatusError:
@@ -182,4 +191,5 @@ __all__: List[str] = [
     "decode_page",
     "decode_prediction",
     "excerpt",
+    "malformed",
 ]

@@ -11,16 +11,9 @@ import math
 from typing import Any, NoReturn
 
 from predictions._requests import MODEL_REF_FORMS
+from predictions._settings import LOG_ENV, TOKEN_ENV
 from predictions._version import __version__
 from predictions.cli._exit import EXIT_USAGE
-
-"""The exit code of a command line that cannot run (nothing was sent)."""
-
-TOKEN_ENV = "WRIFTAI_ACCESS_TOKEN"
-"""Where the access token is read from unless `--token-env` names another variable."""
-
-LOG_ENV = "PREDICTIONS_LOG"
-"""The environment variable that turns on the `predictions` logger: debug or info."""
 
 # Every model of demo/ exists only on the local server: its examples say --local.
 EXAMPLES = {
@@ -387,4 +380,4 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-__all__ = ["EXAMPLES", "LOG_ENV", "TOKEN_ENV", "build_parser"]
+__all__ = ["EXAMPLES", "build_parser"]

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import sys
 import traceback
 from typing import Any, Dict, Iterator, Optional, Sequence
 from urllib.parse import urlsplit
 
+from predictions._logs import logging_to_stderr
 from predictions._requests import parse_model_ref
-from predictions.cli._args import LOG_ENV, TOKEN_ENV, build_parser
+from predictions._settings import LOG_ENV, LOG_LEVELS, TOKEN_ENV, log_level_from_env
+from predictions.cli._args import build_parser
 from predictions.cli._commands import COMMANDS, plugins, verify_webhook
 from predictions.cli._exit import (
     EXIT_API,
@@ -26,8 +27,6 @@ from predictions.cli._output import (
     read_input,
 )
 from predictions.errors import UsageError
-
-LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -72,23 +71,14 @@ def _logging(verbose: bool) -> Iterator[None]:
     The request lines (method, path, status, time, attempt) are DEBUG ones; they
     never hold the token. The handler and the level are undone on the way out.
     """
-    name = "debug" if verbose else os.environ.get(LOG_ENV, "").strip().lower()
+    name = "debug" if verbose else log_level_from_env()
     if not name:
         yield
         return
     if name not in LOG_LEVELS:
         raise UsageError(f"${LOG_ENV} must be debug or info, not {name!r}")
-    logger = logging.getLogger("predictions")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("predictions: %(message)s"))
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(LOG_LEVELS[name])
-    try:
+    with logging_to_stderr(name):
         yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

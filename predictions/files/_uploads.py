@@ -11,8 +11,6 @@ gives the URL. The sync and async twins share every step but the sending.
 
 from __future__ import annotations
 
-import functools
-import re
 import threading
 from typing import (
     TYPE_CHECKING,
@@ -21,23 +19,22 @@ from typing import (
     Dict,
     List,
     Mapping,
-    NamedTuple,
     Optional,
     Set,
     cast,
 )
-from urllib.parse import urlsplit
 
-from predictions._http.decode import decode_nothing, decode_object, excerpt
-from predictions._http.request import Request, json_body
-from predictions._requests import path_segment
-from predictions.errors import InvalidResponseError, UploadError
-from predictions.files._file import File, _open_part
+from predictions.errors import UploadError
+from predictions.files._file import File
+from predictions.files._upload_requests import (
+    Upload,
+    complete_request,
+    create_request,
+    part_request,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
-
-    import requests
 
     from predictions._http.api import API
 
@@ -153,113 +150,6 @@ async def async_prepare_params(
     return params if value is params["input"] else {**params, "input": value}
 
 
-# The upload's requests and their answers.
-
-
-class _Upload(NamedTuple):
-    id: str
-    segment: str
-    urls: List[str]
-    part_size: int
-
-
-def _create_request(file: File) -> Request:
-    return Request(
-        "POST",
-        "/uploads",
-        body=json_body({"size": file.size, "mime_type": file.mime_type}),
-        headers={"Content-Type": "application/json"},
-        # Sent twice, it makes at most one more upload, never completed nor
-        # used: as safe to retry as a read.
-        idempotent=True,
-        decode=functools.partial(_decode_upload, file.size),
-    )
-
-
-def _part_request(file: File, upload: _Upload, part: int) -> Request:
-    start = part * upload.part_size
-    length = min(upload.part_size, file.size - start)
-    return Request(
-        "PUT",
-        upload.urls[part],
-        body=functools.partial(_open_part, file, part, start, length),
-        headers={"Content-Length": str(length), "Content-Type": file.mime_type},
-        bucket=None,  # storage: the API's rate limits do not count it
-        idempotent=True,  # the same bytes to the same URL
-        credentials=False,  # pre-signed: no Authorization, wherever it points
-        decode=functools.partial(_decode_part, part),
-    )
-
-
-def _complete_request(upload: _Upload, etags: List[str]) -> Request:
-    return Request(
-        "POST",
-        f"/uploads/{upload.segment}/complete",
-        body=json_body({"etags": etags}),
-        headers={"Content-Type": "application/json"},
-        # Completing again creates nothing more; a server that refuses the
-        # repeat fails the call, as not retrying would have.
-        idempotent=True,
-        decode=_decode_completed,
-    )
-
-
-def _decode_upload(size: int, response: requests.Response) -> _Upload:
-    data = decode_object(response)
-    upload_id, urls, part_size = data.get("id"), data.get("urls"), data.get("part_size")
-    try:
-        segment = path_segment(upload_id, "id")  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise _invalid(
-            response, f"an upload whose id is not usable: {upload_id!r}"
-        ) from None
-    if isinstance(part_size, bool) or not isinstance(part_size, int) or part_size < 1:
-        raise _invalid(response, f"an upload whose part_size is {part_size!r}")
-    if not isinstance(urls, list) or not all(_is_http_url(url) for url in urls):
-        raise _invalid(response, "an upload whose urls are not a list of http(s) URLs")
-    parts = -(-size // part_size)
-    if len(urls) != parts:
-        raise _invalid(
-            response,
-            f"{len(urls)} part URLs for {size} bytes in parts of {part_size} "
-            f"(expected {parts})",
-        )
-    return _Upload(cast(str, upload_id), segment, urls, part_size)
-
-
-def _decode_part(part: int, response: requests.Response) -> str:
-    decode_nothing(response)
-    etag = response.headers.get("ETag")
-    if not etag:
-        raise _invalid(response, f"no ETag header for part {part}", who="the storage")
-    return str(etag)
-
-
-def _decode_completed(response: requests.Response) -> str:
-    url = decode_object(response).get("download_url")
-    if not _is_http_url(url):
-        raise _invalid(response, "a completed upload without an http(s) download_url")
-    return cast(str, url)
-
-
-def _is_http_url(value: Any) -> bool:
-    if not isinstance(value, str) or re.search(r"[\s\x00-\x1f\x7f]", value):
-        return False
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
-
-
-def _invalid(
-    response: requests.Response, what: str, who: str = "the API"
-) -> InvalidResponseError:
-    return InvalidResponseError(
-        f"{who} answered {response.status_code} with {excerpt(what)}", response=response
-    )
-
-
 # Sending: shared by the twins but for how the parts are sent.
 
 
@@ -295,10 +185,10 @@ class _Tracker:
 class _Parts:
     """One file's parts on their way: the next to send, the ETags, the first failure."""
 
-    def __init__(self, file: File, upload: _Upload, tracker: _Tracker) -> None:
+    def __init__(self, file: File, upload: Upload, tracker: _Tracker) -> None:
         self.file, self.upload, self._tracker = file, upload, tracker
         count = len(upload.urls)
-        self.requests = [_part_request(file, upload, part) for part in range(count)]
+        self.requests = [part_request(file, upload, part) for part in range(count)]
         self._lengths = [
             min(upload.part_size, file.size - part * upload.part_size)
             for part in range(count)
@@ -363,12 +253,12 @@ def _step_failed(file: File, what: str, exc: Exception) -> UploadError:
 
 def _upload(api: API, file: File, tracker: _Tracker) -> str:
     try:
-        upload = api.request(_create_request(file))
+        upload = api.request(create_request(file))
     except Exception as exc:
         raise _step_failed(file, "POST /uploads", exc) from exc
     parts = _Parts(file, upload, tracker)
     _send_parts(api, parts)
-    request = _complete_request(upload, parts.etags())
+    request = complete_request(upload, parts.etags())
     try:
         return cast(str, api.request(request))
     except Exception as exc:
@@ -377,12 +267,12 @@ def _upload(api: API, file: File, tracker: _Tracker) -> str:
 
 async def _async_upload(api: API, file: File, tracker: _Tracker) -> str:
     try:
-        upload = await api.async_request(_create_request(file))
+        upload = await api.async_request(create_request(file))
     except Exception as exc:
         raise _step_failed(file, "POST /uploads", exc) from exc
     parts = _Parts(file, upload, tracker)
     await _async_send_parts(api, parts)
-    request = _complete_request(upload, parts.etags())
+    request = complete_request(upload, parts.etags())
     try:
         return cast(str, await api.async_request(request))
     except Exception as exc:

@@ -158,3 +158,67 @@ def test_a_plugin_that_cannot_pickle_is_named_with_what_to_do() -> None:
         pickle.dumps(client)
     assert "entry point" in str(info.value)
     assert pickle.loads(pickle.dumps(Client(BASE, plugins=[LocalPlugin()])))
+
+
+# The environment: read once, when the settings are resolved (issue 18)
+
+
+def test_the_plugin_and_log_variables_are_read_with_the_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PREDICTIONS_PLUGINS", " alpha, ,beta ")
+    monkeypatch.setenv("PREDICTIONS_STRICT_PLUGINS", "yes")
+    monkeypatch.setenv("PREDICTIONS_LOG", " INFO ")
+    settings = Settings.resolve(BASE, TOKEN)
+    assert settings.plugin_names == ("alpha", "beta")
+    assert settings.strict_plugins is True
+    assert settings.log_level == "info"
+    monkeypatch.setenv("PREDICTIONS_PLUGINS", "")
+    monkeypatch.delenv("PREDICTIONS_STRICT_PLUGINS")
+    monkeypatch.setenv("PREDICTIONS_LOG", "loud")  # not a level: no logging
+    settings = Settings.resolve(BASE, TOKEN, strict_plugins=True)
+    assert settings.plugin_names == ()
+    assert settings.strict_plugins is True, "an argument wins over the environment"
+    assert settings.log_level is None
+    monkeypatch.delenv("PREDICTIONS_PLUGINS")
+    assert Settings.resolve(BASE, TOKEN).plugin_names is None  # unset: all
+
+
+def test_a_client_keeps_what_the_environment_said_when_it_was_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The plugins are chosen once: a later change of the variable changes
+    neither the client nor its settings, which a pickled client carries."""
+    monkeypatch.setenv("PREDICTIONS_PLUGINS", "")
+    monkeypatch.setenv("PREDICTIONS_STRICT_PLUGINS", "1")
+    with Client(BASE, TOKEN) as client:
+        monkeypatch.setenv("PREDICTIONS_PLUGINS", "progress")
+        monkeypatch.delenv("PREDICTIONS_STRICT_PLUGINS")
+        copy = pickle.loads(pickle.dumps(client))
+        assert copy.settings == client.settings
+        assert copy.settings.plugin_names == ()
+        assert copy.plugins.strict is True
+        copy.close()
+
+
+def test_only_the_settings_read_the_environment() -> None:
+    """`_settings` is the one reader of the client's environment variables.
+
+    The command line reads the variables its own options name (`--token-env`,
+    `--webhook-secret-env`); the local server (`predictions.testing`) is a
+    program of its own.
+    """
+    import ast
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[2] / "predictions"
+    readers = []
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root).as_posix()
+        if relative == "_settings.py" or relative.startswith(("cli/", "testing/")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            name = getattr(node, "attr", None) or getattr(node, "id", None)
+            if name in ("environ", "getenv", "environb"):
+                readers.append(f"{relative}:{node.lineno}")
+    assert readers == []

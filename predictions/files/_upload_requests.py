@@ -1,0 +1,128 @@
+"""An upload's requests, and the answers it expects of the API and the storage.
+
+`POST /uploads` (the part URLs), a `PUT` of each part to its pre-signed URL
+(no credential, an idempotent request), `POST /uploads/{id}/complete`; each
+answer is decoded here, and refused when it is not what the API promises.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import TYPE_CHECKING, Any, List, NamedTuple, cast
+from urllib.parse import urlsplit
+
+from predictions._http.decode import decode_nothing, decode_object, malformed
+from predictions._http.request import Request, json_body
+from predictions._requests import path_segment
+from predictions.files._file import File, _open_part
+
+if TYPE_CHECKING:
+    import requests
+
+
+class Upload(NamedTuple):
+    id: str
+    segment: str
+    urls: List[str]
+    part_size: int
+
+
+def create_request(file: File) -> Request:
+    return Request(
+        "POST",
+        "/uploads",
+        body=json_body({"size": file.size, "mime_type": file.mime_type}),
+        headers={"Content-Type": "application/json"},
+        # Sent twice, it makes at most one more upload, never completed nor
+        # used: as safe to retry as a read.
+        idempotent=True,
+        decode=functools.partial(decode_upload, file.size),
+    )
+
+
+def part_request(file: File, upload: Upload, part: int) -> Request:
+    start = part * upload.part_size
+    length = min(upload.part_size, file.size - start)
+    return Request(
+        "PUT",
+        upload.urls[part],
+        body=functools.partial(_open_part, file, part, start, length),
+        headers={"Content-Length": str(length), "Content-Type": file.mime_type},
+        bucket=None,  # storage: the API's rate limits do not count it
+        idempotent=True,  # the same bytes to the same URL
+        credentials=False,  # pre-signed: no Authorization, wherever it points
+        decode=functools.partial(decode_part, part),
+    )
+
+
+def complete_request(upload: Upload, etags: List[str]) -> Request:
+    return Request(
+        "POST",
+        f"/uploads/{upload.segment}/complete",
+        body=json_body({"etags": etags}),
+        headers={"Content-Type": "application/json"},
+        # Completing again creates nothing more; a server that refuses the
+        # repeat fails the call, as not retrying would have.
+        idempotent=True,
+        decode=decode_completed,
+    )
+
+
+def decode_upload(size: int, response: requests.Response) -> Upload:
+    data = decode_object(response)
+    upload_id, urls, part_size = data.get("id"), data.get("urls"), data.get("part_size")
+    try:
+        segment = path_segment(upload_id, "id")  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise malformed(
+            response, f"an upload whose id is not usable: {upload_id!r}"
+        ) from None
+    if isinstance(part_size, bool) or not isinstance(part_size, int) or part_size < 1:
+        raise malformed(response, f"an upload whose part_size is {part_size!r}")
+    if not isinstance(urls, list) or not all(_is_http_url(url) for url in urls):
+        raise malformed(response, "an upload whose urls are not a list of http(s) URLs")
+    parts = -(-size // part_size)
+    if len(urls) != parts:
+        raise malformed(
+            response,
+            f"{len(urls)} part URLs for {size} bytes in parts of {part_size} "
+            f"(expected {parts})",
+        )
+    return Upload(cast(str, upload_id), segment, urls, part_size)
+
+
+def decode_part(part: int, response: requests.Response) -> str:
+    decode_nothing(response)
+    etag = response.headers.get("ETag")
+    if not etag:
+        raise malformed(response, f"no ETag header for part {part}", who="the storage")
+    return str(etag)
+
+
+def decode_completed(response: requests.Response) -> str:
+    url = decode_object(response).get("download_url")
+    if not _is_http_url(url):
+        raise malformed(response, "a completed upload without an http(s) download_url")
+    return cast(str, url)
+
+
+def _is_http_url(value: Any) -> bool:
+    if not isinstance(value, str) or re.search(r"[\s\x00-\x1f\x7f]", value):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+__all__ = [
+    "Upload",
+    "complete_request",
+    "create_request",
+    "decode_completed",
+    "decode_part",
+    "decode_upload",
+    "part_request",
+]
