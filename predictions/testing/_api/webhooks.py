@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Deque, Dict, Iterable, List, Optional, Set, Tuple
 
 from predictions.testing._api.store import Record
-from predictions.testing._http.executors import shut_down
+from predictions.testing._executors import shut_down
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from predictions.testing._api.store import Record, Store
-from predictions.testing._http.executors import shut_down
+from predictions.testing._executors import shut_down
 from predictions.testing._models.outputs import (
     BadOutput,
     as_json,
