@@ -18,7 +18,7 @@ Resuming needs each partition to find its ledger again: `ledger_dir` must be
 a directory every worker can reach (one machine's disk for a `LocalCluster`;
 a shared file system otherwise), and the bag must be split the same way.
 
-Needs the `dask` extra: `pip install "predictions[dask]"`.
+Needs the `dask` extra: `pip install "wriftai-predictions[dask]"`.
 """
 
 from __future__ import annotations
