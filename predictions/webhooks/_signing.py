@@ -158,9 +158,9 @@ def verify(
             f"of {tolerance} s"
         ) from None
     if abs(off) > tolerance:
+        when = f"{int(off)} s old" if off > 0 else f"{int(-off)} s in the future"
         raise WebhookToleranceError(
-            f"the timestamp is {int(off)} s from now, "
-            f"outside the tolerance of {tolerance} s"
+            f"the timestamp is {when}, outside the tolerance of {tolerance} s"
         )
     expected = _digest(bytes(payload), secret, timestamp).encode()
     matched = False

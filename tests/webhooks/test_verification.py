@@ -100,3 +100,16 @@ def test_str_payload_and_empty_secret() -> None:
 def test_sign_uses_now_by_default() -> None:
     stamp = int(sign(BODY, "s").split(",")[0][2:])
     assert abs(stamp - time.time()) < 5
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "said"),
+    [(NOW - 301, "the timestamp is 301 s old"), (NOW + 301, "301 s in the future")],
+)
+def test_the_tolerance_error_says_old_or_in_the_future(
+    timestamp: int, said: str
+) -> None:
+    """It said "-300 s from now" of one in the future (issue 19)."""
+    header = sign(BODY, "s", timestamp=timestamp)
+    with pytest.raises(WebhookToleranceError, match=said):
+        verify_webhook(BODY, header, "s", now=NOW)
