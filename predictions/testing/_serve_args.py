@@ -30,6 +30,14 @@ TOKEN_ENV = "PREDICTIONS_SERVE_TOKEN"
 not `WRIFTAI_ACCESS_TOKEN` (a hosted-API secret must not turn auth on here)."""
 
 
+EXAMPLES = """examples:
+  predictions serve
+  predictions serve --port 0 --token-env MY_LOCAL_TOKEN
+  predictions serve --rate-limit reads=3,creates=15 --prefer-wait-max 1
+  predictions serve --fault 503@get,p=0.1 --seed 7"""
+"""What `predictions serve --help` shows under its options."""
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line (and exit 2)."""
 
@@ -107,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="predictions serve",
         description="Run a local WriftAI-compatible predictions API until Ctrl-C.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
     parser.add_argument(
@@ -297,3 +307,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--verbose", "-v", action="store_true", help="log each request to stderr"
     )
     return parser
+
+
+__all__ = ["EXAMPLES", "build_parser"]

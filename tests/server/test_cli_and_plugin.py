@@ -395,3 +395,18 @@ def test_pytest_plugin_fixtures(tmp_path: Path, proxy: bool) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     expected = "5 passed" if proxy else "4 passed, 1 skipped"
     assert expected in result.stdout, result.stdout
+
+
+def test_serve_help_shows_examples_that_parse(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every other command's --help had examples; serve's had none (issue 19)."""
+    from predictions.testing._serve_args import EXAMPLES, build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    assert "examples:\n  predictions serve" in capsys.readouterr().out
+    for line in EXAMPLES.splitlines()[1:]:
+        words = line.split()
+        assert words[:2] == ["predictions", "serve"], line
+        build_parser().parse_args(words[2:])  # exits 2 if it does not parse

@@ -74,6 +74,27 @@ def test_an_exception_without_a_message_is_named(
     assert server.wait(created["id"])["error"]["message"] == "SystemExit"
 
 
+def test_a_registered_model_reading_a_missing_key_names_it(
+    server: LocalServer, session: requests.Session
+) -> None:
+    """Its failure said only `'name'` (issue 19); the built-ins name the key."""
+
+    def greet(input: Any) -> Any:
+        return "hello " + input["name"]
+
+    def lookup(input: Any) -> Any:
+        return {"a": 1}["b"]  # a KeyError of the model's own, not of its input
+
+    server.register("me/greet", greet)
+    server.register("me/lookup", lookup)
+    created = create(session, server, "me/greet", {"nom": "x"}).json()
+    error = server.wait(created["id"])["error"]
+    assert error["message"] == "missing input 'name'"
+    assert error["detail"] == {"type": "KeyError"}
+    created = create(session, server, "me/lookup", {"b": 2}).json()
+    assert server.wait(created["id"])["error"]["message"] == "'b'"
+
+
 @pytest.mark.parametrize("is_async", [False, True], ids=["plain", "async"])
 def test_a_model_cannot_change_the_stored_input(
     server: LocalServer, session: requests.Session, is_async: bool

@@ -329,8 +329,8 @@ class Runner:
                 return {"status": "failed", "error": _error("internal", message)}
             raised = exc.original if isinstance(exc, _Escaped) else exc
             detail = {"type": type(raised).__name__}
-            error = _error("external", _describe(raised), detail)
-            return {"status": "failed", "error": error}
+            message = _missing_input(raised, record.input) or _describe(raised)
+            return {"status": "failed", "error": _error("external", message, detail)}
         return {"status": "succeeded", "output": output}
 
     async def _call(self, record: Record, worker: Optional[_Worker]) -> Any:
@@ -364,6 +364,19 @@ class Runner:
 
 def _error(source: str, message: str, detail: Any = None) -> Dict[str, Any]:
     return {"source": source, "message": message, "detail": detail}
+
+
+def _missing_input(exc: BaseException, given: Any) -> Optional[str]:
+    """`missing input 'key'` for a model that read a key its input lacks.
+
+    As the built-in models say it; a bare KeyError says only `'key'`.
+    """
+    if type(exc) is not KeyError or len(exc.args) != 1 or not isinstance(given, dict):
+        return None
+    key = exc.args[0]
+    if not isinstance(key, str) or key in given:
+        return None
+    return f"missing input {key!r}"
 
 
 def _describe(exc: BaseException) -> str:
