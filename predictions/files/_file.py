@@ -132,6 +132,10 @@ class _Source:
     def close(self) -> None:
         """Release what `open` took."""
 
+    def size(self) -> Optional[int]:
+        """The source's size now; None where it cannot change (bytes)."""
+        return None
+
 
 class _BytesSource(_Source):
     def __init__(self, view: memoryview) -> None:
@@ -152,12 +156,15 @@ class _StreamSource(_Source):
         self._stream, self._start, self._lock, self._owned = stream, start, lock, owned
 
     def open(self, file: File, part: int) -> _Source:
-        with self._lock:
-            self._stream.seek(0, io.SEEK_END)
-            size = self._stream.tell() - self._start
+        size = self.size()
         if size != file.size:
             raise _changed(file, part, f"is now {size} bytes, not {file.size}")
         return self
+
+    def size(self) -> int:
+        with self._lock:
+            self._stream.seek(0, io.SEEK_END)
+            return int(self._stream.tell()) - self._start
 
     def readinto_at(self, offset: int, buffer: memoryview) -> int:
         with self._lock:
@@ -191,6 +198,9 @@ class _PathSource(_Source):
             handle.close()
             raise _changed(file, part, f"is now {size} bytes, not {file.size}")
         return _StreamSource(handle, 0, threading.Lock(), owned=True)
+
+    def size(self) -> int:
+        return os.stat(self._path).st_size
 
 
 def _looks_like_text(value: str) -> bool:
@@ -245,6 +255,11 @@ def _stream_source(stream: Any, lock: threading.Lock) -> Tuple[_Source, int]:
         raise TypeError(f"File() takes a binary file, not a text stream; {_TEXT_HINT}")
     seekable = getattr(stream, "seekable", None)
     if seekable is not None and seekable():
+        if not _regular(stream):  # /dev/zero seeks, and says its end is at 0
+            raise ValueError(
+                f"{stream!r} is not a regular file (a device?): its size cannot "
+                "be known; copy what to send into a file, or pass bytes"
+            )
         start = stream.tell()
         stream.seek(0, io.SEEK_END)
         size = stream.tell() - start
@@ -254,6 +269,15 @@ def _stream_source(stream: Any, lock: threading.Lock) -> Tuple[_Source, int]:
     spool = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the File)
     shutil.copyfileobj(stream, spool, 1024 * 1024)
     return _StreamSource(spool, 0, lock), spool.tell()
+
+
+def _regular(stream: Any) -> bool:
+    """Whether a file object is a regular file, as far as can be told."""
+    try:
+        mode = os.fstat(stream.fileno()).st_mode
+    except (AttributeError, OSError, ValueError):  # no descriptor: BytesIO and kin
+        return True
+    return stat.S_ISREG(mode)
 
 
 def _guess_mime_type(name: Optional[str]) -> str:
@@ -292,7 +316,13 @@ class _PartStream(io.RawIOBase):
         self._offset += count
         self._left -= count
         if self._left == 0:
+            # A file that grew (or shrank) while this part was read: the
+            # upload would complete with what it was, not what it is.
+            size = self._reader.size()
             self._reader.close()
+            if size is not None and size != self._file.size:
+                how = f"is now {size} bytes, not {self._file.size}"
+                raise _changed(self._file, self._part, how)
         return count
 
     def close(self) -> None:
@@ -306,9 +336,24 @@ def _open_part(file: File, part: int, start: int, length: int) -> BinaryIO:
     return cast(BinaryIO, _PartStream(file, part, reader, start, length))
 
 
-def _changed(file: File, part: int, how: str) -> UploadError:
+def check_unchanged(file: File) -> None:
+    """Refuse to complete the upload of a file whose size changed since it was made.
+
+    Raises:
+        UploadError: The file is now larger or smaller (or cannot be read).
+    """
+    try:
+        size = file._source.size()
+    except OSError as exc:
+        raise _changed(file, None, f"cannot be read: {exc}") from exc
+    if size is not None and size != file.size:
+        raise _changed(file, None, f"is now {size} bytes, not {file.size}")
+
+
+def _changed(file: File, part: Optional[int], how: str) -> UploadError:
+    where = "" if part is None else f"part {part}: "
     return UploadError(
-        f"could not upload {file!r}: part {part}: the file {how} (it changed "
+        f"could not upload {file!r}: {where}the file {how} (it changed "
         "during the upload); the upload was not completed",
         file=file,
         part=part,

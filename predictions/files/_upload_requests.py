@@ -20,6 +20,16 @@ from predictions.files._file import File, _open_part
 if TYPE_CHECKING:
     import requests
 
+MAX_PARTS = 10_000
+"""The most parts an upload may be cut into (object stores allow as many)."""
+
+MIN_PART_SIZE = 64 * 1024
+"""The smallest part an upload of more than `MAX_SMALL_PARTS` parts may have."""
+
+MAX_SMALL_PARTS = 16
+"""Parts smaller than `MIN_PART_SIZE` are taken only this many at most: an
+answer that cuts a small file into thousands of PUTs makes no sense."""
+
 
 class Upload(NamedTuple):
     id: str
@@ -80,9 +90,16 @@ def decode_upload(size: int, response: requests.Response) -> Upload:
         ) from None
     if isinstance(part_size, bool) or not isinstance(part_size, int) or part_size < 1:
         raise malformed(response, f"an upload whose part_size is {part_size!r}")
+    parts = -(-size // part_size)
+    if parts > MAX_PARTS or (parts > MAX_SMALL_PARTS and part_size < MIN_PART_SIZE):
+        raise malformed(
+            response,
+            f"an upload of {size} bytes in {parts} parts of {part_size} bytes (at "
+            f"most {MAX_PARTS} parts, and parts of {MIN_PART_SIZE} bytes or more "
+            f"once there are over {MAX_SMALL_PARTS})",
+        )
     if not isinstance(urls, list) or not all(_is_http_url(url) for url in urls):
         raise malformed(response, "an upload whose urls are not a list of http(s) URLs")
-    parts = -(-size // part_size)
     if len(urls) != parts:
         raise malformed(
             response,
@@ -118,6 +135,9 @@ def _is_http_url(value: Any) -> bool:
 
 
 __all__ = [
+    "MAX_PARTS",
+    "MAX_SMALL_PARTS",
+    "MIN_PART_SIZE",
     "Upload",
     "complete_request",
     "create_request",

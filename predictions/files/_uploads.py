@@ -25,7 +25,7 @@ from typing import (
 )
 
 from predictions.errors import UploadError
-from predictions.files._file import File
+from predictions.files._file import File, check_unchanged
 from predictions.files._upload_requests import (
     Upload,
     complete_request,
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
     from predictions._http.api import API
+    from predictions._http.request import Request
 
 MAX_PARALLEL_PARTS = 4
 """The most parts of one file sent at once."""
@@ -187,12 +188,7 @@ class _Parts:
 
     def __init__(self, file: File, upload: Upload, tracker: _Tracker) -> None:
         self.file, self.upload, self._tracker = file, upload, tracker
-        count = len(upload.urls)
-        self.requests = [part_request(file, upload, part) for part in range(count)]
-        self._lengths = [
-            min(upload.part_size, file.size - part * upload.part_size)
-            for part in range(count)
-        ]
+        self._count = count = len(upload.urls)
         self.workers = min(MAX_PARALLEL_PARTS, count)
         self._etags: List[str] = [""] * count
         self._failure: Optional[BaseException] = None
@@ -202,7 +198,7 @@ class _Parts:
     def take(self) -> Optional[int]:
         """The next part to send; None when none is left or one has failed."""
         with self._lock:
-            if self._failure is not None or self._next == len(self.requests):
+            if self._failure is not None or self._next == self._count:
                 return None
             self._next += 1
             return self._next - 1
@@ -210,19 +206,26 @@ class _Parts:
     def stop(self) -> None:
         """Let no part start from now on."""
         with self._lock:
-            self._next = len(self.requests)
+            self._next = self._count
+
+    def request(self, part: int) -> Request:
+        """The part's request, built as it is sent (never all of them first)."""
+        return part_request(self.file, self.upload, part)
+
+    def _length(self, part: int) -> int:
+        return min(self.upload.part_size, self.file.size - part * self.upload.part_size)
 
     def done(self, part: int, etag: str) -> None:
         self._etags[part] = etag
         try:
-            self._tracker.add(self._lengths[part])
+            self._tracker.add(self._length(part))
         except Exception as exc:  # the caller's own: raised as it is
             self._fail(exc)
 
     def failed(self, part: int, exc: Exception) -> None:
         if not isinstance(exc, UploadError):
             start = part * self.upload.part_size
-            end = start + self._lengths[part]
+            end = start + self._length(part)
             error = UploadError(
                 f"could not upload {self.file!r}: part {part} "
                 f"(bytes {start}-{end - 1}) failed: {exc}",
@@ -259,6 +262,7 @@ def _upload(api: API, file: File, tracker: _Tracker) -> str:
     parts = _Parts(file, upload, tracker)
     _send_parts(api, parts)
     request = complete_request(upload, parts.etags())
+    check_unchanged(file)
     try:
         return cast(str, api.request(request))
     except Exception as exc:
@@ -273,6 +277,7 @@ async def _async_upload(api: API, file: File, tracker: _Tracker) -> str:
     parts = _Parts(file, upload, tracker)
     await _async_send_parts(api, parts)
     request = complete_request(upload, parts.etags())
+    check_unchanged(file)
     try:
         return cast(str, await api.async_request(request))
     except Exception as exc:
@@ -284,7 +289,7 @@ def _send_parts(api: API, parts: _Parts) -> None:
         part = parts.take()
         while part is not None:
             try:
-                etag = api.request(parts.requests[part])
+                etag = api.request(parts.request(part))
             except Exception as exc:
                 parts.failed(part, exc)
                 return
@@ -311,7 +316,7 @@ async def _async_send_parts(api: API, parts: _Parts) -> None:
         part = parts.take()
         while part is not None:
             try:
-                etag = await api.async_request(parts.requests[part])
+                etag = await api.async_request(parts.request(part))
             except Exception as exc:
                 parts.failed(part, exc)
                 return

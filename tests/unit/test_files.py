@@ -899,3 +899,119 @@ def test_async_prepare_input_and_params(
 def test_async_upload_checks_its_arguments(api: API) -> None:
     with pytest.raises(TypeError, match="File"):
         asyncio.run(async_upload(api, "cat.png"))  # type: ignore[arg-type]
+
+
+# Hardened (issue 19): bounded part counts, a file that changes, a device
+
+
+@pytest.mark.parametrize(
+    ("size", "part_size"),
+    [(100 * 1024, 4), (1_500_000, 1), (60 * 1024, 1024), (700 * 1024**2, 65536)],
+    ids=[
+        "100KB-in-25600-parts",
+        "1.5M-one-byte-parts",
+        "60-small-parts",
+        "10700-parts",
+    ],
+)
+def test_an_upload_cut_into_parts_that_make_no_sense_is_refused_before_any_put(
+    api: API,
+    mocked: responses.RequestsMock,
+    tmp_path: pathlib.Path,
+    size: int,
+    part_size: int,
+) -> None:
+    """A 100 KB file could be made into 25,600 PUTs, each request built first."""
+    count = -(-size // part_size)
+    urls = [f"https://storage.test/p/{i}" for i in range(count)]
+    mocked.add("POST", CREATE, json={"id": "u1", "urls": urls, "part_size": part_size})
+    path = tmp_path / "sparse.bin"
+    with open(path, "wb") as handle:
+        handle.truncate(size)  # sparse: no memory, next to no disk
+    built: List[int] = []
+    real = uploads_module.part_request
+
+    def counting(file: Any, upload: Any, part: int) -> Any:
+        built.append(part)
+        return real(file, upload, part)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(uploads_module, "part_request", counting)
+        with pytest.raises(UploadError, match=r"parts of") as caught:
+            upload(api, File(path))
+    assert isinstance(caught.value.__cause__, InvalidResponseError)
+    assert built == []
+    assert calls_to(mocked, "PUT", "https://storage.test") == []
+
+
+def test_a_few_small_parts_are_still_taken(
+    api: API, mocked: responses.RequestsMock
+) -> None:
+    add_upload(mocked, 64, 4)  # 16 parts of 4 bytes: a small file, a few PUTs
+    assert upload(api, File(b"x" * 64)) == "https://files.test/u1"
+
+
+def test_part_requests_are_built_as_they_are_sent(
+    api: API, mocked: responses.RequestsMock
+) -> None:
+    urls = add_create(mocked, 64, 4)
+    mocked.add("PUT", urls[0], json={"detail": "no"}, status=403)
+    built: List[int] = []
+    real = uploads_module.part_request
+
+    def counting(file: Any, upload: Any, part: int) -> Any:
+        built.append(part)
+        return real(file, upload, part)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(uploads_module, "part_request", counting)
+        patch.setattr(uploads_module, "MAX_PARALLEL_PARTS", 1)
+        with pytest.raises(UploadError):
+            upload(api, File(b"x" * 64))
+    assert built == [0], "one part was sent and failed: one request was built"
+
+
+@pytest.mark.parametrize("as_path", [True, False], ids=["path", "file-object"])
+def test_a_file_that_grows_during_its_upload_is_not_completed(
+    api: API, mocked: responses.RequestsMock, tmp_path: pathlib.Path, as_path: bool
+) -> None:
+    """It completed short with no error, though the README promises one."""
+    path = tmp_path / "growing.bin"
+    path.write_bytes(b"0123456789")
+    urls = add_create(mocked, 10, 16)
+
+    def grow(request: Any) -> Tuple[int, Dict[str, str], str]:
+        with open(path, "ab") as handle:
+            handle.write(b"more")
+        return 200, {"ETag": '"e0"'}, ""
+
+    mocked.add_callback("PUT", urls[0], callback=grow)
+    with open(path, "rb") as handle:
+        file = File(path if as_path else handle)
+        with pytest.raises(UploadError, match="is now 14 bytes, not 10") as caught:
+            upload(api, file)
+    assert caught.value.part is None
+    assert calls_to(mocked, "POST", COMPLETE) == []
+
+
+def test_a_file_that_grows_while_its_last_part_is_read_fails_that_part(
+    api: API, mocked: responses.RequestsMock, tmp_path: pathlib.Path
+) -> None:
+    path = tmp_path / "growing.bin"
+    path.write_bytes(b"0123456789")
+    file = File(path)
+    stream = files_module._open_part(file, 0, 0, 10)
+    with open(path, "ab") as handle:
+        handle.write(b"more")
+    with pytest.raises(UploadError, match="part 0: the file is now 14 bytes"):
+        stream.read()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero here")
+def test_a_device_opened_as_a_file_is_refused_when_made(
+    mocked: responses.RequestsMock,
+) -> None:
+    """`File(open('/dev/zero', 'rb'))` said its size was 0 (issue 19)."""
+    with open("/dev/zero", "rb") as zero, pytest.raises(ValueError, match="regular"):
+        File(zero)
+    assert len(mocked.calls) == 0
