@@ -114,8 +114,13 @@ def _interrupted(client: Any, prediction_id: str, args: argparse.Namespace) -> N
 
 
 def _print_events(client: Any, params: Dict[str, Any], args: argparse.Namespace) -> int:
-    """Print a streamed prediction's output pieces as they arrive."""
+    """Print a streamed prediction's output pieces as they arrive.
+
+    A model that sends no `output` event (its output comes whole, at the end)
+    has its final output printed, as `run` without `--stream` would.
+    """
     last: Dict[str, Any] = {}
+    pieces = 0
     events = client.predictions.create(
         params, args.model, wait=True, wait_options=_wait_options(args), stream=True
     )
@@ -124,6 +129,7 @@ def _print_events(client: Any, params: Dict[str, Any], args: argparse.Namespace)
         if args.json:
             print(json.dumps(event), flush=True)
         elif event["event"] == "output":
+            pieces += 1
             text = data if isinstance(data, str) else json.dumps(data)
             print(text, end="" if isinstance(data, str) else "\n", flush=True)
         if event["event"] in ("done", "error"):
@@ -133,7 +139,11 @@ def _print_events(client: Any, params: Dict[str, Any], args: argparse.Namespace)
                 else {"status": "failed", "error": data}
             )
             if not args.json:
-                print(flush=True)  # before the stream's end reaches the plugins
+                if pieces == 0 and last.get("status") == "succeeded":
+                    print_output(last.get("output"))
+                else:
+                    print()
+                sys.stdout.flush()  # before the stream's end reaches the plugins
     if last.get("status") == "succeeded":
         return EXIT_OK
     error = (last.get("error") or {}).get("message", "no terminal event")

@@ -421,3 +421,25 @@ def test_run_stream_prints_the_output_as_it_comes(
     assert kinds[0] == "init"
     assert kinds[-1] == "done"
     assert kinds.count("output") == 2
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "printed"),
+    [
+        ("demo/echo", "text=hi", '{\n  "text": "hi"\n}\n'),
+        ("demo/word-count", "text=one two one", '{\n  "one": 2,\n  "two": 1\n}\n'),
+    ],
+)
+def test_run_stream_prints_a_whole_output_that_came_in_no_piece(
+    capsys: pytest.CaptureFixture[str],
+    base: List[str],
+    model: str,
+    field: str,
+    printed: str,
+) -> None:
+    """It printed an empty line and exited 0: the output was lost (issue 19)."""
+    code, out, err = cli(capsys, "run", model, "-i", field, "--stream", *base)
+    assert code == 0, err
+    code, whole, err = cli(capsys, "run", model, "-i", field, *base)
+    assert code == 0, err
+    assert out == whole == printed
