@@ -7,15 +7,33 @@
                             ledger="rows.ledger"):
         print(result["key"], result["status"])
 
-`run_batch` (the batch runner: a ledger, resumable, exactly once where the
-server honours `Idempotency-Key`) lives in `_batch_run`, imported on first
-use: `as_completed` pays nothing for it.
+`as_completed` is a schedule over the client's one poll engine
+(`predictions._waiting`): each pending prediction is polled every
+`poll_interval` seconds, in the order they fall due, through the client's
+pacer, under the same rules as a single wait (the failure window, backoff,
+the 429 floor, the limit on unknown statuses), and the `on_poll` and
+`on_terminal` hooks fire for each prediction.
 
-The batch is a schedule over the client's one poll engine (`_polling`): each
-pending prediction is polled every `poll_interval` seconds, in the order they
-fall due, through the client's pacer, under the same rules as a single wait
-(the failure window, backoff, the 429 floor, the limit on unknown statuses),
-and the `on_poll` and `on_terminal` hooks fire for each prediction.
+`run_batch` (the batch runner: a ledger, resumable, exactly once where the
+server honours `Idempotency-Key`) is imported on first use, so
+`as_completed` pays nothing for it. Its modules, each importing only those
+below it:
+
+- `_run`: `BatchRun`, the coordinator: rows in, keyed in the ledger, the
+  answers handled on one thread, results out (in order if asked), progress;
+- `_creates`: how a row's create is built, sent (the first alone), sent
+  again under the poll engine's failure window, and how the first pins the
+  model's version;
+- `_reads`: where the reads go: scans of the running, a GET for each ended;
+  each prediction waited on by the poll engine's rules;
+- `_recorder`: the ledger's writes for one run, named for what they record,
+  and what a failed write stops and names;
+- `_ledger`: the ledger file (SQLite): its checks, its reads, its writes;
+- `_results`: what a batch hands out (`BatchResult`, `BatchProgress`), a row
+  between its create and its result, and which errors end the batch;
+- `_rows`: the rows, from a JSONL or CSV file or from Python, keyed.
+
+`predictions.dask` runs a batch per partition of a Dask bag.
 """
 
 from __future__ import annotations
@@ -237,6 +255,7 @@ def run_batch(
         source_sha=source_sha,
         key_field=key,
         force=force,
+        clock=client.api.clock,
     )
     return BatchRun(
         client,

@@ -23,9 +23,9 @@ import contextlib
 import json
 import os
 import sqlite3
-import time
 from typing import Any, Dict, Mapping, NoReturn, Optional, Tuple
 
+from predictions._clock import SYSTEM_CLOCK, Clock
 from predictions.errors import LedgerMismatchError, LedgerWriteError
 
 SCHEMA_VERSION = "1"
@@ -100,6 +100,7 @@ class Ledger:
         key_field: The input field the row keys come from; None for numbers.
         force: Take a ledger whose input file changed (its rows are matched
             by key; a row whose input changed is redone).
+        clock: The clock whose wall time dates each write (the client's).
 
     Raises:
         LedgerMismatchError: The ledger was made for another model, another
@@ -116,9 +117,11 @@ class Ledger:
         source_sha: Optional[str] = None,
         key_field: Optional[str] = None,
         force: bool = False,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.path = os.fspath(path)
         self.force = force
+        self._clock = clock
         try:
             self._db = sqlite3.connect(
                 self.path, timeout=1.0, isolation_level=None, check_same_thread=False
@@ -290,7 +293,7 @@ class Ledger:
             self._write(
                 "UPDATE rows SET sends = sends + 1, seq = ?, updated = ? WHERE key = ?",
                 seq,
-                time.time(),
+                self._clock.wall(),
                 key,
             )
             return
@@ -302,7 +305,7 @@ class Ledger:
             line,
             input_sha,
             idempotency_key,
-            time.time(),
+            self._clock.wall(),
         )
 
     def created(self, key: str, prediction_id: str, replayed: bool) -> None:
@@ -312,7 +315,7 @@ class Ledger:
             "replayed = replayed OR ?, updated = ? WHERE key = ?",
             prediction_id,
             int(replayed),
-            time.time(),
+            self._clock.wall(),
             key,
         )
 
@@ -336,7 +339,7 @@ class Ledger:
             input_sha,
             result["status"],
             json.dumps(result, separators=(",", ":"), ensure_ascii=False),
-            time.time(),
+            self._clock.wall(),
         )
 
     def supersede(self, key: str, why: str) -> None:
@@ -349,7 +352,7 @@ class Ledger:
             "INSERT INTO superseded SELECT key, idempotency_key, sends, "
             "prediction_id, status, result, ?, ? FROM rows WHERE key = ?",
             why,
-            time.time(),
+            self._clock.wall(),
             key,
         )
         self._write("DELETE FROM rows WHERE key = ?", key)

@@ -34,24 +34,20 @@ from typing import (
 )
 
 from predictions._http.retry import backoff
-from predictions._waiting.rules import is_transient_poll_error
-from predictions.batch._results import OpenRow, result_of
-from predictions.errors import (
-    AuthenticationError,
-    BatchError,
-    PermissionDeniedError,
-    PredictionsError,
-    WaitTimeoutError,
-)
-from predictions.types import TERMINAL_STATUSES
+from predictions._waiting.options import WaitOptions
+from predictions._waiting.rules import Waiting, is_transient_poll_error
+from predictions.batch._results import OpenRow, ends_the_batch, result_of
+from predictions.errors import BatchError, PredictionsError, WaitTimeoutError
+from predictions.types import RUNNING_STATUSES, TERMINAL_STATUSES, PredictionWithIO
 
 if TYPE_CHECKING:
     from predictions.client import Client
 
 logger = logging.getLogger("predictions")
 
-RUNNING = ("pending", "starting", "started")
-"""The statuses a scan lists: a prediction of the batch not among them has ended."""
+RUNNING = tuple(sorted(RUNNING_STATUSES))
+"""The statuses a scan lists: a prediction of the batch not among them has ended
+(sorted: the same query every time)."""
 
 PAGE_SIZE = 50
 """Predictions per page of a scan (the hosted API's largest page)."""
@@ -95,6 +91,7 @@ class Reads:
         self.client = client
         self.clock = client.api.clock
         self.poll_interval = poll_interval
+        self._options = WaitOptions(poll_interval=poll_interval)
         self._submit = submit
         self._finish = finish
         self._counts = counts
@@ -106,6 +103,31 @@ class Reads:
         self._scan_pages = 1.0  # what a scan is expected to cost, in reads
         self._scan_interval = poll_interval
         self._next_scan = 0.0
+
+    def follow(
+        self,
+        opened: OpenRow,
+        prediction_id: str,
+        known: Optional[PredictionWithIO] = None,
+    ) -> None:
+        """Wait for a row's prediction; it ends at once if it has finished.
+
+        `known` is the prediction as its create answered; None for one made
+        by an earlier run (the ledger has only its id).
+        """
+        opened.wait = Waiting(self.client.api, prediction_id, self._options, known)
+        now = self.clock.monotonic()
+        if known is None:  # made before this run: a read at once tells its status
+            opened.created_at = now - self.poll_interval
+        else:
+            opened.created_at = now
+            opened.check_at = now + self.poll_interval
+        opened.verified_at = opened.created_at
+        if opened.wait.finished():
+            opened.wait.end(None)
+            self._finish(opened.row, result_of(opened.row, known))
+        else:
+            self.track(opened, prediction_id)
 
     def track(self, opened: OpenRow, prediction_id: str) -> None:
         """Wait for a row's prediction; unless the server gave it to another row."""
@@ -223,10 +245,9 @@ class Reads:
         now = self.clock.monotonic()
         if isinstance(answer, BaseException):
             # A 404 here is the prediction gone (expired): that row is lost.
-            if not isinstance(answer, Exception) or isinstance(
-                answer, (AuthenticationError, PermissionDeniedError)
-            ):
+            if ends_the_batch(answer):
                 raise answer
+            assert isinstance(answer, Exception)  # ends_the_batch took the others
             try:
                 delay = wait.poll_failed(answer)
             except PredictionsError as exc:
@@ -256,9 +277,7 @@ class Reads:
         now = self.clock.monotonic()
         self._next_scan = started + self._scan_interval
         if isinstance(answer, BaseException):
-            if not isinstance(answer, Exception) or isinstance(
-                answer, (AuthenticationError, PermissionDeniedError)
-            ):
+            if ends_the_batch(answer):
                 raise answer
             if is_transient_poll_error(answer):
                 self._next_scan = now + backoff(2, self.clock.random)

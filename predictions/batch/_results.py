@@ -1,4 +1,7 @@
-"""What a batch hands out (results, progress) and a row on its way through it."""
+"""What a batch hands out (results, progress), and a row on its way through it.
+
+Also the one rule of which errors end the whole batch rather than one row.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Any, Dict, Mapping, Optional
 from predictions._compat import TypedDict
 from predictions._waiting.rules import Waiting
 from predictions.batch._rows import Row
+from predictions.errors import AuthenticationError, PermissionDeniedError
 from predictions.types import TERMINAL_STATUSES
 
 FAILED = ("failed", "cancelled", "canceled", "abandoned", "invalid", "rejected", "lost")
@@ -137,11 +141,26 @@ def where(row: Row) -> str:
     return f"line {row.line}" if row.line is not None else f"row {row.key}"
 
 
+def ends_the_batch(exc: BaseException) -> bool:
+    """Tell whether a failed request's error ends the batch, not one row.
+
+    No token (401) or no access (403) would fail every request alike; what is
+    not an `Exception` (Ctrl-C) is the caller's. A 404 is about what the
+    request named, so each asker decides: to a create, the model (that ends
+    the batch); to a GET, the prediction (expired: its row is lost); to a
+    list, the endpoint (the server has none: reads go one by one).
+    """
+    return not isinstance(exc, Exception) or isinstance(
+        exc, (AuthenticationError, PermissionDeniedError)
+    )
+
+
 __all__ = [
     "FAILED",
     "BatchProgress",
     "BatchResult",
     "OpenRow",
+    "ends_the_batch",
     "result_of",
     "row_error",
     "where",

@@ -1,23 +1,20 @@
 """The batch runner: one prediction per row, resumable, within the rate limits.
 
-One coordinator (the thread that iterates the results) decides everything;
-a pool of the client's size sends the requests, each through the client's
+One coordinator (the thread that iterates the results) decides everything:
+it takes the rows in, keys them in the ledger, and hands the results out.
+A pool of the client's size sends the requests, each through the client's
 pacer and retry policy, and hands the answers back on a queue. The ledger is
-written only by the coordinator, and a row's key is committed before its
-create is given to the pool.
+written only by the coordinator (through its `Recorder`), and a row's key is
+committed before its create is given to the pool.
 
-Creates ask the server to hold them (`Prefer: wait=hold`), the first alone;
-where the reads go is `_batch_reads`'s to decide; the shapes handed out are
-in `_batch_results`.
+When a create goes and what its answer does is `_creates`'s to decide; where
+the reads go, `_reads`'s; the shapes handed out are in `_results`.
 """
 
 from __future__ import annotations
 
 import collections
-import dataclasses
-import logging
 import queue
-import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import (
@@ -29,52 +26,23 @@ from typing import (
     Generator,
     Iterable,
     List,
-    Mapping,
     Optional,
     Tuple,
 )
 
-from predictions._http.decode import decode_prediction
-from predictions._http.retry import RETRYABLE_STATUSES, made_nothing, retry_delay
-from predictions._requests import create_request
-from predictions._waiting.options import WaitOptions
-from predictions._waiting.rules import Waiting, is_transient_poll_error
+from predictions.batch._creates import Creates
 from predictions.batch._ledger import Ledger
 from predictions.batch._reads import READS_IN_FLIGHT, Reads
-from predictions.batch._results import (
-    FAILED,
-    BatchProgress,
-    OpenRow,
-    result_of,
-    row_error,
-    where,
-)
+from predictions.batch._recorder import Recorder
+from predictions.batch._results import FAILED, BatchProgress, OpenRow, row_error, where
 from predictions.batch._rows import Row
-from predictions.errors import (
-    APIStatusError,
-    AuthenticationError,
-    BatchError,
-    LedgerMismatchError,
-    LedgerWriteError,
-    NotFoundError,
-    PermissionDeniedError,
-)
+from predictions.errors import BatchError, LedgerMismatchError, LedgerWriteError
 
 if TYPE_CHECKING:
     from predictions.client import Client
 
-logger = logging.getLogger("predictions")
-
-CREATE_FAILURE_WINDOW = 300.0
-"""How long creates may keep failing, none succeeding, before the batch stops."""
-
 CLOSE_GRACE = 2.0
 """Seconds a batch that stops early waits for its creates in flight to answer."""
-
-
-def _stops_the_batch(exc: BaseException) -> bool:
-    """An answer about the batch, not the row: no token, no access, no model."""
-    return isinstance(exc, (AuthenticationError, PermissionDeniedError, NotFoundError))
 
 
 class BatchRun:
@@ -112,30 +80,19 @@ class BatchRun:
         self.force = force
         self.poll_interval = poll_interval
         self.on_progress = on_progress
-        self._options = WaitOptions(poll_interval=poll_interval)
-        self._hold = WaitOptions(prefer_wait=hold) if hold > 0 else None
         self._workers = max(2, self.api.settings.max_workers)
-        self._create_slots = max(1, self._workers - READS_IN_FLIGHT)
         self._pool: Optional[ThreadPoolExecutor] = None  # made when the run starts
         self._began = False
         self._stopping = False  # asked to stop (close() from another thread)
-        # A batch pins the model's version at its first create, so that every
-        # row (and every create sent again after a crash) runs the same one.
-        self._model = ledger.pinned or model
         self._events: queue.Queue[Tuple[str, Any, Any]] = queue.Queue()
         self._open: Dict[str, OpenRow] = {}  # by row key
-        self._to_create: Deque[OpenRow] = collections.deque()
-        self._creating = 0
-        self._failing_since: Optional[float] = None
-        self._probed = False  # a create has answered: the others may follow
         self._ready: Deque[Dict[str, Any]] = collections.deque()
         self._in_order: Dict[int, Dict[str, Any]] = {}
         self._next_seq = 0
-        self._unrecorded: Dict[str, str] = {}  # row key -> prediction id, not durable
-        self._ledger_error: Optional[LedgerWriteError] = None
         self._started = self.clock.monotonic()
         self._last_progress = float("-inf")
         self.counts: Dict[str, int] = collections.Counter()
+        self._recorder = Recorder(ledger, self._stop_creating)
         self._reads = Reads(
             client,
             poll_interval,
@@ -143,6 +100,18 @@ class BatchRun:
             self._finish,
             self.counts,
             lambda: self._stopping,
+        )
+        self._creates = Creates(
+            client,
+            model,
+            ledger.pinned,
+            self._recorder,
+            self._reads,
+            submit=self._submit,
+            finish=self._finish,
+            counts=self.counts,
+            hold=hold,
+            slots=max(1, self._workers - READS_IN_FLIGHT),
         )
         self._results = self._run()
 
@@ -227,7 +196,7 @@ class BatchRun:
                         self._handle(self._events.get_nowait())
                     except queue.Empty:
                         break
-                self._commit()
+                self._recorder.commit()
             self._tell_progress(final=True)
         except BaseException as exc:
             self._stop(exc)
@@ -244,46 +213,28 @@ class BatchRun:
         moments = [now + 0.5]  # the progress line
         # Only what could go now: a create or a read waiting for a free place
         # waits for an answer (on the queue), not for the clock.
-        if self._creating < self._slots():
-            moments += [o.due for o in self._to_create]
-        read = self._reads.next_moment(now)
-        if read is not None:
-            moments.append(read)
+        for moment in (self._creates.next_moment(), self._reads.next_moment(now)):
+            if moment is not None:
+                moments.append(moment)
         return max(0.0, min(moments) - now)
 
-    def _slots(self) -> int:
-        """Creates that may be in flight: one until the first has answered."""
-        return self._create_slots if self._probed else 1
-
-    def _record(self, write: Callable[..., None], *args: Any, **kwargs: Any) -> None:
-        """Write to the ledger; if it cannot be written, stop creating."""
-        if self._ledger_error is not None:
-            return
-        try:
-            write(*args, **kwargs)
-        except LedgerWriteError as exc:
-            self._ledger_error = exc
-            self._to_create.clear()  # nothing more is sent
-
-    def _commit(self) -> None:
-        """Make the ledger durable; if it cannot be, stop creating."""
-        self._record(self.ledger.commit)
-        if self._ledger_error is None:
-            self._unrecorded.clear()
+    def _stop_creating(self) -> None:
+        """The ledger cannot be written: nothing more is sent."""
+        self._creates.stop()
 
     # Rows in -----------------------------------------------------------------
 
     def _fill(self) -> None:
         """Take rows while there is room; key the new ones; then send them."""
-        if self._ledger_error is not None:
-            if not self._creating:
-                raise self._write_error()
+        if self._recorder.failed:
+            if not self._creates.in_flight:
+                raise self._recorder.write_error()
             return
         keyed: List[OpenRow] = []
         while (
             not self._exhausted
             and len(self._open) < self.concurrency
-            and self._ledger_error is None
+            and not self._recorder.failed
         ):
             if self.ordered and len(self._in_order) >= 4 * self.concurrency:
                 break  # results wait for an earlier row: read no further
@@ -296,13 +247,13 @@ class BatchRun:
             if opened is not None:
                 keyed.append(opened)
         if keyed:
-            self._commit()  # the keys are on disk before any create is sent
-            if self._ledger_error is not None:
+            self._recorder.commit()  # the keys are on disk before any create is sent
+            if self._recorder.failed:
                 for opened in keyed:
                     self._open.pop(opened.row.key, None)
                 return
-            self._to_create.extend(keyed)
-        self._send_creates()
+            self._creates.add(keyed)
+        self._creates.send()
 
     def _take(self, row: Row) -> Optional[OpenRow]:
         """Decide what a row needs; an `OpenRow` if its create is to be sent."""
@@ -321,7 +272,7 @@ class BatchRun:
                     f"{self.ledger.path} has for it: the rows changed since it "
                     "was made. force=True (--force) redoes the rows that changed"
                 )
-            self._record(self.ledger.supersede, row.key, "input changed")
+            self._recorder.supersede(row, "input changed")
             entry = None
         if entry is not None and entry.state == "done":
             if not (
@@ -333,7 +284,7 @@ class BatchRun:
                 self.counts["resumed"] += 1
                 self._finish(row, entry.result, record=False)
                 return None
-            self._record(self.ledger.supersede, row.key, "retried")
+            self._recorder.supersede(row, "retried")
             entry = None
         if row.error is not None:
             self._finish(row, row_error(row, "invalid", row.error))
@@ -343,61 +294,18 @@ class BatchRun:
         else:
             opened = OpenRow(row, entry.idempotency_key)
         try:
-            self._build(opened)
+            self._creates.build(opened)
         except (TypeError, ValueError) as exc:
             self._finish(row, row_error(row, "invalid", f"{where(row)}: {exc}"))
             return None
         self._open[row.key] = opened
         if entry is not None and entry.state == "created":
-            self._resume_created(opened, entry.prediction_id)
+            self._reads.follow(opened, entry.prediction_id)
             return None
         opened.resent = entry is not None
-        self._record(
-            self.ledger.keyed, row.key, row.seq, row.line, row.sha,
-            opened.idempotency_key, resent=opened.resent,
-        )  # fmt: skip
+        self._recorder.record_key(row, opened.idempotency_key, opened.resent)
         self.counts["resent"] += opened.resent
         return opened
-
-    def _build(self, opened: OpenRow) -> None:
-        """Build a row's create, for the model as the batch knows it now.
-
-        Raises:
-            TypeError, ValueError: The input cannot be sent (NaN, a cycle).
-        """
-        request = create_request(
-            {"input": opened.row.input},
-            self._model,
-            idempotent=False,  # the batch sends it again itself, and counts it
-            max_retries=None,
-            wait_options=self._hold,
-            idempotency_key=opened.idempotency_key,
-        )
-        opened.request = dataclasses.replace(request, decode=_decode_created)
-        opened.model = self._model
-
-    def _resume_created(self, opened: OpenRow, prediction_id: str) -> None:
-        opened.wait = Waiting(self.api, prediction_id, self._options)
-        opened.created_at = self.clock.monotonic() - self.poll_interval
-        opened.verified_at = opened.created_at
-        self._reads.track(opened, prediction_id)
-
-    def _send_creates(self) -> None:
-        now = self.clock.monotonic()
-        waiting: Deque[OpenRow] = collections.deque()
-        # The first create goes alone: a wrong token or model costs one
-        # request, and the others follow as soon as it answers.
-        while self._to_create and self._creating < self._slots():
-            opened = self._to_create.popleft()
-            if opened.due > now:
-                waiting.append(opened)
-                continue
-            if opened.model != self._model:  # built before the version was known
-                self._build(opened)
-            self._creating += 1
-            self._submit("created", opened, self.api.request, opened.request)
-        waiting.extend(self._to_create)
-        self._to_create = waiting
 
     def _submit(
         self, kind: str, subject: Any, call: Callable[..., Any], *args: Any
@@ -416,110 +324,17 @@ class BatchRun:
     def _handle(self, event: Tuple[str, Any, Any]) -> None:
         kind, subject, answer = event
         if kind == "created":
-            self._creating -= 1
-            self._on_create(subject, answer)
+            self._creates.on_answer(subject, answer)
         elif kind == "fetched":
             self._reads.on_fetch(subject, answer)
         else:
             self._reads.on_scan(subject, answer)
 
-    def _on_create(self, opened: OpenRow, answer: Any) -> None:
-        row = opened.row
-        if isinstance(answer, BaseException):
-            self._create_failed(opened, answer)
-            return
-        self._probed = True
-        prediction, replayed = answer
-        self._failing_since = None
-        self.counts["created"] += 1
-        prediction_id = prediction["id"]
-        self._created(row, prediction_id, replayed)
-        self.client.predictions._created(prediction, self._model, {"input": row.input})
-        self._pin(prediction)
-        opened.wait = Waiting(self.api, prediction_id, self._options, prediction)
-        opened.created_at = opened.check_at = self.clock.monotonic()
-        opened.verified_at = opened.created_at
-        opened.check_at += self.poll_interval
-        if opened.wait.finished():
-            opened.wait.end(None)
-            self._finish(row, result_of(row, prediction))
-        else:
-            self._reads.track(opened, prediction_id)
-
-    def _created(self, row: Row, prediction_id: str, replayed: bool) -> None:
-        """Record a row's prediction; it is named if the ledger cannot keep it."""
-        self._unrecorded[row.key] = prediction_id
-        self._record(self.ledger.created, row.key, prediction_id, replayed)
-
-    def _pin(self, prediction: Mapping[str, Any]) -> None:
-        """Run every later create on the version the first one ran."""
-        if self._model != self.model or ":" in self.model:
-            return
-        model = prediction.get("model")
-        version = model.get("version_number") if isinstance(model, dict) else None
-        if isinstance(version, int) and not isinstance(version, bool) and version >= 0:
-            self._model = f"{self.model}:{version}"
-            self._record(self.ledger.pin, self._model)
-
-    def _create_failed(self, opened: OpenRow, exc: BaseException) -> None:
-        row = opened.row
-        if not isinstance(exc, Exception) or _stops_the_batch(exc):
-            raise exc
-        if (
-            isinstance(exc, APIStatusError)
-            and exc.status_code not in RETRYABLE_STATUSES
-        ):
-            self._probed = True
-            if exc.status_code == 409 and opened.resent:
-                # The key was sent before, for another request: the model's
-                # version moved between a crash and this run. The server has a
-                # prediction for the row; no answer says which.
-                message = (
-                    f"{where(row)}: the server refused its Idempotency-Key, "
-                    "sent before the batch stopped, as used for another request "
-                    "(the model has a new version since?): that prediction is not "
-                    f"known to the ledger ({exc})"
-                )
-                self._finish(row, row_error(row, "lost", message))
-                return
-            self._finish(row, row_error(row, "rejected", f"{where(row)}: {exc}"))
-            return
-        if not is_transient_poll_error(exc):
-            raise exc
-        now = self.clock.monotonic()
-        if self._failing_since is None:
-            self._failing_since = now
-        elif now - self._failing_since >= CREATE_FAILURE_WINDOW:
-            raise exc  # no create has gone through for so long: the API is down
-        if opened.failing_since is None:
-            opened.failing_since = now
-        elif now - opened.failing_since >= CREATE_FAILURE_WINDOW:
-            # The others go through; this row's create alone keeps failing.
-            message = (
-                f"{where(row)}: its create failed for "
-                f"{CREATE_FAILURE_WINDOW:g} s (the last time: {exc})"
-            )
-            self._finish(row, row_error(row, "rejected", message))
-            return
-        if not made_nothing(
-            exc
-        ):  # it may have made a prediction: the next send is counted
-            self._record(
-                self.ledger.keyed, row.key, row.seq, row.line, row.sha,
-                opened.idempotency_key, resent=True,
-            )  # fmt: skip
-            self.counts["resent"] += 1
-        opened.failures += 1
-        opened.due = now + retry_delay(
-            exc, opened.failures, self.clock, at_least_backoff=True
-        )
-        self._to_create.append(opened)
-
     # Results out ---------------------------------------------------------------
 
     def _finish(self, row: Row, result: Dict[str, Any], record: bool = True) -> None:
         if record:
-            self._record(self.ledger.done, row.key, row.seq, row.line, row.sha, result)
+            self._recorder.record_result(row, result)
         opened = self._open.get(row.key)
         if opened is not None and opened.row.seq == row.seq:  # not a duplicate's
             del self._open[row.key]
@@ -537,53 +352,29 @@ class BatchRun:
     def _tell_progress(self, final: bool = False) -> None:
         if self.on_progress is None:
             return
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if final or now - self._last_progress >= 0.5:
             self._last_progress = now
             self.on_progress(self.progress())
 
-    def _write_error(self) -> LedgerWriteError:
-        assert self._ledger_error is not None
-        unrecorded = dict(self._unrecorded)
-        lines = "".join(f"\n  row {k}: prediction {v}" for k, v in unrecorded.items())
-        message = (
-            f"{self._ledger_error}. The batch stopped before sending more creates; "
-            "every create it sent has its Idempotency-Key in the ledger, so running "
-            "it again (once the ledger can be written) sends those rows again "
-            "with the same key"
-        )
-        if unrecorded:
-            message += f"; these predictions were made but not recorded:{lines}"
-        return LedgerWriteError(message, unrecorded)
-
     def _stop(self, exc: BaseException) -> None:
         """On the way out early: record the creates in flight that answer soon."""
-        self._to_create.clear()
-        deadline = time.monotonic() + CLOSE_GRACE
-        while self._creating and time.monotonic() < deadline:
+        self._creates.stop()
+        clock = self.clock
+        deadline = clock.monotonic() + CLOSE_GRACE
+        while self._creates.in_flight and clock.monotonic() < deadline:
             try:
-                event = self._events.get(timeout=max(0.0, deadline - time.monotonic()))
+                event = self._events.get(timeout=max(0.0, deadline - clock.monotonic()))
             except queue.Empty:
                 break
             if event[0] == "created":
-                self._creating -= 1
-                if not isinstance(event[2], BaseException):
-                    prediction, replayed = event[2]
-                    self._created(event[1].row, prediction["id"], replayed)
-        self._commit()
+                self._creates.record_late(event[1], event[2])
+        self._recorder.commit()
         for opened in self._open.values():  # on_terminal, once for each wait
             if opened.wait is not None:
                 opened.wait.end(exc)
-        if self._unrecorded and not isinstance(exc, LedgerWriteError):
-            lines = ", ".join(f"row {k}: {v}" for k, v in self._unrecorded.items())
-            logger.warning("the ledger could not record these predictions: %s", lines)
+        if not isinstance(exc, LedgerWriteError):  # else its message names them
+            self._recorder.log_unrecorded()
 
 
-def _decode_created(response: Any) -> Tuple[Dict[str, Any], bool]:
-    """A create's prediction, and whether the server says it replayed an earlier one."""
-    prediction = decode_prediction(response)
-    replayed = response.headers.get("idempotent-replayed", "").strip().lower() == "true"
-    return prediction, replayed
-
-
-__all__ = ["CLOSE_GRACE", "CREATE_FAILURE_WINDOW", "BatchRun"]
+__all__ = ["CLOSE_GRACE", "BatchRun"]

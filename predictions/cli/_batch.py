@@ -12,11 +12,13 @@ import contextlib
 import json
 import os
 import sys
-import time
-from typing import IO, Any, Dict, List, Optional
+from typing import IO, TYPE_CHECKING, Any, Dict, List, Optional
 
 from predictions.cli._exit import EXIT_FAILED, EXIT_INTERRUPT, EXIT_OK
 from predictions.errors import UsageError
+
+if TYPE_CHECKING:
+    from predictions._clock import Clock
 
 SHOWN_FAILURES = 20
 """Failed rows the text summary lists (the JSON summary lists 100)."""
@@ -44,23 +46,24 @@ def ledger_path(args: argparse.Namespace) -> Optional[str]:
     return str(args.ledger or args.output + ".ledger")
 
 
-class Progress:
-    """The progress line on stderr.
+class ProgressLine:
+    """Draws the batch's progress line on stderr.
 
     Rewritten in place on a terminal; elsewhere (a log), a line every
-    `PLAIN_EVERY` seconds.
+    `PLAIN_EVERY` seconds of the client's clock.
     """
 
     PLAIN_EVERY = 10.0
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], clock: Clock) -> None:
         self.stream = stream
+        self.clock = clock
         self.tty = stream.isatty()
         self.shown = False
-        self.last = time.monotonic()
+        self.last = clock.monotonic()
 
     def __call__(self, progress: Any) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if not self.tty and now - self.last < self.PLAIN_EVERY:
             return  # a log, not a screen: a line now and then; the summary ends it
         self.last = now
@@ -104,7 +107,7 @@ def run(client: Any, args: argparse.Namespace) -> int:
     # The batch draws one line for all its rows; the progress plugin's line per
     # prediction would print thousands of lines across it.
     client.api.hooks.unregister("progress")
-    progress = Progress(sys.stderr)
+    progress = ProgressLine(sys.stderr, client.api.clock)
     try:
         batch = run_batch(
             args.input,
@@ -251,4 +254,4 @@ class Summary:
             print(f"results: {args.output}; ledger: {ledger}", file=stream)
 
 
-__all__ = ["Progress", "Summary", "check", "ledger_path", "run"]
+__all__ = ["ProgressLine", "Summary", "check", "ledger_path", "run"]

@@ -11,6 +11,7 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
+import predictions.batch._creates as batch_creates
 import predictions.batch._rows as batch_rows
 import predictions.batch._run as batch_run
 from predictions import Client
@@ -323,7 +324,7 @@ def test_list_that_omits_running_predictions_still_ends_every_row(
 
 @pytest.mark.timeout(30)
 def test_creates_failing_forever_stop_the_batch(monkeypatch: Any) -> None:
-    monkeypatch.setattr(batch_run, "CREATE_FAILURE_WINDOW", 1.0)
+    monkeypatch.setattr(batch_creates, "POLL_FAILURE_WINDOW", 1.0)
     with LocalServer(faults=[Fault.parse("503@create")]) as srv, make_client(
         srv, max_retries=0
     ) as c:

@@ -388,6 +388,30 @@ def test_a_rejected_create_fails_its_row_only(tmp_path: Path) -> None:
     assert len(server.predictions) == 2
 
 
+@pytest.mark.parametrize(
+    ("status", "ends"),
+    [(401, True), (403, True), (404, False), (422, False), (429, False), (503, False)],
+)
+def test_which_errors_end_a_batch_is_one_rule(status: int, ends: bool) -> None:
+    from predictions.batch._results import ends_the_batch
+    from predictions.errors import error_class_for
+
+    response = requests.Response()
+    response.status_code = status
+    error = error_class_for(status)("refused", response=response)
+    assert ends_the_batch(error) is ends
+    assert ends_the_batch(KeyboardInterrupt())
+    assert not ends_the_batch(requests.ConnectionError("down"))
+
+
+def test_a_scan_lists_the_running_statuses_of_the_one_list() -> None:
+    from predictions.batch._reads import RUNNING
+    from predictions.types import RUNNING_STATUSES
+
+    assert set(RUNNING) == RUNNING_STATUSES
+    assert list(RUNNING) == sorted(RUNNING)
+
+
 def test_a_bad_token_stops_the_batch_at_once(tmp_path: Path) -> None:
     with LocalServer(token="right") as server, Client(
         server.base_url, access_token="wrong", trust_env=False
@@ -549,10 +573,10 @@ def test_a_list_that_keeps_showing_an_ended_prediction_holds_no_row_forever(
 def test_a_row_whose_create_alone_keeps_failing_fails_alone(
     server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from predictions.batch import _run as _batch_run
+    from predictions.batch import _creates as _batch_creates
     from predictions.errors import InternalServerError
 
-    monkeypatch.setattr(_batch_run, "CREATE_FAILURE_WINDOW", 1.0)
+    monkeypatch.setattr(_batch_creates, "POLL_FAILURE_WINDOW", 1.0)
     with Client(server.base_url, trust_env=False, max_retries=0) as client:
         original = client.api.request
 
