@@ -161,11 +161,15 @@ TERMINAL_STATUSES = frozenset(
 )
 """Statuses after which a prediction never changes; any other is not terminal."""
 
-RUNNING_STATUSES = frozenset({"pending", "starting", "started"})
-"""Statuses of a prediction that has not finished, as the API documents them."""
+RUNNING = ("pending", "starting", "started")
+"""Statuses of a prediction that has not finished, in the order it passes them."""
+
+RUNNING_STATUSES = frozenset(RUNNING)
+"""`RUNNING`, to ask whether a status is one of them."""
 
 
 __all__ = [
+    "RUNNING",
     "RUNNING_STATUSES",
     "TERMINAL_STATUSES",
     "CreatePredictionParams",

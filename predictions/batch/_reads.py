@@ -38,14 +38,13 @@ from predictions._waiting.options import WaitOptions
 from predictions._waiting.rules import Waiting, is_transient_poll_error
 from predictions.batch._results import OpenRow, ends_the_batch, result_of
 from predictions.errors import BatchError, PredictionsError, WaitTimeoutError
-from predictions.types import RUNNING_STATUSES, TERMINAL_STATUSES, PredictionWithIO
+from predictions.types import RUNNING, TERMINAL_STATUSES, PredictionWithIO
 
 if TYPE_CHECKING:
     from predictions.client import Client
 
 logger = logging.getLogger("predictions")
 
-RUNNING = tuple(sorted(RUNNING_STATUSES))
 """The statuses a scan lists: a prediction of the batch not among them has ended
 (sorted: the same query every time)."""
 
@@ -333,7 +332,6 @@ __all__ = [
     "MAX_SCAN_INTERVAL",
     "PAGE_SIZE",
     "READS_IN_FLIGHT",
-    "RUNNING",
     "VERIFY_EVERY",
     "Reads",
 ]

@@ -150,3 +150,68 @@ def test_a_part_with_one_length_repeated_is_stored(
         status, answer_headers = conn.head()
         assert status == 200, conn.body()
         assert answer_headers["etag"]
+
+
+# Chunked bodies, after an attack (issue 19)
+
+
+def test_a_chunk_size_line_too_long_is_refused_not_read_in_part(
+    server: LocalServer,
+) -> None:
+    """A 70 KB chunk-size line was read in part: the rest, and a request hidden
+    in the chunk data after it, were run (smuggling behind a proxy)."""
+    hidden = b"POST /v1/models/demo/echo/predictions HTTP/1.1\r\nHost: x\r\n"
+    hidden += b"Content-Length: 12\r\n\r\n" + BODY
+    extension = b"5;" + b"x" * (70 * 1024 - 2) + b"\r\n"
+    body = extension + b"abcde\r\n" + f"{len(hidden):x}\r\n".encode() + hidden
+    data = request(
+        "POST", ECHO, ["Transfer-Encoding: chunked"], body + b"\r\n0\r\n\r\n"
+    )
+    status, _, answer = refused_and_closed(server.port, data)
+    assert status == 400
+    assert "line too long" in json.loads(answer)["detail"]
+    assert server.predictions == []
+    assert [r.path for r in server.requests] == [ECHO]
+
+
+@pytest.mark.parametrize(
+    "after", [b"junk\r\n", b"\r\r\n", b"xx"], ids=["junk", "bare-cr", "no-crlf"]
+)
+def test_junk_after_chunk_data_is_refused(server: LocalServer, after: bytes) -> None:
+    body = f"{len(BODY):x}\r\n".encode() + BODY + after + b"0\r\n\r\n" + SMUGGLED
+    data = request("POST", ECHO, ["Transfer-Encoding: chunked"], body)
+    status, _, answer = refused_and_closed(server.port, data)
+    assert status == 400
+    assert "junk after chunk data" in json.loads(answer)["detail"]
+    assert server.predictions == []
+
+
+def test_a_well_formed_chunked_body_is_still_taken(server: LocalServer) -> None:
+    body = b"5;ext=1\r\n" + BODY[:5] + b"\r\n" + f"{len(BODY) - 5:x}\r\n".encode()
+    body += BODY[5:] + b"\r\n0\r\nX-Trailer: 1\r\n\r\n"
+    with RawConnection(server.port) as conn:
+        conn.send(request("POST", ECHO, ["Transfer-Encoding: chunked"], body))
+        status, _ = conn.head()
+        conn.body()
+    assert status == 202
+    assert server.predictions[0]["input"] == 1
+
+
+def test_an_after_id_of_thousands_of_digits_is_past_every_event(
+    server: LocalServer, session: requests.Session
+) -> None:
+    """It answered 500 (int() refuses over 4300 digits)."""
+    created = session.post(
+        f"{server.base_url}/models/demo/echo/predictions",
+        json={"input": {"text": "x"}, "stream": True},
+        timeout=10,
+    ).json()
+    server.wait(created["id"])
+    answer = session.get(
+        f"{server.base_url}/predictions/{created['id']}/stream",
+        params={"after_id": "9" * 5000},
+        headers={"Prefer": "wait=1"},
+        timeout=10,
+    )
+    assert answer.status_code == 200
+    assert b"event: output" not in answer.content

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import time
 import tracemalloc
 import urllib.parse
 from typing import Callable, Iterator
@@ -82,3 +83,51 @@ def test_a_50_mb_upload_and_download_in_bounded_memory(
     assert received == SIZE
     assert got.digest() == sent.digest()
     assert peak < BOUND, f"{peak / 2**20:.1f} MiB allocated at the peak"
+
+
+def bodies_held(server: LocalServer) -> int:
+    """The bytes of request bodies the API's port holds now."""
+    ports = server._parts.ports
+    assert ports is not None
+    return ports.api.bodies._held
+
+
+def test_bodies_in_flight_are_bounded_across_connections() -> None:
+    """40 bodies of 10 MiB at once took the server from 36 to 436 MB (issue 19):
+    what does not fit the port's budget is refused (503) before it is read."""
+    import socket
+
+    from predictions.testing._http.limits import MAX_BODIES_IN_FLIGHT
+
+    size = 10 * 1024 * 1024
+    head = (
+        "POST /v1/models/demo/echo/predictions HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Length: {size}\r\n\r\n"
+    ).encode()
+    fits = MAX_BODIES_IN_FLIGHT // size
+    with LocalServer() as server:
+        held = []
+        try:
+            for _ in range(fits):  # each sends its head and half its body, and waits
+                sock = socket.create_connection(("127.0.0.1", server.port), 10)
+                sock.sendall(head + b"x" * (size // 2))
+                held.append(sock)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and bodies_held(server) < fits * size:
+                time.sleep(0.01)
+            assert bodies_held(server) == fits * size
+            one_more = requests.post(
+                f"{server.base_url}/models/demo/echo/predictions",
+                data=b"x" * size,
+                headers={"Content-Type": "application/json"},
+                timeout=10,
+            )
+            assert one_more.status_code == 503
+            assert "too many request bodies" in one_more.json()["detail"]
+        finally:
+            for sock in held:
+                sock.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and bodies_held(server):
+            time.sleep(0.01)
+        assert bodies_held(server) == 0, "every byte taken is given back"

@@ -277,4 +277,8 @@ def _after_id(target: str) -> Optional[int]:
     if not values:
         return 0
     text = values[-1].strip()
-    return int(text) if text.isdigit() and text.isascii() else None
+    if not (text.isdigit() and text.isascii()):
+        return None
+    # int() refuses over 4300 digits; an id that long is past every event.
+    digits = text.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else 10**18

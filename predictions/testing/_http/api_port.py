@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from typing import Dict
 
-from predictions.testing._api.app import App
+from predictions.testing._api.app import App, Route
 from predictions.testing._api.protocol import Request, Response, error
 from predictions.testing._http.faults import fault_answer
 from predictions.testing._http.listener import BaseHandler
@@ -27,6 +27,12 @@ MAX_BODY = 10 * 1024 * 1024
 """Largest request body accepted (10 MiB); more is answered 413 unread."""
 
 _HEX = frozenset("0123456789abcdefABCDEF")
+
+MAX_CHUNK_LINE = 4096
+"""The longest chunk-size line (with its extensions) or trailer line, in bytes."""
+
+MAX_TRAILERS = 32
+"""The most trailer lines after the last chunk."""
 
 
 class _Refused(Exception):
@@ -69,12 +75,20 @@ class Handler(BaseHandler[App]):
         """Match the route, read the body, pick a fault, answer."""
         app = self.srv.backend
         route = app.match(self.command, self.path)
+        self._held = 0  # bytes of the budget for bodies this request holds
         try:
-            body = self._read_body()
-        except _Refused as refused:
-            self.record()
-            self._refuse(refused, route.rate_kind)
-            return
+            try:
+                body = self._read_body()
+            except _Refused as refused:
+                self.record()
+                self._refuse(refused, route.rate_kind)
+                return
+            self._serve(route, body)
+        finally:  # however it ended: a client gone mid-body too
+            self.srv.bodies.give(self._held)
+
+    def _serve(self, route: Route, body: bytes) -> None:
+        app = self.srv.backend
         headers = self.record(body)
         faults = self.srv.faults
         fault = faults.pick(route.name) if faults is not None and route.name else None
@@ -135,6 +149,12 @@ class Handler(BaseHandler[App]):
 
     # ---- framing ------------------------------------------------------------
 
+    def _hold(self, size: int) -> None:
+        """Count `size` more bytes of this body in, or refuse it (503)."""
+        if not self.srv.bodies.take(size):
+            raise _Refused(503, "Server busy: too many request bodies in flight")
+        self._held += size
+
     def _read_body(self) -> bytes:
         if self.chunked():
             return self._read_chunked()
@@ -143,6 +163,7 @@ class Handler(BaseHandler[App]):
             raise _Refused(400, "Invalid Content-Length")
         if length > MAX_BODY:
             raise _Refused(413, "Request body larger than 10 MiB")
+        self._hold(length)
         body = self.rfile.read(length) if length else b""
         if len(body) < length:
             raise ConnectionError("client sent a short body")
@@ -151,23 +172,40 @@ class Handler(BaseHandler[App]):
     def _read_chunked(self) -> bytes:
         data = bytearray()
         while True:
-            line = self.rfile.readline(65537)
+            line = self._chunk_line()
             # Hex digits only: int(..., 16) also takes "-5", "+5", "0x5", "5_0".
             digits = line.split(b";", 1)[0].strip().decode("latin-1")
-            if not digits or not set(digits) <= _HEX:
+            if not digits or not set(digits) <= _HEX or len(digits) > 8:
                 raise _Refused(400, "Invalid chunked encoding")
             size = int(digits, 16)
             if size == 0:
-                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers, ignored
-                return bytes(data)
+                for _ in range(MAX_TRAILERS + 1):
+                    if self._chunk_line() in (b"\r\n", b"\n"):
+                        return bytes(data)  # trailers, ignored
+                raise _Refused(400, "Invalid chunked encoding: too many trailers")
             if len(data) + size > MAX_BODY:
                 raise _Refused(413, "Request body larger than 10 MiB")
+            self._hold(size)
             chunk = self.rfile.read(size)
             if len(chunk) < size:
                 raise ConnectionError("client sent a short chunk")
             data += chunk
-            self.rfile.readline(65537)
+            # RFC 9112 7.1: the data ends with CRLF, and nothing else.
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise _Refused(400, "Invalid chunked encoding: junk after chunk data")
+
+    def _chunk_line(self) -> bytes:
+        """A chunk-size or trailer line, whole; refused when too long or cut off.
+
+        A line read in part would leave its rest to be read as chunk data or
+        as the next request: a request smuggled in the chunk data.
+        """
+        line = self.rfile.readline(MAX_CHUNK_LINE + 1)
+        if not line:
+            raise ConnectionError("client closed the connection mid-body")
+        if not line.endswith(b"\n"):
+            raise _Refused(400, "Invalid chunked encoding: line too long")
+        return line
 
     def _refuse(self, refused: _Refused, rate_kind: str) -> None:
         self.close_connection = True

@@ -59,6 +59,36 @@ class ConnectionLimits:
     max_connections: int = MAX_CONNECTIONS
 
 
+MAX_BODIES_IN_FLIGHT = 64 * 1024 * 1024
+"""The most bytes of request bodies a port holds at once (64 MiB)."""
+
+
+class BodyBudget:
+    """The bytes of request bodies held in memory at once, across connections.
+
+    A body is counted before it is read; one that does not fit is refused
+    (503), so many large bodies at once cannot take the server's memory.
+    """
+
+    def __init__(self, limit: int = MAX_BODIES_IN_FLIGHT) -> None:
+        self.limit = limit
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        """Count `size` more bytes in, if they fit; False (nothing taken) if not."""
+        with self._lock:
+            if self._held + size > self.limit:
+                return False
+            self._held += size
+            return True
+
+    def give(self, size: int) -> None:
+        """Give back bytes taken."""
+        with self._lock:
+            self._held -= size
+
+
 class Admission:
     """The connections a port serves: how many, and which wait idle (oldest first)."""
 

@@ -34,6 +34,7 @@ from predictions.testing._http.framing import chunked, declared_length, framing_
 from predictions.testing._http.limits import (
     ADMISSION_GRACE,
     Admission,
+    BodyBudget,
     ConnectionLimits,
     RequestReader,
     busy_answer,
@@ -113,6 +114,7 @@ class HTTPServer(ThreadingHTTPServer, Generic[B]):
         self.verbose = verbose
         self.stopping = threading.Event()
         self.request_log = request_log
+        self.bodies = BodyBudget()
         limits = limits or ConnectionLimits()
         self.request_timeout = limits.request_timeout
         self.admission = Admission(limits.max_connections)
