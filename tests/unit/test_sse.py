@@ -98,3 +98,83 @@ def test_an_event_of_many_lines_is_bounded_too() -> None:
     decoder = EventDecoder(max_event_bytes=1000)
     with pytest.raises(StreamError, match="longer than"):
         decoder.feed(b"id: 1\nevent: output\n" + b"data: 1\n" * 200)
+
+
+# After an attack (issue 19)
+
+
+def event(number: int) -> bytes:
+    return f"id: {number}\nevent: output\ndata: {number}\n\n".encode()
+
+
+def test_events_before_a_malformed_line_are_handed_out_first() -> None:
+    """Events 1-3 and a bad line in one read: none was seen, yet the error's
+    last_event_id said 3, so a resume from it skipped three events."""
+    decoder = EventDecoder()
+    bad = b"id: 4\nevent: output\ndata: {not json\n\n"
+    events = decoder.feed(event(1) + event(2) + event(3) + bad + event(5))
+    assert [e["id"] for e in events] == ["1", "2", "3"]
+    with pytest.raises(StreamError) as caught:
+        decoder.feed(b"")
+    assert caught.value.last_event_id == "3"
+    with pytest.raises(StreamError):  # and it stays broken
+        decoder.feed(event(6))
+
+
+def test_a_malformed_first_event_raises_at_once() -> None:
+    decoder = EventDecoder()
+    decoder.last_id = "7"
+    with pytest.raises(StreamError) as caught:
+        decoder.feed(b"id: 8\nevent: output\ndata: {\n\n")
+    assert caught.value.last_event_id == "7"
+
+
+def test_cr_only_line_endings_dispatch_the_last_event_at_once() -> None:
+    """The blank line of the terminal event, a `\\r` last in the read, waited
+    for a `\\n` that never came: the event was never dispatched."""
+    decoder = EventDecoder()
+    events = decoder.feed(b'id: 1\revent: done\rdata: {"status": "succeeded"}\r\r')
+    assert [e["event"] for e in events] == ["done"]
+    # A `\n` that does come next is the end of that same line, not a new one.
+    assert decoder.feed(b"\n" + event(2)) == [{"id": "2", "event": "output", "data": 2}]
+
+
+def test_a_crlf_cut_between_two_reads_is_one_line_end() -> None:
+    assert decode(b"id: 1\r", b"\nevent: output\r", b"\ndata: 1\r", b"\n\r", b"\n") == [
+        {"id": "1", "event": "output", "data": 1}
+    ]
+
+
+@pytest.mark.parametrize("cut", [0, 1, 2, 3, 4])
+def test_a_byte_order_mark_before_the_first_event_is_dropped(cut: int) -> None:
+    data = b"\xef\xbb\xbf" + event(1)
+    assert decode(data[:cut], data[cut:]) == [{"id": "1", "event": "output", "data": 1}]
+
+
+def test_a_byte_order_mark_later_in_the_stream_is_not_dropped() -> None:
+    decoder = EventDecoder()
+    assert decoder.feed(event(1))
+    assert decoder.feed(b"\xef\xbb\xbf: heartbeat?\n\n") == []  # a field, ignored
+    decoder.reset()  # a new connection may start with one
+    assert decoder.feed(b"\xef\xbb\xbf" + event(2))[0]["id"] == "2"
+
+
+def test_a_line_fed_a_byte_at_a_time_is_searched_once() -> None:
+    """A line fed in 1-byte pieces was searched from its start at every piece:
+    1 MiB cost 20 s of CPU. Count the bytes searched instead of timing it."""
+    import predictions._http.sse as sse
+
+    searched: List[int] = []
+    real = sse._line_end
+
+    def counting(buffer: bytearray, start: int) -> Any:
+        searched.append(len(buffer) - start)
+        return real(buffer, start)
+
+    decoder = EventDecoder()
+    line = b"data: " + b"x" * 20_000
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sse, "_line_end", counting)
+        for byte in line:
+            decoder.feed(bytes([byte]))
+    assert sum(searched) <= 2 * len(line)
