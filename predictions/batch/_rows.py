@@ -7,7 +7,9 @@ object, a CSV line with the wrong number of fields, a missing key) carries an
 error instead and fails alone; the others run.
 
 Reading is streamed: a file is read a line at a time, never whole, and no
-line may hold more than `MAX_ROW_BYTES`.
+line (no CSV record) may hold more than `MAX_ROW_BYTES`: a longer one is one
+`invalid` row, skipped without being held, and what follows it is read from
+the start of the next line (the next record).
 """
 
 from __future__ import annotations
@@ -18,7 +20,16 @@ import csv
 import hashlib
 import json
 import os
-from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Optional, Tuple
+from typing import (
+    Any,
+    Iterable,
+    Iterator,
+    Mapping,
+    NamedTuple,
+    Optional,
+    TextIO,
+    Tuple,
+)
 
 from predictions.errors import InputError
 
@@ -177,30 +188,25 @@ class InputFile:
 
     def _count_records(self) -> int:
         """A CSV's rows (a record may span lines); refuses a file with no header."""
-        with self._csv_reader() as (reader, _):
-            count = 0
-            while True:
-                try:
-                    fields = next(reader)
-                except StopIteration:
-                    return count
-                except csv.Error:
-                    fields = ["?"]  # a row all the same (it fails alone)
-                count += bool(fields and fields != [""])
+        with self._csv_records() as (records, _):
+            return sum(1 for _, text in records if text is None or text.strip())
 
     @contextlib.contextmanager
-    def _csv_reader(self) -> Iterator[Tuple[Any, Tuple[str, ...]]]:
-        """The CSV's reader, past its header, and the header.
+    def _csv_records(
+        self,
+    ) -> Iterator[Tuple[Iterator[Tuple[int, Optional[str]]], Tuple[str, ...]]]:
+        """The CSV's records past its header (see `_records`), and the header.
 
         csv's own limit on a field's size (128 KiB) is lifted to a row's while
-        it is open.
+        it is open: a record is never longer than that when it is parsed.
         """
         limit = csv.field_size_limit()
         csv.field_size_limit(MAX_ROW_BYTES)
         try:
             with open(self.path, encoding="utf-8-sig", newline="") as file:
-                reader = csv.reader(file)
-                yield reader, self._header(reader)
+                records = _records(file)
+                first = next(records, (1, ""))[1]
+                yield records, self._header(first)
         finally:
             csv.field_size_limit(limit)
 
@@ -238,14 +244,15 @@ class InputFile:
             seq += 1
 
     def _csv(self) -> Iterator[Row]:
-        with self._csv_reader() as (reader, header):
+        with self._csv_records() as (records, header):
             seq = 0
-            while True:
-                number = reader.line_num + 1
+            for number, text in records:
+                if text is not None and not text.strip():
+                    continue
                 try:
-                    fields = next(reader)
-                except StopIteration:
-                    return
+                    if text is None:
+                        raise csv.Error(f"longer than {MAX_ROW_BYTES} bytes")
+                    fields = next(csv.reader([text]), [])
                 except csv.Error as exc:
                     key = f"line {number}"
                     yield Row(seq, key, number, None, f"line {number}: {exc}", "")
@@ -270,10 +277,12 @@ class InputFile:
                     yield Row(seq, key, number, value, None, input_sha(value))
                 seq += 1
 
-    def _header(self, reader: Any) -> Tuple[str, ...]:
-        """The CSV's first line, which must name its columns."""
+    def _header(self, first: Optional[str]) -> Tuple[str, ...]:
+        """The CSV's first record, which must name its columns."""
         try:
-            header = tuple(name.strip() for name in next(reader, ()))
+            if first is None:
+                raise csv.Error(f"longer than {MAX_ROW_BYTES} bytes")
+            header = tuple(name.strip() for name in next(csv.reader([first]), ()))
         except csv.Error as exc:
             raise InputError(f"{self.path}, line 1: {exc}") from None
         problem = None
@@ -296,6 +305,80 @@ class InputFile:
                 f"its columns are {', '.join(header)}"
             )
         return header
+
+
+def _records(file: TextIO) -> Iterator[Tuple[int, Optional[str]]]:
+    """(first line number, text) of each CSV record; text None when too long.
+
+    A record ends at a line end outside quotes, as csv's default dialect has
+    it. A record longer than `MAX_ROW_BYTES` is read on to its end but not
+    held, so the next record starts where it should, never mid-field.
+    """
+    ended = 0  # line ends read so far
+    while True:
+        line = file.readline(MAX_ROW_BYTES + 1)
+        if not line:
+            return
+        first, parts, size, quotes = ended + 1, [line], len(line), _Quotes()
+        while True:
+            quotes.feed(line)
+            if line.endswith(("\n", "\r")):
+                ended += 1
+                if not quotes.open():
+                    break  # the record's end
+            if size > MAX_ROW_BYTES:
+                parts = []  # too long: read on to its end, holding nothing
+            line = file.readline(MAX_ROW_BYTES + 1 if parts else _CHUNK)
+            if not line:
+                break  # the file's end
+            size += len(line)
+            if parts:
+                parts.append(line)
+        yield first, ("".join(parts) if parts and size <= MAX_ROW_BYTES else None)
+
+
+class _Quotes:
+    """Whether a CSV record is inside a quoted field, fed its text in pieces.
+
+    csv's default dialect: a quote opens a quoted field only at a field's
+    start, `""` inside one is a quote, and a piece may end between the two.
+    """
+
+    def __init__(self) -> None:
+        self.quoted = False
+        self.pending = False  # a quote ended the last piece, inside a field
+        self.before = "\n"  # the character before the next piece
+
+    def open(self) -> bool:
+        """Whether a line end now is inside a quoted field."""
+        return self.quoted and not self.pending
+
+    def feed(self, text: str) -> None:
+        """Follow the quotes of the record's next piece."""
+        at = 0
+        if self.pending:
+            self.pending = False
+            if text.startswith('"'):
+                at = 1  # `""` cut between two pieces: still quoted
+            else:
+                self.quoted = False
+        while True:
+            found = text.find('"', at)
+            if found < 0:
+                break
+            if self.quoted:
+                if found + 1 == len(text):
+                    self.pending = True
+                    break
+                if text[found + 1] == '"':
+                    at = found + 2
+                    continue
+                self.quoted = False
+            elif (text[found - 1] if found else self.before) in ",\n\r":
+                self.quoted = True
+            at = found + 1
+        if text:
+            self.before = text[-1]
 
 
 def _is_number(text: str) -> bool:

@@ -100,3 +100,75 @@ def test_python_rows_are_numbered_and_a_non_mapping_fails_alone() -> None:
 def test_python_rows_refuse_what_is_not_rows_at_once(inputs: object) -> None:
     with pytest.raises(TypeError, match="iterable of input mappings"):
         python_rows(inputs, None)  # type: ignore[arg-type]
+
+
+# CSV records past the row limit (issue 19)
+
+
+def test_a_long_csv_line_fails_alone_and_is_never_held_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """400 MiB on one CSV line cost 780 MB (JSONL: 14 MB): here 24 MiB over a
+    1 MiB limit, and the memory in use never comes near the line's size."""
+    import tracemalloc
+
+    monkeypatch.setattr(_batch_rows, "MAX_ROW_BYTES", 1024 * 1024)
+    path = tmp_path / "rows.csv"
+    with open(path, "w", encoding="utf-8") as out:
+        out.write("text,n\nshort,1\n")
+        for _ in range(24):
+            out.write("y" * (1024 * 1024))
+        out.write(",2\nlast,3\n")
+    tracemalloc.start()
+    try:
+        file = InputFile(path)
+        rows = list(file)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert file.total == 3
+    assert [r.input for r in rows] == [
+        {"text": "short", "n": "1"},
+        None,
+        {"text": "last", "n": "3"},
+    ]
+    assert rows[1].error == f"line 3: longer than {1024 * 1024} bytes"
+    assert rows[2].line == 4
+    assert peak < 8 * 1024 * 1024, peak
+
+
+def test_a_quoted_field_past_the_limit_is_one_invalid_row_and_nothing_after_is_misread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a quoted multi-line field passed the limit, the reader restarted
+    mid-field: 7 predictions were created for 2 real rows."""
+    monkeypatch.setattr(_batch_rows, "MAX_ROW_BYTES", 64)
+    field = "\n".join(f"line {i}, with a comma" for i in range(20))
+    path = tmp_path / "rows.csv"
+    path.write_text(f'id,text\n1,"{field}"\n2,"two ""quoted"" words"\n', "utf-8")
+    file = InputFile(path)
+    rows = list(file)
+    assert file.total == 2
+    assert [(r.line, r.input, r.error is None) for r in rows] == [
+        (2, None, False),
+        (22, {"id": "2", "text": 'two "quoted" words'}, True),
+    ]
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3, 5, 8, 13])
+def test_csv_records_split_anywhere_between_reads_end_where_csv_says(cut: int) -> None:
+    """Quotes are followed across reads (a `""` cut in two, a quote after a
+    comma, a quote inside an unquoted field), as csv itself reads them."""
+    import csv
+    import io
+
+    text = 'a,b\n"x ""y"",\nz",1\nplain"quote,2\n"",3\n"q\r\n",4\n'
+
+    class Pieces(io.StringIO):
+        def readline(self, size: int = -1) -> str:  # type: ignore[override]
+            return super().readline(cut)
+
+    records = [r for _, r in _batch_rows._records(Pieces(text, newline=""))]
+    assert None not in records
+    expected = list(csv.reader(io.StringIO(text, newline="")))
+    assert [next(csv.reader([r])) for r in records if r] == expected
