@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS superseded (
     why TEXT NOT NULL,
     at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS rows_by_prediction ON rows (prediction_id);
 """
 
 
@@ -307,6 +308,14 @@ class Ledger:
             idempotency_key,
             self._clock.wall(),
         )
+
+    def other_row(self, prediction_id: str, key: str) -> Optional[str]:
+        """The key of a row other than `key` that holds this prediction, if any."""
+        found = self._db.execute(
+            "SELECT key FROM rows WHERE prediction_id = ? AND key != ? LIMIT 1",
+            (prediction_id, key),
+        ).fetchone()
+        return None if found is None else str(found[0])
 
     def created(self, key: str, prediction_id: str, replayed: bool) -> None:
         """Record the prediction a row's create made."""

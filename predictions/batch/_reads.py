@@ -76,6 +76,7 @@ class Reads:
         finish: Ends a row with its result.
         counts: The batch's counters (`gets`, `scans`, `scan_pages`).
         stopping: Tells whether the batch is stopping (a scan pages no further).
+        other_row: The key of another row the ledger holds a prediction for.
     """
 
     def __init__(
@@ -86,6 +87,7 @@ class Reads:
         finish: Callable[[Any, Dict[str, Any]], None],
         counts: Dict[str, int],
         stopping: Callable[[], bool],
+        other_row: Callable[[str, str], Optional[str]],
     ) -> None:
         self.client = client
         self.clock = client.api.clock
@@ -95,6 +97,7 @@ class Reads:
         self._finish = finish
         self._counts = counts
         self._stopping = stopping
+        self._other_row = other_row
         self.running: Dict[str, OpenRow] = {}  # by prediction id
         self._to_fetch: Deque[OpenRow] = collections.deque()
         self._in_flight = 0
@@ -112,9 +115,21 @@ class Reads:
         """Wait for a row's prediction; it ends at once if it has finished.
 
         `known` is the prediction as its create answered; None for one made
-        by an earlier run (the ledger has only its id).
+        by an earlier run (the ledger has only its id). A prediction the
+        server gave another row too (running or finished) ends this row as
+        `lost`: it cannot be told apart, and would report the other's output.
         """
+        other = self._other_row(prediction_id, opened.row.key)
+        if other is not None:
+            known = None  # the other row's: none of it is this row's result
         opened.wait = Waiting(self.client.api, prediction_id, self._options, known)
+        if other is not None:
+            message = (
+                f"the server answered with prediction {prediction_id}, which is "
+                f"row {other!r}'s too"
+            )
+            self.lost(opened, BatchError(message))
+            return
         now = self.clock.monotonic()
         if known is None:  # made before this run: a read at once tells its status
             opened.created_at = now - self.poll_interval
@@ -126,23 +141,7 @@ class Reads:
             opened.wait.end(None)
             self._finish(opened.row, result_of(opened.row, known))
         else:
-            self.track(opened, prediction_id)
-
-    def track(self, opened: OpenRow, prediction_id: str) -> None:
-        """Wait for a row's prediction; unless the server gave it to another row."""
-        other = self.running.get(prediction_id)
-        if other is not None and other is not opened:
-            # A server that answers two rows with one prediction: the second
-            # cannot be told apart, and would wait forever for its own.
-            self.lost(
-                opened,
-                BatchError(
-                    f"the server answered with prediction {prediction_id}, which "
-                    f"is row {other.row.key!r}'s too"
-                ),
-            )
-            return
-        self.running[prediction_id] = opened
+            self.running[prediction_id] = opened  # scans and fetches learn its end
 
     def next_moment(self, now: float) -> Optional[float]:
         """When a read could go next, if one could (else an answer is awaited)."""

@@ -100,6 +100,7 @@ class BatchRun:
             self._finish,
             self.counts,
             lambda: self._stopping,
+            self.ledger.other_row,
         )
         self._creates = Creates(
             client,

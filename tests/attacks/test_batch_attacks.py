@@ -248,6 +248,44 @@ def test_created_row_whose_prediction_is_gone_is_lost_not_hung(
 
 
 @pytest.mark.timeout(30)
+def test_a_row_answered_with_another_rows_finished_prediction_is_lost(
+    client: Client,
+) -> None:
+    """Both rows reported row 1's output (issue 19): the check for running
+    predictions holds for finished ones too; the second row is `lost`."""
+    api = client.api
+    original = api.request
+    first: Dict[str, Any] = {}
+
+    def lying(request: Any) -> Any:
+        answer = original(request)
+        if request.method == "POST" and request.path.endswith("/predictions"):
+            prediction, replayed = answer
+            first.setdefault("prediction", prediction)
+            return first["prediction"], replayed  # finished: row 1's output
+        return answer
+
+    api.request = lying  # type: ignore[method-assign]
+    outcome = run_bounded(
+        lambda: list(
+            run_batch(
+                [{"text": "one"}, {"text": "two"}], "demo/echo", client=client,
+                concurrency=1,
+            )
+        ),
+        10,
+    )  # fmt: skip
+    assert outcome.finished, describe(outcome)
+    assert outcome.error is None, describe(outcome)
+    results = {r["key"]: r for r in outcome.value}
+    assert results["1"]["status"] == "succeeded"
+    assert results["1"]["output"] == {"text": "one"}
+    assert results["2"]["status"] == "lost"
+    assert results["2"]["output"] != {"text": "one"}
+    assert "which is row '1'" in results["2"]["error"]["message"]
+
+
+@pytest.mark.timeout(30)
 def test_two_rows_answered_with_the_same_prediction_id_both_finish(
     client: Client,
 ) -> None:
