@@ -37,6 +37,31 @@ def check(args: argparse.Namespace) -> None:
         raise UsageError("--json prints the summary on stdout: give --output FILE")
     if not os.path.isfile(args.input):
         raise UsageError(f"--input {args.input}: no such file")
+    files = [("--input", args.input)]
+    if args.output != "-":
+        files.append(("--output", args.output))
+    ledger = ledger_path(args)
+    if ledger is not None:
+        files.append(
+            ("--ledger" if args.ledger else "the ledger (OUTPUT.ledger)", ledger)
+        )
+    for at, (name, path) in enumerate(files):
+        for other, other_path in files[at + 1 :]:
+            if _same_file(path, other_path):
+                raise UsageError(
+                    f"{name} and {other} are the same file ({path}): the batch "
+                    "would write over it; nothing was touched"
+                )
+
+
+def _same_file(one: str, other: str) -> bool:
+    """Whether two paths name one file: through links and relative paths too."""
+    if os.path.realpath(one) == os.path.realpath(other):
+        return True
+    try:
+        return os.path.samefile(one, other)  # hard links
+    except OSError:  # one does not exist (yet): not the same file
+        return False
 
 
 def ledger_path(args: argparse.Namespace) -> Optional[str]:

@@ -161,3 +161,42 @@ def test_batch_draws_its_own_line_not_the_progress_plugins_line_per_row(
     assert code == 1
     assert "demo/echo:1 succeeded" not in err  # the plugin's line for one prediction
     assert "batch: 4 rows in" in err
+
+
+@pytest.mark.parametrize(
+    "same",
+    ["output-is-input", "ledger-is-input", "ledger-is-output", "symlink", "relative"],
+)
+def test_batch_refuses_one_file_for_two_jobs_and_touches_nothing(
+    capsys: pytest.CaptureFixture[str],
+    base: List[str],
+    rows: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    predictions_server: LocalServer,
+    same: str,
+) -> None:
+    """--output equal to --input wiped the input (33 to 0 bytes, "0 rows",
+    exit 0); equal to --ledger it destroyed the ledger (issue 19)."""
+    ledger = tmp_path / "kept.ledger"
+    ledger.write_bytes(b"not touched")
+    monkeypatch.chdir(tmp_path)
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(rows)
+    extra = {
+        "output-is-input": ["--output", str(rows)],
+        "ledger-is-input": ["--output", "out.jsonl", "--ledger", str(rows)],
+        "ledger-is-output": ["--output", str(ledger), "--ledger", str(ledger)],
+        "symlink": ["--output", str(link)],
+        "relative": ["--output", rows.name],
+    }[same]
+    before = rows.read_bytes()
+    code, _, err = cli(
+        capsys, "batch", "demo/echo", "--input", str(rows), *extra, *base
+    )
+    assert code == 2, err
+    assert "are the same file" in err
+    assert rows.read_bytes() == before
+    assert ledger.read_bytes() == b"not touched"
+    assert not (tmp_path / "out.jsonl").exists()
+    assert predictions_server.requests == []
