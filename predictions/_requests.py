@@ -1,11 +1,16 @@
-"""Resource: the base of API resources, model references and safe path segments."""
+"""Every request the resource and the poll engine send, built as `Request` values.
+
+One builder for each: `get_request` (a get, and a wait's poll),
+`list_request` (a page), `cancel_request`, `create_request` and
+`stream_request`; with the checks of what goes into them (model references,
+path segments, a create's params).
+"""
 
 from __future__ import annotations
 
 import math
 import re
 from typing import (
-    TYPE_CHECKING,
     Any,
     Dict,
     List,
@@ -16,14 +21,23 @@ from typing import (
 )
 from urllib.parse import quote
 
-from predictions._http.decode import decode_prediction
+from predictions._http.decode import decode_nothing, decode_page, decode_prediction
 from predictions._http.request import Request, json_body
+from predictions._settings import check_number
 from predictions._waiting.options import BaseWaitOptions
-
-if TYPE_CHECKING:
-    from predictions._http.api import API
+from predictions.pagination import (
+    PaginationOptions,
+    check_pagination_options,
+    page_query,
+)
 
 MODEL_REF_FORMS = "'owner/name' or 'owner/name:version' (version in decimal digits)"
+
+HOLD_ASSUMED = 60.0
+"""The longest hold assumed of a server asked for its default (`Prefer: wait`)."""
+
+HOLD_MARGIN = 10.0
+"""Seconds a held request's read timeout exceeds the hold by."""
 
 # Owner and name: no '/', ':', '?', '#', '%', white space or control characters.
 _PART = r"[^/:?#%\s\x00-\x1f\x7f-\x9f]+"
@@ -101,24 +115,91 @@ def prediction_path(prediction_id: str) -> str:
     return "/predictions/" + path_segment(prediction_id, "prediction id")
 
 
-class Resource:
-    """The base of the API's resources: holds the `API` they talk through.
+def get_request(
+    path: str, *, max_retries: Optional[int] = None, deadline: Optional[float] = None
+) -> Request:
+    """Build the GET of one prediction: `get`'s, and a wait's poll.
 
     Args:
-        api: The API that sends the resource's requests.
+        path: The prediction's path (`prediction_path`).
+        max_retries: The call's retry limit, or None for the client's.
+        deadline: A poll's: the wait's deadline, which bounds it.
     """
+    return Request(
+        "GET",
+        path,
+        deadline=deadline,
+        max_retries=max_retries,
+        decode=decode_prediction,
+    )
 
-    _api: API
 
-    def __init__(self, api: API) -> None:
-        self._api = api
+def list_request(
+    options: Optional[PaginationOptions], max_retries: Optional[int]
+) -> Request:
+    """Check pagination options and build the GET of that page of predictions.
+
+    Raises:
+        TypeError: If the options have a wrong type.
+        ValueError: If `page_size` is below 1 or an option is unknown.
+    """
+    check_pagination_options(options)
+    return Request(
+        "GET",
+        "/predictions",
+        query=page_query(options),
+        max_retries=max_retries,
+        decode=decode_page,
+    )
 
 
-HOLD_ASSUMED = 60.0
-"""The longest hold assumed of a server asked for its default (`Prefer: wait`)."""
+def cancel_request(path: str, max_retries: Optional[int]) -> Request:
+    """Build the request that asks the server to cancel the prediction at `path`."""
+    return Request(
+        "POST", path + "/cancel", max_retries=max_retries, decode=decode_nothing
+    )
 
-HOLD_MARGIN = 10.0
-"""Seconds a held create's read timeout exceeds the hold by."""
+
+def check_stream(
+    prediction_id: str, after_id: Optional[str], wait: Optional[float]
+) -> None:
+    """Refuse a stream's arguments before anything is sent.
+
+    Raises:
+        TypeError: If `after_id` is not a string or `wait` not a number.
+        ValueError: If the id is empty, blank, `.` or `..`, or `wait` is
+            negative.
+    """
+    prediction_path(prediction_id)
+    if after_id is not None and not isinstance(after_id, str):
+        raise TypeError(f"after_id must be an event id (a string), not {after_id!r}")
+    check_number("wait", wait, optional=True)
+
+
+def stream_request(
+    path: str, after_id: Optional[str], wait: Optional[float]
+) -> Request:
+    """Build the request of a prediction's event stream, from after `after_id`.
+
+    Args:
+        path: The prediction's path (`prediction_path`).
+        after_id: The last event id seen, or None from the start.
+        wait: Seconds the server may stay idle between events (`Prefer:
+            wait`); None for its default.
+    """
+    headers = {"Accept": "text/event-stream", "Accept-Encoding": "identity"}
+    if wait is not None:
+        headers["Prefer"] = f"wait={int(wait)}" if wait >= 1 else "wait=1"
+    idle = HOLD_ASSUMED if wait is None else wait
+    return Request(
+        "GET",
+        path + "/stream",
+        headers=headers,
+        query=() if after_id is None else (("after_id", after_id),),
+        read_timeout=idle + HOLD_MARGIN,
+        stream=True,
+        decode=open_stream,
+    )
 
 
 def check_create(params: Any, model: str) -> ModelRef:
@@ -149,16 +230,28 @@ def check_create(params: Any, model: str) -> ModelRef:
     return parse_model_ref(model)
 
 
+class Hold(NamedTuple):
+    """What a create that waits asks: that the server hold it, and until when.
+
+    Attributes:
+        options: The wait's options: the hold asked for is `prefer_wait`,
+            cut to `timeout` (none when they cancel on Ctrl-C).
+        deadline: A clock time the create may not run past (the wait's), or
+            None.
+    """
+
+    options: BaseWaitOptions[Any]
+    deadline: Optional[float] = None
+
+
 def create_request(
     params: Any,
     model: str,
     *,
     idempotent: bool,
     max_retries: Optional[int],
-    wait_options: Optional[BaseWaitOptions[Any]] = None,
+    hold: Optional[Hold] = None,
     stream: bool = False,
-    answer_stream: bool = False,
-    deadline: Optional[float] = None,
     idempotency_key: Optional[str] = None,
 ) -> Request:
     """Check a create call's arguments and build its request.
@@ -174,13 +267,11 @@ def create_request(
         idempotent: Whether a create may be sent again after it may have
             reached the server (the client's `retry_create`).
         max_retries: The call's retry limit, or None for the client's.
-        wait_options: For a create that waits: the server is asked to hold
-            it until the prediction finishes (`Prefer: wait[=N]`), no longer
-            than the wait's timeout, and the read timeout outlasts the hold.
-        stream: Create the prediction with its events to be streamed.
-        answer_stream: Ask for the create's answer to be its event stream
-            (`Prefer: wait` with `stream`); the answer is returned unread.
-        deadline: A clock time the create may not run past (a wait's).
+        hold: For a create that waits: the server is asked to hold it until
+            the prediction finishes (`Prefer: wait[=N]`), and the read
+            timeout outlasts the hold.
+        stream: Create the prediction with its events to be streamed; with a
+            `hold`, the create's answer is its event stream, returned unread.
         idempotency_key: The key to send (a batch's, kept in its ledger).
 
     Returns:
@@ -215,13 +306,14 @@ def create_request(
     if validate is not None:
         headers["Validate-Input"] = "true" if validate else "false"
     read_timeout = None
-    prefer, hold = (None, 0.0) if wait_options is None else _prefer(wait_options)
+    prefer, seconds = (None, 0.0) if hold is None else _prefer(hold.options)
+    answer_stream = hold is not None and stream
     if answer_stream:
         headers["Accept"] = "text/event-stream, application/json"
-        prefer, hold = prefer or "wait", hold or HOLD_ASSUMED  # the idle limit
+        prefer, seconds = prefer or "wait", seconds or HOLD_ASSUMED  # the idle limit
     if prefer is not None:
         headers["Prefer"] = prefer
-        read_timeout = hold + HOLD_MARGIN
+        read_timeout = seconds + HOLD_MARGIN
     return Request(
         "POST",
         path,
@@ -232,7 +324,7 @@ def create_request(
         max_retries=max_retries,
         read_timeout=read_timeout,
         held=prefer is not None,
-        deadline=deadline,
+        deadline=None if hold is None else hold.deadline,
         stream=answer_stream,
         decode=open_stream if answer_stream else decode_prediction,
     )
@@ -306,13 +398,20 @@ def _not_finite(value: Any, where: List[Any], depth: int = 0) -> Optional[List[A
 
 
 __all__ = [
+    "HOLD_ASSUMED",
+    "HOLD_MARGIN",
     "MODEL_REF_FORMS",
+    "Hold",
     "ModelRef",
-    "Resource",
+    "cancel_request",
     "check_create",
+    "check_stream",
     "create_request",
+    "get_request",
+    "list_request",
     "open_stream",
     "parse_model_ref",
     "path_segment",
     "prediction_path",
+    "stream_request",
 ]

@@ -9,15 +9,18 @@ limit on the event loop, then runs the same call on the client's thread pool.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Optional
+from typing import Any, Callable, Iterator, Optional, TypeVar
+
+import requests
 
 from predictions._http.pacing import Pacer, Slot, free_slot
 from predictions._http.request import DEADLINE_GRACE, Request
 from predictions._http.retry import RetryPolicy
-from predictions._http.transport import Transport, after_fork_in_child
+from predictions._http.transport import Transport, after_fork_in_child, read_body
 from predictions._logs import log_to_stderr
 from predictions._settings import Settings
 from predictions._version import __version__
@@ -25,6 +28,8 @@ from predictions.errors import APITimeoutError, PredictionsError
 from predictions.plugins import PluginHost
 
 logger = logging.getLogger("predictions")
+
+T = TypeVar("T")
 
 USER_AGENT = f"predictions-python/{__version__}"
 """What every request says it is."""
@@ -247,6 +252,53 @@ class API:
                 deadline_reached=True,
             )
         return left + DEADLINE_GRACE
+
+    @contextlib.contextmanager
+    def hold_place(self, wanted: bool) -> Iterator[bool]:
+        """Take one of the pool's places for a held request, if one is free.
+
+        A held request holds one of the pool's threads while the server
+        holds it: half the pool at most, so that a thousand waits do not
+        queue behind each other's holds.
+
+        Args:
+            wanted: Whether the request would be held (else no place is taken).
+
+        Yields:
+            Whether a place was taken, so the request may be held; the place
+            is given back on the way out.
+        """
+        held = wanted and self.take_hold()
+        try:
+            yield held
+        finally:
+            if held:
+                self.give_hold()
+
+    async def in_pool(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a blocking call on the client's thread pool, awaiting its result.
+
+        Raises:
+            PredictionsError: If the client has been closed.
+        """
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor(), function, *args)
+
+    def read(
+        self, answer: requests.Response, decode: Callable[[requests.Response], T]
+    ) -> T:
+        """Read the body of an answer left unread (a stream's), and decode it.
+
+        Blocking; the body is read whole, within `max_response_bytes`.
+
+        Raises:
+            ResponseTooLargeError: The body is larger than that.
+            InvalidResponseError: `decode` refused it (or its typed error).
+        """
+        read_body(answer, self.settings.max_response_bytes)
+        return decode(answer)
 
 
 __all__ = ["API", "USER_AGENT"]

@@ -20,10 +20,9 @@ from __future__ import annotations
 from typing import Any, Optional, Tuple
 
 from predictions._http.api import API
-from predictions._http.decode import decode_nothing, decode_prediction
 from predictions._http.request import Request
 from predictions._http.retry import RETRYABLE_STATUSES, retry_delay
-from predictions._requests import prediction_path
+from predictions._requests import cancel_request, get_request, prediction_path
 from predictions._waiting.options import BaseWaitOptions
 from predictions.errors import (
     APIConnectionError,
@@ -126,15 +125,11 @@ class Waiting(Ending):
 
     def poll_request(self) -> Request:
         """The poll: a GET of the prediction, bounded by the deadline."""
-        return Request(
-            "GET", self.path, deadline=self.deadline, decode=decode_prediction
-        )
+        return get_request(self.path, deadline=self.deadline)
 
     def cancel_request(self) -> Request:
         """The cancel sent on the way out, when the options ask for it (no retry)."""
-        return Request(
-            "POST", self.path + "/cancel", max_retries=0, decode=decode_nothing
-        )
+        return cancel_request(self.path, max_retries=0)
 
     def elapsed(self) -> float:
         """Seconds since the wait began."""

@@ -97,7 +97,7 @@ class Schedule:
         self.later(wait, delay)
         return None
 
-    def failed(self, wait: Waiting, exc: Exception) -> None:
+    def back_off(self, wait: Waiting, exc: Exception) -> None:
         """After a failed poll: put the wait back, or raise what ends it."""
         self.later(wait, self._guarded(wait, lambda: wait.poll_failed(exc)))
 
@@ -146,7 +146,7 @@ def run(api: API, schedule: Schedule) -> Generator[PredictionWithIO, None, None]
                 try:
                     prediction = api.request(wait.poll_request())
                 except Exception as exc:
-                    schedule.failed(wait, exc)
+                    schedule.back_off(wait, exc)
                     continue
                 wait.polled(prediction)
                 if wait.options.on_poll is not None:
@@ -184,7 +184,7 @@ async def run_async(
                 if isinstance(answer, BaseException):
                     if not isinstance(answer, Exception):
                         raise answer
-                    schedule.failed(wait, answer)
+                    schedule.back_off(wait, answer)
                     continue
                 prediction = cast(PredictionWithIO, answer)
                 wait.polled(prediction)

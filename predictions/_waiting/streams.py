@@ -48,12 +48,7 @@ from predictions._http.decode import check_prediction
 from predictions._http.request import Request
 from predictions._http.retry import backoff
 from predictions._http.sse import EventDecoder
-from predictions._requests import (
-    HOLD_ASSUMED,
-    HOLD_MARGIN,
-    open_stream,
-    prediction_path,
-)
+from predictions._requests import prediction_path, stream_request
 from predictions._waiting.rules import Ending
 from predictions.errors import PredictionsError, StreamError
 from predictions.types import PredictionEvent
@@ -66,25 +61,6 @@ QUICK_CLOSE = 1.0
 failure (a server that closes at once must not be reconnected forever)."""
 
 TERMINAL_EVENTS = ("done", "error")
-
-
-def stream_request(
-    prediction_id: str, after_id: Optional[str], wait: Optional[float]
-) -> Request:
-    """The request of a prediction's event stream, from after `after_id`."""
-    headers = {"Accept": "text/event-stream", "Accept-Encoding": "identity"}
-    if wait is not None:
-        headers["Prefer"] = f"wait={int(wait)}" if wait >= 1 else "wait=1"
-    idle = HOLD_ASSUMED if wait is None else wait
-    return Request(
-        "GET",
-        prediction_path(prediction_id) + "/stream",
-        headers=headers,
-        query=() if after_id is None else (("after_id", after_id),),
-        read_timeout=idle + HOLD_MARGIN,
-        stream=True,
-        decode=open_stream,
-    )
 
 
 def is_event_stream(response: requests.Response) -> bool:
@@ -158,9 +134,10 @@ class Following(Ending):
         """The request that (re)opens the stream after the last event."""
         if self.prediction_id is None:
             raise self.error("the stream broke off before it told its prediction")
-        return stream_request(self.prediction_id, self.decoder.last_id, self.wait)
+        path = prediction_path(self.prediction_id)
+        return stream_request(path, self.decoder.last_id, self.wait)
 
-    def opened(self) -> http.client.HTTPResponse:
+    def start_reading(self) -> http.client.HTTPResponse:
         """Start reading the answer: return its raw reader.
 
         http.client's own, which reads chunked bodies piece by piece.
@@ -207,8 +184,11 @@ class Following(Ending):
         if kind in TERMINAL_EVENTS:
             self.finished = True  # `end` comes once the caller has seen it
 
-    def closed(self, error: Optional[BaseException]) -> float:
-        """Release the connection that ended: seconds before resuming, if it must.
+    def drop_connection(self, error: Optional[BaseException]) -> float:
+        """Release the connection that ended; return seconds to wait before resuming.
+
+        `error`: what broke the connection off, or None for a close. No wait
+        after new events or an idle close; a backoff after a failure.
 
         Raises:
             StreamError: The stream keeps breaking off; carries the last id.
@@ -255,13 +235,13 @@ def follow(
             if following.response is None:
                 with following.reopening():
                     following.response = api.request(following.request())
-            reader, error = following.opened(), None
+            reader, error = following.start_reading(), None
             try:
                 while not following.finished and (chunk := reader.read1(READ_SIZE)):
                     yield from following.take(chunk)
             except _DROPPED as exc:
                 error = exc
-            delay = following.closed(error)
+            delay = following.drop_connection(error)
             if delay:
                 api.clock.sleep(delay)
 
@@ -279,7 +259,7 @@ async def async_follow(
             if following.response is None:
                 with following.reopening():
                     following.response = await api.async_request(following.request())
-            reader, error = following.opened(), None
+            reader, error = following.start_reading(), None
             read = functools.partial(reader.read1, READ_SIZE)
             try:
                 while not following.finished and (
@@ -289,7 +269,7 @@ async def async_follow(
                         yield event
             except _DROPPED as exc:
                 error = exc
-            delay = following.closed(error)
+            delay = following.drop_connection(error)
             if delay:
                 await api.clock.async_sleep(delay)
 
@@ -309,5 +289,4 @@ __all__ = [
     "async_follow",
     "follow",
     "is_event_stream",
-    "stream_request",
 ]

@@ -19,9 +19,10 @@ import collections
 import dataclasses
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
+from predictions._creating import fire_on_create
 from predictions._http.decode import decode_prediction
 from predictions._http.retry import RETRYABLE_STATUSES, made_nothing, retry_delay
-from predictions._requests import create_request
+from predictions._requests import Hold, create_request
 from predictions._waiting.options import WaitOptions
 from predictions._waiting.rules import POLL_FAILURE_WINDOW, is_transient_poll_error
 from predictions.batch._results import OpenRow, ends_the_batch, row_error, where
@@ -74,7 +75,7 @@ class Creates:
         self._submit = submit
         self._finish = finish
         self._counts = counts
-        self._hold = WaitOptions(prefer_wait=hold) if hold > 0 else None
+        self._hold = Hold(WaitOptions(prefer_wait=hold)) if hold > 0 else None
         self._slots = slots
         self.queue: Deque[OpenRow] = collections.deque()
         self.in_flight = 0
@@ -96,7 +97,7 @@ class Creates:
             self.model,
             idempotent=False,  # the batch sends it again itself, and counts it
             max_retries=None,
-            wait_options=self._hold,
+            hold=self._hold,
             idempotency_key=opened.idempotency_key,
         )
         opened.request = dataclasses.replace(request, decode=_decode_created)
@@ -146,7 +147,7 @@ class Creates:
         self._counts["created"] += 1
         prediction_id = prediction["id"]
         self._recorder.record_created(row, prediction_id, replayed)
-        self.client.predictions._created(prediction, self.model, {"input": row.input})
+        fire_on_create(self.api, prediction, self.model, {"input": row.input})
         self._pin(prediction)
         self._reads.follow(opened, prediction_id, prediction)
 

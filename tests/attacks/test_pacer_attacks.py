@@ -17,8 +17,8 @@ import pytest
 from predictions._http.api import API
 from predictions._http.pacing import MIN_PAUSE, WINDOW_429S, Pacer
 from predictions._http.retry import MAX_RATE_LIMIT_WAIT
+from predictions._requests import get_request, prediction_path
 from predictions.errors import APITimeoutError
-from predictions.predictions import _get
 from predictions.testing._api.ratelimit import RateLimit, RateLimiter
 from tests.conftest import FakeClock, settings
 from tests.unit.test_pacing import answer, limits
@@ -380,7 +380,8 @@ def test_a_cancelled_async_request_keeps_its_slot_until_its_answer(
     state = api.pacer._buckets["read"]
 
     async def main() -> None:
-        task = asyncio.ensure_future(api.async_request(_get("p1", 0)))
+        request = get_request(prediction_path("p1"), max_retries=0)
+        task = asyncio.ensure_future(api.async_request(request))
         while not sending.is_set():
             await asyncio.sleep(0.001)
         task.cancel()

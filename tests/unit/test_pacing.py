@@ -17,9 +17,14 @@ from predictions._http.pacing import (
     Pacer,
     Slot,
 )
-from predictions._requests import create_request
+from predictions._requests import (
+    cancel_request,
+    create_request,
+    get_request,
+    list_request,
+    prediction_path,
+)
 from predictions.errors import APITimeoutError
-from predictions.predictions import _cancel, _get, _list
 from tests.conftest import FakeClock
 
 WALL = FakeClock.WALL_OFFSET + 1000.0  # the fake clock's wall time at its start
@@ -229,9 +234,9 @@ def test_buckets() -> None:
         create_request({"input": 1}, "o/n:2", idempotent=False, max_retries=None).bucket
         == "create"
     )
-    assert _cancel("p1", None).bucket == "read"
-    assert _get("p1", None).bucket == "read"
-    assert _list(None, None).bucket == "read"
+    assert cancel_request(prediction_path("p1"), None).bucket == "read"
+    assert get_request(prediction_path("p1")).bucket == "read"
+    assert list_request(None, None).bucket == "read"
 
 
 def test_a_limit_of_zero_never_blocks_past_the_cap(

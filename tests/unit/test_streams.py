@@ -276,7 +276,7 @@ def test_an_async_stream_reads_on_threads_of_its_own(
     """Its waits for bytes never take a thread of the request pool."""
     add_stream(mocked, ALL)
     threads: List[str] = []
-    opened = Following.opened
+    start_reading = Following.start_reading
 
     class Reader:
         def __init__(self, reader: Any) -> None:
@@ -286,7 +286,9 @@ def test_an_async_stream_reads_on_threads_of_its_own(
             threads.append(threading.current_thread().name)
             return self.reader.read1(size)  # type: ignore[no-any-return]
 
-    monkeypatch.setattr(Following, "opened", lambda self: Reader(opened(self)))
+    monkeypatch.setattr(
+        Following, "start_reading", lambda self: Reader(start_reading(self))
+    )
 
     async def main() -> int:
         return len([e async for e in client.predictions.async_stream("p1")])

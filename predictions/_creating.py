@@ -1,0 +1,385 @@
+"""Creating predictions: `create` and `async_create`, and the steps they share.
+
+`CreateMethods` gives `Predictions` its two create methods (the resource's
+one write: uploads, a hold, a stream, their typed overloads). The twins
+differ only in how they upload, send and wait; what is the same is one
+`Creating` per call: the uploads' checks, the request (held or not), the
+`on_create` hook, the wait's timeout for a create its deadline cut short,
+and what follows the answer (a wait, or the prediction's events).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from types import MappingProxyType
+from typing import (
+    Any,
+    AsyncIterator,
+    Callable,
+    Iterator,
+    Literal,
+    Mapping,
+    Optional,
+    Tuple,
+    Union,
+    cast,
+    overload,
+)
+
+import requests
+
+from predictions._http.api import API
+from predictions._http.decode import decode_prediction
+from predictions._http.request import Request
+from predictions._requests import Hold, check_create, create_request
+from predictions._waiting.options import (
+    DEFAULT_ASYNC_WAIT_OPTIONS,
+    DEFAULT_WAIT_OPTIONS,
+    AsyncWaitOptions,
+    BaseWaitOptions,
+    WaitOptions,
+    check_wait_options,
+)
+from predictions._waiting.rules import Waiting
+from predictions._waiting.schedule import async_wait_for, wait_for
+from predictions._waiting.streams import (
+    Following,
+    async_follow,
+    follow,
+    is_event_stream,
+)
+from predictions.errors import APITimeoutError, WaitTimeoutError
+from predictions.types import CreatePredictionParams, PredictionEvent, PredictionWithIO
+
+
+class CreateMethods:
+    """`create` and `async_create`: a base of `Predictions`, which documents it."""
+
+    _api: API
+
+    @overload
+    def create(
+        self,
+        params: CreatePredictionParams,
+        model: str,
+        wait: Literal[True],
+        wait_options: WaitOptions = ...,
+        *,
+        max_retries: Optional[int] = ...,
+        stream: Literal[True],
+        upload_progress: Optional[Callable[[int, int], None]] = ...,
+    ) -> Iterator[PredictionEvent]: ...
+
+    @overload
+    def create(
+        self,
+        params: CreatePredictionParams,
+        model: str,
+        wait: bool = ...,
+        wait_options: WaitOptions = ...,
+        *,
+        max_retries: Optional[int] = ...,
+        stream: Literal[False] = ...,
+        upload_progress: Optional[Callable[[int, int], None]] = ...,
+    ) -> PredictionWithIO: ...
+
+    @overload
+    def create(
+        self,
+        params: CreatePredictionParams,
+        model: str,
+        wait: Literal[False] = ...,
+        wait_options: WaitOptions = ...,
+        *,
+        max_retries: Optional[int] = ...,
+        stream: Literal[True],
+        upload_progress: Optional[Callable[[int, int], None]] = ...,
+    ) -> PredictionWithIO: ...
+
+    def create(
+        self,
+        params: CreatePredictionParams,
+        model: str,
+        wait: bool = False,
+        wait_options: WaitOptions = DEFAULT_WAIT_OPTIONS,
+        *,
+        max_retries: Optional[int] = None,
+        stream: bool = False,
+        upload_progress: Optional[Callable[[int, int], None]] = None,
+    ) -> Union[PredictionWithIO, Iterator[PredictionEvent]]:
+        """Create a prediction.
+
+        The caller's `params` are not changed. One `Idempotency-Key` is sent
+        with every attempt of this call.
+
+        With `stream=True` the prediction is created with its events to be
+        streamed: with `wait=True` too, the create's own answer is its event
+        stream, and an iterator over its events is returned (as `stream`
+        yields them; a server that answers plain JSON is followed with
+        `stream` instead); with `wait=False`, the prediction is returned, and
+        `stream(prediction["id"])` reads its events later.
+
+        Args:
+            params: Prediction creation params: `input`, and optionally
+                `webhook` and `validate_input`.
+            model: The model reference in either owner/name or
+                owner/name:version-number format (for example:
+                deepseek-ai/deepseek-r1 or deepseek-ai/deepseek-r1:1).
+            wait: If True, waits until the prediction reaches a terminal state.
+                If False, returns the prediction immediately. Defaults to False.
+            wait_options: Options for customizing wait behavior. If not
+                provided, default options are used.
+            max_retries: The create request's retry limit, instead of the
+                client's.
+            stream: Stream the prediction's events (see above).
+            upload_progress: Called with (bytes sent, bytes in all) as the
+                `File` objects of the input are uploaded, from any thread.
+
+        Returns:
+            The new prediction (finished, if `wait` is True); an iterator over
+            its events with `wait=True, stream=True`.
+
+        Raises:
+            TypeError: If `params` is not a mapping or a value has a wrong type.
+            ValueError: If `params` has no `input`, the input holds NaN or an
+                infinity, or the model reference is not in owner/name or
+                owner/name:version-number format.
+        """
+        if wait:
+            check_wait_options(wait_options, asynchronous=False)
+        creating = Creating(self._api, params, model, wait_options, stream, max_retries)
+        sent = creating.upload(upload_progress)
+        if wait and stream:
+            answer = self._api.request(creating.request(sent, held=True))
+            return follow(self._api, *creating.following(answer))
+        with creating.timing_out():
+            answer = self._api.request(creating.request(sent, held=wait))
+        created = creating.fire_on_create(answer)
+        if wait:
+            return wait_for(self._api, creating.waiting(created))
+        return created
+
+    @overload
+    async def async_create(
+        self,
+        params: CreatePredictionParams,
+        model: str,
+        wait: Literal[True],
+        wait_options: AsyncWaitOptions = ...,
+        *,
+        max_retries: Optional[int] = ...,
+        stream: Literal[True],
+        upload_progress: Optional[Callable[[int, int], None]] = ...,
+    ) -> AsyncIterator[PredictionEvent]: ...
+
+    @overload
+    async def async_create(
+        self,
+        params: CreatePredictionParams,
+        model: str,
+        wait: bool = ...,
+        wait_options: AsyncWaitOptions = ...,
+        *,
+        max_retries: Optional[int] = ...,
+        stream: Literal[False] = ...,
+        upload_progress: Optional[Callable[[int, int], None]] = ...,
+    ) -> PredictionWithIO: ...
+
+    @overload
+    async def async_create(
+        self,
+        params: CreatePredictionParams,
+        model: str,
+        wait: Literal[False] = ...,
+        wait_options: AsyncWaitOptions = ...,
+        *,
+        max_retries: Optional[int] = ...,
+        stream: Literal[True],
+        upload_progress: Optional[Callable[[int, int], None]] = ...,
+    ) -> PredictionWithIO: ...
+
+    async def async_create(
+        self,
+        params: CreatePredictionParams,
+        model: str,
+        wait: bool = False,
+        wait_options: AsyncWaitOptions = DEFAULT_ASYNC_WAIT_OPTIONS,
+        *,
+        max_retries: Optional[int] = None,
+        stream: bool = False,
+        upload_progress: Optional[Callable[[int, int], None]] = None,
+    ) -> Union[PredictionWithIO, AsyncIterator[PredictionEvent]]:
+        """Create a prediction, without blocking the event loop; see `create`.
+
+        `wait_options.on_poll` is awaited after each poll. A held create
+        (`Prefer: wait`) occupies one of the client's `max_workers` threads
+        while the server holds it: at most half of them are given to holds,
+        and a create beyond that is not held (its wait polls on the loop).
+        With `wait=True, stream=True`, an async iterator over the events is
+        returned (see `async_stream`).
+        """
+        if wait:
+            check_wait_options(wait_options, asynchronous=True)
+        creating = Creating(self._api, params, model, wait_options, stream, max_retries)
+        sent = await creating.async_upload(upload_progress)
+        if wait and stream:
+            answer = await self._api.async_request(creating.request(sent, held=True))
+            following = await self._api.in_pool(creating.following, answer)
+            return async_follow(self._api, *following)
+        with self._api.hold_place(wait) as held, creating.timing_out():
+            answer = await self._api.async_request(creating.request(sent, held))
+        created = creating.fire_on_create(answer)
+        if wait:
+            return await async_wait_for(self._api, creating.waiting(created))
+        return created
+
+
+class Creating:
+    """One create call: its request, and the decisions on its answer.
+
+    Args:
+        api: The API the create is sent through.
+        params: The caller's params (read, never changed).
+        model: The model reference.
+        options: The wait's options (already checked, if the call waits).
+        stream: Whether the prediction is created to stream its events.
+        max_retries: The create request's retry limit, or None for the client's.
+    """
+
+    def __init__(
+        self,
+        api: API,
+        params: Any,
+        model: str,
+        options: BaseWaitOptions[Any],
+        stream: bool,
+        max_retries: Optional[int],
+    ) -> None:
+        self.api = api
+        self.params = params
+        self.model = model
+        self.options = options
+        self.stream = stream
+        self.max_retries = max_retries
+        self.started = 0.0
+        """When the wait began: just before the create was sent."""
+
+    def upload(self, progress: Optional[Callable[[int, int], None]]) -> Any:
+        """Upload the `File` objects of the input; return the params to send.
+
+        The caller's own params when there is none to upload.
+        """
+        files = self._files()
+        if files is None:
+            return self.params
+        return files.prepare_params(self.api, self.params, progress)
+
+    async def async_upload(self, progress: Optional[Callable[[int, int], None]]) -> Any:
+        """Upload the `File` objects of the input on the loop; see `upload`."""
+        files = self._files()
+        if files is None:
+            return self.params
+        return await files.async_prepare_params(self.api, self.params, progress)
+
+    def _files(self) -> Any:
+        """The files module if it is in use, the rest of the params checked.
+
+        No `File` exists without that module: a script that never imports it
+        pays nothing for uploads. The rest is checked first, so that nothing
+        is uploaded for a create that cannot be sent.
+        """
+        files = sys.modules.get("predictions.files")
+        if files is not None:
+            check_create(self.params, self.model)
+        return files
+
+    def request(self, sent: Any, held: bool) -> Request:
+        """Build the create's request for the params to send (files uploaded).
+
+        Args:
+            sent: The params to send.
+            held: Ask the server to hold the create until the prediction
+                finishes, bounded by the wait's deadline; with `stream`, to
+                answer with its event stream (no deadline bounds that).
+        """
+        self.started = self.api.clock.monotonic()
+        hold = None
+        if held:
+            timeout = self.options.timeout
+            deadline = None
+            if not self.stream and timeout is not None:
+                deadline = self.started + timeout
+            hold = Hold(self.options, deadline)
+        return create_request(
+            sent,
+            self.model,
+            idempotent=self.api.settings.retry_create == "idempotent",
+            max_retries=self.max_retries,
+            hold=hold,
+            stream=self.stream,
+        )
+
+    @contextlib.contextmanager
+    def timing_out(self) -> Iterator[None]:
+        """Around the sending: a create its deadline cut short ends the wait."""
+        try:
+            yield
+        except APITimeoutError as exc:
+            if exc.deadline_reached:
+                raise WaitTimeoutError(
+                    f"no prediction within {self.options.timeout} s: the create "
+                    "was cut short (it may have been made: list() shows it)"
+                ) from exc
+            raise
+
+    def fire_on_create(self, prediction: Any) -> PredictionWithIO:
+        """Fire `on_create` for the new prediction; return it."""
+        return fire_on_create(self.api, prediction, self.model, self.params)
+
+    def waiting(self, created: PredictionWithIO) -> Waiting:
+        """The wait for the new prediction, from when the create was sent."""
+        return Waiting(self.api, created["id"], self.options, created, self.started)
+
+    def following(
+        self, answer: requests.Response
+    ) -> Tuple[Following, Optional[requests.Response]]:
+        """What follows a create asked to answer with its event stream.
+
+        Its answer is the stream (the prediction comes in its `init` event),
+        or, from a server that does not stream creates, the prediction, whose
+        events are then read from its stream (blocking: the body is read).
+
+        Returns:
+            The stream to follow, and the answer to read it from first (None:
+            open it).
+        """
+        on_init: Callable[[Any], Any] = self.fire_on_create
+        if is_event_stream(answer):
+            return Following(self.api, None, on_init=on_init), answer
+        prediction = self.fire_on_create(self.api.read(answer, decode_prediction))
+        return Following(self.api, prediction["id"]), None
+
+
+def fire_on_create(
+    api: API, prediction: Any, model: str, params: Mapping[str, Any]
+) -> PredictionWithIO:
+    """Fire `on_create` for a new prediction (a create's, or a batch row's); return it.
+
+    Args:
+        api: The API whose hooks to call.
+        prediction: The new prediction.
+        model: The model reference it was created with.
+        params: The params the caller gave (shown to the hook read-only).
+    """
+    if api.hooks.active:
+        api.hooks.call(
+            "predictions_on_create",
+            prediction=prediction,
+            model=model,
+            params=MappingProxyType(dict(params)),
+        )
+    return cast(PredictionWithIO, prediction)
+
+
+__all__ = ["CreateMethods", "Creating", "fire_on_create"]
