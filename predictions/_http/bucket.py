@@ -127,18 +127,7 @@ class Bucket:
         self.observed_seq = -1  # the order of sends when the newest answer came
 
     def take(self, now: float, held: bool) -> Tuple[float, bool]:
-        """Take a token if one is free (see `reserve`); say whether it is early.
-
-        Returns:
-            (0.0, early) when a token was taken, early when it is one refilled
-            before the announced reset; else (seconds to wait, False).
-        """
-        refilled = self.tokens is not None and self.tokens < 1
-        delay = self.reserve(now, held)
-        return delay, delay == 0 and refilled and now < self.reset_at
-
-    def reserve(self, now: float, held: bool) -> float:
-        """Take a token if one is free.
+        """Take a token if one is free; say whether it is an early one.
 
         Args:
             now: The monotonic time.
@@ -147,11 +136,13 @@ class Bucket:
                 one never makes the quick ones wait for its answer.
 
         Returns:
-            0.0 when a token was taken; else the seconds to wait before
-            asking again (none was taken).
+            (0.0, early) when a token was taken, early when the bucket was
+            empty and refilled before the announced reset; else (the seconds
+            to wait before asking again, False), and none was taken.
         """
+        refilled = self.tokens is not None and self.tokens < 1
         if self.blocked_until > now:
-            return self.blocked_until - now
+            return self.blocked_until - now, False
         if not self.learned:
             # A burst sent blind is how a batch draws its 429s; waiting
             # for the first answer would hold everyone behind one slow
@@ -159,22 +150,22 @@ class Bucket:
             last = self.held_probe_at if held else self.probe_at
             wait = last + PROBE_INTERVAL - now
             if wait > 0:
-                return min(wait, PROBE_CHECK)
+                return min(wait, PROBE_CHECK), False
             if held:
                 self.held_probe_at = now
             else:
                 self.probe_at = now
-            return 0.0
+            return 0.0, refilled and now < self.reset_at
         if self.tokens is None:
-            return 0.0
+            return 0.0, False
         if not self.windowed:
             # A token bucket: tokens come back at its rate, up to its limit.
             rate = self._refill(now)
             if self.tokens >= 1 - 1e-9:  # a sleep of (1 - tokens) / rate is enough
                 self.tokens = max(self.tokens - 1, 0.0)
-                return 0.0
+                return 0.0, refilled and now < self.reset_at
             wait = (1 - self.tokens) / rate
-            return min(max(wait, MIN_PAUSE), MAX_RATE_LIMIT_WAIT)
+            return min(max(wait, MIN_PAUSE), MAX_RATE_LIMIT_WAIT), False
         if self.tokens < 1 and now >= self.reset_at:
             # Past the reset the server's bucket is full again. Until an
             # answer names the next reset, assume the API's one-second
@@ -183,8 +174,12 @@ class Bucket:
             self.reset_at = now + RESET_GUESS
         if self.tokens >= 1:
             self.tokens -= 1
-            return 0.0
-        return max(self.reset_at - now, MIN_PAUSE)
+            return 0.0, refilled and now < self.reset_at
+        return max(self.reset_at - now, MIN_PAUSE), False
+
+    def reserve(self, now: float, held: bool) -> float:
+        """Take a token if one is free (`take`); the seconds to wait, or 0.0."""
+        return self.take(now, held)[0]
 
     def observe(
         self,

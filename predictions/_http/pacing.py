@@ -168,7 +168,7 @@ class Pacer:
 
         Args:
             bucket: "read" or "create".
-            held: The server will hold the request (see `Bucket.reserve`).
+            held: The server will hold the request (see `Bucket.take`).
 
         Returns:
             0.0 when a place was taken; else the seconds to wait before
