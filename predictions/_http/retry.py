@@ -100,7 +100,7 @@ def _retry_after(value: Optional[str], now: Callable[[], float]) -> Optional[flo
     seconds = header_number(value)
     if seconds is not None:
         return seconds
-    try:  # no number (not even NaN or a negative one) reads as a date
+    try:  # a number refused above (NaN, negative, infinite) is no date either
         when = email.utils.parsedate_to_datetime(value.strip())
     except (TypeError, ValueError, IndexError):
         return None
