@@ -17,10 +17,11 @@ from typing import Any, Callable, Iterator, Optional, TypeVar
 
 import requests
 
+from predictions._http.body import read_body
 from predictions._http.pacing import Pacer, Slot, free_slot
 from predictions._http.request import DEADLINE_GRACE, Request
 from predictions._http.retry import RetryPolicy
-from predictions._http.transport import Transport, after_fork_in_child, read_body
+from predictions._http.transport import Transport, after_fork_in_child
 from predictions._logs import log_to_stderr
 from predictions._settings import Settings
 from predictions._version import __version__

@@ -6,7 +6,8 @@ keeps, per bucket ("read" or "create"), how many requests the server will
 still take before its reset, counts down as requests go out, and makes a
 request that would overdraw the bucket wait for the reset instead of drawing
 a 429. All threads and tasks of a client share one pacer, so a batch of waits
-spends one budget.
+spends one budget. Each bucket's arithmetic is a `Bucket` (`bucket`); the
+pacer is the lock around them, the slots in flight, and the waiting.
 
 A request takes a `Slot` before it is sent and gives it back exactly once:
 with the answer's headers (`Slot.observe`), or with nothing when no answer
@@ -35,85 +36,12 @@ came (`Slot.release`). Rules that no server can break:
 
 from __future__ import annotations
 
-import itertools
 import threading
 from typing import Dict, Mapping, Optional, Tuple
 
 from predictions._clock import Clock
-from predictions._http.retry import MAX_RATE_LIMIT_WAIT, rate_limit_delay
+from predictions._http.bucket import SEND_ORDER, Bucket, Order
 from predictions.errors import APITimeoutError
-
-_SENT = itertools.count()
-"""The order requests take their places in (`next()` on it is atomic)."""
-
-MIN_PAUSE = 0.01
-"""The shortest wait once a bucket is empty, in seconds (a reset just past)."""
-
-RESET_GUESS = 1.0
-"""Seconds to the next reset after a refill, until an answer names it."""
-
-PROBE_INTERVAL = 1.0
-"""Until a bucket's limit is known, one request goes per this many seconds."""
-
-REFILL_SHARE = 0.95
-"""The share of a bucket's refill that is spent: requests sent 1/rate apart may
-arrive closer, and a bucket kept at exactly empty answers those with 429."""
-
-OVERTAKE = 0.05
-"""Seconds within which a request sent before another may reach the server after it."""
-
-SHARE_CUT = 0.8
-"""What a 429 leaves of the share of a bucket's refill that is spent."""
-
-MIN_SHARE = 0.5
-"""The least share of a bucket's refill that is spent."""
-
-SHARE_REGAIN = 0.002
-"""What each answer that is not a 429 gives back of the share (to REFILL_SHARE)."""
-
-WINDOW_429S = 3
-"""429s to requests sent on early refills that show a fixed-window server
-(one may be a request that arrived sooner than it was sent)."""
-
-PROBE_CHECK = 0.05
-"""How often a request waiting for the first answer looks whether it came."""
-
-
-class _Bucket:
-    __slots__ = (
-        "blocked_until",
-        "early_429s",
-        "filled_at",
-        "flying",
-        "held_probe_at",
-        "learned",
-        "limit",
-        "newest",
-        "observed_seq",
-        "probe_at",
-        "rate",
-        "reset_at",
-        "share",
-        "tokens",
-        "windowed",
-    )
-
-    def __init__(self) -> None:
-        self.tokens: Optional[float] = None  # None: the server has not said
-        self.limit: Optional[float] = None
-        self.reset_at = 0.0
-        self.blocked_until = 0.0
-        self.learned = False  # an answer has told this bucket's state
-        self.probe_at = float("-inf")  # when the last request went unlearned
-        self.held_probe_at = float("-inf")  # the same, for held requests
-        self.newest: Tuple[float, int] = (float("-inf"), -1)  # the newest answered
-        self.flying: Dict[Slot, Tuple[float, int]] = {}  # sent, not answered
-        self.filled_at = 0.0  # when `tokens` was last refilled (a token bucket)
-        self.rate = 1.0  # tokens a second, as the newest answer implies
-        self.windowed = False  # 429s showed the server refills at resets only
-        self.early_429s = 0
-        self.share = REFILL_SHARE  # of the refill, spent
-        self.observed_seq = -1  # the order of sends when the newest answer came
 
 
 class Slot:
@@ -129,7 +57,7 @@ class Slot:
         self.sent_at = sent_at
         # Which was sent first, even when two clock readings are the same
         # (a coarse monotonic clock ticks every 16 ms on some systems).
-        self.order = (sent_at, next(_SENT))
+        self.order: Order = (sent_at, next(SEND_ORDER))
         self.early = False  # sent on a refill before the announced reset
         self.settled = pacer is None
 
@@ -161,7 +89,7 @@ class Pacer:
         self.clock = clock
         self.one_bucket = one_bucket
         self._lock = threading.Lock()
-        self._buckets: Dict[str, _Bucket] = {"read": _Bucket(), "create": _Bucket()}
+        self._buckets: Dict[str, Bucket] = {"read": Bucket(), "create": Bucket()}
         self.waited = 0.0
         """Seconds spent waiting for the limits, in all (for reports)."""
 
@@ -216,11 +144,11 @@ class Pacer:
         """
         with self._lock:
             state = self._buckets[bucket]
-            early = state.tokens is not None and state.tokens < 1
-            delay = self._reserve(bucket, held)
+            now = self.clock.monotonic()
+            delay, early = state.take(now, held)
             if delay == 0:
-                slot = Slot(self, bucket, self.clock.monotonic())
-                slot.early = early and slot.sent_at < state.reset_at
+                slot = Slot(self, bucket, now)
+                slot.early = early
                 state.flying[slot] = slot.order
                 return 0.0, slot
         if deadline is not None:
@@ -240,185 +168,25 @@ class Pacer:
 
         Args:
             bucket: "read" or "create".
-            held: The server will hold the request: until the limit is known,
-                held requests probe on a clock of their own, so that a slow
-                one never makes the quick ones wait for its answer.
+            held: The server will hold the request (see `Bucket.take`).
 
         Returns:
             0.0 when a place was taken; else the seconds to wait before
             asking again (no place was taken).
         """
         with self._lock:
-            return self._reserve(bucket, held)
-
-    def _reserve(self, bucket: str, held: bool) -> float:
-        """`reserve`'s body; the lock is held."""
-        state = self._buckets[bucket]
-        now = self.clock.monotonic()
-        if state.blocked_until > now:
-            return state.blocked_until - now
-        if not state.learned:
-            # A burst sent blind is how a batch draws its 429s; waiting
-            # for the first answer would hold everyone behind one slow
-            # request. One a second is the lowest limit the API has.
-            last = state.held_probe_at if held else state.probe_at
-            wait = last + PROBE_INTERVAL - now
-            if wait > 0:
-                return min(wait, PROBE_CHECK)
-            if held:
-                state.held_probe_at = now
-            else:
-                state.probe_at = now
-            return 0.0
-        if state.tokens is None:
-            return 0.0
-        limit = _capacity(state)
-        if not state.windowed:
-            # A token bucket: tokens come back at its rate, up to its limit.
-            rate = _refill(state, now)
-            if state.tokens >= 1 - 1e-9:  # a sleep of (1 - tokens) / rate is enough
-                state.tokens = max(state.tokens - 1, 0.0)
-                return 0.0
-            wait = (1 - state.tokens) / rate
-            return min(max(wait, MIN_PAUSE), MAX_RATE_LIMIT_WAIT)
-        if state.tokens < 1 and now >= state.reset_at:
-            # Past the reset the server's bucket is full again. Until an
-            # answer names the next reset, assume the API's one-second
-            # window: refilling again before then is how bursts draw 429s.
-            state.tokens = limit
-            state.reset_at = now + RESET_GUESS
-        if state.tokens >= 1:
-            state.tokens -= 1
-            return 0.0
-        return max(state.reset_at - now, MIN_PAUSE)
+            return self._buckets[bucket].reserve(self.clock.monotonic(), held)
 
     def _observe(self, slot: Slot, status: int, headers: Mapping[str, str]) -> None:
-        remaining = _number(headers.get("x-ratelimit-remaining"))
-        reset = _number(headers.get("x-ratelimit-reset"))
-        limit = _number(headers.get("x-ratelimit-limit"))
+        wall = self.clock.wall()
         with self._lock:
-            state = self._buckets[slot.bucket or "read"]
-            now = self.clock.monotonic()
-            fresh = slot.order > state.newest
-            if fresh:
-                state.newest = slot.order
-            state.learned = True
-            if fresh and limit is not None:
-                state.limit = limit
-            if remaining is not None and state.limit is not None:
-                remaining = min(remaining, state.limit)  # never more than it holds
-            if status != 429:
-                state.share = min(state.share + SHARE_REGAIN, REFILL_SHARE)
-            if fresh and reset is not None:
-                until = min(max(reset - self.clock.wall(), 0.0), MAX_RATE_LIMIT_WAIT)
-                state.reset_at = now + until
-                state.rate = _refill_rate(state.limit, remaining, until)
-            state.flying.pop(slot, None)
-            if not state.windowed and state.tokens is not None:
-                # What the bucket regained since last counted, before this
-                # answer caps it (else an answer would drop that refill).
-                _refill(state, now)
-            if remaining is not None and fresh:
-                # The newest answer's figure, less the requests in flight that
-                # it may not count: those sent after it, and those sent just
-                # before (under load a request can overtake another), not
-                # those sent long before (held creates the server counted).
-                since = slot.sent_at - OVERTAKE
-                pending = sum(1 for o in state.flying.values() if o[0] >= since)
-                value = remaining - pending
-                if not state.windowed:
-                    # The figure is from when the request arrived (a held
-                    # create answers long after): the bucket refilled since.
-                    credit = (now - slot.sent_at) * _spent_rate(state)
-                    value = min(value + credit, _capacity(state))
-                value = max(value, 0.0)
-                if slot.order[1] > state.observed_seq or state.tokens is None:
-                    state.tokens = value
-                else:
-                    # Sent before the last answer came: the server may have
-                    # counted it before requests it counted after (answers
-                    # reordered), so its figure may be high: it never raises
-                    # the count, only caps it (at what it allows: `remaining`
-                    # is a whole number, the bucket held up to one more).
-                    state.tokens = min(state.tokens, value + 1)
-                state.filled_at = now
-                state.observed_seq = next(_SENT)  # what is sent from now on is after
-            elif remaining is not None and (
-                state.tokens is None or remaining < state.tokens
-            ):
-                # An older answer's figure is older still: keep the lower.
-                state.tokens = remaining
-            if status == 429:
-                # Requests arrive closer together than they were sent: spend
-                # less of the refill from now on (it comes back slowly).
-                state.share = max(state.share * SHARE_CUT, MIN_SHARE)
-                # The bucket is empty. When the server says when to come back,
-                # everyone waits that long (the retry policy sleeps as much
-                # before its own retry), then one request probes the bucket
-                # again: a token bucket may hold just one token by then.
-                # Otherwise the bucket refills at its reset.
-                state.tokens = 0.0
-                state.filled_at = now
-                if slot.early:  # refilled too soon: does it refill at resets?
-                    state.early_429s += 1
-                    state.windowed = state.early_429s >= WINDOW_429S
-                delay = rate_limit_delay(headers, self.clock.wall)
-                if delay is None:  # no word of when: until the reset known
-                    state.blocked_until = max(state.blocked_until, state.reset_at)
-                else:
-                    state.blocked_until = max(state.blocked_until, now + delay)
-                    state.learned = False
-                    state.probe_at = float("-inf")
-            elif slot.early:
-                state.early_429s = 0  # an early request that went through
+            self._buckets[slot.bucket or "read"].observe(
+                slot, status, headers, self.clock.monotonic(), wall
+            )
 
     def _release(self, slot: Slot) -> None:
         with self._lock:
-            state = self._buckets[slot.bucket or "read"]
-            state.flying.pop(slot, None)
-            if not state.learned:
-                state.probe_at = float("-inf")  # no answer: the next may probe
-
-
-def _capacity(state: _Bucket) -> float:
-    """The most a bucket holds: its limit (at least one)."""
-    return max(state.limit or 1.0, 1.0)
-
-
-def _refill(state: _Bucket, now: float) -> float:
-    """Count what a token bucket regained since last counted; its rate as spent.
-
-    The lock is held and `state.tokens` is known.
-    """
-    rate = _spent_rate(state)
-    assert state.tokens is not None
-    state.tokens = min(_capacity(state), state.tokens + (now - state.filled_at) * rate)
-    state.filled_at = now
-    return rate
-
-
-def _spent_rate(state: _Bucket) -> float:
-    """Tokens a second the pacer spends of a bucket's refill.
-
-    At least one a minute: no header makes a wait longer.
-    """
-    return max(state.rate * state.share, 1.0 / MAX_RATE_LIMIT_WAIT)
-
-
-def _refill_rate(
-    limit: Optional[float], remaining: Optional[float], until: float
-) -> float:
-    """Tokens a second a token bucket regains, from one answer's headers.
-
-    It holds `remaining` of `limit` now and is full by `until` seconds, a
-    reset rounded up to a whole second: full up to a second sooner, so the
-    rate may be up to that much higher; never more than `limit` a second.
-    """
-    limit = max(limit or 1.0, 1.0)
-    top = limit / RESET_GUESS
-    if remaining is None or remaining >= limit:
-        return top
-    return min(top, (limit - remaining) / max(until - 1.0, 1e-3))
+            self._buckets[slot.bucket or "read"].release(slot)
 
 
 def free_slot(bucket: Optional[str]) -> Slot:
@@ -426,24 +194,4 @@ def free_slot(bucket: Optional[str]) -> Slot:
     return Slot(None, bucket, 0.0)
 
 
-def _number(value: Optional[str]) -> Optional[float]:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    if number != number or number < 0 or number == float("inf"):
-        return None
-    return number
-
-
-__all__ = [
-    "MIN_PAUSE",
-    "PROBE_INTERVAL",
-    "REFILL_SHARE",
-    "WINDOW_429S",
-    "Pacer",
-    "Slot",
-    "free_slot",
-]
+__all__ = ["Pacer", "Slot", "free_slot"]

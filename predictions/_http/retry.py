@@ -97,32 +97,39 @@ def rate_limit_delay(
 def _retry_after(value: Optional[str], now: Callable[[], float]) -> Optional[float]:
     if not value:
         return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:  # Python < 3.10 returns None for garbage
-            return None
-        return when.timestamp() - now()
-    if seconds != seconds or seconds < 0:  # NaN or negative: not a usable answer
+    seconds = header_number(value)
+    if seconds is not None:
+        return seconds
+    try:  # a number refused above (NaN, negative, infinite) is no date either
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
         return None
-    return seconds
+    if when is None:  # Python < 3.10 returns None for garbage
+        return None
+    return when.timestamp() - now()
 
 
 def _reset_at(value: Optional[str], now: Callable[[], float]) -> Optional[float]:
-    if not value:
+    reset = header_number(value)
+    return None if reset is None else reset - now()
+
+
+def header_number(value: Optional[str]) -> Optional[float]:
+    """Read a header's number: a non-negative finite one, else None.
+
+    Absent, garbled, negative, NaN and infinite values (`1e400` too) all
+    count as not said: no header value may steer a wait or a count past
+    what a number can mean.
+    """
+    if value is None:
         return None
     try:
-        reset = float(value.strip())
+        number = float(value)
     except ValueError:
         return None
-    if reset != reset or reset < 0:
+    if number != number or number < 0 or number == float("inf"):
         return None
-    return reset - now()
+    return number
 
 
 def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
@@ -284,6 +291,7 @@ __all__ = [
     "RETRYABLE_STATUSES",
     "RetryPolicy",
     "backoff",
+    "header_number",
     "retry_delay",
     "is_retryable",
     "rate_limit_delay",

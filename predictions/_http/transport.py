@@ -1,20 +1,20 @@
-"""How a request leaves: sessions, the adapter, one attempt, redirects; the answer.
+"""How a request leaves: sessions per thread, one attempt, redirects; the answer.
 
-A request is prepared here and handed straight to the thread's adapter; the
-session's per-request machinery (environment, proxy and cookie merging, hook
-dispatch, redirects) has nothing to add, since every setting was resolved
-once, when the client was made. Redirects are followed within the API's
-origin only, and transport failures become typed errors that say whether the
-request may have reached the server.
+A request is prepared here and handed straight to the thread's adapter
+(`adapter`); the session's per-request machinery (environment, proxy and
+cookie merging, hook dispatch, redirects) has nothing to add, since every
+setting was resolved once, when the client was made. The `Request` travels
+whole to the attempt that sends it; a redirect is followed within the API's
+origin only. Transport failures become typed errors (`failures`) that say
+whether the request may have reached the server.
 
 What bounds an attempt:
 
 - `timeout` (connect, read): opening the connection, and each wait for bytes;
 - `total_timeout`: the whole attempt, from sending to the last byte of the
-  answer, however the server spaces its bytes (see `_connection`);
+  answer, however the server spaces its bytes (see `connection`);
 - the caller's deadline (a wait's timeout): the attempt in flight too;
-- `max_response_bytes`: the answer's size once decompressed, read a piece
-  at a time, so a compressed bomb costs no memory.
+- `max_response_bytes`: the answer's size once decompressed (`body`).
 
 Each thread has its own session; a process forked from one that used the
 client makes new ones (and never reads an answer off the parent's sockets).
@@ -22,48 +22,36 @@ client makes new ones (and never reads an answer off the parent's sockets).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Mapping, Optional
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
-import requests.utils
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    MaxRetryError,
-    NewConnectionError,
-    ProxyError,
-    SSLError,
-)
 
-from predictions._http.connection import Attempt, guarded_class, set_current
-from predictions._http.decode import excerpt
+from predictions._http.adapter import (
+    PoolCachingAdapter,
+    bypasses_proxy,
+    scheme_and_host,
+)
+from predictions._http.body import read_body
+from predictions._http.connection import Attempt, set_current
+from predictions._http.failures import connection_error, cut_short
 from predictions._http.request import Request
 from predictions._settings import Settings, Timeout
-from predictions.errors import (
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    InvalidResponseError,
-    PredictionsError,
-    ResponseTooLargeError,
-)
+from predictions.errors import APIStatusError, PredictionsError
 from predictions.plugins import PluginHost
 
 logger = logging.getLogger("predictions")
 
 MAX_REDIRECTS = 5
 """How many same-origin redirects one request follows."""
-
-READ_CHUNK = 8192
-"""Bytes read (and decompressed) at a time: what an answer may overshoot its limit by,
-times the compression ratio."""
 
 
 _FORK_RESETS: weakref.WeakKeyDictionary[Any, Callable[[Any], None]] = (
@@ -86,85 +74,6 @@ def after_fork_in_child(obj: Any, method: Callable[[Any], None]) -> None:
     _FORK_RESETS[obj] = method
 
 
-class PoolCachingAdapter(HTTPAdapter):
-    """An HTTPAdapter that finds its connection pool once per origin.
-
-    requests parses the URL and builds a pool key on every send; this client
-    talks to one origin with settings fixed when it was made, so the pool found
-    the first time serves every later request. With a proxy or a client
-    certificate, requests' own lookup runs every time. Every pool's
-    connections are guarded (`_connection`).
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        self._pools: Dict[Tuple[str, str], Any] = {}
-        super().__init__(**kwargs)
-
-    def get_connection_with_tls_context(  # requests >= 2.32
-        self, request: Any, verify: Any, proxies: Any = None, cert: Any = None
-    ) -> Any:
-        """Return the pool for the request's origin, looked up once."""
-        parent = super().get_connection_with_tls_context
-        if proxies or cert:
-            return _guarded(parent(request, verify, proxies=proxies, cert=cert))
-        key = (_scheme_and_host(request.url), repr(verify))
-        pool = self._pools.get(key)
-        if pool is None or pool.pool is None:  # urllib3 1.x closes evicted pools
-            pool = self._pools[key] = _guarded(
-                parent(request, verify, proxies=proxies, cert=cert)
-            )
-        return pool
-
-    def get_connection(self, url: Any, proxies: Any = None) -> Any:  # requests < 2.32
-        """Return the pool for the URL's origin, looked up once."""
-        if proxies:
-            return _guarded(super().get_connection(url, proxies))
-        key = (_scheme_and_host(url), "")
-        pool = self._pools.get(key)
-        if pool is None or pool.pool is None:  # urllib3 1.x closes evicted pools
-            pool = self._pools[key] = _guarded(super().get_connection(url, proxies))
-        return pool
-
-    def request_url(self, request: Any, proxies: Any) -> str:
-        """The request target: with no proxy, the URL's path, found once."""
-        if proxies:
-            return str(super().request_url(request, proxies))
-        url = request.url
-        start = url.find("/", url.find("//") + 2)
-        return "/" if start < 0 else url[start:].split("#")[0]
-
-    def build_response(self, req: Any, resp: Any) -> requests.Response:
-        """Wrap urllib3's answer, as requests does, but keep no cookies.
-
-        The client prepares its requests itself and never sends a cookie
-        back: reading the answer's into a jar is work for nothing.
-        """
-        response = requests.Response()
-        response.status_code = resp.status
-        response.headers = CaseInsensitiveDict(resp.headers)
-        response.encoding = requests.utils.get_encoding_from_headers(response.headers)
-        response.raw = resp
-        response.reason = resp.reason
-        response.url = req.url
-        response.request = req
-        response.connection = self
-        return response
-
-    def close(self) -> None:
-        """Forget the pools and close them."""
-        self._pools.clear()
-        super().close()
-
-
-def _bypassed(url: str, no_proxy: str) -> bool:
-    return bool(requests.utils.should_bypass_proxies(url, no_proxy=no_proxy))
-
-
-def _guarded(pool: Any) -> Any:
-    pool.ConnectionCls = guarded_class(pool.ConnectionCls)
-    return pool
-
-
 class Transport:
     """The sessions of one client, and the sending of one attempt.
 
@@ -180,7 +89,7 @@ class Transport:
         self.settings = settings
         self.headers = CaseInsensitiveDict(headers)
         self.proxies = dict(settings.proxies)
-        self._api_origin = _scheme_and_host(settings.base_url)
+        self._api_origin = scheme_and_host(settings.base_url)
         self.hooks = hooks
         self._reset()
         after_fork_in_child(self, Transport._reset)
@@ -279,10 +188,10 @@ class Transport:
         except (requests.exceptions.RequestException, OSError) as exc:
             where = f"{request.method} {_origin(url)}{urlsplit(url).path}"
             if limits.expired():
-                raise _cut_short(where, total, by_deadline) from exc
+                raise cut_short(where, total, by_deadline) from exc
             if isinstance(exc, PredictionsError):
                 raise
-            raise _connection_error(where, exc, timeout, answered) from exc
+            raise connection_error(where, exc, timeout, answered) from exc
         finally:
             set_current(None)
         elapsed = time.perf_counter() - start
@@ -307,13 +216,8 @@ class Transport:
     def _follow(
         self, request: Request, url: str, attempt: int, timeout: Timeout
     ) -> requests.Response:
-        method, body = request.method, request.body
-        headers = dict(request.headers)
-        query = request.query
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._send_once(
-                method, url, body, headers, query, attempt, timeout, request.credentials
-            )
+            response = self._send_once(request, url, attempt, timeout)
             if not response.is_redirect:
                 return response
             target = urljoin(response.url, response.headers["location"])
@@ -332,16 +236,8 @@ class Transport:
                     "not followed, so no credentials or body leave the API's origin",
                     response=response,
                 )
-            if response.status_code == 303 or (
-                response.status_code in (301, 302) and method == "POST"
-            ):
-                method, body = "GET", None
-                headers = {
-                    k: v
-                    for k, v in headers.items()
-                    if k.lower() not in ("content-type", "content-length")
-                }
-            url, query = target, ()
+            request = _redirected(request, response.status_code)
+            url = target
             response.close()
         raise APIStatusError(
             f"the API redirected more than {MAX_REDIRECTS} times", response=response
@@ -352,31 +248,28 @@ class Transport:
 
         For another origin (an upload's part URL), `NO_PROXY` is applied to it.
         """
-        if _scheme_and_host(url) == self._api_origin:
+        if scheme_and_host(url) == self._api_origin:
             return self.proxies
         no_proxy = self.settings.no_proxy
-        if no_proxy and _bypassed(url, no_proxy):
+        if no_proxy and bypasses_proxy(url, no_proxy):
             return {}
         return dict(self.settings.outside_proxies)
 
     def _send_once(
-        self,
-        method: str,
-        url: str,
-        body: Any,
-        headers: Mapping[str, str],
-        query: Any,
-        attempt: int,
-        timeout: Timeout,
-        credentials: bool,
+        self, request: Request, url: str, attempt: int, timeout: Timeout
     ) -> requests.Response:
+        """Send the request once to `url` (its own, or a redirect's target)."""
         prepared = requests.PreparedRequest()
-        prepared.method = method
+        prepared.method = request.method
+        query = request.query
         prepared.url = url if not query else f"{url}?{urlencode(query, doseq=True)}"
         prepared.headers = CaseInsensitiveDict(
-            self.headers if credentials else {"User-Agent": self.headers["User-Agent"]}
+            self.headers
+            if request.credentials
+            else {"User-Agent": self.headers["User-Agent"]}
         )
-        prepared.headers.update(headers)
+        prepared.headers.update(request.headers)
+        body: Any = request.body
         if callable(body):
             body = body()  # a fresh stream for each attempt; its length is given
         elif body is not None:
@@ -395,66 +288,21 @@ class Transport:
         return response
 
 
-def read_body(response: requests.Response, limit: int) -> None:
-    """Read the answer's body into `response.content`, refusing more than `limit`."""
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        response.close()
-        raise _too_large(response, limit)
-    body = bytearray()
-    for chunk in response.iter_content(READ_CHUNK):
-        body += chunk
-        if len(body) > limit:
-            response.close()
-            raise _too_large(response, limit)
-    response._content = bytes(body)
-    response._content_consumed = True  # type: ignore[attr-defined]
+def _redirected(request: Request, status: int) -> Request:
+    """The request that follows a redirect: its query is in the target's URL.
 
-
-def _too_large(response: requests.Response, limit: int) -> ResponseTooLargeError:
-    return ResponseTooLargeError(
-        f"the API's answer is larger than max_response_bytes={limit} bytes "
-        "(decompressed); raise the client's max_response_bytes if it is expected",
-        response=response,
-    )
-
-
-def _cut_short(where: str, seconds: float, by_deadline: bool) -> APITimeoutError:
-    reason = "the caller's deadline" if by_deadline else "total_timeout"
-    return APITimeoutError(
-        f"{where}: no complete answer within {seconds:.3g} s ({reason})",
-        deadline_reached=by_deadline,
-    )
-
-
-def _connection_error(
-    where: str, exc: BaseException, timeout: Timeout, answered: bool
-) -> Exception:
-    """The typed error of a failed attempt; `answered`: its headers had come."""
-    if isinstance(exc, requests.exceptions.ContentDecodingError):
-        return InvalidResponseError(
-            f"{where}: the answer could not be decompressed ({_reason(exc)})"
+    A 303, and a 301 or 302 answering a POST, turn it into a GET with no body.
+    """
+    if status == 303 or (status in (301, 302) and request.method == "POST"):
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() not in ("content-type", "content-length")
+        }
+        return dataclasses.replace(
+            request, method="GET", body=None, headers=headers, query=()
         )
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return APITimeoutError(
-            f"{where}: connecting timed out after {timeout[0]:.3g} s",
-            request_sent=False,
-        )
-    if isinstance(exc, requests.exceptions.Timeout):
-        return APITimeoutError(f"{where}: no answer within {timeout[1]:.3g} s")
-    if isinstance(exc, requests.exceptions.ConnectionError) and not answered:
-        sent = _maybe_sent(exc)
-        state = "the connection broke" if sent else "could not connect"
-        return APIConnectionError(
-            f"{where}: {state} ({_reason(exc)})", request_sent=sent
-        )
-    return APIConnectionError(f"{where}: the answer was cut off ({_reason(exc)})")
-
-
-def _scheme_and_host(url: str) -> str:
-    """`scheme://host[:port]` of a URL: the pool's key, found without parsing."""
-    end = url.find("/", url.find("//") + 2)
-    return url if end < 0 else url[:end]
+    return dataclasses.replace(request, query=()) if request.query else request
 
 
 def _origin(url: str) -> str:
@@ -463,34 +311,8 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}:{port}"
 
 
-def _maybe_sent(exc: requests.exceptions.ConnectionError) -> bool:
-    """Tell whether a failed request may have reached the server.
-
-    Only a failure to connect (wrapped by urllib3 in `MaxRetryError`) proves
-    it did not: a TLS error after the request was written (a corrupt record
-    in the answer) says nothing of the kind.
-    """
-    cause = exc.args[0] if exc.args else None
-    if not isinstance(cause, MaxRetryError):
-        return True
-    return not isinstance(
-        cause.reason, (NewConnectionError, ConnectTimeoutError, ProxyError, SSLError)
-    )
-
-
-def _reason(exc: BaseException) -> str:
-    cause = exc.args[0] if exc.args else exc
-    if not isinstance(cause, BaseException):  # an errno, as SSL errors carry
-        cause = exc
-    if isinstance(cause, MaxRetryError) and cause.reason is not None:
-        cause = cause.reason
-    return excerpt(str(cause)) or type(cause).__name__
-
-
 __all__ = [
     "MAX_REDIRECTS",
-    "PoolCachingAdapter",
     "Transport",
     "after_fork_in_child",
-    "read_body",
 ]

@@ -15,7 +15,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import pytest
 
 from predictions._http.api import API
-from predictions._http.pacing import MIN_PAUSE, WINDOW_429S, Pacer
+from predictions._http.bucket import MIN_PAUSE, WINDOW_429S
+from predictions._http.pacing import Pacer
 from predictions._http.retry import MAX_RATE_LIMIT_WAIT
 from predictions._requests import get_request, prediction_path
 from predictions.errors import APITimeoutError

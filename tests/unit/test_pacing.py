@@ -10,13 +10,15 @@ import pytest
 from requests.structures import CaseInsensitiveDict
 
 from predictions._clock import SYSTEM_CLOCK
-from predictions._http.pacing import (
+from predictions._http.bucket import (
     PROBE_INTERVAL,
     REFILL_SHARE,
     WINDOW_429S,
-    Pacer,
-    Slot,
+    Bucket,
+    refill_rate,
 )
+from predictions._http.pacing import Pacer, Slot
+from predictions._http.retry import header_number
 from predictions._requests import (
     cancel_request,
     create_request,
@@ -398,7 +400,7 @@ def test_a_request_sent_before_an_answered_one_may_not_be_counted_in_it(
 def test_each_429_spends_less_of_the_refill_then_it_comes_back(
     pacer: Pacer, clock: FakeClock
 ) -> None:
-    from predictions._http.pacing import MIN_SHARE, SHARE_CUT
+    from predictions._http.bucket import MIN_SHARE, SHARE_CUT
 
     answer(pacer, "read", 200, limits(remaining=0, reset_in=1.0), clock.now)
     state = pacer._buckets["read"]
@@ -410,3 +412,82 @@ def test_each_429_spends_less_of_the_refill_then_it_comes_back(
     for _ in range(1000):
         answer(pacer, "read", 200, {}, clock.now)
     assert state.share == pytest.approx(REFILL_SHARE)
+
+
+# ------------------------------------------------ the bucket's arithmetic, alone
+
+
+def sent(at: float, early: bool = False) -> Slot:
+    """A request sent at `at`, as a bucket counts it (a slot of no pacer)."""
+    slot = Slot(None, "read", at)
+    slot.early = early
+    return slot
+
+
+def test_header_numbers_are_non_negative_and_finite_or_not_said() -> None:
+    assert header_number("3") == 3.0
+    assert header_number(" 2.5 ") == 2.5
+    assert header_number("0") == 0.0
+    for garbled in (None, "", "x", "-1", "nan", "inf", "1e400", "-inf"):
+        assert header_number(garbled) is None, garbled
+
+
+def test_a_bucket_probes_once_an_interval_until_it_learns() -> None:
+    bucket = Bucket()
+    assert bucket.reserve(10.0, held=False) == 0.0
+    assert 0 < bucket.reserve(10.5, held=False) <= PROBE_INTERVAL
+    assert bucket.reserve(10.5, held=True) == 0.0, "held requests probe apart"
+    assert bucket.reserve(11.0, held=False) == 0.0
+
+
+def test_a_bucket_counts_the_answer_less_the_requests_in_flight() -> None:
+    """remaining=5 from the newest answer, two requests sent after it: 3 left."""
+    bucket = Bucket()
+    first = sent(10.0)
+    later = [sent(10.5), sent(10.6)]
+    for request in (first, *later):
+        bucket.flying[request] = request.order
+    bucket.windowed = True  # no refill credit: the count alone
+    headers = {"x-ratelimit-remaining": "5", "x-ratelimit-limit": "10"}
+    bucket.observe(first, 200, headers, now=10.7, wall=WALL)
+    assert bucket.tokens == 3.0
+    assert bucket.limit == 10.0
+    assert set(bucket.flying) == set(later)
+
+
+def test_a_token_bucket_refills_at_the_rate_its_answer_implies() -> None:
+    """0 of 3 left, full by a reset 2 s away (rounded up: 1 s or more): 3/s,
+    of which REFILL_SHARE is spent."""
+    assert refill_rate(3.0, 0.0, 2.0) == 3.0
+    assert refill_rate(10.0, 0.0, 6.0) == 2.0
+    assert refill_rate(None, None, 5.0) == 1.0, "unknown: the lowest limit"
+    bucket = Bucket()
+    request = sent(10.0)
+    headers = {"x-ratelimit-remaining": "0", "x-ratelimit-limit": "3"}
+    bucket.observe(
+        request, 200, {**headers, "x-ratelimit-reset": str(WALL + 2)}, 10.0, WALL
+    )
+    assert bucket.tokens == 0.0
+    assert bucket.reserve(10.0, held=False) == pytest.approx(TOKEN)
+    assert bucket.reserve(10.0 + TOKEN, held=False) == 0.0
+
+
+def test_a_429_that_names_a_wait_blocks_the_bucket_then_probes() -> None:
+    bucket = Bucket()
+    request = sent(10.0)
+    bucket.observe(request, 429, {"retry-after": "7"}, now=10.0, wall=WALL)
+    assert bucket.tokens == 0.0
+    assert bucket.reserve(10.0, held=False) == pytest.approx(7.0)
+    assert not bucket.learned, "after the wait, one request probes again"
+    assert bucket.reserve(17.0, held=False) == 0.0
+
+
+def test_a_token_taken_on_a_refill_before_the_reset_is_early() -> None:
+    bucket = Bucket()
+    request = sent(10.0)
+    headers = {"x-ratelimit-remaining": "0", "x-ratelimit-limit": "3"}
+    bucket.observe(
+        request, 200, {**headers, "x-ratelimit-reset": str(WALL + 2)}, 10.0, WALL
+    )
+    assert bucket.take(10.0 + TOKEN, held=False) == (0.0, True)
+    assert bucket.take(12.5, held=False)[1] is False, "past the reset: not early"

@@ -264,6 +264,28 @@ def test_same_origin_303_becomes_a_get_without_body(
     assert "Content-Type" not in second.headers
 
 
+def test_a_redirect_target_carries_its_own_query_not_the_requests(
+    mocked: responses.RequestsMock,
+) -> None:
+    """The query is the request's first URL's: the target names its own."""
+    from predictions._http.request import Request
+
+    mocked.add(
+        "GET",
+        f"{BASE}/predictions",
+        status=302,
+        headers={"Location": f"{BASE}/predictions-moved?page=2"},
+    )
+    mocked.add("GET", f"{BASE}/predictions-moved", json={"items": []})
+    with Client(BASE, TOKEN) as client:
+        client.api.request(Request("GET", "/predictions", query=[("cursor", "c1")]))
+    first, second = (c.request for c in mocked.calls)
+    assert first.url == f"{BASE}/predictions?cursor=c1"
+    assert second.method == "GET"
+    assert second.url == f"{BASE}/predictions-moved?page=2"
+    assert second.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
 def test_redirect_loops_end(mocked: responses.RequestsMock) -> None:
     mocked.add(
         "GET",
@@ -483,7 +505,7 @@ def test_a_client_leaves_no_fork_hook_behind() -> None:
 def test_a_pool_closed_by_urllib3_is_looked_up_again() -> None:
     """urllib3 1.x closes pools it evicts from its cache of 10 origins; the
     adapter's own cache once kept handing the closed one out (review)."""
-    from predictions._http.transport import PoolCachingAdapter
+    from predictions._http.adapter import PoolCachingAdapter
 
     adapter = PoolCachingAdapter()
     request = requests.Request("GET", "https://api.test/v1/x").prepare()
