@@ -78,7 +78,7 @@ SLOW = (
     "tests/attacks/test_trickle.py",
     "tests/plugins/test_distributions.py",
     "tests/webhooks/test_garbage_headers.py",
-    "tests/server/test_upload_memory.py",
+    "tests/testing/test_upload_memory.py",
 )
 """Tests that take seconds each: run once by make test, and on the oldest
 Python of the matrix, not on every Python of it (scripts/run-tests-on.sh)."""
@@ -129,7 +129,7 @@ def settings(clock: Clock = SYSTEM_CLOCK, **changes: Any) -> Settings:
         "access_token": TOKEN,
         "timeout": (1.0, 2.0),
         "max_retries": 2,
-        # pacing's waits are tested on their own (tests/unit/test_pacing.py)
+        # pacing's waits are tested on their own (tests/http/test_pacing.py)
         "pacing": False,
         "clock": clock,
     }

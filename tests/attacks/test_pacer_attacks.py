@@ -22,7 +22,7 @@ from predictions._requests import get_request, prediction_path
 from predictions.errors import APITimeoutError
 from predictions.testing._api.ratelimit import RateLimit, RateLimiter
 from tests.conftest import FakeClock, settings
-from tests.unit.test_pacing import answer, limits
+from tests.http.test_pacing import answer, limits
 
 
 class BoundedClock(FakeClock):
