@@ -19,6 +19,11 @@ Timeout = Tuple[float, float]
 # would end it (http.client then raises an error that quotes the value).
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
+MAX_SECONDS = 30 * 24 * 3600.0
+"""The longest any timeout, wait or interval may be (30 days): a number past
+it is a mistake, and one far past it (1e12) overflows the sockets and sleeps
+it becomes (`OverflowError`)."""
+
 
 def check_number(
     name: str,
@@ -27,6 +32,7 @@ def check_number(
     minimum: Optional[float] = 0.0,
     inclusive: bool = True,
     optional: bool = False,
+    maximum: Optional[float] = None,
 ) -> None:
     """Refuse a value that is not a finite number of at least `minimum`.
 
@@ -36,10 +42,13 @@ def check_number(
         minimum: The smallest value allowed, or None for no bound.
         inclusive: Whether `minimum` itself is allowed.
         optional: Whether None is allowed.
+        maximum: The largest value allowed (`MAX_SECONDS` for a number that
+            becomes a timeout or a sleep), or None for no bound.
 
     Raises:
         TypeError: It is not an int or a float (a bool or a str is not).
-        ValueError: It is NaN, infinite or below the minimum.
+        ValueError: It is NaN, infinite, below the minimum or above the
+            maximum.
     """
     if value is None and optional:
         return
@@ -63,6 +72,11 @@ def check_number(
             else (f" and >= {minimum:g}" if inclusive else f" and > {minimum:g}")
         )
         raise ValueError(f"{name} must be finite{bound}, not {value!r}")
+    if maximum is not None and value > maximum:
+        most = f"{maximum:g}"
+        if maximum == MAX_SECONDS:
+            most = f"{maximum:.0f} seconds ({maximum / 86400:g} days)"
+        raise ValueError(f"{name} must be at most {most}, not {value!r}")
 
 
 def check_count(name: str, value: Any, *, minimum: int = 0) -> None:
@@ -94,7 +108,7 @@ def check_timeout_pair(timeout: Any) -> Timeout:
             f"timeout must be seconds or a (connect, read) pair, not {timeout!r}"
         )
     for phase, value in zip(("connect", "read"), pair):
-        check_number(f"timeout ({phase})", value, inclusive=False)
+        check_number(f"timeout ({phase})", value, inclusive=False, maximum=MAX_SECONDS)
     return (float(pair[0]), float(pair[1]))
 
 
@@ -126,6 +140,7 @@ def clean_token(token: Optional[str]) -> Optional[str]:
 
 __all__ = [
     "CONTROL_CHARACTER",
+    "MAX_SECONDS",
     "Timeout",
     "check_count",
     "check_number",

@@ -21,9 +21,9 @@ from typing import (
 )
 from urllib.parse import quote
 
+from predictions._checks import MAX_SECONDS, check_number
 from predictions._http.decode import decode_nothing, decode_page, decode_prediction
 from predictions._http.request import Request, json_body
-from predictions._settings import check_number
 from predictions._waiting.options import BaseWaitOptions
 from predictions.pagination import (
     PaginationOptions,
@@ -173,7 +173,7 @@ def check_stream(
     prediction_path(prediction_id)
     if after_id is not None and not isinstance(after_id, str):
         raise TypeError(f"after_id must be an event id (a string), not {after_id!r}")
-    check_number("wait", wait, optional=True)
+    check_number("wait", wait, optional=True, maximum=MAX_SECONDS)
 
 
 def stream_request(

@@ -2,7 +2,7 @@
 
 `Settings.resolve` takes what the caller gave `Client(...)`, fills the gaps
 from the environment and the defaults, and checks every value with the
-checks of `_checks` (handed on from here too). The result is what the `API`
+checks of `_checks`. The result is what the `API`
 is built from and what a pickled client carries; nothing reads the
 environment again after it. This module is the only reader of the client's
 environment variables (`WRIFTAI_*`, `PREDICTIONS_*`, and with `trust_env`
@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from predictions._checks import (
     CONTROL_CHARACTER,
+    MAX_SECONDS,
     Timeout,
     check_count,
     check_number,
@@ -225,7 +226,9 @@ class Settings:
             TypeError: A field has a wrong type.
             ValueError: A field is out of range.
         """
-        check_number("total_timeout", self.total_timeout, inclusive=False)
+        check_number(
+            "total_timeout", self.total_timeout, inclusive=False, maximum=MAX_SECONDS
+        )
         check_count("max_response_bytes", self.max_response_bytes, minimum=1)
         check_count("max_retries", self.max_retries)
         check_count("max_workers", self.max_workers, minimum=1)
@@ -334,11 +337,6 @@ __all__ = [
     "STRICT_PLUGINS_ENV",
     "TOKEN_ENV",
     "Settings",
-    "Timeout",
-    "check_count",
-    "check_number",
-    "check_timeout_pair",
-    "clean_token",
     "environment",
     "log_level_from_env",
     "plugin_names_from_env",

@@ -19,8 +19,8 @@ from typing import (
     TypeVar,
 )
 
+from predictions._checks import check_count
 from predictions._compat import NotRequired, TypedDict
-from predictions._settings import check_count
 from predictions.errors import PredictionsError
 
 T = TypeVar("T")

@@ -16,8 +16,8 @@ from urllib3.exceptions import (
     SSLError,
 )
 
+from predictions._checks import Timeout
 from predictions._http.decode import excerpt
-from predictions._settings import Timeout
 from predictions.errors import (
     APIConnectionError,
     APITimeoutError,

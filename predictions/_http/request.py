@@ -14,8 +14,8 @@ from typing import Any, BinaryIO, Callable, Mapping, Optional, Sequence, Tuple, 
 
 import requests
 
+from predictions._checks import check_count
 from predictions._http.decode import decode_json
-from predictions._settings import check_count
 
 DEADLINE_GRACE = 0.5
 """Seconds a request sent just before its deadline has to answer."""

@@ -35,6 +35,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
+from predictions._checks import Timeout
 from predictions._http.adapter import (
     PoolCachingAdapter,
     bypasses_proxy,
@@ -44,7 +45,7 @@ from predictions._http.body import read_body
 from predictions._http.connection import Attempt, set_current
 from predictions._http.failures import connection_error, cut_short
 from predictions._http.request import Request
-from predictions._settings import Settings, Timeout
+from predictions._settings import Settings
 from predictions.errors import APIStatusError, PredictionsError
 from predictions.plugins import PluginHost
 

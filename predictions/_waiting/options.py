@@ -6,7 +6,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Generic, Mapping, Optional, TypeVar
 
-from predictions._settings import check_number
+from predictions._checks import MAX_SECONDS, check_number
 from predictions.types import TERMINAL_STATUSES, PredictionWithIO
 
 
@@ -17,7 +17,7 @@ def check_poll_interval(poll_interval: Any) -> None:
         TypeError: It is not a number.
         ValueError: It is negative, infinite or NaN.
     """
-    check_number("poll_interval", poll_interval)
+    check_number("poll_interval", poll_interval, maximum=MAX_SECONDS)
 
 
 def check_timeout(timeout: Any) -> None:
@@ -25,9 +25,11 @@ def check_timeout(timeout: Any) -> None:
 
     Raises:
         TypeError: It is neither None nor a number.
-        ValueError: It is not > 0 and finite.
+        ValueError: It is not > 0 and finite, or over `MAX_SECONDS` (30 days).
     """
-    check_number("timeout", timeout, inclusive=False, optional=True)
+    check_number(
+        "timeout", timeout, inclusive=False, optional=True, maximum=MAX_SECONDS
+    )
 
 
 OnPoll = TypeVar("OnPoll")
@@ -66,7 +68,7 @@ def check_wait_numbers(options: BaseWaitOptions[Any]) -> None:
     """
     check_poll_interval(options.poll_interval)
     check_timeout(options.timeout)
-    check_number("prefer_wait", options.prefer_wait, optional=True)
+    check_number("prefer_wait", options.prefer_wait, optional=True, maximum=MAX_SECONDS)
 
 
 @dataclass

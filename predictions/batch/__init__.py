@@ -226,16 +226,16 @@ def run_batch(
         APIStatusError: An answer about the whole batch (401, 403, the model
             not found), raised while iterating.
     """
+    from predictions._checks import MAX_SECONDS, check_count, check_number
     from predictions._requests import parse_model_ref
-    from predictions._settings import check_count, check_number
     from predictions.batch._ledger import Ledger
     from predictions.batch._rows import InputFile, python_rows
     from predictions.batch._run import BatchRun
 
     parse_model_ref(model)
     check_count("concurrency", concurrency, minimum=1)
-    check_number("hold", hold, minimum=0)
-    check_number("poll_interval", poll_interval, minimum=0, inclusive=False)
+    check_number("hold", hold, minimum=0, maximum=MAX_SECONDS)
+    check_number("poll_interval", poll_interval, inclusive=False, maximum=MAX_SECONDS)
     if key is not None and not isinstance(key, str):
         raise TypeError(f"key must be the name of an input field, not {key!r}")
     total: Optional[int] = None

@@ -166,7 +166,7 @@ def _prepare(args: argparse.Namespace) -> Dict[str, Any]:
 
 def _token(token_env: Optional[str]) -> Optional[str]:
     """The token: from --token-env's variable (which must be set), else the default."""
-    from predictions._settings import clean_token
+    from predictions._checks import clean_token
 
     name = token_env or TOKEN_ENV
     token = os.environ.get(name)

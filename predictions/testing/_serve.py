@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any, List, Optional
 
-from predictions._settings import clean_token
+from predictions._checks import clean_token
 from predictions.testing._http.faults import Faults
 from predictions.testing._serve_args import TOKEN_ENV, build_parser
 

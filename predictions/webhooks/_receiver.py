@@ -13,8 +13,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from predictions._checks import MAX_SECONDS, check_count, check_number
 from predictions._http.connection import Attempt, BoundedReader
-from predictions._settings import check_count, check_number
 from predictions.errors import ReceiverRefusal, WebhookVerificationError
 from predictions.webhooks._signing import (
     DEFAULT_TOLERANCE,
@@ -106,7 +106,7 @@ class WebhookReceiver:
         _check(b"", secret)
         check_number("tolerance", tolerance)
         check_count("max_body_size", max_body_size)
-        check_number("read_timeout", read_timeout, inclusive=False)
+        check_number("read_timeout", read_timeout, inclusive=False, maximum=MAX_SECONDS)
         self.secret = secret
         self.on_delivery = on_delivery
         self.tolerance = tolerance

@@ -11,7 +11,7 @@ import hmac
 import time
 from typing import List, Optional, Tuple
 
-from predictions._settings import check_number
+from predictions._checks import check_number
 from predictions.errors import (
     WebhookHeaderError,
     WebhookSignatureMismatchError,

@@ -222,3 +222,39 @@ def test_only_the_settings_read_the_environment() -> None:
             if name in ("environ", "getenv", "environb"):
                 readers.append(f"{relative}:{node.lineno}")
     assert readers == []
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: WaitOptions(timeout=1e12),
+        lambda: WaitOptions(prefer_wait=1e12),
+        lambda: WaitOptions(poll_interval=1e12),
+        lambda: AsyncWaitOptions(timeout=10**12),
+        lambda: Client(BASE, timeout=1e12),
+        lambda: Client(BASE, timeout=(1.0, 1e12)),
+        lambda: Client(BASE, total_timeout=1e12),
+        lambda: Client(BASE).predictions.stream("p1", wait=1e12),
+        lambda: list(as_completed(["p1"], client=Client(BASE), timeout=1e12)),
+    ],
+    ids=[
+        "wait-timeout",
+        "prefer-wait",
+        "poll-interval",
+        "async-timeout",
+        "client-timeout",
+        "read-timeout",
+        "total-timeout",
+        "stream-wait",
+        "as-completed",
+    ],
+)
+def test_a_huge_number_of_seconds_is_a_clear_value_error_before_anything_is_sent(
+    mocked: responses.RequestsMock, make: Callable[[], Any]
+) -> None:
+    """1e12 seconds escaped as a raw OverflowError from the socket (issue 19)."""
+    with pytest.raises(
+        ValueError, match=r"must be at most 2592000 seconds \(30 days\)"
+    ):
+        make()
+    assert len(mocked.calls) == 0
