@@ -264,6 +264,8 @@ class Creating:
         self.max_retries = max_retries
         self.started = 0.0
         """When the wait began: just before the create was sent."""
+        self.deadline: Optional[float] = None
+        """The wait's deadline (`options.timeout` after `started`), or None."""
 
     def upload(self, progress: Optional[Callable[[int, int], None]]) -> Any:
         """Upload the `File` objects of the input; return the params to send.
@@ -301,16 +303,13 @@ class Creating:
             sent: The params to send.
             held: Ask the server to hold the create until the prediction
                 finishes, bounded by the wait's deadline; with `stream`, to
-                answer with its event stream (no deadline bounds that).
+                answer with its event stream, every read of which keeps the
+                deadline too.
         """
         self.started = self.api.clock.monotonic()
-        hold = None
-        if held:
-            timeout = self.options.timeout
-            deadline = None
-            if not self.stream and timeout is not None:
-                deadline = self.started + timeout
-            hold = Hold(self.options, deadline)
+        timeout = self.options.timeout
+        self.deadline = None if timeout is None else self.started + timeout
+        hold = Hold(self.options, self.deadline) if held else None
         return create_request(
             sent,
             self.model,
@@ -356,9 +355,12 @@ class Creating:
         """
         on_init: Callable[[Any], Any] = self.fire_on_create
         if is_event_stream(answer):
-            return Following(self.api, None, on_init=on_init), answer
+            following = Following(
+                self.api, None, on_init=on_init, deadline=self.deadline
+            )
+            return following, answer
         prediction = self.fire_on_create(self.api.read(answer, decode_prediction))
-        return Following(self.api, prediction["id"]), None
+        return Following(self.api, prediction["id"], deadline=self.deadline), None
 
 
 def fire_on_create(

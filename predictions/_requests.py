@@ -177,7 +177,10 @@ def check_stream(
 
 
 def stream_request(
-    path: str, after_id: Optional[str], wait: Optional[float]
+    path: str,
+    after_id: Optional[str],
+    wait: Optional[float],
+    deadline: Optional[float] = None,
 ) -> Request:
     """Build the request of a prediction's event stream, from after `after_id`.
 
@@ -186,6 +189,8 @@ def stream_request(
         after_id: The last event id seen, or None from the start.
         wait: Seconds the server may stay idle between events (`Prefer:
             wait`); None for its default.
+        deadline: The caller's deadline (the client's clock), which every
+            read of the stream keeps; None for none.
     """
     headers = {"Accept": "text/event-stream", "Accept-Encoding": "identity"}
     if wait is not None:
@@ -198,6 +203,7 @@ def stream_request(
         query=() if after_id is None else (("after_id", after_id),),
         read_timeout=idle + HOLD_MARGIN,
         stream=True,
+        deadline=deadline,
         decode=open_stream,
     )
 

@@ -175,7 +175,8 @@ class Transport:
         timeout = (min(settings.timeout[0], total), min(read, total))
         absolute = request.path.startswith(("https://", "http://"))
         url = request.path if absolute else self.settings.base_url + request.path
-        limits = Attempt(time.monotonic() + total, timeout[1])
+        started = time.monotonic()
+        limits = Attempt(started + total, timeout[1])
         set_current(limits)
         start = time.perf_counter()
         answered = False
@@ -184,8 +185,10 @@ class Transport:
             answered = True
             if not request.stream or response.status_code >= 300:
                 read_body(response, settings.max_response_bytes)
-            else:
-                limits.deadline = None  # a stream: each read within the read timeout
+            else:  # a stream: each read within the read timeout, and the deadline
+                limits.deadline = (
+                    None if seconds_left is None else started + seconds_left
+                )
         except (requests.exceptions.RequestException, OSError) as exc:
             where = f"{request.method} {_origin(url)}{urlsplit(url).path}"
             if limits.expired():

@@ -37,9 +37,11 @@ from predictions.types import RUNNING_STATUSES, TERMINAL_STATUSES, PredictionWit
 POLL_FAILURE_WINDOW = 300.0
 """With no deadline, how long polls may keep failing before a wait gives up."""
 
-UNKNOWN_STATUS_LIMIT = 1800.0
-"""How long a prediction may stay in a status the client does not know (the
-API runs a prediction 30 minutes at most)."""
+RUN_LIMIT = 1800.0
+"""The longest the API runs a prediction (30 minutes), in seconds."""
+
+UNKNOWN_STATUS_LIMIT = RUN_LIMIT
+"""How long a prediction may stay in a status the client does not know."""
 
 
 def is_transient_poll_error(exc: BaseException) -> bool:
@@ -218,6 +220,7 @@ class Waiting(Ending):
 
 __all__ = [
     "POLL_FAILURE_WINDOW",
+    "RUN_LIMIT",
     "UNKNOWN_STATUS_LIMIT",
     "DeadlineReached",
     "Ending",

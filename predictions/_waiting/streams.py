@@ -16,6 +16,13 @@ The rules:
   retry policy like any read, and a stream that keeps breaking off at once
   is given up after the client's `max_retries`. What ends it is raised as a
   `StreamError` carrying the last event id, so the caller can resume by hand;
+- a reconnect after an idle close backs off too (growing up to 8 s, reset by
+  the next event), so a server that closes every idle stream at once is not
+  asked again in a tight loop; a stream that sends no event (heartbeats
+  only, or closes) for `SILENCE_LIMIT` (the API's 30-minute run limit) ends
+  with a `StreamError`; a stream given the caller's deadline (a create's
+  `wait_options.timeout`) keeps it in every read, and ends past it with a
+  `WaitTimeoutError`;
 - the stream ends after its terminal event (`done` or `error`), firing
   `on_terminal` once, after the caller has had that event; closing the
   iterator early (`break`, `contextlib.closing`) releases the connection at
@@ -49,8 +56,8 @@ from predictions._http.request import Request
 from predictions._http.retry import backoff
 from predictions._http.sse import EventDecoder
 from predictions._requests import prediction_path, stream_request
-from predictions._waiting.rules import Ending
-from predictions.errors import PredictionsError, StreamError
+from predictions._waiting.rules import RUN_LIMIT, Ending
+from predictions.errors import PredictionsError, StreamError, WaitTimeoutError
 from predictions.types import PredictionEvent
 
 READ_SIZE = 65536
@@ -59,6 +66,10 @@ READ_SIZE = 65536
 QUICK_CLOSE = 1.0
 """A stream closed within this many seconds of opening, with no event, is a
 failure (a server that closes at once must not be reconnected forever)."""
+
+SILENCE_LIMIT = RUN_LIMIT
+"""Seconds a stream may send no event before it is given up (heartbeats and
+reconnects do not count): no prediction runs longer."""
 
 TERMINAL_EVENTS = ("done", "error")
 
@@ -78,6 +89,7 @@ class Following(Ending):
         after_id: Resume after this event id.
         wait: Seconds the server may stay idle before it closes (`Prefer: wait`).
         on_init: Called with the prediction of the `init` event, once.
+        deadline: The caller's deadline on the client's clock, or None.
     """
 
     def __init__(
@@ -87,8 +99,10 @@ class Following(Ending):
         after_id: Optional[str] = None,
         wait: Optional[float] = None,
         on_init: Optional[Callable[[Dict[str, Any]], None]] = None,
+        deadline: Optional[float] = None,
     ) -> None:
         self.api = api
+        self.deadline = deadline
         self.prediction_id = prediction_id
         self.wait = wait
         self.on_init = on_init
@@ -97,9 +111,10 @@ class Following(Ending):
         self.prediction: Optional[Dict[str, Any]] = None
         self.finished = False
         self.failures = 0
+        self.idle_closes = 0  # in a row, with no event between them
         self.opened_at = 0.0
         self.progressed = False
-        self.started = api.clock.monotonic()
+        self.started = self.heard_at = api.clock.monotonic()
         self._seen = set() if after_id is None else {after_id}
         self.response: Optional[requests.Response] = None
         """The answer being read, while a connection is open."""
@@ -135,7 +150,7 @@ class Following(Ending):
         if self.prediction_id is None:
             raise self.error("the stream broke off before it told its prediction")
         path = prediction_path(self.prediction_id)
-        return stream_request(path, self.decoder.last_id, self.wait)
+        return stream_request(path, self.decoder.last_id, self.wait, self.deadline)
 
     def start_reading(self) -> http.client.HTTPResponse:
         """Start reading the answer: return its raw reader.
@@ -158,11 +173,13 @@ class Following(Ending):
     def take(self, chunk: bytes) -> List[PredictionEvent]:
         """The new events a piece of the stream completes, up to the terminal one."""
         fresh: List[PredictionEvent] = []
+        self.check_time()
         for event in cast(List[PredictionEvent], self.decoder.feed(chunk)):
             if event["id"] in self._seen:
                 continue  # a server that repeats itself: never yield twice
             self._seen.add(event["id"])
             self.progressed = True
+            self.heard_at = self.api.clock.monotonic()
             fresh.append(event)
             self._saw(event)
             if self.finished:
@@ -199,10 +216,15 @@ class Following(Ending):
         self.decoder.reset()  # a half-received event is sent again, whole
         if self.finished:
             return 0.0
+        self.check_time()
         quick = self.api.clock.monotonic() - self.opened_at < QUICK_CLOSE
-        if self.progressed or (error is None and not quick):
+        if self.progressed:
+            self.failures = self.idle_closes = 0
+            return 0.0  # new events came: resume at once
+        if error is None and not quick:
             self.failures = 0
-            return 0.0  # new events came, or an idle close: normal, and free
+            self.idle_closes += 1  # normal, but never in a tight loop
+            return backoff(self.idle_closes, self.api.clock.random)
         self.failures += 1
         if self.failures > self.api.settings.max_retries:
             reason = "broke off" if error is not None else "closed at once"
@@ -210,6 +232,26 @@ class Following(Ending):
                 error
             )
         return backoff(self.failures, self.api.clock.random)
+
+    def check_time(self) -> None:
+        """End a stream past the caller's deadline, or silent for too long.
+
+        Raises:
+            WaitTimeoutError: The caller's deadline has passed.
+            StreamError: No event came for `SILENCE_LIMIT` seconds.
+        """
+        now = self.api.clock.monotonic()
+        if self.deadline is not None and now >= self.deadline:
+            raise WaitTimeoutError(
+                f"the prediction's event stream did not end within the wait's "
+                f"timeout ({self.deadline - self.started:g} s)",
+                prediction=cast(Any, self.prediction),
+            )
+        if now - self.heard_at >= SILENCE_LIMIT:
+            raise self.error(
+                f"the event stream sent no event for {SILENCE_LIMIT:g} s (no "
+                "prediction runs longer)"
+            )
 
     def error(self, message: str) -> StreamError:
         """A `StreamError` that says where to resume."""
@@ -285,6 +327,7 @@ def _close(response: requests.Response) -> None:
 
 
 __all__ = [
+    "SILENCE_LIMIT",
     "Following",
     "async_follow",
     "follow",

@@ -151,3 +151,23 @@ def test_jsonlog_records_the_end_of_a_stream(
     assert terminals[0]["id"] == events[0]["data"]["id"]
     assert terminals[0]["status"] == "succeeded"
     assert records[0]["event"] == "create"
+
+
+def test_a_streamed_create_ends_at_the_waits_deadline(client: Client) -> None:
+    """It ran on to the end, however late (issue 19): the wait's timeout holds
+    for a create that answers with its stream, in every read of it."""
+    from predictions import WaitOptions, WaitTimeoutError
+
+    seen: List[Any] = []
+    events = client.predictions.create(
+        {"input": {"text": "one two three four", "delay": 2}},
+        "demo/stream-words",
+        wait=True,
+        stream=True,
+        wait_options=WaitOptions(timeout=1),
+    )
+    with pytest.raises(WaitTimeoutError) as caught:
+        seen.extend(events)
+    assert [e["event"] for e in seen] == ["init"]
+    assert caught.value.prediction is not None
+    assert caught.value.prediction["id"] == seen[0]["data"]["id"]

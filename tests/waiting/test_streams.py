@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterator, List
 import pytest
 import responses
 
-from predictions import Client, StreamError, hookimpl
+from predictions import Client, StreamError, WaitTimeoutError, hookimpl
 from predictions._waiting.streams import Following
 from tests.conftest import BASE, TOKEN, FakeClock, prediction
 
@@ -296,3 +296,54 @@ def test_an_async_stream_reads_on_threads_of_its_own(
     assert asyncio.run(main()) == 4
     assert threads
     assert all(name.startswith("predictions-stream") for name in threads), threads
+
+
+# Bounded (issue 19, item 10)
+
+
+def test_reconnects_after_idle_closes_back_off_until_an_event_comes(
+    client: Client, clock: FakeClock
+) -> None:
+    """A server that closes every idle stream after a second was asked again
+    at once, forever: 12 reconnects in 12 s."""
+    clock.jitter = 1.0
+    following = Following(client.api, "p1")
+
+    def idle_close() -> float:
+        following.opened_at = clock.monotonic() - 5  # open a while: not a failure
+        following.progressed = False
+        return following.drop_connection(None)
+
+    assert [idle_close() for _ in range(5)] == [0.5, 1.0, 2.0, 4.0, 8.0]
+    following.progressed = True
+    assert following.drop_connection(None) == 0.0  # events came: at once
+    assert idle_close() == 0.5  # and the backoff starts over
+
+
+def test_a_stream_of_heartbeats_only_ends_after_the_run_limit(
+    client: Client, clock: FakeClock
+) -> None:
+    """A stream that only ever sent heartbeats had no bound at all."""
+    from predictions._waiting.streams import SILENCE_LIMIT
+
+    following = Following(client.api, "p1", after_id="3")
+    clock.now += SILENCE_LIMIT - 1
+    assert following.take(b": ping\n\n") == []
+    assert [e["id"] for e in following.take(block(4, "output", "x"))] == ["4"]
+    clock.now += SILENCE_LIMIT - 1  # an event restarts the count
+    assert following.take(b": ping\n\n") == []
+    clock.now += 1
+    with pytest.raises(StreamError, match="no event for 1800 s") as caught:
+        following.take(b": ping\n\n")
+    assert caught.value.last_event_id == "4"
+    following.progressed = False
+    with pytest.raises(StreamError):  # nor does a reconnect count
+        following.drop_connection(None)
+
+
+def test_a_stream_keeps_the_callers_deadline(client: Client, clock: FakeClock) -> None:
+    following = Following(client.api, "p1", deadline=clock.monotonic() + 5)
+    assert following.request().deadline == clock.monotonic() + 5
+    clock.now += 5
+    with pytest.raises(WaitTimeoutError, match="did not end within"):
+        following.take(b": ping\n\n")
