@@ -266,6 +266,8 @@ class Creating:
         """When the wait began: just before the create was sent."""
         self.deadline: Optional[float] = None
         """The wait's deadline (`options.timeout` after `started`), or None."""
+        self.sent_request: Optional[Request] = None
+        """The create's request, once built (its `Idempotency-Key` with it)."""
 
     def upload(self, progress: Optional[Callable[[int, int], None]]) -> Any:
         """Upload the `File` objects of the input; return the params to send.
@@ -310,7 +312,7 @@ class Creating:
         timeout = self.options.timeout
         self.deadline = None if timeout is None else self.started + timeout
         hold = Hold(self.options, self.deadline) if held else None
-        return create_request(
+        self.sent_request = create_request(
             sent,
             self.model,
             idempotent=self.api.settings.retry_create == "idempotent",
@@ -318,6 +320,7 @@ class Creating:
             hold=hold,
             stream=self.stream,
         )
+        return self.sent_request
 
     @contextlib.contextmanager
     def timing_out(self) -> Iterator[None]:
@@ -356,7 +359,11 @@ class Creating:
         on_init: Callable[[Any], Any] = self.fire_on_create
         if is_event_stream(answer):
             following = Following(
-                self.api, None, on_init=on_init, deadline=self.deadline
+                self.api,
+                None,
+                on_init=on_init,
+                deadline=self.deadline,
+                create=self.sent_request,
             )
             return following, answer
         prediction = self.fire_on_create(self.api.read(answer, decode_prediction))

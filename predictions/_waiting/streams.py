@@ -57,7 +57,12 @@ from predictions._http.retry import backoff
 from predictions._http.sse import EventDecoder
 from predictions._requests import prediction_path, stream_request
 from predictions._waiting.rules import RUN_LIMIT, Ending
-from predictions.errors import PredictionsError, StreamError, WaitTimeoutError
+from predictions.errors import (
+    InvalidResponseError,
+    PredictionsError,
+    StreamError,
+    WaitTimeoutError,
+)
 from predictions.types import PredictionEvent
 
 READ_SIZE = 65536
@@ -72,6 +77,8 @@ SILENCE_LIMIT = RUN_LIMIT
 reconnects do not count): no prediction runs longer."""
 
 TERMINAL_EVENTS = ("done", "error")
+
+KEY = "Idempotency-Key"
 
 
 def is_event_stream(response: requests.Response) -> bool:
@@ -90,6 +97,10 @@ class Following(Ending):
         wait: Seconds the server may stay idle before it closes (`Prefer: wait`).
         on_init: Called with the prediction of the `init` event, once.
         deadline: The caller's deadline on the client's clock, or None.
+        create: The create whose answer is this stream, while its prediction
+            is not known: sent again (its `Idempotency-Key` the same) if the
+            stream breaks off before `init` and the client may repeat
+            creates (`retry_create="idempotent"`).
     """
 
     def __init__(
@@ -100,9 +111,11 @@ class Following(Ending):
         wait: Optional[float] = None,
         on_init: Optional[Callable[[Dict[str, Any]], None]] = None,
         deadline: Optional[float] = None,
+        create: Optional[Request] = None,
     ) -> None:
         self.api = api
         self.deadline = deadline
+        self.create = create
         self.prediction_id = prediction_id
         self.wait = wait
         self.on_init = on_init
@@ -148,7 +161,16 @@ class Following(Ending):
     def request(self) -> Request:
         """The request that (re)opens the stream after the last event."""
         if self.prediction_id is None:
-            raise self.error("the stream broke off before it told its prediction")
+            if self.create is not None and self.create.idempotent:
+                return self.create  # a server that honours the key answers it again
+            key = "" if self.create is None else self.create.headers.get(KEY, "")
+            raise self.error(
+                "the stream broke off before it told its prediction"
+                + (f" (created with Idempotency-Key {key})" if key else "")
+                + ": find it among the newest of predictions.list(); with "
+                "Client(retry_create='idempotent'), for a server that honours "
+                "the key, the create is sent again and its stream resumed"
+            )
         path = prediction_path(self.prediction_id)
         return stream_request(path, self.decoder.last_id, self.wait, self.deadline)
 
@@ -190,6 +212,13 @@ class Following(Ending):
         kind, data = event["event"], event["data"]
         if kind == "init" and self.prediction is None and isinstance(data, dict):
             check_prediction(data, None)
+            try:
+                prediction_path(data["id"])
+            except ValueError:
+                raise InvalidResponseError(
+                    f"the event stream's init event names a prediction id that "
+                    f"cannot be used: {data['id']!r}"
+                ) from None
             self.prediction = data
             self.prediction_id = self.prediction_id or data["id"]
             if self.on_init is not None:

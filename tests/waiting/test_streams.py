@@ -347,3 +347,48 @@ def test_a_stream_keeps_the_callers_deadline(client: Client, clock: FakeClock) -
     clock.now += 5
     with pytest.raises(WaitTimeoutError, match="did not end within"):
         following.take(b": ping\n\n")
+
+
+# Unkind, made kind (issue 19)
+
+
+def test_a_streamed_create_cut_before_init_says_how_to_find_its_prediction(
+    client: Client, mocked: responses.RequestsMock
+) -> None:
+    """The caller was never told the prediction's id."""
+    mocked.add("POST", CREATE, body=b": ping\n\n", content_type="text/event-stream")
+    events = client.predictions.create({"input": 1}, "o/n", wait=True, stream=True)
+    with pytest.raises(StreamError, match=r"predictions\.list\(\)") as caught:
+        list(events)
+    key = mocked.calls[0].request.headers["Idempotency-Key"]
+    assert key in str(caught.value)
+    assert len(mocked.calls) == 1, "a server may ignore the key: not sent again"
+
+
+def test_a_streamed_create_cut_before_init_is_sent_again_where_creates_repeat(
+    clock: FakeClock, mocked: responses.RequestsMock
+) -> None:
+    mocked.add("POST", CREATE, body=b": ping\n\n", content_type="text/event-stream")
+    mocked.add("POST", CREATE, body=ALL, content_type="text/event-stream")
+    with Client(
+        BASE, TOKEN, clock=clock, pacing=False, retry_create="idempotent"
+    ) as client:
+        got = list(client.predictions.create({"input": 1}, "o/n", True, stream=True))
+    assert [e["event"] for e in got] == ["init", "output", "output", "done"]
+    keys = {call.request.headers["Idempotency-Key"] for call in mocked.calls}
+    assert len(mocked.calls) == 2
+    assert len(keys) == 1, "the same key: the server answers the same prediction"
+
+
+def test_an_init_event_naming_an_unusable_id_is_an_invalid_response(
+    client: Client, mocked: responses.RequestsMock
+) -> None:
+    """It raised a ValueError about an argument the caller never gave."""
+    from predictions import InvalidResponseError
+
+    bad = block(1, "init", prediction(id="..", status="starting", stream=True))
+    mocked.add("POST", CREATE, body=bad, content_type="text/event-stream")
+    events = client.predictions.create({"input": 1}, "o/n", wait=True, stream=True)
+    with pytest.raises(InvalidResponseError, match=r"cannot be used: '\.\.'") as caught:
+        list(events)
+    assert not isinstance(caught.value, ValueError)
