@@ -44,6 +44,31 @@ UNKNOWN_STATUS_LIMIT = RUN_LIMIT
 """How long a prediction may stay in a status the client does not know."""
 
 
+class FailureWindow:
+    """How long requests have kept failing, none succeeding; one rule for all.
+
+    A wait's polls, a batch's creates and each row's create keep one each:
+    a failure starts it (`failed`), a success ends it (`reset`), and it is
+    `over` once failures have lasted `POLL_FAILURE_WINDOW` seconds.
+    """
+
+    __slots__ = ("seconds", "since")
+
+    def __init__(self) -> None:
+        self.seconds = POLL_FAILURE_WINDOW
+        self.since: Optional[float] = None
+
+    def failed(self, now: float) -> bool:
+        """Count a failure at `now`; whether the window is over with it."""
+        if self.since is None:
+            self.since = now
+        return now - self.since >= self.seconds
+
+    def reset(self) -> None:
+        """A request went through: the window starts again at the next failure."""
+        self.since = None
+
+
 def is_transient_poll_error(exc: BaseException) -> bool:
     """Tell whether a failed poll should be tried again by the wait.
 
@@ -117,7 +142,7 @@ class Waiting(Ending):
         self.last: Optional[PredictionWithIO] = known
         self.last_error: Optional[BaseException] = None
         self._failures = 0
-        self._failing_since: Optional[float] = None
+        self._failing = FailureWindow()
         self._status: Any = None
         self._status_since = self.started
 
@@ -137,13 +162,13 @@ class Waiting(Ending):
         """Seconds since the wait began."""
         return self.api.clock.monotonic() - self.started
 
-    def polled(self, prediction: PredictionWithIO) -> None:
+    def record_poll(self, prediction: PredictionWithIO) -> None:
         """Record a poll's answer and fire the `on_poll` hook."""
         self.polls += 1
         self.last = prediction
         self.last_error = None
         self._failures = 0
-        self._failing_since = None
+        self._failing.reset()
         status = prediction["status"]
         if status != self._status:
             self._status, self._status_since = status, self.api.clock.monotonic()
@@ -180,7 +205,7 @@ class Waiting(Ending):
             raise DeadlineReached
         return self.options.poll_interval
 
-    def poll_failed(self, exc: Exception) -> float:
+    def back_off_after(self, exc: Exception) -> float:
         """After a failed poll: seconds to the next, or raise.
 
         Raises:
@@ -198,12 +223,8 @@ class Waiting(Ending):
         now = self.api.clock.monotonic()
         self.last_error = exc
         self._failures += 1
-        if self._failing_since is None:
-            self._failing_since = now
-        if self.deadline is None:
-            if now - self._failing_since >= POLL_FAILURE_WINDOW:
-                raise exc
-        elif now >= self.deadline:
+        over = self._failing.failed(now)
+        if over if self.deadline is None else now >= self.deadline:
             raise exc
         return retry_delay(exc, self._failures, self.api.clock, at_least_backoff=True)
 
@@ -219,6 +240,7 @@ class Waiting(Ending):
 
 
 __all__ = [
+    "FailureWindow",
     "POLL_FAILURE_WINDOW",
     "RUN_LIMIT",
     "UNKNOWN_STATUS_LIMIT",

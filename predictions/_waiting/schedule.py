@@ -99,7 +99,7 @@ class Schedule:
 
     def back_off(self, wait: Waiting, exc: Exception) -> None:
         """After a failed poll: put the wait back, or raise what ends it."""
-        self.later(wait, self._guarded(wait, lambda: wait.poll_failed(exc)))
+        self.later(wait, self._guarded(wait, lambda: wait.back_off_after(exc)))
 
     def _guarded(self, wait: Waiting, decide: Callable[[], Any]) -> Any:
         try:
@@ -148,7 +148,7 @@ def run(api: API, schedule: Schedule) -> Generator[PredictionWithIO, None, None]
                 except Exception as exc:
                     schedule.back_off(wait, exc)
                     continue
-                wait.polled(prediction)
+                wait.record_poll(prediction)
                 if wait.options.on_poll is not None:
                     wait.options.on_poll(prediction)
                 finished = schedule.settle(wait)
@@ -187,7 +187,7 @@ async def run_async(
                     schedule.back_off(wait, answer)
                     continue
                 prediction = cast(PredictionWithIO, answer)
-                wait.polled(prediction)
+                wait.record_poll(prediction)
                 if wait.options.on_poll is not None:
                     awaitable = wait.options.on_poll(prediction)
                     if inspect.isawaitable(awaitable):

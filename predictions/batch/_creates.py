@@ -7,7 +7,7 @@ soon as it answers; its answer pins the model's version, so that every later
 create (and every one sent again after a crash) runs the same one.
 
 A create that fails is sent again by the batch itself, after a backoff, under
-the poll engine's rules: its failure window (`POLL_FAILURE_WINDOW`) and its
+the poll engine's rules: its failure window (`FailureWindow`) and its
 "was it sent?" test (`made_nothing`): one that may have made a prediction is
 counted as sent again. A row whose create alone keeps failing for the window
 is `rejected`; creates that all keep failing for it stop the batch.
@@ -24,7 +24,7 @@ from predictions._http.decode import decode_prediction
 from predictions._http.retry import RETRYABLE_STATUSES, made_nothing, retry_delay
 from predictions._requests import Hold, create_request
 from predictions._waiting.options import WaitOptions
-from predictions._waiting.rules import POLL_FAILURE_WINDOW, is_transient_poll_error
+from predictions._waiting.rules import FailureWindow, is_transient_poll_error
 from predictions.batch._results import OpenRow, ends_the_batch, row_error, where
 from predictions.errors import APIStatusError, NotFoundError
 
@@ -79,7 +79,7 @@ class Creates:
         self._slots = slots
         self.queue: Deque[OpenRow] = collections.deque()
         self.in_flight = 0
-        self._failing_since: Optional[float] = None  # none has gone through since
+        self._failing = FailureWindow()  # creates of every row
         self._probed = False  # a create has answered: the others may follow
 
     def slots(self) -> int:
@@ -138,12 +138,12 @@ class Creates:
         """A create's answer (or its error): the row is followed, ends, or waits."""
         self.in_flight -= 1
         if isinstance(answer, BaseException):
-            self._failed(opened, answer)
+            self._handle_failure(opened, answer)
             return
         row = opened.row
         self._probed = True
         prediction, replayed = answer
-        self._failing_since = None
+        self._failing.reset()
         self._counts["created"] += 1
         prediction_id = prediction["id"]
         self._recorder.record_created(row, prediction_id, replayed)
@@ -168,7 +168,7 @@ class Creates:
             self.model = f"{self.given}:{version}"
             self._recorder.pin(self.model)
 
-    def _failed(self, opened: OpenRow, exc: BaseException) -> None:
+    def _handle_failure(self, opened: OpenRow, exc: BaseException) -> None:
         row = opened.row
         # A 404 to a create is the model not found: so for every row.
         if ends_the_batch(exc) or isinstance(exc, NotFoundError):
@@ -195,17 +195,13 @@ class Creates:
         if not is_transient_poll_error(exc):
             raise exc
         now = self.clock.monotonic()
-        if self._failing_since is None:
-            self._failing_since = now
-        elif now - self._failing_since >= POLL_FAILURE_WINDOW:
+        if self._failing.failed(now):
             raise exc  # no create has gone through for so long: the API is down
-        if opened.failing_since is None:
-            opened.failing_since = now
-        elif now - opened.failing_since >= POLL_FAILURE_WINDOW:
+        if opened.failing.failed(now):
             # The others go through; this row's create alone keeps failing.
             message = (
                 f"{where(row)}: its create failed for "
-                f"{POLL_FAILURE_WINDOW:g} s (the last time: {exc})"
+                f"{opened.failing.seconds:g} s (the last time: {exc})"
             )
             self._finish(row, row_error(row, "rejected", message))
             return

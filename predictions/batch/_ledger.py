@@ -280,7 +280,7 @@ class Ledger:
         ).fetchone()
         return None if found is None else Entry(found)
 
-    def keyed(
+    def write_key(
         self,
         key: str,
         seq: int,
@@ -317,7 +317,7 @@ class Ledger:
         ).fetchone()
         return None if found is None else str(found[0])
 
-    def created(self, key: str, prediction_id: str, replayed: bool) -> None:
+    def write_prediction(self, key: str, prediction_id: str, replayed: bool) -> None:
         """Record the prediction a row's create made."""
         self._write(
             "UPDATE rows SET state = 'created', prediction_id = ?, "

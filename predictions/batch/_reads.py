@@ -247,13 +247,13 @@ class Reads:
                 raise answer
             assert isinstance(answer, Exception)  # ends_the_batch took the others
             try:
-                delay = wait.poll_failed(answer)
+                delay = wait.back_off_after(answer)
             except PredictionsError as exc:
                 self.lost(opened, exc)
                 return
             self._queue_fetch(opened, now + delay)
             return
-        wait.polled(answer)
+        wait.record_poll(answer)
         opened.verified_at = now
         try:
             next_poll = wait.next_poll()

@@ -54,14 +54,14 @@ class Recorder:
     def record_key(self, row: Row, idempotency_key: str, resent: bool) -> None:
         """Record that a row's create is about to be sent (again, if `resent`)."""
         self._write(
-            self.ledger.keyed, row.key, row.seq, row.line, row.sha,
+            self.ledger.write_key, row.key, row.seq, row.line, row.sha,
             idempotency_key, resent,
         )  # fmt: skip
 
     def record_created(self, row: Row, prediction_id: str, replayed: bool) -> None:
         """Record a row's prediction; it is named if the ledger cannot keep it."""
         self.unrecorded[row.key] = prediction_id
-        self._write(self.ledger.created, row.key, prediction_id, replayed)
+        self._write(self.ledger.write_prediction, row.key, prediction_id, replayed)
 
     def record_result(self, row: Row, result: Mapping[str, Any]) -> None:
         """Record a row's result."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional
 
 from predictions._compat import TypedDict
-from predictions._waiting.rules import Waiting
+from predictions._waiting.rules import FailureWindow, Waiting
 from predictions.batch._rows import Row
 from predictions.errors import AuthenticationError, PermissionDeniedError
 from predictions.types import TERMINAL_STATUSES
@@ -76,7 +76,7 @@ class OpenRow:
         "check_at",
         "created_at",
         "due",
-        "failing_since",
+        "failing",
         "failures",
         "fetching",
         "idempotency_key",
@@ -100,7 +100,7 @@ class OpenRow:
         self.fetching = False
         self.model = ""  # the model its request was built for
         self.failures = 0  # its creates failed in a row
-        self.failing_since: Optional[float] = None
+        self.failing = FailureWindow()
         self.verified_at = 0.0  # when a GET last told its status
 
 

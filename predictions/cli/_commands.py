@@ -72,12 +72,14 @@ def _run(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int
     try:
         prediction = client.predictions.wait(created["id"], options)
     except KeyboardInterrupt:
-        _interrupted(client, created["id"], args)
+        _report_interrupt(client, created["id"], args)
         return EXIT_INTERRUPT
     return _finish(prediction, args.json)
 
 
-def _interrupted(client: Any, prediction_id: str, args: argparse.Namespace) -> None:
+def _report_interrupt(
+    client: Any, prediction_id: str, args: argparse.Namespace
+) -> None:
     """Say where an interrupted run's prediction stands, and how to cancel it."""
     from predictions.errors import PredictionsError
 

@@ -222,7 +222,7 @@ class _Parts:
         except Exception as exc:  # the caller's own: raised as it is
             self._fail(exc)
 
-    def failed(self, part: int, exc: Exception) -> None:
+    def fail_part(self, part: int, exc: Exception) -> None:
         if not isinstance(exc, UploadError):
             start = part * self.upload.part_size
             end = start + self._length(part)
@@ -291,7 +291,7 @@ def _send_parts(api: API, parts: _Parts) -> None:
             try:
                 etag = api.request(parts.request(part))
             except Exception as exc:
-                parts.failed(part, exc)
+                parts.fail_part(part, exc)
                 return
             parts.done(part, etag)
             part = parts.take()
@@ -318,7 +318,7 @@ async def _async_send_parts(api: API, parts: _Parts) -> None:
             try:
                 etag = await api.async_request(parts.request(part))
             except Exception as exc:
-                parts.failed(part, exc)
+                parts.fail_part(part, exc)
                 return
             parts.done(part, etag)
             part = parts.take()

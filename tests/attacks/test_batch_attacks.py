@@ -11,7 +11,6 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
-import predictions.batch._creates as batch_creates
 import predictions.batch._rows as batch_rows
 import predictions.batch._run as batch_run
 from predictions import Client
@@ -232,8 +231,8 @@ def test_created_row_whose_prediction_is_gone_is_lost_not_hung(
     path = tmp_path / "rows.ledger"
     value = {"text": "a"}
     made = Ledger(path, "demo/echo")
-    made.keyed("1", 0, None, input_sha(value), "k-1", resent=False)
-    made.created("1", "no-such-prediction", False)
+    made.write_key("1", 0, None, input_sha(value), "k-1", resent=False)
+    made.write_prediction("1", "no-such-prediction", False)
     made.commit()
     made.close()
     outcome = run_bounded(
@@ -362,7 +361,7 @@ def test_list_that_omits_running_predictions_still_ends_every_row(
 
 @pytest.mark.timeout(30)
 def test_creates_failing_forever_stop_the_batch(monkeypatch: Any) -> None:
-    monkeypatch.setattr(batch_creates, "POLL_FAILURE_WINDOW", 1.0)
+    monkeypatch.setattr("predictions._waiting.rules.POLL_FAILURE_WINDOW", 1.0)
     with LocalServer(faults=[Fault.parse("503@create")]) as srv, make_client(
         srv, max_retries=0
     ) as c:
@@ -576,7 +575,7 @@ def test_resent_key_after_a_new_model_version_gets_the_first_prediction(
     value = {"text": "a"}
     path = tmp_path / "rows.ledger"
     made = Ledger(path, "me/m")
-    made.keyed("1", 0, None, input_sha(value), "key-1", resent=False)
+    made.write_key("1", 0, None, input_sha(value), "key-1", resent=False)
     made.commit()
     made.close()
     first = requests.post(

@@ -205,15 +205,15 @@ def test_a_crash_after_keys_and_ids_are_recorded_resumes_exactly_once(
     file = InputFile(rows)
     ledger = Ledger(ledger_path, "demo/echo", str(rows.resolve()), file.sha)
     row1, row2, _ = list(file)
-    ledger.keyed(row1.key, 0, 1, row1.sha, "key-of-row-1", resent=False)
-    ledger.keyed(row2.key, 1, 2, row2.sha, "key-of-row-2", resent=False)
+    ledger.write_key(row1.key, 0, 1, row1.sha, "key-of-row-1", resent=False)
+    ledger.write_key(row2.key, 1, 2, row2.sha, "key-of-row-2", resent=False)
     ledger.commit()
     first = client.predictions.create(
         {"input": {"text": "0"}}, "demo/echo"
     )  # not through the key: a plain create, to show it is not the row's
     sent = _create_with_key(client, {"text": "0"}, "key-of-row-1")
     made = _create_with_key(client, {"text": "1"}, "key-of-row-2")
-    ledger.created(row2.key, made["id"], False)
+    ledger.write_prediction(row2.key, made["id"], False)
     ledger.commit()
     ledger.close()
     before = len(server.predictions)
@@ -572,10 +572,9 @@ def test_a_list_that_keeps_showing_an_ended_prediction_holds_no_row_forever(
 def test_a_row_whose_create_alone_keeps_failing_fails_alone(
     server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from predictions.batch import _creates as _batch_creates
     from predictions.errors import InternalServerError
 
-    monkeypatch.setattr(_batch_creates, "POLL_FAILURE_WINDOW", 1.0)
+    monkeypatch.setattr("predictions._waiting.rules.POLL_FAILURE_WINDOW", 1.0)
     with Client(server.base_url, trust_env=False, max_retries=0) as client:
         original = client.api.request
 

@@ -448,13 +448,13 @@ def test_no_part_starts_after_one_has_failed(
     mocked.assert_all_requests_are_fired = False
     urls = add_create(mocked, 8, 1)  # 8 parts, 4 at once
     recorded = threading.Event()
-    real_failed = uploads_module._Parts.failed
+    real_failed = uploads_module._Parts.fail_part
 
     def failed(self: Any, part: int, exc: Exception) -> None:
         real_failed(self, part, exc)
         recorded.set()
 
-    monkeypatch.setattr(uploads_module._Parts, "failed", failed)
+    monkeypatch.setattr(uploads_module._Parts, "fail_part", failed)
     first = threading.Lock()
 
     def answer(request: Any) -> Tuple[int, Dict[str, str], str]:
