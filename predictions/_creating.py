@@ -32,7 +32,7 @@ import requests
 from predictions._http.api import API
 from predictions._http.decode import decode_prediction
 from predictions._http.request import Request
-from predictions._requests import Hold, check_create, create_request
+from predictions._requests import check_create, create_request
 from predictions._waiting.options import (
     DEFAULT_ASYNC_WAIT_OPTIONS,
     DEFAULT_WAIT_OPTIONS,
@@ -40,6 +40,7 @@ from predictions._waiting.options import (
     BaseWaitOptions,
     WaitOptions,
     check_wait_options,
+    hold_of,
 )
 from predictions._waiting.rules import Waiting
 from predictions._waiting.schedule import async_wait_for, wait_for
@@ -311,7 +312,7 @@ class Creating:
         self.started = self.api.clock.monotonic()
         timeout = self.options.timeout
         self.deadline = None if timeout is None else self.started + timeout
-        hold = Hold(self.options, self.deadline) if held else None
+        hold = hold_of(self.options, self.deadline) if held else None
         self.sent_request = create_request(
             sent,
             self.model,

@@ -24,7 +24,6 @@ from urllib.parse import quote
 from predictions._checks import MAX_SECONDS, check_number
 from predictions._http.decode import decode_nothing, decode_page, decode_prediction
 from predictions._http.request import Request, json_body
-from predictions._waiting.options import BaseWaitOptions
 from predictions.pagination import (
     PaginationOptions,
     check_pagination_options,
@@ -239,14 +238,18 @@ def check_create(params: Any, model: str) -> ModelRef:
 class Hold(NamedTuple):
     """What a create that waits asks: that the server hold it, and until when.
 
+    Made from a wait's options by `_waiting.options.hold_of`.
+
     Attributes:
-        options: The wait's options: the hold asked for is `prefer_wait`,
-            cut to `timeout` (none when they cancel on Ctrl-C).
+        seconds: The longest hold asked for (`Prefer: wait=N`, whole seconds,
+            down); None for the server's default (`Prefer: wait`); under a
+            second for none (the create still waits: its deadline holds, and
+            a streamed create still asks for its stream).
         deadline: A clock time the create may not run past (the wait's), or
             None.
     """
 
-    options: BaseWaitOptions[Any]
+    seconds: Optional[float]
     deadline: Optional[float] = None
 
 
@@ -312,7 +315,7 @@ def create_request(
     if validate is not None:
         headers["Validate-Input"] = "true" if validate else "false"
     read_timeout = None
-    prefer, seconds = (None, 0.0) if hold is None else _prefer(hold.options)
+    prefer, seconds = (None, 0.0) if hold is None else _prefer(hold.seconds)
     answer_stream = hold is not None and stream
     if answer_stream:
         headers["Accept"] = "text/event-stream, application/json"
@@ -343,18 +346,11 @@ def open_stream(response: Any) -> Any:
     return response
 
 
-def _prefer(options: BaseWaitOptions[Any]) -> Tuple[Optional[str], float]:
+def _prefer(hold: Optional[float]) -> Tuple[Optional[str], float]:
     """The `Prefer` header that asks the server to hold a create, and the hold.
 
-    No header when the options ask for no hold, when their deadline is under
-    a second away, or when they ask to cancel on Ctrl-C (which needs the
-    prediction's id at once, so the create cannot be held).
+    No header for a hold under a second.
     """
-    if options.cancel_on_interrupt:
-        return None, 0.0  # a Ctrl-C can cancel only a prediction whose id is known
-    hold = options.prefer_wait
-    if options.timeout is not None:
-        hold = options.timeout if hold is None else min(hold, options.timeout)
     if hold is None:
         return "wait", HOLD_ASSUMED
     seconds = int(hold)  # whole seconds, down: the answer comes by the deadline

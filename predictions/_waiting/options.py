@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Generic, Mapping, Optional, TypeVar
 
 from predictions._checks import MAX_SECONDS, check_number
+from predictions._requests import Hold
 from predictions.types import TERMINAL_STATUSES, PredictionWithIO
 
 
@@ -145,6 +146,20 @@ def check_wait_options(options: Any, *, asynchronous: bool) -> None:
         )
 
 
+def hold_of(options: BaseWaitOptions[Any], deadline: Optional[float] = None) -> Hold:
+    """The hold a create that waits with these options asks of the server.
+
+    `prefer_wait`, cut to `timeout`; none when they cancel on Ctrl-C (which
+    needs the prediction's id at once, so the create cannot be held).
+    """
+    if options.cancel_on_interrupt:
+        return Hold(0.0, deadline)
+    seconds = options.prefer_wait
+    if options.timeout is not None:
+        seconds = options.timeout if seconds is None else min(seconds, options.timeout)
+    return Hold(seconds, deadline)
+
+
 __all__ = [
     "DEFAULT_ASYNC_WAIT_OPTIONS",
     "DEFAULT_WAIT_OPTIONS",
@@ -155,5 +170,6 @@ __all__ = [
     "check_timeout",
     "check_wait_numbers",
     "check_wait_options",
+    "hold_of",
     "is_terminal",
 ]

@@ -23,7 +23,6 @@ from predictions._creating import fire_on_create
 from predictions._http.decode import decode_prediction
 from predictions._http.retry import RETRYABLE_STATUSES, made_nothing, retry_delay
 from predictions._requests import Hold, create_request
-from predictions._waiting.options import WaitOptions
 from predictions._waiting.rules import FailureWindow, is_transient_poll_error
 from predictions.batch._results import OpenRow, ends_the_batch, row_error, where
 from predictions.errors import APIStatusError, NotFoundError
@@ -75,7 +74,7 @@ class Creates:
         self._submit = submit
         self._finish = finish
         self._counts = counts
-        self._hold = Hold(WaitOptions(prefer_wait=hold)) if hold > 0 else None
+        self._hold = Hold(hold) if hold > 0 else None
         self._slots = slots
         self.queue: Deque[OpenRow] = collections.deque()
         self.in_flight = 0
