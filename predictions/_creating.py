@@ -147,12 +147,12 @@ class CreateMethods:
                 infinity, or the model reference is not in owner/name or
                 owner/name:version-number format.
         """
-        if wait:
-            check_wait_options(wait_options, asynchronous=False)
+        _check_wait(wait, wait_options, asynchronous=False)
         creating = Creating(self._api, params, model, wait_options, stream, max_retries)
         sent = creating.upload(upload_progress)
         if wait and stream:
-            answer = self._api.request(creating.request(sent, held=True))
+            with creating.timing_out():
+                answer = self._api.request(creating.request(sent, held=True))
             return follow(self._api, *creating.following(answer))
         with creating.timing_out():
             answer = self._api.request(creating.request(sent, held=wait))
@@ -220,12 +220,13 @@ class CreateMethods:
         With `wait=True, stream=True`, an async iterator over the events is
         returned (see `async_stream`).
         """
-        if wait:
-            check_wait_options(wait_options, asynchronous=True)
+        _check_wait(wait, wait_options, asynchronous=True)
         creating = Creating(self._api, params, model, wait_options, stream, max_retries)
         sent = await creating.async_upload(upload_progress)
         if wait and stream:
-            answer = await self._api.async_request(creating.request(sent, held=True))
+            with creating.timing_out():
+                request = creating.request(sent, held=True)
+                answer = await self._api.async_request(request)
             following = await self._api.in_pool(creating.following, answer)
             return async_follow(self._api, *following)
         with self._api.hold_place(wait) as held, creating.timing_out():
@@ -369,6 +370,21 @@ class Creating:
             return following, answer
         prediction = self.fire_on_create(self.api.read(answer, decode_prediction))
         return Following(self.api, prediction["id"], deadline=self.deadline), None
+
+
+def _check_wait(wait: Any, options: Any, *, asynchronous: bool) -> None:
+    """Refuse wait options given as `wait` (they would be taken as True, unread).
+
+    Raises:
+        TypeError: `wait` is wait options, or `wait_options` is not right.
+    """
+    if isinstance(wait, BaseWaitOptions):
+        raise TypeError(
+            "wait is True or False: pass the options as wait_options=..., "
+            "with wait=True"
+        )
+    if wait:
+        check_wait_options(options, asynchronous=asynchronous)
 
 
 def fire_on_create(

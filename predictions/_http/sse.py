@@ -18,6 +18,7 @@ a byte at a time costs time in proportion to its length, not its square.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from predictions.errors import StreamError
@@ -65,9 +66,10 @@ class EventDecoder:
             raise self._failure
         buffer = self._buffer
         buffer += chunk
-        if self._after_cr and buffer[:1] == b"\n":
-            del buffer[:1]  # the `\n` of a `\r\n` cut between two pieces
-        self._after_cr = False
+        if self._after_cr and buffer:
+            if buffer[:1] == b"\n":
+                del buffer[:1]  # the `\n` of a `\r\n` cut between two pieces
+            self._after_cr = False
         if self._at_start:
             if len(buffer) < len(_BOM) and _BOM.startswith(bytes(buffer)):
                 return []  # a mark, or not, once more bytes come
@@ -150,19 +152,17 @@ class EventDecoder:
         return StreamError(f"the event stream sent {what}", last_event_id=self.last_id)
 
 
-def _line_end(buffer: bytearray, start: int) -> Optional[Tuple[int, int]]:
-    r"""(end of the line, start of the next) from `start`, or None if no line ends.
+_LINE_END = re.compile(rb"\r\n?|\n")
+"""A line's end: `\r\n`, `\r` or `\n`, whichever comes first."""
 
-    A `\r` ends a line at once; a `\n` right after it belongs to it.
+
+def _line_end(buffer: bytearray, start: int) -> Optional[Tuple[int, int]]:
+    """(end of the line, start of the next) from `start`, or None if no line ends.
+
+    The search stops at the first line end, so each byte is looked at once.
     """
-    newline = buffer.find(b"\n", start)
-    cr = buffer.find(b"\r", start, newline if newline >= 0 else len(buffer))
-    if cr >= 0:
-        after = cr + 2 if buffer[cr + 1 : cr + 2] == b"\n" else cr + 1
-        return cr, after
-    if newline >= 0:
-        return newline, newline + 1
-    return None
+    found = _LINE_END.search(buffer, start)
+    return None if found is None else (found.start(), found.end())
 
 
 __all__ = ["MAX_EVENT_BYTES", "EventDecoder"]

@@ -58,6 +58,7 @@ from predictions._http.sse import EventDecoder
 from predictions._requests import prediction_path, stream_request
 from predictions._waiting.rules import RUN_LIMIT, Ending
 from predictions.errors import (
+    APITimeoutError,
     InvalidResponseError,
     PredictionsError,
     StreamError,
@@ -155,6 +156,10 @@ class Following(Ending):
             yield
         except StreamError:
             raise
+        except APITimeoutError as exc:
+            if exc.deadline_reached:  # the caller's: a wait's timeout, not a break
+                raise self.timed_out() from exc
+            raise self.error(f"the event stream could not be resumed ({exc})") from exc
         except PredictionsError as exc:
             raise self.error(f"the event stream could not be resumed ({exc})") from exc
 
@@ -253,14 +258,21 @@ class Following(Ending):
         if error is None and not quick:
             self.failures = 0
             self.idle_closes += 1  # normal, but never in a tight loop
-            return backoff(self.idle_closes, self.api.clock.random)
+            return self._backoff(self.idle_closes)
         self.failures += 1
         if self.failures > self.api.settings.max_retries:
             reason = "broke off" if error is not None else "closed at once"
             raise self.error(f"the event stream {reason} {self.failures} times") from (
                 error
             )
-        return backoff(self.failures, self.api.clock.random)
+        return self._backoff(self.failures)
+
+    def _backoff(self, count: int) -> float:
+        """The wait before resuming, cut so as not to pass the caller's deadline."""
+        delay = backoff(count, self.api.clock.random)
+        if self.deadline is None:
+            return delay
+        return max(0.0, min(delay, self.deadline - self.api.clock.monotonic()))
 
     def check_time(self) -> None:
         """End a stream past the caller's deadline, or silent for too long.
@@ -271,16 +283,21 @@ class Following(Ending):
         """
         now = self.api.clock.monotonic()
         if self.deadline is not None and now >= self.deadline:
-            raise WaitTimeoutError(
-                f"the prediction's event stream did not end within the wait's "
-                f"timeout ({self.deadline - self.started:g} s)",
-                prediction=cast(Any, self.prediction),
-            )
+            raise self.timed_out()
         if now - self.heard_at >= SILENCE_LIMIT:
             raise self.error(
                 f"the event stream sent no event for {SILENCE_LIMIT:g} s (no "
                 "prediction runs longer)"
             )
+
+    def timed_out(self) -> WaitTimeoutError:
+        """The error of a stream past the caller's deadline."""
+        assert self.deadline is not None
+        return WaitTimeoutError(
+            f"the prediction's event stream did not end within the wait's "
+            f"timeout ({self.deadline - self.started:g} s)",
+            prediction=cast(Any, self.prediction),
+        )
 
     def error(self, message: str) -> StreamError:
         """A `StreamError` that says where to resume."""

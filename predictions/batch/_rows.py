@@ -319,7 +319,7 @@ def _records(file: TextIO) -> Iterator[Tuple[int, Optional[str]]]:
         line = file.readline(MAX_ROW_BYTES + 1)
         if not line:
             return
-        first, parts, size, quotes = ended + 1, [line], len(line), _Quotes()
+        first, parts, size, quotes = ended + 1, [line], _size(line), _Quotes()
         while True:
             quotes.feed(line)
             if line.endswith(("\n", "\r")):
@@ -331,10 +331,15 @@ def _records(file: TextIO) -> Iterator[Tuple[int, Optional[str]]]:
             line = file.readline(MAX_ROW_BYTES + 1 if parts else _CHUNK)
             if not line:
                 break  # the file's end
-            size += len(line)
+            size += _size(line)
             if parts:
                 parts.append(line)
         yield first, ("".join(parts) if parts and size <= MAX_ROW_BYTES else None)
+
+
+def _size(text: str) -> int:
+    """The bytes of `text` in UTF-8 (the row limit is in bytes, as for JSONL)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 class _Quotes:

@@ -40,6 +40,8 @@ def check(args: argparse.Namespace) -> None:
     files = [("--input", args.input)]
     if args.output != "-":
         files.append(("--output", args.output))
+    elif _stdout_path():  # a redirect: `--output - >> rows.jsonl`
+        files.append(("--output - (stdout)", _stdout_path()))
     ledger = ledger_path(args)
     if ledger is not None:
         files.append(
@@ -52,6 +54,14 @@ def check(args: argparse.Namespace) -> None:
                     f"{name} and {other} are the same file ({path}): the batch "
                     "would write over it; nothing was touched"
                 )
+
+
+def _stdout_path() -> str:
+    """What stdout writes to, as a path `_same_file` can compare (a redirect)."""
+    try:
+        return f"/dev/fd/{sys.stdout.fileno()}"
+    except (AttributeError, OSError, ValueError):  # replaced (tests), or closed
+        return ""
 
 
 def _same_file(one: str, other: str) -> bool:

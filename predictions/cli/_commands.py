@@ -135,11 +135,10 @@ def _print_events(client: Any, params: Dict[str, Any], args: argparse.Namespace)
             text = data if isinstance(data, str) else json.dumps(data)
             print(text, end="" if isinstance(data, str) else "\n", flush=True)
         if event["event"] in ("done", "error"):
-            last = (
-                data
-                if event["event"] == "done"
-                else {"status": "failed", "error": data}
-            )
+            if event["event"] == "error":
+                last = {"status": "failed", "error": data}
+            else:  # `done`: the final prediction (a server's odd one: no status)
+                last = data if isinstance(data, dict) else {}
             if not args.json:
                 if pieces == 0 and last.get("status") == "succeeded":
                     print_output(last.get("output"))
@@ -148,7 +147,9 @@ def _print_events(client: Any, params: Dict[str, Any], args: argparse.Namespace)
                 sys.stdout.flush()  # before the stream's end reaches the plugins
     if last.get("status") == "succeeded":
         return EXIT_OK
-    error = (last.get("error") or {}).get("message", "no terminal event")
+    error = last.get("error")
+    error = error.get("message") if isinstance(error, dict) else error
+    error = error or "no terminal event"
     print(
         f"predictions: the prediction {last.get('status', 'ended')}: {error}",
         file=sys.stderr,

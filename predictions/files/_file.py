@@ -27,6 +27,11 @@ DEFAULT_MIME_TYPE = "application/octet-stream"
 Content = Union[bytes, bytearray, memoryview, str, "os.PathLike[Any]", BinaryIO]
 """What `File` takes: bytes, a path, or a binary file object."""
 
+_UNKNOWN_SIZE = (
+    "{name} is not a file whose size can be known (a device, or a file of "
+    "/proc that says 0 bytes yet holds more): copy what to send into a file, "
+    "or pass bytes"
+)
 _TEXT_HINT = "to send a text's contents, pass text.encode() or put the string itself"
 # mimetypes names the compression of "x.tar.gz" apart from the type of what it holds.
 _COMPRESSED = {"gzip": "application/gzip", "bzip2": "application/x-bzip2"}
@@ -228,7 +233,10 @@ def _path_size(path: Union[str, bytes], name: str) -> int:
             "pass File(open(path, 'rb')) to read it once into a temporary file"
         )
     with open(path, "rb") as handle:  # a file that cannot be read fails here
-        return os.fstat(handle.fileno()).st_size
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0 and handle.read(1):  # /proc/...: says 0, yet holds bytes
+            raise ValueError(_UNKNOWN_SIZE.format(name=repr(name)))
+        return size
 
 
 def _stream_name(stream: Any) -> Optional[str]:
@@ -256,14 +264,16 @@ def _stream_source(stream: Any, lock: threading.Lock) -> Tuple[_Source, int]:
     seekable = getattr(stream, "seekable", None)
     if seekable is not None and seekable():
         if not _regular(stream):  # /dev/zero seeks, and says its end is at 0
-            raise ValueError(
-                f"{stream!r} is not a regular file (a device?): its size cannot "
-                "be known; copy what to send into a file, or pass bytes"
-            )
-        start = stream.tell()
-        stream.seek(0, io.SEEK_END)
-        size = stream.tell() - start
-        stream.seek(start)
+            raise ValueError(_UNKNOWN_SIZE.format(name=repr(stream)))
+        try:
+            start = stream.tell()
+            stream.seek(0, io.SEEK_END)
+            size = stream.tell() - start
+            stream.seek(start)
+            if size == 0 and stream.read(1):  # /proc/...: says 0, yet holds bytes
+                raise ValueError(_UNKNOWN_SIZE.format(name=repr(stream)))
+        except OSError:  # /proc/cpuinfo will not seek to its end
+            raise ValueError(_UNKNOWN_SIZE.format(name=repr(stream))) from None
         return _StreamSource(stream, start, lock), size
     # It cannot be read twice: keep one copy, on disk (removed with the File).
     spool = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the File)

@@ -235,8 +235,11 @@ class WebhookReceiver:
             The first matching delivery.
 
         Raises:
+            TypeError: `timeout` is not a number.
+            ValueError: `timeout` is negative, NaN, infinite or over 30 days.
             TimeoutError: None came in time.
         """
+        check_number("timeout", timeout, maximum=MAX_SECONDS)
         deadline = time.monotonic() + timeout
         with self._condition:
             while True:

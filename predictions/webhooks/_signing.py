@@ -158,7 +158,9 @@ def verify(
             f"of {tolerance} s"
         ) from None
     if abs(off) > tolerance:
-        when = f"{int(off)} s old" if off > 0 else f"{int(-off)} s in the future"
+        # Whole seconds, but for a fraction of one (a tolerance of 0).
+        size = f"{abs(off):g}" if abs(off) < 1 else str(int(abs(off)))
+        when = f"{size} s old" if off > 0 else f"{size} s in the future"
         raise WebhookToleranceError(
             f"the timestamp is {when}, outside the tolerance of {tolerance} s"
         )

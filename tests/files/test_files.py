@@ -1012,6 +1012,6 @@ def test_a_device_opened_as_a_file_is_refused_when_made(
     mocked: responses.RequestsMock,
 ) -> None:
     """`File(open('/dev/zero', 'rb'))` said its size was 0 (issue 19)."""
-    with open("/dev/zero", "rb") as zero, pytest.raises(ValueError, match="regular"):
+    with open("/dev/zero", "rb") as zero, pytest.raises(ValueError, match="size can"):
         File(zero)
     assert len(mocked.calls) == 0
