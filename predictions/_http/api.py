@@ -81,14 +81,6 @@ class API:
         if self.pacer is not None:
             self.pacer.after_fork()
 
-    def take_hold(self) -> bool:
-        """Take one of the pool's places for a held request, if one is free."""
-        return self._holds.acquire(blocking=False)
-
-    def give_hold(self) -> None:
-        """Give back a place taken by `take_hold`."""
-        self._holds.release()
-
     def executor(self) -> ThreadPoolExecutor:
         """Return the thread pool that runs the async variants, made on first use.
 
@@ -207,9 +199,7 @@ class API:
             return request.decode(response)
 
         def on_retry(number: int, delay: float, error: BaseException) -> None:
-            absolute = request.path.startswith(("https://", "http://"))
-            url = request.path if absolute else self.base_url + request.path
-            url = url.split("?")[0]  # a pre-signed URL's query is a credential
+            url = request.url(self.base_url).split("?")[0]  # a query: a credential
             logger.debug(
                 "retrying %s %s in %.1f s (attempt %d failed: %s)",
                 request.method,
@@ -269,12 +259,12 @@ class API:
             Whether a place was taken, so the request may be held; the place
             is given back on the way out.
         """
-        held = wanted and self.take_hold()
+        held = wanted and self._holds.acquire(blocking=False)
         try:
             yield held
         finally:
             if held:
-                self.give_hold()
+                self._holds.release()
 
     async def in_pool(self, function: Callable[..., T], *args: Any) -> T:
         """Run a blocking call on the client's thread pool, awaiting its result.

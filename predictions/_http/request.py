@@ -77,6 +77,12 @@ class Request:
         if self.max_retries is not None:
             check_count("max_retries", self.max_retries)
 
+    def url(self, base_url: str) -> str:
+        """Where the request goes: its own URL (pre-signed), or below the API's."""
+        if self.path.startswith(("https://", "http://")):
+            return self.path
+        return base_url + self.path
+
 
 def json_body(value: Any) -> bytes:
     """Encode a JSON body: compact UTF-8, refusing NaN and infinities.

@@ -18,7 +18,6 @@ jitter. No sleep runs past the caller's deadline.
 from __future__ import annotations
 
 import email.utils
-import time
 from typing import TYPE_CHECKING, Callable, List, Mapping, Optional, TypeVar
 
 from predictions._clock import Clock
@@ -70,7 +69,7 @@ def backoff(attempt: int, rand: Callable[[], float]) -> float:
 
 
 def rate_limit_delay(
-    headers: Mapping[str, str], now: Callable[[], float] = time.time
+    headers: Mapping[str, str], now: Callable[[], float]
 ) -> Optional[float]:
     """Return how long a 429 asks the client to wait, or None if it does not say.
 
@@ -81,7 +80,7 @@ def rate_limit_delay(
 
     Args:
         headers: The answer's headers (a case-insensitive mapping).
-        now: The wall clock, for tests.
+        now: The wall clock (the client's `Clock.wall`).
 
     Returns:
         The delay in seconds, or None.

@@ -173,8 +173,7 @@ class Transport:
         if seconds_left is not None:
             total = min(total, seconds_left)
         timeout = (min(settings.timeout[0], total), min(read, total))
-        absolute = request.path.startswith(("https://", "http://"))
-        url = request.path if absolute else self.settings.base_url + request.path
+        url = request.url(self.settings.base_url)
         started = time.monotonic()
         limits = Attempt(started + total, timeout[1])
         set_current(limits)

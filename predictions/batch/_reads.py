@@ -45,9 +45,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("predictions")
 
-"""The statuses a scan lists: a prediction of the batch not among them has ended
-(sorted: the same query every time)."""
-
 PAGE_SIZE = 50
 """Predictions per page of a scan (the hosted API's largest page)."""
 

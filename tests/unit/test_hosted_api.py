@@ -295,16 +295,20 @@ def test_held_async_creates_take_half_the_thread_pool_at_most(
 ) -> None:
     """A thousand async creates must not queue behind each other's holds."""
     client = Client(BASE, TOKEN, max_workers=4, pacing=False)
-    assert client.api.take_hold()
-    assert client.api.take_hold()
-    assert not client.api.take_hold(), "two of four threads are for holds"
     mocked.add("POST", CREATE, json=prediction(status="succeeded"), status=201)
-    asyncio.run(client.predictions.async_create({"input": 1}, "o/n", wait=True))
-    assert "Prefer" not in mocked.calls[0].request.headers, "no place: not held"
-    client.api.give_hold()
-    asyncio.run(client.predictions.async_create({"input": 1}, "o/n", wait=True))
-    assert mocked.calls[1].request.headers["Prefer"] == "wait"
-    assert client.api.take_hold(), "the held create gave its place back"
+    with client.api.hold_place(True) as one:
+        assert one
+        with client.api.hold_place(True) as two:
+            assert two
+            with client.api.hold_place(True) as three:
+                assert not three, "two of four threads are for holds"
+            asyncio.run(client.predictions.async_create({"input": 1}, "o/n", True))
+            headers = mocked.calls[0].request.headers
+            assert "Prefer" not in headers, "no place: not held"
+        asyncio.run(client.predictions.async_create({"input": 1}, "o/n", wait=True))
+        assert mocked.calls[1].request.headers["Prefer"] == "wait"
+        with client.api.hold_place(True) as again:
+            assert again, "the held create gave its place back"
     client.close()
 
 
