@@ -1,8 +1,9 @@
 """Every exit code of the command line, in one place.
 
-0 succeeded; 1 the prediction failed or was cancelled; 2 a usage error
-(nothing was sent); 3 an API or network error; 4 the wait timed out;
-130 Ctrl-C; 141 the reader of the output went away (`| head`).
+0 succeeded; 1 the prediction failed or was cancelled (a webhook is not
+authentic; `serve` could not listen); 2 a usage error (nothing was sent);
+3 an API or network error; 4 the wait timed out; 130 Ctrl-C; 141 the reader
+of the output went away (`| head`).
 """
 
 EXIT_OK = 0

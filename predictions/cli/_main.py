@@ -40,7 +40,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["serve"]:
-        from predictions.testing._serve import main as serve
+        from predictions.cli._serve import main as serve
 
         return serve(args_list[1:])
     parser = build_parser()

@@ -14,8 +14,8 @@ from typing import Any, ClassVar, Dict, List, Type
 import pytest
 import requests
 
+from predictions.cli._serve import main
 from predictions.testing import LocalServer, RateLimit
-from predictions.testing._serve import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,7 @@ def test_serve_prints_its_url_and_stops_on_ctrl_c() -> None:
     command = [
         sys.executable,
         "-m",
-        "predictions.testing._serve",
+        "predictions.cli._serve",
         "serve",
         "--port",
         "0",
@@ -401,7 +401,7 @@ def test_serve_help_shows_examples_that_parse(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Every other command's --help had examples; serve's had none (issue 19)."""
-    from predictions.testing._serve_args import EXAMPLES, build_parser
+    from predictions.cli._serve_args import EXAMPLES, build_parser
 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--help"])

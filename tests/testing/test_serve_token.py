@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Dict, List, Optional, Tuple
 import pytest
 import requests
 
-from predictions.testing._serve import main
+from predictions.cli._serve import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cret-token"

@@ -17,8 +17,9 @@ import time
 from typing import Any, List, Optional
 
 from predictions._checks import clean_token
+from predictions.cli._exit import EXIT_FAILED, EXIT_OK
+from predictions.cli._serve_args import TOKEN_ENV, build_parser
 from predictions.testing._http.faults import Faults
-from predictions.testing._serve_args import TOKEN_ENV, build_parser
 
 TOKEN_WARNING = (
     "predictions serve: warning: --token puts the token in the process list,"
@@ -112,7 +113,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         # backslashreplace: such a host must not break the printing too.
         message = message.encode("utf-8", "backslashreplace").decode("utf-8")
         print(f"predictions serve: {message}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     if hasattr(signal, "SIGTERM"):
         # ValueError: not the main thread, where only Ctrl-C can stop it.
         with contextlib.suppress(ValueError):
@@ -134,7 +135,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         pass
     finally:
         server.stop()
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import argparse
 import math
 from typing import Callable, NoReturn, TypeVar
 
+from predictions.cli._exit import EXIT_USAGE
 from predictions.testing._api.app import CANCEL_DELAY
 from predictions.testing._api.events import (
     DEFAULT_HEARTBEAT,
@@ -43,7 +44,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """Print `predictions serve: error: ...` and exit with status 2."""
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _number(
