@@ -1,4 +1,9 @@
-"""The exceptions this client raises: their type says what to do about them."""
+"""The exceptions this client raises: their type says what to do about them.
+
+Every exception class of the client lives here (the last three never leave
+the package). The local server, `predictions.testing`, is a program of its
+own: the signals its modules raise to each other stay private to them.
+"""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ from predictions.testing._api.protocol import (
 )
 from predictions.testing._api.ratelimit import RateLimiter
 from predictions.testing._api.store import NotCancellable
-from predictions.testing._api.uploads import UploadError, Uploads
+from predictions.testing._api.uploads import UploadRefused, Uploads
 
 CANCEL_DELAY = 0.05
 """Seconds between a cancel's answer and its effect (ours: short, observable)."""
@@ -265,7 +265,7 @@ class App:
             return invalid(*errors)
         try:
             url = self.uploads.complete(params[0], etags)
-        except UploadError as exc:
+        except UploadRefused as exc:
             return error(exc.status, exc.detail)
         return Response(200, {"download_url": url})
 

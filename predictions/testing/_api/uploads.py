@@ -38,7 +38,7 @@ CHUNK = 64 * 1024
 """Bytes read or written at a time."""
 
 
-class UploadError(Exception):
+class UploadRefused(Exception):
     """A request about an upload cannot be served; `status` and `detail` say why."""
 
     def __init__(self, status: int, detail: str) -> None:
@@ -138,7 +138,7 @@ class Uploads:
 
     def _folder(self, upload_id: str) -> str:
         if self._dir is None:
-            raise UploadError(503, "The server is not running")
+            raise UploadRefused(503, "The server is not running")
         return os.path.join(self._dir.name, upload_id)
 
     # ---- the API's side -----------------------------------------------------
@@ -166,7 +166,7 @@ class Uploads:
             The download URL.
 
         Raises:
-            UploadError: 404 unknown upload; 400 a part missing or another
+            UploadRefused: 404 unknown upload; 400 a part missing or another
                 count or ETag than the parts stored; 409 completed already
                 with other ETags.
         """
@@ -174,10 +174,12 @@ class Uploads:
         with self._lock:
             upload = self._uploads.get(upload_id)
             if upload is None:
-                raise UploadError(404, "Upload not found")
+                raise UploadRefused(404, "Upload not found")
             if upload.completed is not None:
                 if upload.completed != given:
-                    raise UploadError(409, "Upload already completed with other ETags")
+                    raise UploadRefused(
+                        409, "Upload already completed with other ETags"
+                    )
             else:
                 self._check_parts(upload, given)
                 self._join(upload)
@@ -191,15 +193,15 @@ class Uploads:
 
     def _check_parts(self, upload: Upload, given: List[str]) -> None:
         if len(given) != upload.parts:
-            raise UploadError(
+            raise UploadRefused(
                 400, f"The upload has {upload.parts} parts; {len(given)} ETags given"
             )
         for index, etag in enumerate(given):
             stored = upload.etags.get(index)
             if stored is None:
-                raise UploadError(400, f"Part {index} was never uploaded")
+                raise UploadRefused(400, f"Part {index} was never uploaded")
             if not hmac.compare_digest(stored, etag):
-                raise UploadError(
+                raise UploadRefused(
                     400,
                     f"ETag of part {index} does not match the part stored:"
                     f" {etag!r} given, {quoted(stored)!r} stored",
@@ -239,19 +241,19 @@ class Uploads:
             `(upload, index)`.
 
         Raises:
-            UploadError: 403 a bad or missing signature; 404 no such upload
+            UploadRefused: 403 a bad or missing signature; 404 no such upload
                 or part; 409 the upload is completed.
         """
         expected = self._signature(upload_id, index)
         if not hmac.compare_digest(expected.encode(), signature.encode()):
-            raise UploadError(403, "Bad or missing signature for this part URL")
+            raise UploadRefused(403, "Bad or missing signature for this part URL")
         with self._lock:
             upload = self._uploads.get(upload_id)
         number = int(index) if index.isdigit() and index.isascii() else -1
         if upload is None or not 0 <= number < upload.parts:
-            raise UploadError(404, "No such upload part")
+            raise UploadRefused(404, "No such upload part")
         if upload.completed is not None:
-            raise UploadError(409, "Upload already completed; its parts are final")
+            raise UploadRefused(409, "Upload already completed; its parts are final")
         return upload, number
 
     def store_part(
@@ -269,7 +271,7 @@ class Uploads:
 
         Raises:
             ConnectionError: The body ended early (nothing is stored).
-            UploadError: 404 the upload was forgotten, 409 it was completed,
+            UploadRefused: 404 the upload was forgotten, 409 it was completed,
                 meanwhile.
         """
         folder = self._folder(upload.id)
@@ -287,9 +289,9 @@ class Uploads:
                     left -= len(chunk)
             with self._lock:
                 if self._uploads.get(upload.id) is not upload:
-                    raise UploadError(404, "No such upload part")
+                    raise UploadRefused(404, "No such upload part")
                 if upload.completed is not None:
-                    raise UploadError(409, "Upload already completed")
+                    raise UploadRefused(409, "Upload already completed")
                 os.replace(temporary, os.path.join(folder, str(index)))
                 upload.etags[index] = digest.hexdigest()
         finally:
@@ -301,14 +303,14 @@ class Uploads:
         """The completed upload a download URL's token names.
 
         Raises:
-            UploadError: 404 unknown token; 403 the URL has expired.
+            UploadRefused: 404 unknown token; 403 the URL has expired.
         """
         with self._lock:
             upload = self._tokens.get(token)
             if upload is None or upload.path is None:
-                raise UploadError(404, "File not found")
+                raise UploadRefused(404, "File not found")
             if self._clock() >= upload.expires:
-                raise UploadError(403, "This download URL has expired")
+                raise UploadRefused(403, "This download URL has expired")
             return upload
 
     def open_file(self, url: str) -> IO[bytes]:
@@ -326,7 +328,7 @@ class Uploads:
             )
         try:
             upload = self.download(token)
-        except UploadError as exc:
+        except UploadRefused as exc:
             raise ValueError(f"{url!r}: {exc.detail}") from None
         assert upload.path is not None
         return open(upload.path, "rb")

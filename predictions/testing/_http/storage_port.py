@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 from predictions.testing._api.protocol import Response, error
-from predictions.testing._api.uploads import CHUNK, UploadError, Uploads
+from predictions.testing._api.uploads import CHUNK, UploadRefused, Uploads
 from predictions.testing._http.faults import Fault, fault_answer
 from predictions.testing._http.listener import BaseHandler
 
@@ -67,7 +67,7 @@ class StorageHandler(BaseHandler[Uploads]):
             else:
                 self._download(parts[2], fault)
                 return
-        except UploadError as exc:
+        except UploadRefused as exc:
             self._refuse(error(exc.status, exc.detail))
             return
         if fault is None:
@@ -85,11 +85,11 @@ class StorageHandler(BaseHandler[Uploads]):
         expected = upload.part_length(number)
         length = self.declared_length()
         if self.chunked() or self.headers.get("Content-Length") is None:
-            raise UploadError(
+            raise UploadRefused(
                 400, f"Send Content-Length: {expected} (part {number}'s size)"
             )
         if length != expected:
-            raise UploadError(
+            raise UploadRefused(
                 400,
                 f"Part {number} is {expected} bytes; Content-Length says"
                 f" {self.headers.get('Content-Length')}",
