@@ -1,0 +1,148 @@
+"""`run_batch`: a batch's arguments checked, and its rows, ledger and run made.
+
+Everything it needs is imported on its first call: `as_completed` and
+`import predictions.batch` pay nothing for the batch runner.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Iterable,
+    Mapping,
+    Optional,
+    Sized,
+    Union,
+)
+
+if TYPE_CHECKING:
+    from predictions.batch._results import BatchProgress
+    from predictions.batch._run import BatchRun
+    from predictions.client import Client
+
+
+def run_batch(
+    inputs: Union[Iterable[Mapping[str, Any]], str, os.PathLike[str]],
+    model: str,
+    *,
+    client: Client,
+    ledger: Union[str, os.PathLike[str], None] = None,
+    key: Optional[str] = None,
+    concurrency: int = 32,
+    hold: float = 5.0,
+    ordered: bool = False,
+    retry_failed: bool = False,
+    force: bool = False,
+    poll_interval: float = 1.0,
+    on_progress: Optional[Callable[[BatchProgress], None]] = None,
+    format: Optional[str] = None,
+) -> BatchRun:
+    """Run a model over many inputs: one prediction per row, one result per row.
+
+    Resumable: with a `ledger` file, each row's `Idempotency-Key` is recorded
+    before its create is sent, then its prediction's id, then its result. Run
+    the same batch again after a crash, `kill -9` or Ctrl-C and it goes on:
+    rows done are not redone (their results are yielded from the ledger),
+    rows created are waited on, and rows whose create may have been in
+    flight are sent again with the same key, which a server that honours it
+    (the local server does) answers with the first prediction. On a server
+    that ignores the key, each row in flight at the crash may have made one
+    prediction more; the ledger counts the sends of those rows.
+
+    Creates ask the server to hold them (`Prefer: wait=hold`), so short
+    predictions need no read; the others are found ended by pages of the list
+    endpoint and fetched once each. Every request goes through the client's
+    pacer and retry policy; rate limits (429) are waited out, never raised.
+
+    Args:
+        inputs: Input mappings, or the path of a JSONL file (one JSON object
+            per line) or a CSV file (a header line, then one row per line;
+            values are strings) as a `str` or `pathlib.Path`.
+        model: The model reference (owner/name or owner/name:version).
+        client: The client whose settings, pacer, retries and hooks are used.
+        ledger: The ledger file (made if missing); None keeps it in memory
+            (the batch cannot be resumed).
+        key: The input field whose value names each row; rows are numbered
+            (a file's line numbers, else 1, 2, 3...) when None.
+        concurrency: Rows created and not yet done, at most.
+        hold: Seconds each create asks the server to hold it (0: no hold).
+        ordered: Yield results in input order (else as they finish).
+        retry_failed: Redo rows the ledger has failed, cancelled, abandoned,
+            rejected or lost, with new keys (the old predictions stay in the
+            ledger).
+        force: Take a ledger whose input changed: rows are matched by key and
+            a row whose input changed is redone.
+        poll_interval: Seconds between two reads about a running prediction.
+        on_progress: Called with a `BatchProgress` about twice a second.
+        format: An input file's format, "jsonl" or "csv"; None to go by its
+            suffix (`.csv`, else JSONL).
+
+    Returns:
+        The run: iterate it for the `BatchResult` of every row; `progress()`
+        tells where it stands; `close()` (or `with`) stops it early.
+
+    Raises:
+        TypeError: An argument has a wrong type.
+        ValueError: The model reference or a number is not valid.
+        InputError: The input file cannot be read, is not UTF-8, or is a CSV
+            with no header.
+        LedgerMismatchError: The ledger is of another model or input, or its
+            input file changed (without `force`); nothing was sent.
+        LedgerWriteError: The ledger cannot be written (raised when made,
+            or during the run, which then stops before sending more creates).
+        BatchError: The batch could not go on (raised while iterating).
+        APIStatusError: An answer about the whole batch (401, 403, the model
+            not found), raised while iterating.
+    """
+    from predictions._checks import MAX_SECONDS, check_count, check_number
+    from predictions._requests import parse_model_ref
+    from predictions.batch._ledger import Ledger
+    from predictions.batch._rows import InputFile, python_rows
+    from predictions.batch._run import BatchRun
+
+    parse_model_ref(model)
+    check_count("concurrency", concurrency, minimum=1)
+    check_number("hold", hold, minimum=0, maximum=MAX_SECONDS)
+    check_number("poll_interval", poll_interval, inclusive=False, maximum=MAX_SECONDS)
+    if key is not None and not isinstance(key, str):
+        raise TypeError(f"key must be the name of an input field, not {key!r}")
+    total: Optional[int] = None
+    source = source_sha = None
+    if isinstance(inputs, (str, os.PathLike)):
+        file = InputFile(inputs, key, format)
+        rows: Any = file
+        total, source, source_sha = file.total, os.path.abspath(file.path), file.sha
+    else:
+        if isinstance(inputs, Sized):
+            total = len(inputs)
+        rows = python_rows(inputs, key)
+    opened = Ledger(
+        ":memory:" if ledger is None else ledger,
+        model,
+        source=source,
+        source_sha=source_sha,
+        key_field=key,
+        force=force,
+        clock=client.api.clock,
+    )
+    return BatchRun(
+        client,
+        model,
+        rows,
+        opened,
+        total=total,
+        concurrency=concurrency,
+        hold=float(hold),
+        ordered=ordered,
+        retry_failed=retry_failed,
+        force=force,
+        poll_interval=float(poll_interval),
+        on_progress=on_progress,
+        close_ledger=True,
+    )
+
+
+__all__ = ["run_batch"]
