@@ -32,6 +32,7 @@ import requests
 from predictions._http.api import API
 from predictions._http.decode import decode_prediction
 from predictions._http.request import Request
+from predictions._http.stream import is_event_stream
 from predictions._requests import check_create, create_request
 from predictions._waiting.options import (
     DEFAULT_ASYNC_WAIT_OPTIONS,
@@ -44,12 +45,7 @@ from predictions._waiting.options import (
 )
 from predictions._waiting.rules import Waiting
 from predictions._waiting.schedule import async_wait_for, wait_for
-from predictions._waiting.streams import (
-    Following,
-    async_follow,
-    follow,
-    is_event_stream,
-)
+from predictions._waiting.streams import Following, async_follow, follow
 from predictions.errors import APITimeoutError, WaitTimeoutError
 from predictions.types import CreatePredictionParams, PredictionEvent, PredictionWithIO
 

@@ -1,8 +1,9 @@
 """The one way out: every request the client sends goes through `API`.
 
-`API.request(Request)` sends one request, and one call of `API` opens a
-streamed answer; nothing else leaves. Its modules, each importing only
-those listed after it:
+`API.request(Request)` sends one request (one sent with `stream=True`
+comes back unread), and `API.stream_reader` reads a streamed answer;
+nothing else leaves, and nothing else reads a socket. Its modules, each
+importing only those listed after it:
 
 - `api`: `API`, the entry: pacing, the `on_request` hook, the retry policy,
   one attempt at a time through the transport, decoding; the thread pools.
@@ -18,6 +19,8 @@ those listed after it:
   connections guarded, proxy bypass.
 - `connection`: the guarded connections: each read within the attempt's
   total limit, interim (1xx) answers read past.
+- `stream`: a streamed answer read as its bytes come (`StreamReader`), and
+  its connection released at once.
 - `body`: an answer's body read within `max_response_bytes`.
 - `failures`: transport failures as typed errors, saying whether the
   request may have reached the server.

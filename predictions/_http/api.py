@@ -21,6 +21,7 @@ from predictions._http.body import read_body
 from predictions._http.pacing import Pacer, Slot, free_slot
 from predictions._http.request import DEADLINE_GRACE, Request
 from predictions._http.retry import RetryPolicy
+from predictions._http.stream import StreamReader
 from predictions._http.transport import Transport, after_fork_in_child
 from predictions._logs import log_to_stderr
 from predictions._settings import Settings
@@ -265,6 +266,10 @@ class API:
         finally:
             if held:
                 self._holds.release()
+
+    def stream_reader(self, response: requests.Response) -> StreamReader:
+        """The reader of a streamed answer: its async reads on the stream threads."""
+        return StreamReader(response, self.stream_executor)
 
     async def in_pool(self, function: Callable[..., T], *args: Any) -> T:
         """Run a blocking call on the client's thread pool, awaiting its result.

@@ -3,8 +3,8 @@
 `Following` holds one stream's state and its rules; two drivers run it,
 `follow` (a generator) and `async_follow` (an async generator). They differ
 only in how they wait for bytes: `async_follow` reads on the client's stream
-threads (`API.stream_executor`), never on its request pool, so open streams
-do not starve the client's other calls.
+threads (`StreamReader.async_read`), never on its request pool, so open
+streams do not starve the client's other calls.
 
 The rules:
 
@@ -32,9 +32,6 @@ The rules:
 from __future__ import annotations
 
 import contextlib
-import functools
-import http.client
-import socket
 from typing import (
     Any,
     AsyncGenerator,
@@ -55,6 +52,12 @@ from predictions._http.decode import check_prediction
 from predictions._http.request import Request
 from predictions._http.retry import backoff
 from predictions._http.sse import EventDecoder
+from predictions._http.stream import (
+    DROPPED,
+    StreamReader,
+    close_answer,
+    is_event_stream,
+)
 from predictions._requests import prediction_path, stream_request
 from predictions._waiting.rules import RUN_LIMIT, Ending
 from predictions.errors import (
@@ -65,9 +68,6 @@ from predictions.errors import (
     WaitTimeoutError,
 )
 from predictions.types import PredictionEvent
-
-READ_SIZE = 65536
-"""Bytes asked of the socket at a time."""
 
 QUICK_CLOSE = 1.0
 """A stream closed within this many seconds of opening, with no event, is a
@@ -80,12 +80,6 @@ reconnects do not count): no prediction runs longer."""
 TERMINAL_EVENTS = ("done", "error")
 
 KEY = "Idempotency-Key"
-
-
-def is_event_stream(response: requests.Response) -> bool:
-    """Whether an answer is an event stream (rather than a JSON prediction)."""
-    content_type = response.headers.get("content-type", "")
-    return content_type.split(";")[0].strip().lower() == "text/event-stream"
 
 
 class Following(Ending):
@@ -144,7 +138,7 @@ class Following(Ending):
             raise
         finally:
             if self.response is not None:
-                _close(self.response)
+                close_answer(self.response)
 
     @contextlib.contextmanager
     def reopening(self) -> Iterator[None]:
@@ -179,11 +173,8 @@ class Following(Ending):
         path = prediction_path(self.prediction_id)
         return stream_request(path, self.decoder.last_id, self.wait, self.deadline)
 
-    def start_reading(self) -> http.client.HTTPResponse:
-        """Start reading the answer: return its raw reader.
-
-        http.client's own, which reads chunked bodies piece by piece.
-        """
+    def start_reading(self) -> StreamReader:
+        """Start reading the answer: return its reader."""
         response = self.response
         assert response is not None
         self.opened_at = self.api.clock.monotonic()
@@ -194,8 +185,7 @@ class Following(Ending):
                 f"{response.headers.get('content-type') or 'no content type'}, "
                 "not an event stream"
             )
-        reader: Any = response.raw._fp
-        return cast(http.client.HTTPResponse, reader)
+        return self.api.stream_reader(response)
 
     def take(self, chunk: bytes) -> List[PredictionEvent]:
         """The new events a piece of the stream completes, up to the terminal one."""
@@ -245,7 +235,7 @@ class Following(Ending):
             StreamError: The stream keeps breaking off; carries the last id.
         """
         if self.response is not None:
-            _close(self.response)
+            close_answer(self.response)
             self.response = None
         self.decoder.reset()  # a half-received event is sent again, whole
         if self.finished:
@@ -308,11 +298,6 @@ class Following(Ending):
         return self.prediction, 0, self.api.clock.monotonic() - self.started
 
 
-_DROPPED = (OSError, http.client.HTTPException, ValueError)
-"""What reading a stream raises when its connection breaks (ValueError: a
-read on a response that was closed)."""
-
-
 def follow(
     api: API, following: Following, response: Optional[requests.Response] = None
 ) -> Generator[PredictionEvent, None, None]:
@@ -325,9 +310,9 @@ def follow(
                     following.response = api.request(following.request())
             reader, error = following.start_reading(), None
             try:
-                while not following.finished and (chunk := reader.read1(READ_SIZE)):
+                while not following.finished and (chunk := reader.read()):
                     yield from following.take(chunk)
-            except _DROPPED as exc:
+            except DROPPED as exc:
                 error = exc
             delay = following.drop_connection(error)
             if delay:
@@ -338,9 +323,6 @@ async def async_follow(
     api: API, following: Following, response: Optional[requests.Response] = None
 ) -> AsyncGenerator[PredictionEvent, None]:
     """Yield a prediction's events on the event loop; see `follow`."""
-    import asyncio
-
-    loop = asyncio.get_running_loop()
     following.response = response
     with following.lifetime():
         while not following.finished:
@@ -348,28 +330,15 @@ async def async_follow(
                 with following.reopening():
                     following.response = await api.async_request(following.request())
             reader, error = following.start_reading(), None
-            read = functools.partial(reader.read1, READ_SIZE)
             try:
-                while not following.finished and (
-                    chunk := await loop.run_in_executor(api.stream_executor(), read)
-                ):
+                while not following.finished and (chunk := await reader.async_read()):
                     for event in following.take(chunk):
                         yield event
-            except _DROPPED as exc:
+            except DROPPED as exc:
                 error = exc
             delay = following.drop_connection(error)
             if delay:
                 await api.clock.async_sleep(delay)
-
-
-def _close(response: requests.Response) -> None:
-    """Release a stream's connection at once, even while a thread reads it."""
-    connection = getattr(response.raw, "_connection", None)
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)  # wakes a read blocked on it
-    response.close()
 
 
 __all__ = [
@@ -377,5 +346,4 @@ __all__ = [
     "Following",
     "async_follow",
     "follow",
-    "is_event_stream",
 ]

@@ -1015,3 +1015,8 @@ def test_a_device_opened_as_a_file_is_refused_when_made(
     with open("/dev/zero", "rb") as zero, pytest.raises(ValueError, match="size can"):
         File(zero)
     assert len(mocked.calls) == 0
+
+
+def test_the_uploading_names_the_package_hands_on_are_the_modules_own() -> None:
+    """`predictions.files` lists them to load them on first use: the same list."""
+    assert set(predictions.files._UPLOADING) == set(uploads_module.__all__)

@@ -275,20 +275,16 @@ def test_an_async_stream_reads_on_threads_of_its_own(
 ) -> None:
     """Its waits for bytes never take a thread of the request pool."""
     add_stream(mocked, ALL)
+    from predictions._http.stream import StreamReader
+
     threads: List[str] = []
-    start_reading = Following.start_reading
+    read = StreamReader.read
 
-    class Reader:
-        def __init__(self, reader: Any) -> None:
-            self.reader = reader
+    def reading(self: StreamReader) -> bytes:
+        threads.append(threading.current_thread().name)
+        return read(self)
 
-        def read1(self, size: int) -> bytes:
-            threads.append(threading.current_thread().name)
-            return self.reader.read1(size)  # type: ignore[no-any-return]
-
-    monkeypatch.setattr(
-        Following, "start_reading", lambda self: Reader(start_reading(self))
-    )
+    monkeypatch.setattr(StreamReader, "read", reading)
 
     async def main() -> int:
         return len([e async for e in client.predictions.async_stream("p1")])

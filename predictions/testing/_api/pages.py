@@ -22,7 +22,8 @@ STATUSES = (
     "cancelled",
     "abandoned",
 )
-"""The statuses of the API's lifecycle, in order: what `statuses=` may name."""
+"""The statuses of the API's lifecycle, in order: what `statuses=` may name (the
+server's own list, apart from the client's on purpose, as `records.TERMINAL`)."""
 
 DEFAULT_PAGE_SIZE = 25
 MIN_PAGE_SIZE = 5
