@@ -10,8 +10,8 @@ from predictions.testing._api.events import EventLog
 from predictions.testing._models.registry import ModelVersion, PredictionContext
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "canceled", "abandoned"})
-"""Statuses after which a prediction never changes. The server's own, as API.md
-says them, apart from the client's `types.TERMINAL_STATUSES` on purpose: a
+"""Statuses after which a prediction never changes. The server's own, as the API
+documents them, apart from the client's `types.TERMINAL_STATUSES` on purpose: a
 test of the client against the server must not pass because both share a
 mistake."""
 
