@@ -19,7 +19,6 @@ name=$version${constraints:+-oldest}
 venv=.venv-matrix/$name
 plugins="-e plugins/progress -e plugins/jsonlog"
 "$python" -m venv --clear "$venv"
-"$venv/bin/python" -m pip install -q --upgrade pip
 if [ -n "$constraints" ]; then
     "$venv/bin/python" -m pip install -q -c "$constraints" -e '.[test]' $plugins
 else

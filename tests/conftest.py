@@ -79,6 +79,12 @@ SLOW = (
     "tests/plugins/test_distributions.py",
     "tests/webhooks/test_garbage_headers.py",
     "tests/testing/test_upload_memory.py",
+    # Seconds of real waits, pseudo-terminals and subprocesses, the same on
+    # every Python: once per CI run (the oldest Python runs them too).
+    "tests/testing/test_connection_limits.py",
+    "tests/webhooks/test_cli_verify.py",
+    "tests/cli/test_terminal.py",
+    "tests/integration/test_demo.py",
 )
 """Tests that take seconds each: run once by make test, and on the oldest
 Python of the matrix, not on every Python of it (scripts/run-tests-on.sh)."""
