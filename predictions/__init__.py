@@ -27,9 +27,11 @@ if TYPE_CHECKING:  # the names of the table below, for type checkers
     from predictions.errors import AuthenticationError as AuthenticationError
     from predictions.errors import BadRequestError as BadRequestError
     from predictions.errors import ConflictError as ConflictError
+    from predictions.errors import DownloadError as DownloadError
     from predictions.errors import InternalServerError as InternalServerError
     from predictions.errors import InvalidResponseError as InvalidResponseError
     from predictions.errors import NotFoundError as NotFoundError
+    from predictions.errors import OutputExpiredError as OutputExpiredError
     from predictions.errors import PermissionDeniedError as PermissionDeniedError
     from predictions.errors import PluginError as PluginError
     from predictions.errors import PluginWarning as PluginWarning
@@ -52,6 +54,7 @@ if TYPE_CHECKING:  # the names of the table below, for type checkers
     from predictions.errors import WebhookToleranceError as WebhookToleranceError
     from predictions.errors import WebhookVerificationError as WebhookVerificationError
     from predictions.files import File as File
+    from predictions.files import OutputFile as OutputFile
     from predictions.hookspecs import hookimpl as hookimpl
     from predictions.pagination import PaginatedResponse as PaginatedResponse
     from predictions.pagination import PaginationOptions as PaginationOptions
@@ -97,10 +100,13 @@ _HOMES = {
     "CreatePredictionParams": "predictions.types",
     "ErrorSource": "predictions.types",
     "File": "predictions.files",
+    "DownloadError": "predictions.errors",
     "InternalServerError": "predictions.errors",
     "InvalidResponseError": "predictions.errors",
     "JsonValue": "predictions.types",
     "NotFoundError": "predictions.errors",
+    "OutputExpiredError": "predictions.errors",
+    "OutputFile": "predictions.files",
     "PaginatedResponse": "predictions.pagination",
     "PaginationOptions": "predictions.pagination",
     "PermissionDeniedError": "predictions.errors",

@@ -6,8 +6,9 @@ one create that waits, and the output, or `PredictionFailedError`.
 
 from __future__ import annotations
 
+import os
 import threading
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from predictions._http.transport import after_fork_in_child
 from predictions._settings import environment
@@ -19,6 +20,7 @@ from predictions._waiting.options import (
 )
 from predictions.client import Client
 from predictions.errors import PredictionFailedError
+from predictions.files._saving import check_directory
 from predictions.types import CreatePredictionParams, JsonValue, PredictionWithIO
 
 
@@ -61,6 +63,7 @@ def run(
     wait_options: WaitOptions = DEFAULT_WAIT_OPTIONS,
     max_retries: Optional[int] = None,
     upload_progress: Optional[Callable[[int, int], None]] = None,
+    download_to: Optional[Union[str, os.PathLike[str]]] = None,
 ) -> JsonValue:
     """Run a model on an input, wait for it to finish, and return its output.
 
@@ -85,9 +88,13 @@ def run(
             client's (2).
         upload_progress: Called with (bytes sent, bytes in all) as the
             `File` objects of the input are uploaded.
+        download_to: A directory to save the output's files in (see
+            `Predictions.download`): the output is then returned with their
+            local paths in place of their URLs.
 
     Returns:
-        The output of the prediction, which succeeded.
+        The output of the prediction, which succeeded (with local paths in
+        place of its files' URLs when `download_to` is given).
 
     Raises:
         PredictionFailedError: The prediction failed, was cancelled or was
@@ -99,12 +106,22 @@ def run(
             for a missing or wrong token, a `NotFoundError` for a model
             that does not exist...).
         APIConnectionError: The API could not be reached.
+        DownloadError: A file of the output could not be saved (an
+            `OutputExpiredError` if its URL expired); those saved are whole.
+        OSError: `download_to` is not a directory that can be written, or
+            a file is already there.
     """
     options = _options(max_retries, upload_progress)
-    created = DEFAULT_CLIENT.get().predictions.create(
+    client = DEFAULT_CLIENT.get()
+    if download_to is not None:  # refused before the prediction is paid for
+        check_directory(os.fspath(download_to))
+    created = client.predictions.create(
         _params(input), model, True, wait_options, stream=False, **options
     )
-    return _output(created)
+    output = _output(created)
+    if download_to is None:
+        return output
+    return client.predictions.download(created, download_to)
 
 
 async def async_run(
@@ -114,13 +131,20 @@ async def async_run(
     wait_options: AsyncWaitOptions = DEFAULT_ASYNC_WAIT_OPTIONS,
     max_retries: Optional[int] = None,
     upload_progress: Optional[Callable[[int, int], None]] = None,
+    download_to: Optional[Union[str, os.PathLike[str]]] = None,
 ) -> JsonValue:
     """Run a model and return its output, without blocking the loop; see `run`."""
     options = _options(max_retries, upload_progress)
-    created = await DEFAULT_CLIENT.get().predictions.async_create(
+    client = DEFAULT_CLIENT.get()
+    if download_to is not None:
+        check_directory(os.fspath(download_to))
+    created = await client.predictions.async_create(
         _params(input), model, True, wait_options, stream=False, **options
     )
-    return _output(created)
+    output = _output(created)
+    if download_to is None:
+        return output
+    return await client.predictions.async_download(created, download_to)
 
 
 def _options(

@@ -39,6 +39,9 @@ DEFAULT_TOTAL_TIMEOUT = 300.0
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """The largest answer read into memory, once decompressed (64 MiB)."""
 
+DEFAULT_MAX_DOWNLOAD_BYTES = 20 * 1024**3
+"""The largest output file a download takes (20 GiB)."""
+
 DEFAULT_MAX_RETRIES = 2
 """How many times a failed request may be repeated."""
 
@@ -139,6 +142,7 @@ class Settings:
     timeout: Timeout = DEFAULT_TIMEOUT
     total_timeout: float = DEFAULT_TOTAL_TIMEOUT
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES
     max_retries: int = DEFAULT_MAX_RETRIES
     retry_create: str = DEFAULT_RETRY_CREATE
     max_workers: int = DEFAULT_MAX_WORKERS
@@ -230,6 +234,7 @@ class Settings:
             "total_timeout", self.total_timeout, inclusive=False, maximum=MAX_SECONDS
         )
         check_count("max_response_bytes", self.max_response_bytes, minimum=1)
+        check_count("max_download_bytes", self.max_download_bytes, minimum=1)
         check_count("max_retries", self.max_retries)
         check_count("max_workers", self.max_workers, minimum=1)
         if self.retry_create not in RETRY_CREATE_MODES:
@@ -324,6 +329,7 @@ def _no_proxy(trust_env: bool) -> Optional[str]:
 __all__ = [
     "BASE_URL_ENV",
     "DEFAULT_API_BASE_URL",
+    "DEFAULT_MAX_DOWNLOAD_BYTES",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_MAX_WORKERS",

@@ -10,6 +10,7 @@ from predictions._clock import SYSTEM_CLOCK, Clock
 from predictions._http.api import API, USER_AGENT
 from predictions._settings import (
     DEFAULT_API_BASE_URL,
+    DEFAULT_MAX_DOWNLOAD_BYTES,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_WORKERS,
@@ -46,6 +47,9 @@ class Client:
             (default 300). A wait's deadline also bounds the attempt in flight.
         max_response_bytes: The largest answer read, once decompressed
             (default 64 MiB); a larger one raises `ResponseTooLargeError`.
+        max_download_bytes: The largest output file saved or read (default
+            20 GiB); a larger one raises `DownloadError` before its body is
+            read when its size is announced, else as soon as it passes.
         max_retries: How many times a failed request may be repeated.
         retry_create: "safe" (default) retries a create only when the request
             certainly never reached the server, or on 429; "idempotent" also
@@ -94,6 +98,7 @@ class Client:
         timeout: Union[float, Tuple[float, float]] = DEFAULT_TIMEOUT,
         total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_create: str = DEFAULT_RETRY_CREATE,
         max_workers: int = DEFAULT_MAX_WORKERS,

@@ -7,7 +7,7 @@ own: the signals its modules raise to each other stay private to them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Type
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple, Type
 
 import requests
 
@@ -240,6 +240,43 @@ class UploadError(PredictionsError):
         self.part = part
 
 
+class DownloadError(PredictionsError):
+    """An output file could not be saved or read whole; no file was left under its name.
+
+    Its `__cause__` is the error underneath, if any (an `APIStatusError`, an
+    `APIConnectionError`, an `OSError` of the disk).
+
+    Attributes:
+        url: The file's URL, its query (a signature) left out.
+        path: Where the file stands in the output (keys and indexes).
+        prediction_id: The id of the prediction it belongs to, if known.
+        status_code: The file host's HTTP status, if it answered with an error.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str = "",
+        path: Tuple[Any, ...] = (),
+        prediction_id: Optional[str] = None,
+        status_code: Optional[int] = None,
+    ) -> None:
+        super().__init__(message)
+        self.url = url
+        self.path = path
+        self.prediction_id = prediction_id
+        self.status_code = status_code
+
+
+class OutputExpiredError(DownloadError):
+    """The file host answered 403, 404 or 410: the output's URL expired.
+
+    It is not retried; fetch the prediction again for fresh URLs, if the
+    API still has its output.
+    """
+
+
 class PluginWarning(UserWarning):
     """A plugin failed to load or raised in a hook; the operation went on."""
 
@@ -330,6 +367,8 @@ __all__ = [
     "PluginWarning",
     "StreamError",
     "UploadError",
+    "DownloadError",
+    "OutputExpiredError",
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",

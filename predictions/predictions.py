@@ -9,10 +9,16 @@ create twins, the resource's one write, come from `_creating.CreateMethods`.
 
 from __future__ import annotations
 
+import functools
+import os
+import threading
 from typing import (
+    TYPE_CHECKING,
     AsyncIterator,
     Iterator,
+    List,
     Optional,
+    Union,
     cast,
 )
 
@@ -36,6 +42,7 @@ from predictions._waiting.options import (
 from predictions._waiting.rules import Waiting
 from predictions._waiting.schedule import async_wait_for, wait_for
 from predictions._waiting.streams import Following, async_follow, follow
+from predictions.files._downloads import DEFAULT_PARALLEL
 from predictions.pagination import (
     PaginatedResponse,
     PaginationOptions,
@@ -44,10 +51,15 @@ from predictions.pagination import (
     iterate_items,
 )
 from predictions.types import (
+    JsonValue,
     Prediction,
     PredictionEvent,
     PredictionWithIO,
 )
+
+if TYPE_CHECKING:
+    from predictions.files._outputs import OutputFile
+    from predictions.files._saving import FileProgress
 
 
 class Predictions(CreateMethods):
@@ -280,6 +292,122 @@ class Predictions(CreateMethods):
         """Ask the server to cancel a prediction, without blocking; see `cancel`."""
         request = cancel_request(prediction_path(prediction_id), max_retries)
         await self._api.async_request(request)
+
+    def output_files(self, prediction: PredictionWithIO) -> List[OutputFile]:
+        """The files in a prediction's output; nothing is fetched.
+
+        Every string of `prediction["output"]`, at any depth of dicts and
+        lists, that is an absolute `http(s)://` URL or a `data:` URL, in
+        document order. The output URLs of the API expire (an hour on the
+        hosted API): save the files while they live.
+
+        Args:
+            prediction: A prediction (as `get`, `wait` or `create` return it).
+
+        Returns:
+            An `OutputFile` for each, to `read`, `open` or `save`; an empty
+            list for an output with none.
+
+        Raises:
+            TypeError: `prediction` is not a prediction (a dict).
+        """
+        from predictions.files._outputs import find_files
+
+        return find_files(self._api, prediction)
+
+    def download(
+        self,
+        prediction: PredictionWithIO,
+        directory: Union[str, os.PathLike[str]],
+        *,
+        overwrite: bool = False,
+        max_parallel: int = DEFAULT_PARALLEL,
+        progress: Optional[FileProgress] = None,
+    ) -> JsonValue:
+        """Save every file of a finished prediction's output into a directory.
+
+        Before a byte is fetched, everything is checked: the prediction has
+        finished, the directory exists and can be written, and no file there
+        would be overwritten unasked. Then the files are saved
+        `max_parallel` at a time, each streamed to a hidden temporary name
+        and renamed once whole and checked (its size, and its MD5 where the
+        host gives one): a file under its final name is always whole. A
+        broken download resumes where the host allows it (`Range`). No
+        credential of the client goes to a file's URL or its redirects.
+        Two files with the same name get distinct ones (`image-2.png`).
+
+        Args:
+            prediction: A finished prediction (as `wait` returns it).
+            directory: Where to save the files; it must exist.
+            overwrite: Replace files already there; else `FileExistsError`.
+            max_parallel: Files saved at once (default 4).
+            progress: Called with (the `OutputFile`, bytes saved so far, its
+                size if known) as each file is saved, from the thread that
+                saves it.
+
+        Returns:
+            A copy of the output in which each file's URL is replaced by its
+            local path (a `str`, `directory` joined with its name); the
+            output itself when it holds no file (a copy).
+
+        Raises:
+            ValueError: The prediction has not finished (its status says).
+            FileNotFoundError, NotADirectoryError, PermissionError: The
+                directory is not one that can be written.
+            FileExistsError: A file is there and `overwrite` is False.
+            OutputExpiredError: A URL expired (403, 404 or 410).
+            DownloadError: A file is larger than the client's
+                `max_download_bytes`, or could not be had whole. The files
+                saved before it stay (each whole); no partial file is left.
+        """
+        from predictions.files._downloads import download
+
+        return cast(
+            JsonValue,
+            download(
+                self._api,
+                prediction,
+                os.fspath(directory),
+                overwrite=overwrite,
+                max_parallel=max_parallel,
+                progress=progress,
+            ),
+        )
+
+    async def async_download(
+        self,
+        prediction: PredictionWithIO,
+        directory: Union[str, os.PathLike[str]],
+        *,
+        overwrite: bool = False,
+        max_parallel: int = DEFAULT_PARALLEL,
+        progress: Optional[FileProgress] = None,
+    ) -> JsonValue:
+        """Save an output's files without blocking the event loop; see `download`.
+
+        Cancelling the task stops the downloads at their next chunk; no
+        partial file is left.
+        """
+        import asyncio
+
+        from predictions.files._downloads import download as download_files
+
+        stop = threading.Event()
+        call = functools.partial(
+            download_files,
+            self._api,
+            prediction,
+            os.fspath(directory),
+            overwrite=overwrite,
+            max_parallel=max_parallel,
+            progress=progress,
+            stop=stop,
+        )
+        try:
+            return cast(JsonValue, await self._api.in_pool(call))
+        except asyncio.CancelledError:
+            stop.set()
+            raise
 
 
 def _id_to_wait_for(predictionID: Optional[str], prediction_id: Optional[str]) -> str:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterator, Optional, TypeVar
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable, Iterator, List, Optional, TypeVar
 
 import requests
 
@@ -200,31 +200,47 @@ class API:
             return request.decode(response)
 
         def on_retry(number: int, delay: float, error: BaseException) -> None:
-            url = request.url(self.base_url).split("?")[0]  # a query: a credential
-            logger.debug(
-                "retrying %s %s in %.1f s (attempt %d failed: %s)",
-                request.method,
-                url,
-                delay,
-                number,
-                error,
-            )
-            self.hooks.call(
-                "predictions_on_retry",
-                method=request.method,
-                url=url,
-                attempt=number,
-                delay=delay,
-                error=error,
-            )
+            self.notify_retry(request, number, delay, error)
 
-        watched = self.hooks.active or logger.isEnabledFor(logging.DEBUG)
         return self.retry_policy.call(
             attempt,
-            before_sleep=on_retry if watched else None,
+            before_sleep=on_retry if self.watched() else None,
             idempotent=request.idempotent,
             max_retries=request.max_retries,
             deadline=request.deadline,
+        )
+
+    def watched(self) -> bool:
+        """Whether a plugin or the debug log hears of retries."""
+        return self.hooks.active or logger.isEnabledFor(logging.DEBUG)
+
+    def notify_retry(
+        self, request: Request, number: int, delay: float, error: BaseException
+    ) -> None:
+        """Tell the debug log and the `on_retry` hook that `request` is retried.
+
+        Args:
+            request: The request.
+            number: The number of the attempt that failed (from 1).
+            delay: Seconds until the next attempt.
+            error: What the failed attempt raised.
+        """
+        url = request.url(self.base_url).split("?")[0]  # a query: a credential
+        logger.debug(
+            "retrying %s %s in %.1f s (attempt %d failed: %s)",
+            request.method,
+            url,
+            delay,
+            number,
+            error,
+        )
+        self.hooks.call(
+            "predictions_on_retry",
+            method=request.method,
+            url=url,
+            attempt=number,
+            delay=delay,
+            error=error,
         )
 
     def _take(self, request: Request) -> Slot:
@@ -266,6 +282,36 @@ class API:
         finally:
             if held:
                 self._holds.release()
+
+    def in_parallel(
+        self, work: Callable[[], None], workers: int, stop: Callable[[], None]
+    ) -> None:
+        """Run `work` on the calling thread and on up to `workers - 1` pool threads.
+
+        Each run of `work` takes its share from a queue of the caller's and
+        returns when none is left. Pool threads help only when free: one
+        still queued behind a busy pool when the caller's own run ends is
+        dropped, so a call made from the pool itself cannot deadlock.
+        `stop` is called when the caller's run ends, however it ended (it
+        should empty the queue); then the helpers still running are waited
+        for, and the first error of one is raised.
+
+        Raises:
+            PredictionsError: If the client has been closed.
+        """
+        helpers: List[Future[None]] = []
+        try:
+            if workers > 1:
+                pool = self.executor()
+                helpers = [pool.submit(work) for _ in range(workers - 1)]
+            try:
+                work()
+            finally:
+                stop()
+        finally:
+            for helper in helpers:
+                if not helper.cancel():  # one queued behind a busy pool is dropped
+                    helper.result()
 
     def stream_reader(self, response: requests.Response) -> StreamReader:
         """The reader of a streamed answer: its async reads on the stream threads."""

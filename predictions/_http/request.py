@@ -9,8 +9,10 @@ decoding (`decode`). No layer adds flags of its own on the way down.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable, Mapping, Optional, Sequence, Tuple, Union
+from urllib.parse import urlsplit
 
 import requests
 
@@ -54,6 +56,10 @@ class Request:
         credentials: Send the client's `Authorization` and extra headers.
             False for pre-signed URLs: they get none of them, wherever they
             point (only the `User-Agent` and this request's own headers).
+        anywhere: Follow redirects to any http(s) origin (an output file's
+            URL may redirect to a CDN); only with `credentials` False, so
+            nothing of the client's goes along. Else redirects are followed
+            within the API's origin only.
         decode: Turns a successful answer into the result (JSON by default);
             raises `InvalidResponseError` for one that does not fit.
     """
@@ -71,17 +77,33 @@ class Request:
     held: bool = False
     stream: bool = False
     credentials: bool = True
+    anywhere: bool = False
     decode: Callable[[requests.Response], Any] = decode_json
 
     def __post_init__(self) -> None:
         if self.max_retries is not None:
             check_count("max_retries", self.max_retries)
+        if self.anywhere and self.credentials:
+            raise ValueError(
+                "a request that follows redirects anywhere sends no credential"
+            )
 
     def url(self, base_url: str) -> str:
         """Where the request goes: its own URL (pre-signed), or below the API's."""
         if self.path.startswith(("https://", "http://")):
             return self.path
         return base_url + self.path
+
+
+def is_http_url(value: Any) -> bool:
+    """Whether a value is an absolute http(s) URL with a host, no space, no control."""
+    if not isinstance(value, str) or re.search(r"[\s\x00-\x1f\x7f]", value):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def json_body(value: Any) -> bytes:
@@ -97,4 +119,4 @@ def json_body(value: Any) -> bytes:
     ).encode("utf-8")
 
 
-__all__ = ["DEADLINE_GRACE", "Query", "Request", "json_body"]
+__all__ = ["DEADLINE_GRACE", "Query", "Request", "is_http_url", "json_body"]

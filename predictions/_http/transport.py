@@ -232,7 +232,15 @@ class Transport:
                     "the API redirected to a URL that is not valid; not followed",
                     response=response,
                 ) from None
-            if elsewhere:
+            if elsewhere and request.anywhere:
+                if urlsplit(target).scheme not in ("http", "https"):
+                    response.close()
+                    raise APIStatusError(
+                        f"a redirect to {target.split(':')[0]!r}: only http(s) "
+                        "URLs are followed",
+                        response=response,
+                    )
+            elif elsewhere:
                 response.close()
                 raise APIStatusError(
                     f"the API redirected to another origin ({_origin(target)}); "
@@ -243,7 +251,8 @@ class Transport:
             url = target
             response.close()
         raise APIStatusError(
-            f"the API redirected more than {MAX_REDIRECTS} times", response=response
+            f"redirected more than {MAX_REDIRECTS} times; not followed further",
+            response=response,
         )
 
     def _proxies_for(self, url: str) -> Mapping[str, str]:

@@ -8,12 +8,10 @@ answer is decoded here, and refused when it is not what the API promises.
 from __future__ import annotations
 
 import functools
-import re
-from typing import TYPE_CHECKING, Any, List, NamedTuple, cast
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, List, NamedTuple, cast
 
 from predictions._http.decode import decode_nothing, decode_object, malformed
-from predictions._http.request import Request, json_body
+from predictions._http.request import Request, is_http_url, json_body
 from predictions._requests import path_segment
 from predictions.files._file import File, _open_part
 
@@ -98,7 +96,7 @@ def decode_upload(size: int, response: requests.Response) -> Upload:
             f"most {MAX_PARTS} parts, and parts of {MIN_PART_SIZE} bytes or more "
             f"once there are over {MAX_SMALL_PARTS})",
         )
-    if not isinstance(urls, list) or not all(_is_http_url(url) for url in urls):
+    if not isinstance(urls, list) or not all(is_http_url(url) for url in urls):
         raise malformed(response, "an upload whose urls are not a list of http(s) URLs")
     if len(urls) != parts:
         raise malformed(
@@ -119,19 +117,9 @@ def decode_part(part: int, response: requests.Response) -> str:
 
 def decode_completed(response: requests.Response) -> str:
     url = decode_object(response).get("download_url")
-    if not _is_http_url(url):
+    if not is_http_url(url):
         raise malformed(response, "a completed upload without an http(s) download_url")
     return cast(str, url)
-
-
-def _is_http_url(value: Any) -> bool:
-    if not isinstance(value, str) or re.search(r"[\s\x00-\x1f\x7f]", value):
-        return False
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 __all__ = [

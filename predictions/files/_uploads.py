@@ -34,8 +34,6 @@ from predictions.files._upload_requests import (
 )
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
-
     from predictions._http.api import API
     from predictions._http.request import Request
 
@@ -296,17 +294,8 @@ def _send_parts(api: API, parts: _Parts) -> None:
             parts.done(part, etag)
             part = parts.take()
 
-    helpers: List[Future[None]] = []
-    try:
-        if parts.workers > 1:
-            pool = api.executor()
-            helpers = [pool.submit(work) for _ in range(parts.workers - 1)]
-        work()
-    finally:
-        parts.stop()  # however the caller's share ended, no other part starts
-        for helper in helpers:
-            if not helper.cancel():  # one still queued behind a busy pool is dropped
-                helper.result()
+    # However the caller's share ended, no other part starts after it.
+    api.in_parallel(work, parts.workers, parts.stop)
 
 
 async def _async_send_parts(api: API, parts: _Parts) -> None:

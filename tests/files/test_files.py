@@ -1017,6 +1017,14 @@ def test_a_device_opened_as_a_file_is_refused_when_made(
     assert len(mocked.calls) == 0
 
 
-def test_the_uploading_names_the_package_hands_on_are_the_modules_own() -> None:
-    """`predictions.files` lists them to load them on first use: the same list."""
-    assert set(predictions.files._UPLOADING) == set(uploads_module.__all__)
+def test_the_names_the_package_hands_on_are_the_modules_own() -> None:
+    """`predictions.files` lists them to load them on first use: the same lists."""
+    import importlib
+
+    handed_on = predictions.files._HANDED_ON
+    assert {n for n, m in handed_on.items() if m == "_uploads"} == set(
+        uploads_module.__all__
+    )
+    for name, module in handed_on.items():
+        public = importlib.import_module(f"predictions.files.{module}").__all__
+        assert name in public

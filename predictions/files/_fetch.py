@@ -1,0 +1,294 @@
+"""One output file's bytes, as they come: resumed where the host allows, bounded.
+
+`Fetch.chunks()` yields the file's body a chunk at a time. Each attempt is
+a `GET` with no credential (the URL is pre-signed, wherever it or its
+redirects point) and `Accept-Encoding: identity`, so the bytes are the
+file's own. An attempt bounds each wait for bytes by the read timeout, never
+the whole body by `total_timeout`: a slow but moving download of gigabytes
+goes on, a stalled one ends. A failure the retry policy retries for a GET
+(a connection error, a cut-off body, a stall, 5xx, 429) is retried, from
+the byte reached (`Range`, `If-Range` with the first answer's ETag) when
+the host answers 206 with the same ETag, else from the start; 403, 404 and
+410 raise `OutputExpiredError` at once. The size is checked against the
+host's (`Content-Length`, `Content-Range`) and the limit, before reading
+and while reading. A `data:` URL is decoded here, with no request at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import threading
+from typing import TYPE_CHECKING, Iterator, Optional
+from urllib.parse import unquote_to_bytes
+
+import requests
+
+from predictions._http.decode import decode_nothing
+from predictions._http.failures import connection_error
+from predictions._http.request import Request
+from predictions._http.retry import is_retryable, retry_delay
+from predictions.errors import (
+    APIConnectionError,
+    DownloadError,
+    InvalidResponseError,
+    OutputExpiredError,
+)
+
+if TYPE_CHECKING:
+    from predictions._http.api import API
+    from predictions.files._outputs import OutputFile
+
+CHUNK = 1024 * 1024
+"""Bytes read from the host at a time (and held at most, per file)."""
+
+ENCODED_CHUNK = 64 * 1024
+"""Bytes read at a time from an answer compressed against our asking, so a
+compression bomb holds at most this much times its ratio."""
+
+EXPIRED_STATUSES = frozenset({403, 404, 410})
+"""What a file host answers for an output URL that expired."""
+
+PROGRESS_FORGIVES = CHUNK
+"""Bytes an attempt must bring for its failure not to count against the
+retries: a long download resumed now and then goes on; a host that drops
+every connection after a byte does not loop forever."""
+
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+
+class Stopped(Exception):
+    """The caller asked the fetch to stop (an async download was cancelled)."""
+
+
+class Fetch:
+    """The body of one output file, fetched from byte `offset` on.
+
+    Args:
+        api: The client's API (its transport, retry policy and clock).
+        file: The output file.
+        limit: The most bytes the file may have.
+        offset: Bytes already had (a part saved by an earlier run).
+        etag: The ETag those bytes came with; a resume is asked only with it.
+        stop: Set to stop at the next chunk (raises `Stopped`).
+
+    Attributes:
+        offset: Bytes had so far.
+        size: The file's size, once the host said it.
+        etag: The host's strong ETag, once it gave one.
+        mime_type: The file's type, once known.
+        md5: The MD5 digest the host gave for the whole file (`Content-MD5`,
+            or a strong ETag of 32 hex digits), once known.
+        restarted: Set when the host sent the file from its start again:
+            whatever the caller kept of earlier bytes must go.
+    """
+
+    def __init__(
+        self,
+        api: API,
+        file: OutputFile,
+        limit: int,
+        offset: int = 0,
+        etag: Optional[str] = None,
+        stop: Optional[threading.Event] = None,
+    ) -> None:
+        self._api, self._file, self._limit, self._stop = api, file, limit, stop
+        self.offset, self.etag = offset, etag
+        self.size: Optional[int] = None
+        self.mime_type = file.mime_type
+        self.md5: Optional[bytes] = None
+        self.restarted = False
+
+    def chunks(self) -> Iterator[bytes]:
+        """The file's bytes from `offset` on, a chunk at a time.
+
+        Raises:
+            OutputExpiredError: The host answered 403, 404 or 410.
+            DownloadError: The file is larger than the limit, the URL is not
+                one to fetch, or the retries ran out (its `__cause__` says
+                why: an `APIConnectionError`, an `APIStatusError`...).
+            Stopped: `stop` was set.
+        """
+        if self._file.url[:5].lower() == "data:":
+            yield self._data()
+            return
+        failures, reached = 0, self.offset
+        while True:
+            request = self._request()
+            try:
+                yield from self._attempt(request)
+                return
+            except DownloadError:
+                raise
+            except Exception as exc:
+                if self.offset - reached >= PROGRESS_FORGIVES:
+                    failures, reached = 0, self.offset
+                failures += 1
+                if failures > self._api.settings.max_retries or not is_retryable(
+                    exc, idempotent=True
+                ):
+                    raise self._error(f"failed: {exc}", exc) from exc
+                delay = retry_delay(exc, failures, self._api.clock)
+                if self._api.watched():
+                    self._api.notify_retry(request, failures, delay, exc)
+                self._api.clock.sleep(delay)
+
+    def _request(self) -> Request:
+        headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
+        if self.offset and self.etag:
+            headers["Range"] = f"bytes={self.offset}-"
+            headers["If-Range"] = self.etag
+        elif self.offset:  # no ETag to resume safely: the whole file again
+            self._restart()
+        return Request(
+            "GET",
+            self._file.url,
+            headers=headers,
+            bucket=None,  # a file host: the API's rate limits do not count it
+            max_retries=0,  # retried here, from the byte reached
+            stream=True,
+            credentials=False,
+            anywhere=True,
+            decode=self._opened,
+        )
+
+    def _attempt(self, request: Request) -> Iterator[bytes]:
+        response: requests.Response = self._api.request(request)
+        encoded = response.headers.get("content-encoding", "identity").lower()
+        size = ENCODED_CHUNK if encoded not in ("", "identity") else CHUNK
+        try:
+            for chunk in response.iter_content(size):
+                if self._stop is not None and self._stop.is_set():
+                    raise Stopped()
+                if self.offset + len(chunk) > self._limit:
+                    raise self._too_large()
+                self.offset += len(chunk)
+                yield chunk
+        except (requests.exceptions.RequestException, OSError) as exc:
+            where = f"GET {self._file.where}"
+            timeout = self._api.settings.timeout
+            raise connection_error(where, exc, timeout, True) from exc
+        finally:
+            response.close()
+        if self.size is not None and self.offset != self.size:
+            raise APIConnectionError(
+                f"GET {self._file.where}: the body ended at byte {self.offset} "
+                f"of {self.size}"
+            )
+        if self.size is None:
+            self.size = self.offset
+
+    def _opened(self, response: requests.Response) -> requests.Response:
+        """Check an answer's status and headers, before its body is read."""
+        status = response.status_code
+        if status in EXPIRED_STATUSES:
+            raise OutputExpiredError(
+                f"{self._file.describe()} can no longer be had: the file host "
+                f"answered {status} (output URLs expire; get the prediction "
+                "again for fresh ones)",
+                **self._file.error_fields(status),
+            )
+        if status == 416:  # the range asked is past the end: start again
+            self._restart()
+            raise InvalidResponseError(
+                f"GET {self._file.where}: 416 to a resumed range; starting over"
+            )
+        decode_nothing(response)  # an error status: its typed error
+        if status == 206:
+            self._resumed(response)
+        else:
+            if self.offset:
+                self._restart()
+            self.size = _length(response.headers.get("content-length"))
+            self.etag = _strong(response.headers.get("etag"))
+            self.md5 = _md5_of(response.headers)
+        self.mime_type = response.headers.get("content-type") or self.mime_type
+        self._file.learnt(self.mime_type)
+        if self.size is not None and self.size > self._limit:
+            response.close()
+            raise self._too_large()
+        return response
+
+    def _resumed(self, response: requests.Response) -> None:
+        found = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", ""))
+        start, _, total = found.groups() if found else ("", "", "")
+        etag = _strong(response.headers.get("etag"))
+        if not found or int(start) != self.offset or etag != self.etag:
+            self._restart()
+            response.close()
+            raise InvalidResponseError(
+                f"GET {self._file.where}: a 206 for another range or another "
+                f"version of the file ({response.headers.get('content-range')!r}, "
+                f"ETag {etag!r}); starting over"
+            )
+        self.size = int(total) if total != "*" else None
+        self.md5 = _etag_md5(etag)  # Content-MD5 of a 206 is its part's
+
+    def _restart(self) -> None:
+        self.offset, self.etag, self.md5, self.restarted = 0, None, None, True
+
+    def _data(self) -> bytes:
+        """The bytes of a `data:` URL, decoded within the limit."""
+        header, comma, payload = self._file.url[5:].partition(",")
+        if not comma:
+            raise self._error("is not a data: URL (no comma)")
+        is_base64 = header.lower().endswith(";base64")
+        estimate = len(payload) * 3 // 4 if is_base64 else len(payload)
+        if estimate > self._limit + 3:
+            raise self._too_large()
+        try:
+            body = unquote_to_bytes(payload)
+            if is_base64:
+                body = base64.b64decode(re.sub(rb"\s+", b"", body), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise self._error(f"is not valid base64 ({exc})") from None
+        if len(body) > self._limit:
+            raise self._too_large()
+        self.size = self.offset = len(body)
+        return body
+
+    def _too_large(self) -> DownloadError:
+        return self._error(
+            f"is larger than max_download_bytes={self._limit} bytes; raise the "
+            "client's max_download_bytes if it is expected"
+        )
+
+    def _error(self, what: str, cause: Optional[BaseException] = None) -> DownloadError:
+        status = getattr(cause, "status_code", None)
+        return DownloadError(
+            f"{self._file.describe()} {what}", **self._file.error_fields(status)
+        )
+
+
+def _length(value: Optional[str]) -> Optional[int]:
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _strong(etag: Optional[str]) -> Optional[str]:
+    """A strong ETag (only those may resume a download), else None."""
+    if etag is None or etag.startswith("W/") or not etag.strip():
+        return None
+    return etag.strip()
+
+
+def _md5_of(headers: requests.structures.CaseInsensitiveDict[str]) -> Optional[bytes]:
+    """The whole file's MD5 the host gave: `Content-MD5`, or an MD5-like ETag."""
+    given = headers.get("content-md5")
+    if given:
+        try:
+            digest = base64.b64decode(given, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        return digest if len(digest) == 16 else None
+    return _etag_md5(_strong(headers.get("etag")))
+
+
+def _etag_md5(etag: Optional[str]) -> Optional[bytes]:
+    """The MD5 an ETag of 32 hex digits is (as S3's and GCS's are), else None."""
+    if etag and re.fullmatch(r'"[0-9a-fA-F]{32}"', etag):
+        return bytes.fromhex(etag[1:-1])
+    return None
+
+
+__all__ = ["CHUNK", "EXPIRED_STATUSES", "Fetch", "Stopped"]
