@@ -47,9 +47,13 @@ class StreamReader:
         self._raw: Any = response.raw._fp  # http.client's reader: chunks as they come
         self._pool = pool
 
-    def read(self) -> bytes:
-        """The next bytes of the answer; empty at its end."""
-        return bytes(self._raw.read1(READ_SIZE))
+    def read(self, size: int = READ_SIZE) -> bytes:
+        """The next bytes, as many as came (`size` at most); empty at the end.
+
+        A body cut short of its `Content-Length` ends early, with no error:
+        the caller compares what it got with what was announced.
+        """
+        return bytes(self._raw.read1(size))
 
     async def async_read(self) -> bytes:
         """The next bytes, waited for on a stream thread; see `read`."""

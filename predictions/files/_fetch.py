@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import threading
 from typing import TYPE_CHECKING, Iterator, Optional
@@ -29,6 +30,7 @@ from predictions._http.decode import decode_nothing
 from predictions._http.failures import connection_error
 from predictions._http.request import Request
 from predictions._http.retry import is_retryable, retry_delay
+from predictions._http.stream import DROPPED, close_answer
 from predictions.errors import (
     APIConnectionError,
     DownloadError,
@@ -155,22 +157,27 @@ class Fetch:
 
     def _attempt(self, request: Request) -> Iterator[bytes]:
         response: requests.Response = self._api.request(request)
-        encoded = response.headers.get("content-encoding", "identity").lower()
-        size = ENCODED_CHUNK if encoded not in ("", "identity") else CHUNK
+        encoding = response.headers.get("content-encoding", "identity").lower()
+        if encoding in ("", "identity"):
+            reader = self._api.stream_reader(response)
+            body = iter(functools.partial(reader.read, CHUNK), b"")
+        else:  # compressed against our asking: decoded, bounded, never resumed
+            self.etag = None
+            body = response.iter_content(ENCODED_CHUNK)
         try:
-            for chunk in response.iter_content(size):
+            for chunk in body:
                 if self._stop is not None and self._stop.is_set():
                     raise Stopped()
                 if self.offset + len(chunk) > self._limit:
                     raise self._too_large()
                 self.offset += len(chunk)
                 yield chunk
-        except (requests.exceptions.RequestException, OSError) as exc:
+        except (requests.exceptions.RequestException, *DROPPED) as exc:
             where = f"GET {self._file.where}"
             timeout = self._api.settings.timeout
             raise connection_error(where, exc, timeout, True) from exc
         finally:
-            response.close()
+            close_answer(response)
         if self.size is not None and self.offset != self.size:
             raise APIConnectionError(
                 f"GET {self._file.where}: the body ended at byte {self.offset} "
