@@ -1,4 +1,4 @@
-"""Output files (issue 20): found, named safely, saved whole, bounded, never given a credential."""
+"""Output files (issue 20): found, named, saved whole, bounded, sent no credential."""
 
 from __future__ import annotations
 
@@ -72,7 +72,8 @@ def test_output_files_are_every_url_at_any_depth_in_document_order(
 
 def test_an_output_that_is_a_url_itself_has_the_empty_path(client: Client) -> None:
     (file,) = client.predictions.output_files(succeeded("https://x.test/a.wav"))
-    assert file.path == () and file.name == "a.wav"
+    assert file.path == ()
+    assert file.name == "a.wav"
 
 
 @pytest.mark.parametrize(
@@ -95,7 +96,8 @@ def test_a_name_never_leaves_its_directory(raw: str, expected: str) -> None:
 
 def test_a_long_name_is_cut_to_fit_with_its_extension() -> None:
     name = safe_name("é" * 300 + ".png")
-    assert name.endswith(".png") and len(name.encode()) <= 240
+    assert name.endswith(".png")
+    assert len(name.encode()) <= 240
     assert name.encode().decode() == name  # cut at a character, not inside one
 
 
@@ -152,7 +154,8 @@ def test_no_credential_of_the_client_goes_to_a_file_url_nor_its_redirects(
         seen = other.headers_of("start.bin") + host.headers_of("final.bin")
     assert (tmp_path / "start.bin").read_bytes() == BODY
     for headers in seen:
-        assert "authorization" not in headers and "cookie" not in headers
+        assert "authorization" not in headers
+        assert "cookie" not in headers
         assert "x-team" not in headers
         assert "secret" not in repr(headers)
 
@@ -225,9 +228,12 @@ def test_an_expired_url_raises_at_once_naming_the_file_and_prediction(
     with pytest.raises(OutputExpiredError) as raised:
         client.predictions.download(succeeded({"image": url}), tmp_path)
     error = raised.value
-    assert error.status_code == status and error.prediction_id == "p-1"
-    assert error.path == ("image",) and "gone.png" in str(error)
-    assert "secret-signature" not in str(error) and "sig=" not in error.url
+    assert error.status_code == status
+    assert error.prediction_id == "p-1"
+    assert error.path == ("image",)
+    assert "gone.png" in str(error)
+    assert "secret-signature" not in str(error)
+    assert "sig=" not in error.url
     assert len(host.headers_of("gone.png")) == 1  # not retried
     assert files_in(tmp_path) == []
 
@@ -245,7 +251,7 @@ def test_retries_run_out_with_a_download_error_and_no_partial_file(
     client: Client, host: FileHost, tmp_path: Path
 ) -> None:
     url = host.add("f.bin", Hosted(BODY, etag="", script=["cut"] * 5))
-    with pytest.raises(DownloadError, match="cut off|ended at byte"):
+    with pytest.raises(DownloadError, match=r"cut off|ended at byte"):
         client.predictions.download(succeeded(url), tmp_path)
     assert len(host.headers_of("f.bin")) == 3  # max_retries=2
     assert files_in(tmp_path) == []
@@ -255,9 +261,10 @@ def test_a_file_larger_than_the_limit_is_refused_from_its_length(
     host: FileHost, tmp_path: Path
 ) -> None:
     url = host.add("f.bin", Hosted(BODY))
-    with Client("http://127.0.0.1:9/v1", max_download_bytes=1000) as c:
-        with pytest.raises(DownloadError, match="max_download_bytes=1000"):
-            c.predictions.download(succeeded(url), tmp_path)
+    with Client("http://127.0.0.1:9/v1", max_download_bytes=1000) as c, pytest.raises(
+        DownloadError, match="max_download_bytes=1000"
+    ):
+        c.predictions.download(succeeded(url), tmp_path)
     assert files_in(tmp_path) == []
 
 
@@ -265,9 +272,10 @@ def test_a_file_without_length_is_refused_as_it_passes_the_limit(
     host: FileHost, tmp_path: Path
 ) -> None:
     url = host.add("f.bin", Hosted(BODY, script=["chunked"]))
-    with Client("http://127.0.0.1:9/v1", max_download_bytes=200_000) as c:
-        with pytest.raises(DownloadError, match="max_download_bytes"):
-            c.predictions.download(succeeded(url), tmp_path)
+    with Client(
+        "http://127.0.0.1:9/v1", max_download_bytes=200_000
+    ) as c, pytest.raises(DownloadError, match="max_download_bytes"):
+        c.predictions.download(succeeded(url), tmp_path)
     assert files_in(tmp_path) == []
 
 
@@ -277,9 +285,10 @@ def test_a_compressed_bomb_sent_against_identity_is_bounded(
     bomb = bytes(50 * 1024 * 1024)
     url = host.add("f.bin", Hosted(bomb, etag="", script=["gzip"]))
     assert len(gzip.compress(bomb)) < 100_000
-    with Client("http://127.0.0.1:9/v1", max_download_bytes=1_000_000) as c:
-        with pytest.raises(DownloadError, match="max_download_bytes"):
-            c.predictions.download(succeeded(url), tmp_path)
+    with Client(
+        "http://127.0.0.1:9/v1", max_download_bytes=1_000_000
+    ) as c, pytest.raises(DownloadError, match="max_download_bytes"):
+        c.predictions.download(succeeded(url), tmp_path)
 
 
 def test_a_data_url_is_decoded_locally_and_bounded(
@@ -322,7 +331,8 @@ def test_an_existing_file_is_not_overwritten_unless_asked(
     (tmp_path / "f.bin").write_bytes(b"mine")
     with pytest.raises(FileExistsError, match="overwrite=True"):
         client.predictions.download(succeeded(url), tmp_path)
-    assert host.seen == [] and (tmp_path / "f.bin").read_bytes() == b"mine"
+    assert host.seen == []
+    assert (tmp_path / "f.bin").read_bytes() == b"mine"
     client.predictions.download(succeeded(url), tmp_path, overwrite=True)
     assert (tmp_path / "f.bin").read_bytes() == BODY
 
@@ -365,7 +375,8 @@ def test_an_output_with_no_files_gives_an_unchanged_copy(
     output = {"text": "no files here", "list": [1, 2]}
     prediction = succeeded(output)
     copy = client.predictions.download(prediction, tmp_path)
-    assert copy == output and copy is not output
+    assert copy == output
+    assert copy is not output
     assert client.predictions.output_files(prediction) == []
     assert files_in(tmp_path) == []
 
@@ -385,9 +396,11 @@ def test_read_open_and_save_one_file(
 ) -> None:
     url = host.add("pic", Hosted(BODY, content_type="image/png"))
     (file,) = client.predictions.output_files(succeeded(url))
-    assert isinstance(file, OutputFile) and file.mime_type is None
+    assert isinstance(file, OutputFile)
+    assert file.mime_type is None
     assert file.read() == BODY
-    assert file.mime_type == "image/png" and file.name == "pic.png"
+    assert file.mime_type == "image/png"
+    assert file.name == "pic.png"
     with file.open() as stream:
         assert stream.read(10) == BODY[:10]
         assert stream.read() == BODY[10:]
@@ -416,7 +429,8 @@ def test_the_async_twins(client: Client, host: FileHost, tmp_path: Path) -> None
         return saved, output
 
     saved, output = asyncio.run(main())
-    assert saved == str(tmp_path / "one.bin") and output == [str(tmp_path / "f.bin")]
+    assert saved == str(tmp_path / "one.bin")
+    assert output == [str(tmp_path / "f.bin")]
     assert (tmp_path / "f.bin").read_bytes() == BODY
 
 
