@@ -80,8 +80,8 @@ class Fetch:
         size: The file's size, once the host said it.
         etag: The host's strong ETag, once it gave one.
         mime_type: The file's type, once known.
-        md5: The MD5 digest the host gave for the whole file (`Content-MD5`,
-            or a strong ETag of 32 hex digits), once known.
+        md5: The MD5 digest the host gave for the whole file in a 200's
+            `Content-MD5`, once known (a 206's is its part's: not kept).
         restarted: Set when the host sent the file from its start again:
             whatever the caller kept of earlier bytes must go.
     """
@@ -230,7 +230,6 @@ class Fetch:
                 f"ETag {etag!r}); starting over"
             )
         self.size = int(total) if total != "*" else None
-        self.md5 = _etag_md5(etag)  # Content-MD5 of a 206 is its part's
 
     def _restart(self) -> None:
         self.offset, self.etag, self.md5, self.restarted = 0, None, None, True
@@ -280,22 +279,20 @@ def _strong(etag: Optional[str]) -> Optional[str]:
 
 
 def _md5_of(headers: requests.structures.CaseInsensitiveDict[str]) -> Optional[bytes]:
-    """The whole file's MD5 the host gave: `Content-MD5`, or an MD5-like ETag."""
+    """The whole file's MD5 the host gave in `Content-MD5`, if it gave one.
+
+    An ETag is not taken for an MD5, though many hosts make it one: it is
+    opaque (RFC 9110), and S3's for a multipart or encrypted object is not
+    one. It is checked in its own way: a resumed range must carry the same.
+    """
     given = headers.get("content-md5")
-    if given:
-        try:
-            digest = base64.b64decode(given, validate=True)
-        except (binascii.Error, ValueError):
-            return None
-        return digest if len(digest) == 16 else None
-    return _etag_md5(_strong(headers.get("etag")))
-
-
-def _etag_md5(etag: Optional[str]) -> Optional[bytes]:
-    """The MD5 an ETag of 32 hex digits is (as S3's and GCS's are), else None."""
-    if etag and re.fullmatch(r'"[0-9a-fA-F]{32}"', etag):
-        return bytes.fromhex(etag[1:-1])
-    return None
+    if not given:
+        return None
+    try:
+        digest = base64.b64decode(given, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return digest if len(digest) == 16 else None
 
 
 __all__ = ["CHUNK", "EXPIRED_STATUSES", "Fetch", "Stopped"]

@@ -153,7 +153,7 @@ class OutputFile:
         The body goes to disk a chunk at a time (memory stays flat whatever
         its size). The file gets its final name only once its size matches
         what the host announced and, where the host gives one, its MD5
-        (`Content-MD5`, or an ETag that is one); until then it is a hidden
+        (`Content-MD5`); until then it is a hidden
         `.NAME.*.part` beside it, removed if the download fails.
 
         Args:
