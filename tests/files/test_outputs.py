@@ -452,3 +452,23 @@ def test_several_files_go_at_once_and_a_failure_keeps_only_whole_files(
     for name in files_in(tmp_path):
         assert (tmp_path / name).read_bytes() == BODY  # none partial
     assert not [n for n in files_in(tmp_path) if n.endswith(".part")]
+
+
+def test_cancelling_an_async_download_stops_it_and_leaves_no_partial_file(
+    client: Client, host: FileHost, tmp_path: Path
+) -> None:
+    url = host.add("slow.bin", Hosted(BODY, script=["trickle:3"]))
+
+    async def main() -> None:
+        task = asyncio.ensure_future(
+            client.predictions.async_download(succeeded(url), tmp_path)
+        )
+        while not host.seen:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    client.close()  # waits for the pool's thread: the download has stopped
+    assert files_in(tmp_path) == []
