@@ -221,7 +221,11 @@ class Fetch:
         found = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", ""))
         start, _, total = found.groups() if found else ("", "", "")
         etag = _strong(response.headers.get("etag"))
-        if not found or int(start) != self.offset or etag != self.etag:
+        if (
+            not found
+            or int(start) != self.offset
+            or (self.offset and etag != self.etag)
+        ):
             self._restart()
             response.close()
             raise InvalidResponseError(
@@ -230,6 +234,7 @@ class Fetch:
                 f"ETag {etag!r}); starting over"
             )
         self.size = int(total) if total != "*" else None
+        self.etag = etag
 
     def _restart(self) -> None:
         self.offset, self.etag, self.md5, self.restarted = 0, None, None, True

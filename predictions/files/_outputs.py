@@ -16,6 +16,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from predictions._http.request import is_http_url
+from predictions.errors import DownloadError
 from predictions.files._fetch import Fetch
 from predictions.files._names import name_from_url, safe_name
 
@@ -129,7 +130,14 @@ class OutputFile:
         settings = self._api.settings
         if max_bytes is None:
             max_bytes = min(settings.max_response_bytes, settings.max_download_bytes)
-        return b"".join(self.fetch(max_bytes).chunks())
+        fetch = self.fetch(max_bytes)
+        parts: List[bytes] = []
+        for chunk in fetch.chunks():
+            if fetch.restarted:  # the host sent it from the start again
+                fetch.restarted = False
+                parts.clear()
+            parts.append(chunk)
+        return b"".join(parts)
 
     async def async_read(self, max_bytes: Optional[int] = None) -> bytes:
         """Fetch the whole file without blocking the event loop; see `read`."""
@@ -143,9 +151,12 @@ class OutputFile:
         it as a context manager, or close it: that releases the connection.
 
         Returns:
-            A readable binary file object (not seekable).
+            A readable binary file object (not seekable). A read raises
+            `DownloadError` if the host, after a break, could only send the
+            file from its start again (or another version of it): the bytes
+            already read cannot be taken back.
         """
-        return io.BufferedReader(_Reader(self.fetch().chunks()), buffer_size=1 << 20)
+        return io.BufferedReader(_Reader(self, self.fetch()), buffer_size=1 << 20)
 
     def save(self, path: str, *, overwrite: bool = False) -> str:
         """Save the file: streamed to a temporary name, renamed when whole and checked.
@@ -190,9 +201,11 @@ class OutputFile:
 class _Reader(io.RawIOBase):
     """A raw binary file over a fetch's chunks."""
 
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks: Optional[Iterator[bytes]] = chunks
+    def __init__(self, file: OutputFile, fetch: Fetch) -> None:
+        self._file, self._fetch = file, fetch
+        self._chunks: Optional[Iterator[bytes]] = fetch.chunks()
         self._left = memoryview(b"")
+        self._read = 0
 
     def readable(self) -> bool:
         return True
@@ -206,9 +219,20 @@ class _Reader(io.RawIOBase):
             except StopIteration:
                 self._chunks = None
                 return 0
+            if self._fetch.restarted:
+                self._fetch.restarted = False
+                if self._read:
+                    self.close()
+                    raise DownloadError(
+                        f"{self._file.describe()} could not be resumed after a "
+                        f"break at byte {self._read} (the host sent it from the "
+                        "start, or another version): open it again",
+                        **self._file.error_fields(),
+                    )
         count = min(len(buffer), len(self._left))
         buffer[:count] = self._left[:count]
         self._left = self._left[count:]
+        self._read += count
         return count
 
     def close(self) -> None:

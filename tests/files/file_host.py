@@ -27,7 +27,8 @@ class Hosted:
     "norange" (the whole file, 200, whatever the range), "chunked" (no
     Content-Length), "trickle:S" (the body in 16 pieces spread over S
     seconds), "gzip" (compressed, whatever was asked), "redirect:URL",
-    "change" (the file's content and ETag change from now on).
+    "change" (the file's content and ETag change from now on), "always206"
+    (a 206 of the whole file, even unasked).
     """
 
     body: bytes
@@ -110,6 +111,8 @@ class FileHost:
             return None
         body, status, extra = hosted.body, 200, {}
         asked = re.fullmatch(r"bytes=(\d+)-", headers.get("range", ""))
+        if kind == "always206" and not asked:
+            asked = re.fullmatch(r"bytes=(\d+)-", "bytes=0-")
         if_range = headers.get("if-range")
         if asked and kind != "norange" and (if_range in (None, hosted.tag())):
             start = int(asked.group(1))

@@ -472,3 +472,22 @@ def test_cancelling_an_async_download_stops_it_and_leaves_no_partial_file(
     asyncio.run(main())
     client.close()  # waits for the pool's thread: the download has stopped
     assert files_in(tmp_path) == []
+
+
+def test_read_and_open_after_a_restart_never_mix_two_starts(
+    client: Client, host: FileHost
+) -> None:
+    url = host.add("f.bin", Hosted(BODY, script=["cut", "norange", "cut", "change"]))
+    (file,) = client.predictions.output_files(succeeded(url))
+    assert file.read() == BODY  # the half read first is dropped
+    with file.open() as stream, pytest.raises(DownloadError, match="open it again"):
+        stream.read()
+
+
+def test_a_206_to_a_request_without_a_range_is_taken_as_the_whole(
+    client: Client, host: FileHost, tmp_path: Path
+) -> None:
+    url = host.add("f.bin", Hosted(BODY, script=["always206"]))
+    client.predictions.download(succeeded(url), tmp_path)
+    assert (tmp_path / "f.bin").read_bytes() == BODY
+    assert len(host.headers_of("f.bin")) == 1
