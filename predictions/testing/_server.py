@@ -54,8 +54,12 @@ class LocalServer:
     (`{"seconds": 0..60}`, async, a log line per step), `demo/fail` (always
     fails), `demo/word-count` (`{"text": str}` -> `{word: count}`),
     `demo/stream-words` (`{"text": str, "delay": seconds}`: streams each
-    word with the whitespace after it; the output is the text) and
-    `demo/file-info` (`{"file": download_url}` -> `{"size", "sha256"}`).
+    word with the whitespace after it; the output is the text),
+    `demo/file-info` (`{"file": download_url}` -> `{"size", "sha256"}`),
+    `demo/image` (`{"width", "height", "color"}` -> `{"image": url}` of a
+    PNG), `demo/files` (`{"count", "size"}` -> `{"files": [url, ...]}` of
+    pseudo-random bytes) and `demo/data-url` (`{"text": str}` -> `{"file":
+    "data:text/plain;base64,..."}`).
     Add your own with `register()` or `models=`: a model is `fn(input)` or
     `fn(input, ctx)`, plain or `async def`, or a generator of either kind,
     whose pieces are streamed (see `PredictionContext` and `_models`).
