@@ -101,6 +101,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         storage_port=options.storage_port,
         part_size=options.part_size,
         download_lifetime=options.download_lifetime,
+        output_lifetime=options.output_lifetime,
+        output_ranges=options.output_ranges,
         request_timeout=options.request_timeout,
         max_connections=options.max_connections,
     )
@@ -122,7 +124,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(server.base_url, flush=True)
         needs = " every request needs the token;" if token else ""
         print(
-            "Serving the WriftAI predictions API (storage for uploads at"
+            "Serving the WriftAI predictions API (storage for uploads and"
+            " output files at"
             f" {server.storage_url});{needs} press Ctrl-C to stop.",
             file=sys.stderr,
             flush=True,

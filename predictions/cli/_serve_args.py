@@ -13,6 +13,7 @@ from predictions.testing._api.events import (
     DEFAULT_STREAM_IDLE,
     MAX_STREAM_IDLE,
 )
+from predictions.testing._api.outputs import DEFAULT_OUTPUT_LIFETIME
 from predictions.testing._api.protocol import DEFAULT_PREFER_WAIT, MAX_PREFER_WAIT
 from predictions.testing._api.ratelimit import RateLimit
 from predictions.testing._api.uploads import (
@@ -35,7 +36,8 @@ EXAMPLES = """examples:
   predictions serve
   predictions serve --port 0 --token-env MY_LOCAL_TOKEN
   predictions serve --rate-limit reads=3,creates=15 --prefer-wait-max 1
-  predictions serve --fault 503@get,p=0.1 --seed 7"""
+  predictions serve --fault 503@get,p=0.1 --seed 7
+  predictions serve --output-lifetime 60 --fault stall@output,seq=1,delay=30"""
 """What `predictions serve --help` shows under its options."""
 
 
@@ -163,9 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=(
             "inject a fault (repeatable): KIND[@ROUTE][,p=P][,seq=1-3+7][,limit=N]"
             "[,delay=S][,retry_after=S][,headers=0][,body=TEXT]; KIND is a status"
-            " code or drop_before, drop_after, delay, truncate; ROUTE is create,"
-            " get, list, cancel, stream, upload, complete, part (a part's PUT on"
-            " the storage port), download or any"
+            " code or drop_before, drop_after, delay, truncate (half the body,"
+            " then close), stall (half the body, then silence for delay="
+            "SECONDS, 0 until the server stops); ROUTE is create, get, list,"
+            " cancel, stream, upload, complete, part (a part's PUT on the"
+            " storage port), download (an upload's download URL), output (an"
+            " output file's GET) or any"
         ),
     )
     parser.add_argument(
@@ -250,8 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_port,
         default=0,
         metavar="PORT",
-        help="port of the storage origin (upload part URLs and download URLs),"
-        " 0 for any free one (default: %(default)s)",
+        help="port of the storage origin (upload part URLs, download URLs,"
+        " output files), 0 for any free one (default: %(default)s)",
     )
     parser.add_argument(
         "--part-size",
@@ -267,6 +272,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long a download URL of a completed upload works"
         " (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--output-lifetime",
+        type=_seconds,
+        default=DEFAULT_OUTPUT_LIFETIME,
+        metavar="SECONDS",
+        help="how long the URL of a file a model saved works; then it answers"
+        " 410 Gone and the file is deleted (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--no-output-ranges",
+        dest="output_ranges",
+        action="store_false",
+        help="answer a Range request for an output file 200 with the whole"
+        " file, as some file hosts do (default: 206 with the range)",
     )
     parser.add_argument(
         "--webhook-rotation-secret",

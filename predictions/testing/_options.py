@@ -18,6 +18,7 @@ DURATIONS = (
     "stream_idle_max",
     "stream_heartbeat",
     "download_lifetime",
+    "output_lifetime",
     "request_timeout",
 )
 """Options that are seconds: finite numbers >= 0."""
@@ -71,5 +72,8 @@ def check_options(options: Mapping[str, Any]) -> None:
         check_seconds(name, options[name], optional=True)
     check_integer("part_size", options["part_size"], 1)
     check_integer("max_connections", options["max_connections"], 1)
+    if not isinstance(options["output_ranges"], bool):
+        value = options["output_ranges"]
+        raise TypeError(f"output_ranges must be True or False, not {value!r}")
     if isinstance(options["webhook_rotation_secrets"], str):
         raise TypeError("webhook_rotation_secrets must be a list of secrets")

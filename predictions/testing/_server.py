@@ -21,6 +21,7 @@ from predictions.testing._api.events import (
     DEFAULT_STREAM_IDLE,
     MAX_STREAM_IDLE,
 )
+from predictions.testing._api.outputs import DEFAULT_OUTPUT_LIFETIME
 from predictions.testing._api.protocol import DEFAULT_PREFER_WAIT, MAX_PREFER_WAIT
 from predictions.testing._api.ratelimit import RateLimit
 from predictions.testing._api.store import TERMINAL
@@ -53,8 +54,12 @@ class LocalServer:
     (`{"seconds": 0..60}`, async, a log line per step), `demo/fail` (always
     fails), `demo/word-count` (`{"text": str}` -> `{word: count}`),
     `demo/stream-words` (`{"text": str, "delay": seconds}`: streams each
-    word with the whitespace after it; the output is the text) and
-    `demo/file-info` (`{"file": download_url}` -> `{"size", "sha256"}`).
+    word with the whitespace after it; the output is the text),
+    `demo/file-info` (`{"file": download_url}` -> `{"size", "sha256"}`),
+    `demo/image` (`{"width", "height", "color"}` -> `{"image": url}` of a
+    PNG), `demo/files` (`{"count", "size"}` -> `{"files": [url, ...]}` of
+    pseudo-random bytes) and `demo/data-url` (`{"text": str}` -> `{"file":
+    "data:text/plain;base64,..."}`).
     Add your own with `register()` or `models=`: a model is `fn(input)` or
     `fn(input, ctx)`, plain or `async def`, or a generator of either kind,
     whose pieces are streamed (see `PredictionContext` and `_models`).
@@ -87,8 +92,16 @@ class LocalServer:
     (`storage_url`, another origin), `part_size` bytes each; parts are
     written to a temporary directory as they arrive; `POST
     /uploads/{id}/complete` answers the `download_url` (valid for
-    `download_lifetime` seconds), served by that port. See `_storage` for
-    what the storage port refuses, and `storage_requests` for what it saw.
+    `download_lifetime` seconds), served by that port. See
+    `_http.storage_port` for what the storage port refuses, and
+    `storage_requests` for what it saw.
+
+    Output files: a model saves one with `PredictionContext.save_file` and
+    puts its URL in its output: a signed URL of the storage port, the file's
+    name its last segment, that stops working (410 Gone) `output_lifetime`
+    seconds later. `GET` answers it with an `ETag` (the file's MD5) and
+    honours one `Range` (206, or 416 past the end; `If-Range`), unless
+    `output_ranges=False`. See `_http.storage_port` for the rest.
 
     Choices where the hosted API's reference leaves room: a create answers 202 while the
     prediction is pending or running and 201 once it has ended (without
@@ -144,6 +157,8 @@ class LocalServer:
         storage_port: int = 0,
         part_size: int = DEFAULT_PART_SIZE,
         download_lifetime: float = DEFAULT_DOWNLOAD_LIFETIME,
+        output_lifetime: float = DEFAULT_OUTPUT_LIFETIME,
+        output_ranges: bool = True,
         request_timeout: float = REQUEST_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
     ) -> None:
@@ -195,6 +210,10 @@ class LocalServer:
                 0 (the default) picks a free one.
             part_size: Bytes per upload part (default 8 MiB).
             download_lifetime: Seconds a download URL works (default 3600).
+            output_lifetime: Seconds an output file's URL works (default
+                3600); then it answers 410 and the file is deleted.
+            output_ranges: Whether output files are served in ranges (206);
+                False answers a `Range` request 200 with the whole file.
             request_timeout: Seconds a request (line, headers and body) may
                 take to arrive, from its first byte (default 30); past it
                 the answer is 408 and the connection is closed. 0: no limit
@@ -208,7 +227,7 @@ class LocalServer:
                 negative, NaN or infinite, or `part_size` or
                 `max_connections` is below 1.
             TypeError: A duration is not a number, a port, `part_size` or
-                `max_connections` not an integer.
+                `max_connections` not an integer, `output_ranges` not a bool.
         """
         check_options(locals())
         self.token = token
@@ -241,7 +260,8 @@ class LocalServer:
         """Stop serving, close every connection and end every thread it started.
 
         Predictions not yet ended are cancelled (their status says so), queued
-        webhook deliveries dropped, uploaded files removed. Safe to call twice.
+        webhook deliveries dropped, uploaded and output files removed. Safe to
+        call twice.
         """
         self._parts.stop(STOP_TIMEOUT)
 
@@ -281,7 +301,7 @@ class LocalServer:
 
     @property
     def storage_url(self) -> str:
-        """The storage origin (part URLs, downloads), such as ``http://127.0.0.1:53125``.
+        """The storage origin (parts, downloads, outputs), e.g. ``http://127.0.0.1:53125``.
 
         Raises:
             RuntimeError: The server was never started.
@@ -300,7 +320,8 @@ class LocalServer:
             ref: `owner/name`.
             fn: Called as `fn(input)` or `fn(input, ctx)`; plain or `async def`.
                 `ctx.log(line)` appends to the logs; `ctx.cancelled` tells a
-                plain function it was cancelled.
+                plain function it was cancelled; `ctx.save_file(content)`
+                saves an output file and gives its URL.
             input_schema: What `Validate-Input: true` checks (a JSON Schema
                 subset: type, properties, required, enum, bounds...).
 
@@ -332,7 +353,8 @@ class LocalServer:
     def storage_requests(self) -> List[RecordedRequest]:
         """The requests the storage port received (the last 10,000), oldest first.
 
-        Part PUTs and downloads, with their headers; bodies are not kept.
+        Part PUTs, downloads and output files' GETs, with their headers;
+        bodies are not kept.
         """
         return list(self._parts.storage_log)
 
@@ -380,9 +402,11 @@ class LocalServer:
             self._parts.runner.cancel(prediction_id)
 
     def reset(self) -> None:
-        """Forget predictions, requests, uploads, webhook deliveries, idempotency keys.
+        """Forget everything the server holds and saw.
 
-        Running predictions are cancelled; rate-limit buckets refill; models
+        Predictions, requests, uploads, output files (deleted), webhook
+        deliveries and idempotency keys are forgotten. Running predictions
+        are cancelled; rate-limit buckets refill; models
         are cold again; fault rules start over from their seed.
         """
         self._parts.reset()

@@ -2,8 +2,8 @@
 
 `LocalServer` is the public face: its options, their documentation, what
 tests call. `Parts` is the machinery behind it: the store, the runner,
-webhooks, uploads, the API and the request logs, and starting, stopping and
-resetting them in the order that matters.
+webhooks, uploads, output files, the API and the request logs, and
+starting, stopping and resetting them in the order that matters.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, Deque, Mapping, Optional
 from predictions.testing._api.app import App
 from predictions.testing._api.creating import Creator
 from predictions.testing._api.events import StreamSettings
+from predictions.testing._api.outputs import Outputs
 from predictions.testing._api.ratelimit import RateLimiter
 from predictions.testing._api.store import Store
 from predictions.testing._api.uploads import Uploads
@@ -22,6 +23,7 @@ from predictions.testing._http.faults import Faults
 from predictions.testing._http.limits import ConnectionLimits
 from predictions.testing._http.listener import RecordedRequest
 from predictions.testing._http.ports import Ports
+from predictions.testing._http.storage_port import Storage
 from predictions.testing._models.builtins import build_registry
 from predictions.testing._models.runner import Runner
 
@@ -53,11 +55,13 @@ class Parts:
             duplicates=o["webhook_duplicates"],
         )
         self.uploads = Uploads(o["part_size"], o["download_lifetime"])
+        self.outputs = Outputs(o["output_lifetime"], o["output_ranges"])
         self.store = Store(
             self.webhooks.enqueue,
             o["expire_after"],
             events_expire_after=o["events_expire_after"],
             open_file=self.uploads.open_file,
+            save_file=self.outputs.save,
         )
         self.runner = Runner(
             self.store,
@@ -110,7 +114,7 @@ class Parts:
             self._host,
             self._port_numbers,
             self.app,
-            self.uploads,
+            Storage(self.uploads, self.outputs),
             self.faults,
             (self.request_log, self.storage_log),
             self._verbose,
@@ -118,6 +122,7 @@ class Parts:
         )
         self.base_url = f"{ports.api_origin}/v1"
         self.uploads.open(ports.storage_origin)
+        self.outputs.open(ports.storage_origin)
         self.store.close(False)
         self.runner.start()
         self.webhooks.start()
@@ -141,6 +146,7 @@ class Parts:
         self.webhooks.stop(timeout)
         self.runner.stop(timeout)
         self.uploads.close()
+        self.outputs.close()
         self.ports = None
 
     def reset(self) -> None:
@@ -149,6 +155,7 @@ class Parts:
             self.runner.cancel(record.id)
         self.runner.forget_warm()
         self.uploads.clear()
+        self.outputs.clear()
         self.request_log.clear()
         self.storage_log.clear()
         self.webhooks.clear()

@@ -105,6 +105,10 @@ class RawConnection:
                 return got
             got.append((time.monotonic(), data))
 
+    def exactly(self, size: int) -> bytes:
+        """The next `size` bytes (EOFError when the connection closes first)."""
+        return self._take(size)
+
     def body(self) -> bytes:
         """A whole answer's body, by its Content-Length."""
         return self._take(int(self.headers.get("content-length", "0")))

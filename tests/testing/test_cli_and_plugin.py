@@ -102,6 +102,8 @@ def test_serve_prints_its_url_and_stops_on_ctrl_c() -> None:
         (["--part-size", "1MB"], ["--part-size", "1MB"]),
         (["--storage-port", "65536"], ["--storage-port", "65535"]),
         (["--stream-heartbeat", "-1"], ["--stream-heartbeat"]),
+        (["--output-lifetime", "nan"], ["--output-lifetime", "nan"]),
+        (["--fault", "stall@outputs"], ["--fault", "outputs"]),
         (["--fault", "503@parts"], ["--fault", "parts"]),
     ],
 )
@@ -137,8 +139,12 @@ def test_serve_help(capsys: pytest.CaptureFixture[str]) -> None:
         "--storage-port PORT",
         "--part-size BYTES",
         "--download-lifetime SECONDS",
+        "--output-lifetime SECONDS",
+        "--no-output-ranges",
         "complete,",
         "download",
+        "output (an",
+        "stall",
         "retry_after=1",
         "anonymous=1",
     ):
@@ -198,6 +204,9 @@ def test_serve_hands_every_option_to_the_server(
         "65536",
         "--download-lifetime",
         "120",
+        "--output-lifetime",
+        "0.5",
+        "--no-output-ranges",
     ]
     assert main(argv) == 1
     assert "not this time" in capsys.readouterr().err
@@ -220,6 +229,8 @@ def test_serve_hands_every_option_to_the_server(
     assert given["storage_port"] == 0
     assert given["part_size"] == 65536
     assert given["download_lifetime"] == 120
+    assert given["output_lifetime"] == 0.5
+    assert given["output_ranges"] is False
 
 
 def test_serve_defaults_are_the_servers(
@@ -234,6 +245,7 @@ def test_serve_defaults_are_the_servers(
     assert given["webhook_rotation_secrets"] == []
     assert given["webhook_duplicates"] is False
     assert given["events_expire_after"] is None
+    assert given["output_ranges"] is True
     defaults = inspect.signature(LocalServer).parameters
     for name in (
         "prefer_wait_default",
@@ -247,6 +259,7 @@ def test_serve_defaults_are_the_servers(
         "storage_port",
         "part_size",
         "download_lifetime",
+        "output_lifetime",
         "request_timeout",
         "max_connections",
     ):
@@ -268,6 +281,9 @@ def test_serve_defaults_are_the_servers(
         ("stream_idle_max", float("inf"), ValueError),
         ("stream_heartbeat", "5", TypeError),
         ("download_lifetime", float("nan"), ValueError),
+        ("output_lifetime", -1, ValueError),
+        ("output_lifetime", "3600", TypeError),
+        ("output_ranges", "no", TypeError),
         ("events_expire_after", -1, ValueError),
         ("storage_port", 70000, ValueError),
         ("storage_port", "8001", TypeError),

@@ -96,6 +96,15 @@ def invalid(*errors: ValidationError) -> Response:
     return error(422, list(errors))
 
 
+class Refused(Exception):
+    """A request the server cannot serve: answered `error(status, detail)`."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
 class BadBody(Exception):
     """The request body cannot be used; `response` says why."""
 

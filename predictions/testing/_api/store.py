@@ -12,7 +12,11 @@ from predictions.testing._api.events import EventLog
 from predictions.testing._api.pages import ListQuery, select
 from predictions.testing._api.protocol import dumps
 from predictions.testing._api.records import TERMINAL, Record, render, terminal_event
-from predictions.testing._models.registry import ModelVersion, PredictionContext
+from predictions.testing._models.registry import (
+    ModelVersion,
+    PredictionContext,
+    SaveFile,
+)
 
 __all__ = ["TERMINAL", "IdempotencyConflict", "NotCancellable", "Record", "Store"]
 
@@ -40,6 +44,7 @@ class Store:
         *,
         events_expire_after: Optional[float] = None,
         open_file: Optional[Callable[[str], IO[bytes]]] = None,
+        save_file: Optional[SaveFile] = None,
     ) -> None:
         """Create an empty store.
 
@@ -53,11 +58,14 @@ class Store:
                 keeps them as long as the prediction.
             open_file: Opens a download URL of this server, for models
                 (`PredictionContext.open_file`).
+            save_file: Saves an output file of this server, for models
+                (`PredictionContext.save_file`).
         """
         self._listener = listener
         self._expire_after = expire_after
         self._events_expire_after = events_expire_after
         self._open_file = open_file
+        self._save_file = save_file
         self._clock = clock
         # Ended records in the order they ended, to expire from the left.
         self._ended: Deque[Tuple[float, Record]] = collections.deque()
@@ -176,6 +184,7 @@ class Store:
                     prediction_id,
                     lambda line: self.log(prediction_id, line),
                     self._open_file,
+                    self._save_file,
                 ),
                 stream=stream,
             )

@@ -25,6 +25,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Dict, List, Optional, Tuple
 
+from predictions.testing._api.protocol import Refused
+
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 """Bytes per part (8 MiB; ours)."""
 
@@ -38,13 +40,8 @@ CHUNK = 64 * 1024
 """Bytes read or written at a time."""
 
 
-class UploadRefused(Exception):
+class UploadRefused(Refused):
     """A request about an upload cannot be served; `status` and `detail` say why."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
 
 
 def quoted(etag: str) -> str:

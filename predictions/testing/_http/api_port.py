@@ -110,9 +110,11 @@ class Handler(BaseHandler[App]):
         elif fault.kind == "delay":
             self.srv.stopping.wait(fault.delay)
             self.answer(response)
-        elif fault.kind == "truncate":
+        else:  # truncate, stall
             self.close_connection = True
             self.answer(response, truncate=True)
+            if fault.kind == "stall":
+                self.stall(fault.delay)
 
     def answer(self, response: Response, truncate: bool = False) -> None:
         """Send an answer: whole, or an event stream piece by piece."""

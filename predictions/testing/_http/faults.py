@@ -14,7 +14,12 @@ rules, the seeded random generator and the counters. Kinds:
 - `"truncate"`: act, then send the headers with the full `Content-Length`
   but only half of the body, and close. An event stream is cut after its
   first piece (no last chunk); a part's answer, which has no body, is
-  dropped after the part was stored (as `drop_after`).
+  dropped after the part was stored (as `drop_after`); a 206 sends half of
+  the range asked for.
+- `"stall"`: as `truncate`, but the connection then stays open, sending
+  nothing, for `delay` seconds (0: until the server stops) before it is
+  closed: a client's stall detection must end it. A part's answer sends
+  nothing at all.
 
 On the storage port a `status` fault reads the part's body first, as storage
 does, so the connection stays usable.
@@ -24,7 +29,8 @@ from 1, whether or not another rule fires for them. Routes of the API's
 port: `"create"`, `"get"`, `"list"`, `"cancel"`, `"stream"` (a prediction's
 events), `"upload"` (`POST /uploads`) and `"complete"`; of the storage port:
 `"part"` (a part's `PUT`, numbered in the order they arrive, whatever the
-part) and `"download"`; `"any"` is every route. Unknown paths never get
+part), `"download"` (an upload's download URL) and `"output"` (an output
+file's `GET` or `HEAD`); `"any"` is every route. Unknown paths never get
 faults. It fires on the numbers in `sequence`, and also, when `probability` is
 set, with that probability (one draw per seen request from
 `random.Random(seed)`). `limit` caps how often it is injected. When several
@@ -37,7 +43,8 @@ KIND a status code or a kind name, keys `p`, `seq` (e.g. `1-3+7`), `limit`,
 `delay`, `retry_after`, `headers` (0 or 1) and `body`; no `p` and no `seq`
 means every request. Examples: `503@create,p=0.3`, `429@get,seq=1-2,retry_after=1`,
 `drop_after@create,seq=1`, `delay@get,delay=2,p=0.1`, `truncate@list`,
-`503@part,seq=1` (the first part PUT fails once).
+`503@part,seq=1` (the first part PUT fails once), `410@output`,
+`stall@output,seq=1,delay=5`.
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from predictions.testing._api.protocol import Response, error
 
-KINDS = ("status", "drop_before", "drop_after", "delay", "truncate")
+KINDS = ("status", "drop_before", "drop_after", "delay", "truncate", "stall")
 _OPTIONS = ("p", "seq", "limit", "delay", "retry_after", "headers", "body")
 ROUTES = (
     "create",
@@ -62,6 +69,7 @@ ROUTES = (
     "complete",
     "part",
     "download",
+    "output",
     "any",
 )
 
@@ -71,13 +79,15 @@ class Fault:
     """One fault rule (see the module's docstring for the kinds and the choice).
 
     Attributes:
-        kind: One of `status`, `drop_before`, `drop_after`, `delay`, `truncate`.
+        kind: One of `status`, `drop_before`, `drop_after`, `delay`,
+            `truncate`, `stall`.
         route: One of `ROUTES` (see the module's docstring).
         probability: Chance (0..1) that a seen request gets the fault.
         sequence: 1-based numbers of the seen requests that get it.
         limit: At most this many injections; None for no cap.
         status: The status code of a `status` fault.
-        delay: Seconds a `delay` fault waits before answering.
+        delay: Seconds a `delay` fault waits before answering, or a `stall`
+            fault keeps the connection silent (0: until the server stops).
         retry_after: `Retry-After` value of a `status` fault (seconds or a date).
         rate_limit_headers: Whether a `status` answer has `x-ratelimit-*`.
         body: Raw body of a `status` answer (sent as text/html); None for JSON.

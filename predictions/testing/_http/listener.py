@@ -3,14 +3,14 @@
 `HTTPServer` knows its connections (to close them at once on stop), serves
 at most `max_connections` of them (see `_limits`) and stops without a poll
 interval; it holds what answers behind its port (the API's `App`, storage's
-`Uploads`). `BaseHandler` is HTTP/1.1 with keep-alive, quiet unless verbose;
+`Storage`). `BaseHandler` is HTTP/1.1 with keep-alive, quiet unless verbose;
 it gives each request `request_timeout` seconds to arrive whole (line,
 headers and body: a client that sends a byte now and then is answered 408
 and closed), refuses a body whose framing is ambiguous (see `_framing`),
 answers every method through its port's `serve_request`, answers the errors
 `http.server` finds itself as JSON, never sends a traceback, sends whole
-answers, knows how to discard what a refused client still sends and how to
-send a body in chunks as it is made.
+answers, knows how to discard what a refused client still sends, how to
+send a body in chunks as it is made and how to stall (a fault).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from predictions.testing._http.limits import (
 )
 
 B = TypeVar("B")
-"""What answers behind a port: the API's `App`, storage's `Uploads`."""
+"""What answers behind a port: the API's `App`, storage's `Storage`."""
 
 IDLE_TIMEOUT = 60.0
 """Seconds an idle keep-alive connection is kept open."""
@@ -97,7 +97,7 @@ class HTTPServer(ThreadingHTTPServer, Generic[B]):
         Args:
             address: `(host, port)`; port 0 picks a free one.
             handler: Serves each connection.
-            backend: What answers behind the port (the API, or the uploads).
+            backend: What answers behind the port (the API, or the storage).
             faults: Fault rules, or None.
             request_log: Where received requests are recorded.
             verbose: Log each request and server error to stderr.
@@ -367,6 +367,11 @@ class BaseHandler(BaseHTTPRequestHandler, Generic[B]):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
+
+    def stall(self, seconds: float) -> None:
+        """Send nothing more for `seconds` (0: until the server stops), then close."""
+        self.close_connection = True
+        self.srv.stopping.wait(seconds or None)
 
     # ---- framing ------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """The two ports of a running server, the API's and storage's, each on its thread.
 
-Storage (upload parts, downloads) has a port of its own so that its URLs are
-another origin than the API's, as pre-signed storage URLs are: what a client
-sends across origins is then visible to tests.
+Storage (upload parts, downloads, output files) has a port of its own so
+that its URLs are another origin than the API's, as pre-signed storage URLs
+are: what a client sends across origins is then visible to tests.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ import threading
 from typing import Any, Deque, List, Optional, Tuple
 
 from predictions.testing._api.app import App
-from predictions.testing._api.uploads import Uploads
 from predictions.testing._http.api_port import Handler
 from predictions.testing._http.faults import Faults
 from predictions.testing._http.limits import ConnectionLimits
 from predictions.testing._http.listener import HTTPServer, RecordedRequest
-from predictions.testing._http.storage_port import StorageHandler
+from predictions.testing._http.storage_port import Storage, StorageHandler
 
 
 def origin(host: str, port: int) -> str:
@@ -35,7 +34,7 @@ class Ports:
         host: str,
         ports: Tuple[int, int],
         app: App,
-        uploads: Uploads,
+        storage: Storage,
         faults: Optional[Faults],
         logs: Tuple[Deque[RecordedRequest], Deque[RecordedRequest]],
         verbose: bool,
@@ -47,7 +46,7 @@ class Ports:
             host: The address to listen on.
             ports: The API's port and storage's; 0 picks a free one.
             app: The API.
-            uploads: The uploads, which storage serves.
+            storage: What the storage port serves (uploads, output files).
             faults: Fault rules of both, or None.
             logs: Where each records its requests.
             verbose: Log requests and server errors to stderr.
@@ -64,7 +63,7 @@ class Ports:
             self.storage = HTTPServer(
                 (host, ports[1]),
                 StorageHandler,
-                uploads,
+                storage,
                 faults,
                 logs[1],
                 verbose,

@@ -3,7 +3,13 @@
 `demo/echo`, `demo/sleep`, `demo/fail` and `demo/word-count` answer at once,
 slowly, never and by counting; `demo/stream-words` streams (a generator, one
 word per `output` event); `demo/file-info` reads a file sent as an upload's
-download URL.
+download URL. Three make output files, as the hosted API's models do:
+`demo/image` a PNG (`{"width", "height"}`, 1 to 4096 each, default 64, and
+`"color"`, `#rgb` or `#rrggbb`) -> `{"image": url}`; `demo/files` `count`
+files (0 to 1000, default 1) of `size` pseudo-random bytes each (up to 4 GiB,
+default 1024), named `file-1.bin`, `file-2.bin`, ... -> `{"files": [url,
+...]}`; `demo/data-url` `{"text": str}` (default "hello", at most 64 KiB in
+UTF-8) -> `{"file": "data:text/plain;base64,..."}`.
 """
 
 from __future__ import annotations
@@ -11,8 +17,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from typing import Any, AsyncIterator, Dict, Mapping, Optional, Tuple
+from typing import (
+    Any,
+    AsyncIterator,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+)
 
+from predictions.testing._models.content import parse_color, png, pseudo_random
 from predictions.testing._models.registry import (
     ModelEntry,
     ModelFn,
@@ -25,6 +42,18 @@ FILE_CHUNK = 1024 * 1024
 
 MAX_WORD_DELAY = 10.0
 """The longest pause `demo/stream-words` takes between words."""
+
+MAX_IMAGE_SIDE = 4096
+"""The widest and tallest image `demo/image` makes, in pixels."""
+
+MAX_FILES = 1000
+"""The most files `demo/files` makes at once."""
+
+MAX_FILE_SIZE = 4 * 1024**3
+"""The largest file `demo/files` makes (4 GiB)."""
+
+MAX_DATA_TEXT = 64 * 1024
+"""The longest text `demo/data-url` takes, in UTF-8 bytes (64 KiB)."""
 
 
 def _required(input: Any, key: str) -> Any:
@@ -39,6 +68,24 @@ def _required(input: Any, key: str) -> Any:
     if key not in input:
         raise ValueError(f"missing input {key!r}")
     return input[key]
+
+
+def _integer(input: Any, key: str, default: int, low: int, high: int) -> int:
+    """The integer `input[key]` (`default` when absent), from `low` to `high`.
+
+    Raises:
+        ValueError: The input is not an object, or the value is not such an
+            integer (2.0 is 2; true is not 1).
+    """
+    if not isinstance(input, dict):
+        raise ValueError("the input must be a JSON object")
+    value = input.get(key, default)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    integer = isinstance(value, int) and not isinstance(value, bool)
+    if not integer or not low <= value <= high:
+        raise ValueError(f"{key} must be an integer from {low} to {high}: {value!r}")
+    return int(value)
 
 
 def echo(input: Any) -> Any:
@@ -118,6 +165,51 @@ def file_info(input: Any, ctx: PredictionContext) -> Dict[str, Any]:
     return {"size": size, "sha256": digest.hexdigest()}
 
 
+def image(input: Any, ctx: PredictionContext) -> Dict[str, str]:
+    """`demo/image`: a PNG of `width` x `height` pixels of one `color`, saved."""
+    width = _integer(input, "width", 64, 1, MAX_IMAGE_SIDE)
+    height = _integer(input, "height", 64, 1, MAX_IMAGE_SIDE)
+    color = parse_color(input.get("color", "#ff8800"))
+    content = png(width, height, color)
+    return {"image": ctx.save_file(content, name="image.png", mime_type="image/png")}
+
+
+def files(input: Any, ctx: PredictionContext) -> Dict[str, List[str]]:
+    """`demo/files`: `count` files of `size` pseudo-random bytes, saved.
+
+    The bytes are the same for the same file number (`file-N.bin`) in every
+    prediction, and differ from one number to the next.
+    """
+    count = _integer(input, "count", 1, 0, MAX_FILES)
+    size = _integer(input, "size", 1024, 0, MAX_FILE_SIZE)
+    urls = []
+    for number in range(1, count + 1):
+        content = _unless_cancelled(pseudo_random(b"demo/files %d" % number, size), ctx)
+        urls.append(ctx.save_file(content, name=f"file-{number}.bin"))
+    return {"files": urls}
+
+
+def _unless_cancelled(
+    chunks: Iterable[bytes], ctx: PredictionContext
+) -> Iterator[bytes]:
+    """The chunks, until the prediction is cancelled (then the file is dropped)."""
+    for chunk in chunks:
+        if ctx.cancelled:
+            raise RuntimeError("cancelled")
+        yield chunk
+
+
+def data_url(input: Any, ctx: PredictionContext) -> Dict[str, str]:
+    """`demo/data-url`: `input["text"]` as a `data:` URL of `text/plain`."""
+    text = input.get("text", "hello") if isinstance(input, dict) else None
+    if not isinstance(text, str):
+        raise ValueError("text must be a string")
+    data = text.encode("utf-8")
+    if len(data) > MAX_DATA_TEXT:
+        raise ValueError(f"text must be at most {MAX_DATA_TEXT} bytes in UTF-8")
+    return {"file": ctx.data_url(data, "text/plain")}
+
+
 BUILTIN_MODELS: Dict[str, Tuple[ModelFn, Optional[Mapping[str, Any]]]] = {
     "demo/echo": (echo, None),
     "demo/sleep": (
@@ -157,6 +249,34 @@ BUILTIN_MODELS: Dict[str, Tuple[ModelFn, Optional[Mapping[str, Any]]]] = {
             "type": "object",
             "properties": {"file": {"type": "string"}},
             "required": ["file"],
+        },
+    ),
+    "demo/image": (
+        image,
+        {
+            "type": "object",
+            "properties": {
+                "width": {"type": "integer", "minimum": 1, "maximum": MAX_IMAGE_SIDE},
+                "height": {"type": "integer", "minimum": 1, "maximum": MAX_IMAGE_SIDE},
+                "color": {"type": "string", "pattern": "^#([0-9a-fA-F]{3}){1,2}$"},
+            },
+        },
+    ),
+    "demo/files": (
+        files,
+        {
+            "type": "object",
+            "properties": {
+                "count": {"type": "integer", "minimum": 0, "maximum": MAX_FILES},
+                "size": {"type": "integer", "minimum": 0, "maximum": MAX_FILE_SIZE},
+            },
+        },
+    ),
+    "demo/data-url": (
+        data_url,
+        {
+            "type": "object",
+            "properties": {"text": {"type": "string", "maxLength": MAX_DATA_TEXT}},
         },
     ),
 }

@@ -11,13 +11,18 @@ A model may also be a generator (`def` with `yield`, run on the pool, or
 `async def` with `yield`, run on the loop): each piece it yields is one
 `output` event of a streamed prediction, as it is yielded; its output is the
 pieces joined into one string when every piece is a string (so `""` when it
-yields nothing), else the list of the pieces. The built-in models are in
-`_builtins`.
+yields nothing), else the list of the pieces.
+
+A model's output may hold files, as the hosted API's do: URLs that
+`ctx.save_file` gives (served by the storage port, time-limited), or small
+`data:` URLs that `ctx.data_url` makes. The built-in models are in
+`builtins`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import inspect
 import threading
 from dataclasses import dataclass
@@ -33,12 +38,17 @@ from typing import (
     Union,
 )
 
+from predictions.testing._api.outputs import Content, check_mime_type
+
 ModelFn = Callable[..., Any]
 """A model: `fn(input)` or `fn(input, ctx)`, plain or `async def`."""
 
 ModelEntry = Union[ModelFn, Tuple[ModelFn, Optional[Mapping[str, Any]]], None]
 """What `LocalServer(models=...)` maps a reference to: a callable, a
 `(callable, input_schema)` pair, or None to remove a built-in."""
+
+SaveFile = Callable[[Content, str, str], str]
+"""Saves an output file: `(content, name, mime_type)` -> its URL."""
 
 _SEGMENT_FORBIDDEN = set("/:?#%")
 
@@ -51,6 +61,7 @@ class PredictionContext:
         prediction_id: str,
         log: Callable[[str], None],
         open_file: Optional[Callable[[str], IO[bytes]]] = None,
+        save_file: Optional[SaveFile] = None,
     ) -> None:
         """Create a context (the server does this for each prediction).
 
@@ -58,10 +69,12 @@ class PredictionContext:
             prediction_id: The id of the prediction being run.
             log: Appends one line to the prediction's `logs`.
             open_file: Opens a download URL of the server's uploads.
+            save_file: Saves an output file of the server's storage.
         """
         self.prediction_id = prediction_id
         self._log = log
         self._open_file = open_file
+        self._save_file = save_file
         self._cancelled = threading.Event()
 
     def open_file(self, url: str) -> IO[bytes]:
@@ -82,6 +95,60 @@ class PredictionContext:
         if self._open_file is None:
             raise ValueError("This server serves no files")
         return self._open_file(url)
+
+    def save_file(
+        self,
+        content: Content,
+        *,
+        name: str = "output",
+        mime_type: str = "application/octet-stream",
+    ) -> str:
+        """Save an output file on the server's storage; its URL, for the output.
+
+        The URL is as the hosted API's file hosts give them: absolute, on
+        another origin than the API (the storage port), signed in its query
+        string, needing no authentication, with `name` as its last path
+        segment (percent-encoded); it stops working (410) after the server's
+        `output_lifetime`. The storage port answers `Range` requests (206,
+        with the file's MD5 as its `ETag`).
+
+        Args:
+            content: The bytes, or an iterable of bytes chunks (a generator,
+                say): each is written to disk as it comes, so a file larger
+                than the memory can be made.
+            name: The file's name (no slash; at most 255 bytes in UTF-8).
+            mime_type: Its MIME type, the `Content-Type` it is served with.
+
+        Returns:
+            The file's URL.
+
+        Raises:
+            ValueError: A bad name or MIME type, or the server does not run.
+            TypeError: The content (or a chunk of it) is not bytes.
+        """
+        if self._save_file is None:
+            raise ValueError("This server stores no files")
+        return self._save_file(content, name, mime_type)
+
+    @staticmethod
+    def data_url(content: bytes, mime_type: str = "application/octet-stream") -> str:
+        """A `data:` URL (RFC 2397, base64) holding a small file, for the output.
+
+        Args:
+            content: The bytes.
+            mime_type: Its MIME type.
+
+        Returns:
+            `data:<mime_type>;base64,<content in base64>`.
+
+        Raises:
+            ValueError: A bad MIME type.
+            TypeError: The content is not bytes.
+        """
+        if not isinstance(content, (bytes, bytearray, memoryview)):
+            raise TypeError(f"content must be bytes, not {type(content).__name__}")
+        encoded = base64.b64encode(content).decode("ascii")
+        return f"data:{check_mime_type(mime_type)};base64,{encoded}"
 
     def log(self, line: str) -> None:
         """Append a line to the prediction's `logs` (visible to GET at once).
