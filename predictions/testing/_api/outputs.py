@@ -26,14 +26,13 @@ import hmac
 import os
 import re
 import secrets
-import tempfile
 import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
-from typing import IO, Callable, Dict, Iterable, Optional, Tuple, Union
+from typing import IO, Callable, Dict, Iterable, Tuple, Union
 
-from predictions.testing._api.protocol import Refused
+from predictions.testing._api.protocol import DiskStore, Refused
 
 DEFAULT_OUTPUT_LIFETIME = 3600.0
 """Seconds an output URL works (an hour, as on the hosted API)."""
@@ -104,8 +103,10 @@ class OutputFile:
     """The Unix time its URL stops working."""
 
 
-class Outputs:
+class Outputs(DiskStore):
     """Every output file of a server, and the directory behind them."""
+
+    PREFIX = "predictions-outputs-"
 
     def __init__(
         self,
@@ -127,23 +128,8 @@ class Outputs:
         self._key = secrets.token_bytes(32)
         self._lock = threading.Lock()
         self._files: Dict[str, OutputFile] = {}  # in the order they expire
-        self._dir: Optional[tempfile.TemporaryDirectory[str]] = None
-        self.base_url = ""
 
     # ---- life ---------------------------------------------------------------
-
-    def open(self, base_url: str) -> None:
-        """Make the directory; URLs will start with `base_url` (the storage port)."""
-        self.base_url = base_url
-        if self._dir is None:
-            self._dir = tempfile.TemporaryDirectory(prefix="predictions-outputs-")
-
-    def close(self) -> None:
-        """Forget every file and remove the directory."""
-        self.clear()
-        if self._dir is not None:
-            self._dir.cleanup()
-            self._dir = None
 
     def clear(self) -> None:
         """Forget every file and delete it."""

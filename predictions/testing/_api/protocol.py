@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -346,3 +347,32 @@ def wants_wait(value: Optional[str]) -> bool:
         d.split(";", 1)[0].partition("=")[0].strip().lower() == "wait"
         for d in (value or "").split(",")
     )
+
+
+class DiskStore:
+    """A store whose files live in a directory of its own, made by `open`.
+
+    Subclasses set `PREFIX` (the directory's name starts with it) and
+    implement `clear` (forget and delete every file).
+    """
+
+    PREFIX = "predictions-"
+    base_url = ""
+    _dir: Optional[tempfile.TemporaryDirectory[str]] = None
+
+    def open(self, base_url: str) -> None:
+        """Make the directory; URLs will start with `base_url` (the storage port)."""
+        self.base_url = base_url
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix=self.PREFIX)
+
+    def close(self) -> None:
+        """Forget every file and remove the directory."""
+        self.clear()
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+    def clear(self) -> None:
+        """Forget every file and delete it."""
+        raise NotImplementedError

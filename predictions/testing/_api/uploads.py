@@ -17,7 +17,6 @@ import hmac
 import os
 import secrets
 import shutil
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -25,7 +24,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Dict, List, Optional, Tuple
 
-from predictions.testing._api.protocol import Refused
+from predictions.testing._api.protocol import DiskStore, Refused
 
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 """Bytes per part (8 MiB; ours)."""
@@ -78,8 +77,10 @@ class Upload:
         return min(self.part_size, self.size - index * self.part_size)
 
 
-class Uploads:
+class Uploads(DiskStore):
     """Every upload of a server, and the files on disk behind them."""
+
+    PREFIX = "predictions-uploads-"
 
     def __init__(
         self,
@@ -101,8 +102,6 @@ class Uploads:
         self._lock = threading.Lock()
         self._uploads: Dict[str, Upload] = {}
         self._tokens: Dict[str, Upload] = {}
-        self._dir: Optional[tempfile.TemporaryDirectory[str]] = None
-        self.base_url = ""
 
     @property
     def max_size(self) -> int:
@@ -110,19 +109,6 @@ class Uploads:
         return self.part_size * MAX_PARTS
 
     # ---- life ---------------------------------------------------------------
-
-    def open(self, base_url: str) -> None:
-        """Make the directory; URLs will start with `base_url` (the storage port)."""
-        self.base_url = base_url
-        if self._dir is None:
-            self._dir = tempfile.TemporaryDirectory(prefix="predictions-uploads-")
-
-    def close(self) -> None:
-        """Forget every upload and remove the directory."""
-        self.clear()
-        if self._dir is not None:
-            self._dir.cleanup()
-            self._dir = None
 
     def clear(self) -> None:
         """Forget every upload and remove its files."""
