@@ -29,6 +29,10 @@ Parts:
            and long (2 s, past the hold) predictions. Goal: within 1.15x.
   batchmem 20,000 rows through run_batch with a ledger file, the inputs from
            a generator: wall time, and the process's memory growth.
+  download output files saved (downloads.py): a 200 MB file by
+           OutputFile.save and download beside plain requests
+           iter_content(1 MiB) (throughput ratio, goal >= 0.9x; peak memory
+           growth, goal < 50 MB), and 8 files of 25 MB in parallel.
 
 Figures are from one run on a shared machine: compare the rows of one run,
 as ratios, not numbers across runs.
@@ -646,6 +650,12 @@ def batch_memory(rows: int = 20_000) -> None:
     )
 
 
+def download() -> None:
+    from downloads import download as saved_files
+
+    saved_files()
+
+
 PARTS = {
     "percall": percall,
     "startup": startup,
@@ -657,6 +667,7 @@ PARTS = {
     "upload": upload,
     "batch": batch,
     "batchmem": batch_memory,
+    "download": download,
 }
 
 

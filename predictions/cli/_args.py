@@ -21,11 +21,14 @@ EXAMPLES = {
   predictions run --local demo/echo -i text=hi
   predictions run --local demo/word-count -i 'text=<essay.txt' --json
   predictions run owner/image-model -i image=@photo.png
+  predictions run owner/image-model -i prompt="a red fox" -o images/
   predictions run --local demo/stream-words -i text="one two three" --stream
   predictions run owner/model:3 --input-json input.json --timeout 600
   echo '{"seconds": 2}' | predictions run --local demo/sleep --input-json -
   PREDICTIONS_LOG=debug predictions run owner/model -i text=hi""",
-    "get": "examples:\n  predictions get 0f1c...e9\n  predictions get 0f1c...e9 --json",
+    "get": "examples:\n  predictions get 0f1c...e9\n"
+    "  predictions get 0f1c...e9 --json\n"
+    "  predictions get 0f1c...e9 -o images/   # saves its output's files",
     "list": "examples:\n  predictions list\n  predictions list --all --json\n"
     "  predictions list --status failed --status cancelled\n"
     "  predictions list --all | head -5",
@@ -124,8 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="predictions",
         description="Run and manage WriftAI predictions from the shell.",
         epilog="Exit codes: 0 succeeded, 1 prediction failed or cancelled, 2 usage "
-        "error, 3 API or network error, 4 wait timed out, 130 interrupted; batch: 1 "
-        "when a row did not succeed.",
+        "error, 3 API or network error, 4 wait timed out, 5 output files not saved "
+        "(-o), 130 interrupted; batch: 1 when a row did not succeed.",
     )
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}"
@@ -159,6 +162,21 @@ def build_parser() -> argparse.ArgumentParser:
             "--cancel-on-interrupt",
             action="store_true",
             help="on Ctrl-C, ask the server to cancel the prediction",
+        )
+
+    def output_dir_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "-o",
+            "--output-dir",
+            metavar="DIR",
+            help="save the output's files (its URLs) into DIR, an existing "
+            "directory, and print the output with their paths in place of the "
+            "URLs",
+        )
+        sub.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="with --output-dir: replace files already there (else exit 5)",
         )
 
     run = command("run", "create a prediction and (by default) wait for its output")
@@ -216,12 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check the input against the schema",
     )
+    output_dir_options(run)
     run.add_argument("--json", action="store_true", help="print the whole prediction")
 
     get = command(
         "get", "show a prediction: its details, and its output or error once it ended"
     )
     get.add_argument("id", help="the prediction's id")
+    output_dir_options(get)
     get.add_argument("--json", action="store_true", help="print the whole prediction")
 
     listing = command("list", "list predictions, newest first")

@@ -15,6 +15,7 @@ import sys
 from typing import IO, TYPE_CHECKING, Any, Dict, List, Optional
 
 from predictions.cli._exit import EXIT_FAILED, EXIT_INTERRUPT, EXIT_OK
+from predictions.cli._output import StatusLine
 from predictions.errors import UsageError
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ class ProgressLine:
         self.stream = stream
         self.clock = clock
         self.tty = stream.isatty()
-        self.shown = False
+        self.line = StatusLine(stream)
         self.last = clock.monotonic()
 
     def __call__(self, progress: Any) -> None:
@@ -111,18 +112,14 @@ class ProgressLine:
         if progress.eta is not None and progress.done < (progress.total or 0):
             line += f", about {_duration(progress.eta)} left"
         if self.tty:
-            self.stream.write("\r\x1b[2K" + line)
-            self.shown = True
+            self.line.draw(line)
         else:
             self.stream.write(line + "\n")
-        self.stream.flush()
+            self.stream.flush()
 
     def end(self) -> None:
         """Leave the line, so that what follows starts on a line of its own."""
-        if self.shown:
-            self.stream.write("\n")
-            self.stream.flush()
-            self.shown = False
+        self.line.end()
 
 
 def _duration(seconds: float) -> str:

@@ -13,6 +13,7 @@ from predictions.cli._exit import (
     EXIT_INTERRUPT,
     EXIT_OK,
 )
+from predictions.cli._files import not_finished, save_files
 from predictions.cli._output import (
     error_message,
     print_json,
@@ -66,7 +67,7 @@ def _run(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int
                 file=sys.stderr,
             )
             return EXIT_INTERRUPT
-        return _finish(prediction, args.json)
+        return _finish(client, prediction, args)
     # Not held: the id is known at once, so that a Ctrl-C can say it.
     created = client.predictions.create(params, args.model)
     try:
@@ -74,7 +75,7 @@ def _run(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int
     except KeyboardInterrupt:
         _report_interrupt(client, created["id"], args)
         return EXIT_INTERRUPT
-    return _finish(prediction, args.json)
+    return _finish(client, prediction, args)
 
 
 def _report_interrupt(
@@ -158,22 +159,39 @@ def _print_events(client: Any, params: Dict[str, Any], args: argparse.Namespace)
 
 
 def _wait(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int:
-    return _finish(client.predictions.wait(args.id, _wait_options(args)), args.json)
+    prediction = client.predictions.wait(args.id, _wait_options(args))
+    return _finish(client, prediction, args)
 
 
 def _get(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int:
     prediction = client.predictions.get(args.id)
+    status = prediction.get("status")
+    code = EXIT_OK
+    if args.output_dir is not None:
+        if status not in TERMINAL_STATUSES:
+            return not_finished(prediction, args)
+        if status == "succeeded":
+            code, prediction = save_files(client, prediction, args)
+            if code != EXIT_OK:
+                return code
+        else:  # shown below, with its error
+            code = EXIT_FAILED
     if args.json:
         print_json(prediction)
-        return EXIT_OK
-    print_table([prediction])
-    status = prediction.get("status")
-    if status == "succeeded":
-        print("\noutput:")
-        print_output(prediction.get("output"))
-    elif status in TERMINAL_STATUSES and error_message(prediction):
-        print(f"\nerror: {error_message(prediction)}")
-    return EXIT_OK
+    else:
+        print_table([prediction])
+        if status == "succeeded":
+            print("\noutput:")
+            print_output(prediction.get("output"))
+        elif status in TERMINAL_STATUSES and error_message(prediction):
+            print(f"\nerror: {error_message(prediction)}")
+    if code == EXIT_FAILED:
+        print(
+            f"predictions: prediction {args.id} {status}: its output has no files "
+            "to save",
+            file=sys.stderr,
+        )
+    return code
 
 
 def _cancel(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int:
@@ -210,9 +228,14 @@ def _list(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> in
     return EXIT_OK
 
 
-def _finish(prediction: Dict[str, Any], as_json: bool) -> int:
+def _finish(client: Any, prediction: Dict[str, Any], args: argparse.Namespace) -> int:
+    """Print how a waited prediction ended (its files saved first, with -o DIR)."""
     status = prediction.get("status")
-    if as_json:
+    if status == "succeeded" and getattr(args, "output_dir", None) is not None:
+        code, prediction = save_files(client, prediction, args)
+        if code != EXIT_OK:
+            return code
+    if args.json:
         print_json(prediction)
     elif status == "succeeded":
         print_output(prediction.get("output"))

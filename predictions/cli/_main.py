@@ -122,6 +122,7 @@ def _hint(exc: Exception, args: argparse.Namespace, base_url: Optional[str]) -> 
 def _prepare(args: argparse.Namespace) -> Dict[str, Any]:
     """Check the arguments and read the input; raise UsageError if they cannot run."""
     from predictions._requests import path_segment
+    from predictions.cli._files import check as check_output_dir
 
     prepared: Dict[str, Any] = {}
     if getattr(args, "local", False):
@@ -161,6 +162,8 @@ def _prepare(args: argparse.Namespace) -> Dict[str, Any]:
             path_segment(args.id, "prediction id")
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+    if args.command in ("run", "get"):
+        check_output_dir(args)
     return prepared
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
-from typing import Any, Dict, List, Optional, Sequence
+from typing import IO, Any, Dict, List, Optional, Sequence
 
 from predictions.errors import UsageError
 
@@ -96,9 +97,42 @@ def _seconds_text(value: Any) -> str:
     return "-" if value is None else f"{value}s"
 
 
+def is_terminal(stream: IO[str]) -> bool:
+    """Whether a stream is a terminal (a replaced one, in tests, may not say)."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+class StatusLine:
+    """One line on a terminal, redrawn in place, ended before anything else prints.
+
+    A text longer than the terminal is cut to its width: a line that wraps
+    cannot be redrawn in place.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.shown = False
+
+    def draw(self, text: str) -> None:
+        width = shutil.get_terminal_size().columns - 1
+        self.stream.write("\r\x1b[2K" + text[: max(width, 20)])
+        self.stream.flush()
+        self.shown = True
+
+    def end(self, clear: bool = False) -> None:
+        """Leave the line as it is (`clear`: erase it), the cursor on a fresh line."""
+        if self.shown:
+            self.stream.write("\r\x1b[2K" if clear else "\n")
+            self.stream.flush()
+            self.shown = False
+
+
 __all__ = [
+    "StatusLine",
     "UsageError",
     "error_message",
+    "is_terminal",
     "print_json",
     "print_output",
     "print_table",

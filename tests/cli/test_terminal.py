@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import pathlib
 import pty
 import re
 import select
@@ -132,3 +133,28 @@ def test_waiting_on_an_id_that_does_not_exist_prints_the_error_once() -> None:
     # "404 Not Found", not "404": the request id is random hex and may hold 404.
     assert text.count("404 Not Found") == 1, text
     assert "NotFoundError" not in text
+
+
+def test_a_large_download_shows_a_line_that_never_shares_one_with_the_output(
+    tmp_path: pathlib.Path,
+) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(6 * 1024 * 1024))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    text = run_in_a_terminal(
+        "run", "--local", "demo/echo", "-i", f"file=@{big}", "-o", str(out_dir),
+        "--poll-interval", "0.1",
+    )  # fmt: skip
+    assert re.search(r"saving \S+: [\d.]+ MiB of 6\.0 MiB, [\d.]+ MiB/s", text), text
+    lines = render(text).splitlines()
+    finals = [i for i, line in enumerate(lines) if line.startswith("saved 1 file")]
+    assert len(finals) == 1, lines
+    assert re.fullmatch(
+        r"saved 1 file \(6\.0 MiB\) in [\d.]+ s, [\d.]+ MiB/s", lines[finals[0]]
+    )
+    assert not any(line.startswith("saving ") for line in lines), "replaced by the end"
+    # The output comes after, on lines of its own, with the local path.
+    (saved,) = list(out_dir.iterdir())
+    assert lines[finals[0] + 1 :] == ["{", f'  "file": "{saved}"', "}"], lines
+    assert saved.read_bytes() == big.read_bytes()
