@@ -15,7 +15,7 @@ import contextlib
 import errno
 import hashlib
 import os
-import tempfile
+import secrets
 import threading
 from typing import (
     TYPE_CHECKING,
@@ -107,12 +107,7 @@ def save_file(
         OSError: The disk refused.
     """
     if part is None:
-        handle, temporary = tempfile.mkstemp(
-            prefix=f".{os.path.basename(target)}.",
-            suffix=".part",
-            dir=os.path.dirname(target) or ".",
-        )
-        os.close(handle)
+        temporary = _new_temporary(target)
         offset, etag = 0, None
     else:
         temporary = part
@@ -133,6 +128,21 @@ def save_file(
     if part is not None:
         _remove(part + ".etag")
     return Saved(target, saved[0], saved[1])
+
+
+def _new_temporary(target: str) -> str:
+    """Make a new hidden file beside `target`, with the mode any new file gets.
+
+    (Not `tempfile.mkstemp`: its files are 0600, for secrets.)
+    """
+    directory, name = os.path.split(target)
+    while True:
+        path = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.part")
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return path
 
 
 def _write(

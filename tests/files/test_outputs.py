@@ -491,3 +491,17 @@ def test_a_206_to_a_request_without_a_range_is_taken_as_the_whole(
     client.predictions.download(succeeded(url), tmp_path)
     assert (tmp_path / "f.bin").read_bytes() == BODY
     assert len(host.headers_of("f.bin")) == 1
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+def test_a_saved_file_has_the_mode_any_new_file_gets(
+    client: Client, host: FileHost, tmp_path: Path
+) -> None:
+    """mkstemp made the files 0600: unreadable to the user's group, unlike any other."""
+    url = host.add("f.bin", Hosted(b"x"))
+    old = os.umask(0o022)
+    try:
+        client.predictions.download(succeeded(url), tmp_path)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o644
