@@ -428,3 +428,11 @@ def test_results_without_files_are_unchanged(
     assert result["output"] == {"files": []}
     assert json.dumps(result)  # still one JSON line
     assert list(outputs.iterdir()) == []
+
+
+def test_map_batch_refuses_outputs_dir_by_name(client: Client, outputs: Path) -> None:
+    pytest.importorskip("dask")
+    from predictions.dask import map_batch
+
+    with pytest.raises(TypeError, match="map_batch does not take outputs_dir"):
+        map_batch(None, "me/files", client=client, outputs_dir=str(outputs))
