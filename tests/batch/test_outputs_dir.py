@@ -436,3 +436,21 @@ def test_map_batch_refuses_outputs_dir_by_name(client: Client, outputs: Path) ->
 
     with pytest.raises(TypeError, match="map_batch does not take outputs_dir"):
         map_batch(None, "me/files", client=client, outputs_dir=str(outputs))
+
+
+def test_a_disk_that_refuses_a_file_stops_the_batch_naming_the_row(
+    client: Client, outputs: Path, tmp_path: Path
+) -> None:
+    from predictions.errors import BatchError
+
+    (outputs / "1").write_text("in the way")  # where row 1's folder goes
+    ledger = tmp_path / "rows.ledger"
+    with pytest.raises(BatchError, match=r"cannot save the output files of row 1"):
+        list(run_batch([{"text": "a"}], "me/files", client=client, ledger=ledger,
+                       outputs_dir=outputs))  # fmt: skip
+    db = sqlite3.connect(str(ledger))
+    try:
+        states = db.execute("SELECT key, state FROM rows").fetchall()
+    finally:
+        db.close()
+    assert states == [("1", "created")]  # not done: the next run saves its files
