@@ -6,8 +6,10 @@ file goes through a fixed hidden temporary name (`.NAME.part`, kept when the
 batch is killed or stopped), so a run after a crash resumes it from its last
 byte (`Range`) with the fresh URLs of a new read of the prediction, never
 fetches it again in full, and never leaves a partial file under a final
-name. The row's result, with the local paths in place of the URLs, and each
-file's path, size and SHA-256 are written to the ledger in one transaction.
+name; a file it had saved whole is noted in the ledger and not fetched
+again. The row's result, with the local paths in place of the URLs, and
+each file's path, size and SHA-256 are written to the ledger in one
+transaction.
 
 Files are saved on the batch's own pool, `SAVES_IN_FLIGHT` at a time, in
 threads of their own (the pool is that much larger): downloads never hold
@@ -31,13 +33,14 @@ from predictions.files._downloads import save_files
 from predictions.files._fetch import Stopped
 from predictions.files._names import safe_name, unique_names
 from predictions.files._outputs import OutputFile, find_files, with_local_paths
+from predictions.files._saving import Saved
 
 if TYPE_CHECKING:
     from predictions._http.api import API
-    from predictions.batch._ledger import SavedFile
+    from predictions.batch._ledger import Ledger, SavedFile
     from predictions.batch._reads import Submit
+    from predictions.batch._recorder import Recorder
     from predictions.batch._rows import Row
-    from predictions.files._saving import Saved
 
 SAVES_IN_FLIGHT = 4
 """Output files a batch saves at once (each on a pool thread of its own)."""
@@ -73,8 +76,9 @@ class Downloads:
     Args:
         api: The client's API (the files are fetched through it).
         root: The directory the rows' folders are made in (it exists).
-        first_name: Tells whether this run meets a folder's name for the
-            first time (the ledger keeps the names, not memory).
+        ledger: The batch's ledger (read: the folder names met, the files
+            of a row saved by an earlier run).
+        recorder: The ledger's writes (each file saved of a row not done).
         submit: Sends a save on the batch's pool (see `Submit`).
         finish: Ends a row with its result and its files.
         counts: The batch's counters (`files_saved`, `bytes_saved`).
@@ -84,14 +88,16 @@ class Downloads:
         self,
         api: API,
         root: str,
-        first_name: Callable[[str], bool],
+        ledger: Ledger,
+        recorder: Recorder,
         submit: Submit,
         finish: Finish,
         counts: Dict[str, int],
     ) -> None:
         self.api = api
         self.root = root
-        self._first_name = first_name
+        self._ledger = ledger
+        self._recorder = recorder
         self._submit = submit
         self._finish = finish
         self._counts = counts
@@ -112,10 +118,10 @@ class Downloads:
         its key after its name.
         """
         name = safe_name(key)
-        if not self._first_name(name.casefold()):
+        if not self._ledger.first_name(name.casefold()):
             stem = name.encode("utf-8")[:200].decode("utf-8", "ignore")
             name = f"{stem}-{hashlib.sha256(key.encode('utf-8')).hexdigest()[:12]}"
-            self._first_name(name.casefold())
+            self._ledger.first_name(name.casefold())
         return os.path.join(self.root, name)
 
     def lacks_files(self, result: Optional[Dict[str, Any]]) -> bool:
@@ -129,7 +135,11 @@ class Downloads:
         return bool(self._files_of(result))
 
     def add(self, opened: OpenRow, result: Dict[str, Any]) -> bool:
-        """Queue a succeeded row's files; False if it has none (it ends at once)."""
+        """Queue a succeeded row's files; False if it has none (it ends at once).
+
+        The files an earlier run saved whole from the same prediction (noted
+        in the ledger, still there with their size) are taken as they are.
+        """
         files = self._files_of(result)
         if not files:
             return False
@@ -137,7 +147,17 @@ class Downloads:
         names = unique_names(file.name for file in files)
         targets = [os.path.join(opened.directory, name) for name in names]
         row_files = RowFiles(opened, result, files, targets)
-        self.queue.extend((row_files, index) for index in range(len(files)))
+        prediction_id = result.get("prediction_id")
+        earlier = self._ledger.saved(opened.row.key, prediction_id or "")
+        for index, target in enumerate(targets):
+            noted = earlier.get(index)
+            if noted is not None and noted[1] == target and _size(target) == noted[2]:
+                row_files.saved[index] = Saved(target, noted[2], noted[3])
+                row_files.left -= 1
+            else:
+                self.queue.append((row_files, index))
+        if row_files.left == 0:
+            self._end(row_files)
         return True
 
     def send(self) -> None:
@@ -211,6 +231,13 @@ class Downloads:
             raise answer
         else:
             row_files.saved[index] = answer
+            file = row_files.files[index]
+            self._recorder.record_saved(
+                row_files.opened.row,
+                row_files.result["prediction_id"],
+                index,
+                (file.path, answer.path, answer.size, answer.sha256 or ""),
+            )
         if row_files.left == 0:
             self._end(row_files)
 
@@ -243,6 +270,13 @@ class Downloads:
         self._counts["files_saved"] += len(kept)
         result["output"] = with_local_paths(result.get("output"), local)
         self._finish(row, result, files=kept)
+
+
+def _size(path: str) -> Optional[int]:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
 
 
 def _sync_directory(directory: str) -> None:

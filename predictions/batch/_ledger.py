@@ -6,7 +6,10 @@ A row is written three times, each time before what it records could be lost:
 2. its prediction's id, when the create answers (`created`);
 3. its result, when the prediction ends (`done`), with its output files
    (each one's local path, size and SHA-256) when the batch keeps them: in
-   the same transaction, so a row is never done without its files.
+   the same transaction, so a row is never done without its files. Until
+   then, each file of a row saved whole is noted (`saving`, with the
+   prediction it came from): a run that resumes the row does not fetch it
+   again.
 
 So a batch stopped at any moment (a crash, `kill -9`, Ctrl-C) resumes: done
 rows are not redone, created rows are waited on, and keyed rows, whose create
@@ -25,7 +28,7 @@ import contextlib
 import json
 import os
 import sqlite3
-from typing import Any, Dict, List, Mapping, NoReturn, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, NoReturn, Optional, Sequence, Tuple
 
 from predictions._clock import SYSTEM_CLOCK, Clock
 from predictions.errors import LedgerMismatchError, LedgerWriteError
@@ -58,16 +61,13 @@ CREATE TABLE IF NOT EXISTS superseded (
     why TEXT NOT NULL,
     at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS files (
-    key TEXT NOT NULL,
-    number INTEGER NOT NULL,
-    place TEXT NOT NULL,
-    path TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
-    PRIMARY KEY (key, number)
-);
 CREATE INDEX IF NOT EXISTS rows_by_prediction ON rows (prediction_id);
+CREATE TABLE IF NOT EXISTS files (key TEXT NOT NULL, number INTEGER NOT NULL,
+    place TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL, prediction_id TEXT NOT NULL, PRIMARY KEY (key, number));
+CREATE TABLE IF NOT EXISTS saving (key TEXT NOT NULL, number INTEGER NOT NULL,
+    place TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL, prediction_id TEXT NOT NULL, PRIMARY KEY (key, number));
 """
 
 SavedFile = Tuple[Tuple[Any, ...], str, int, str]
@@ -380,25 +380,38 @@ class Ledger:
             json.dumps(result, separators=(",", ":"), ensure_ascii=False),
             self._clock.wall(),
         )
-        self._write("DELETE FROM files WHERE key = ?", key)
-        for number, (place, path, size, sha256) in enumerate(files):
-            self._write(
-                "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)",
-                key,
-                number,
-                json.dumps(list(place), ensure_ascii=False),
-                path,
-                size,
-                sha256,
-            )
+        self._forget_files(key)
+        for number, file in enumerate(files):
+            self._write_file("files", key, result["prediction_id"], number, file)
 
-    def files(self, key: str) -> List[SavedFile]:
-        """The output files recorded for a row, in the order of its output."""
+    def write_saved(
+        self, key: str, prediction_id: str, number: int, file: SavedFile
+    ) -> None:
+        """Note a file of a row not yet done, saved whole from this prediction."""
+        self._write_file("saving", key, prediction_id, number, file)
+
+    def saved(self, key: str, prediction_id: str) -> Dict[int, SavedFile]:
+        """The files of a row noted saved from this prediction, by their number."""
         found = self._db.execute(
-            "SELECT place, path, size, sha256 FROM files WHERE key = ? ORDER BY number",
-            (key,),
+            "SELECT number, place, path, size, sha256 FROM saving "
+            "WHERE key = ? AND prediction_id = ?",
+            (key, prediction_id),
         ).fetchall()
-        return [(tuple(json.loads(p)), path, size, sha) for p, path, size, sha in found]
+        return {n: (tuple(json.loads(place)), *rest) for n, place, *rest in found}
+
+    def _write_file(
+        self, table: str, key: str, prediction_id: str, number: int, file: SavedFile
+    ) -> None:
+        place, path, size, sha256 = file
+        self._write(
+            f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?)",
+            key, number, json.dumps(list(place), ensure_ascii=False), path, size,
+            sha256, prediction_id,
+        )  # fmt: skip
+
+    def _forget_files(self, key: str) -> None:
+        self._write("DELETE FROM files WHERE key = ?", key)
+        self._write("DELETE FROM saving WHERE key = ?", key)
 
     def supersede(self, key: str, why: str) -> None:
         """Keep a row's past (its prediction, its result) aside and forget it.
@@ -414,7 +427,7 @@ class Ledger:
             key,
         )
         self._write("DELETE FROM rows WHERE key = ?", key)
-        self._write("DELETE FROM files WHERE key = ?", key)
+        self._forget_files(key)
 
 
 def _describe(meta: Mapping[str, str]) -> str:

@@ -71,6 +71,12 @@ class Recorder:
             self.ledger.done, row.key, row.seq, row.line, row.sha, result, files
         )
 
+    def record_saved(
+        self, row: Row, prediction_id: str, number: int, file: SavedFile
+    ) -> None:
+        """Note a file of a row saved whole (the row is not done yet)."""
+        self._write(self.ledger.write_saved, row.key, prediction_id, number, file)
+
     def supersede(self, row: Row, why: str) -> None:
         """Keep a row's past aside before it is redone, saying why."""
         self._write(self.ledger.supersede, row.key, why)

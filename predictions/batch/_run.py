@@ -87,12 +87,14 @@ class BatchRun:
         self.on_progress = on_progress
         self.counts: Dict[str, int] = collections.Counter()
         self._workers = max(2, self.api.settings.max_workers)
+        self._recorder = Recorder(ledger, self._stop_creating)
         self._downloads: Optional[Downloads] = None
         if outputs_dir is not None:
             self._downloads = Downloads(
                 self.api,
                 outputs_dir,
-                ledger.first_name,
+                ledger,
+                self._recorder,
                 self._submit,
                 self._finish,
                 self.counts,
@@ -107,7 +109,6 @@ class BatchRun:
         self._next_seq = 0
         self._started = self.clock.monotonic()
         self._last_progress = float("-inf")
-        self._recorder = Recorder(ledger, self._stop_creating)
         self._reads = Reads(
             client,
             poll_interval,

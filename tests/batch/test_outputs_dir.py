@@ -269,6 +269,61 @@ def test_a_row_resumed_after_a_kill_in_its_download_fetches_only_the_rest(
     ]  # fmt: skip
 
 
+def test_a_resumed_row_takes_the_files_an_earlier_run_saved_whole_from_its_prediction(
+    host: FileHost,
+    urls: Dict[str, str],
+    client: Client,
+    outputs: Path,
+    tmp_path: Path,
+) -> None:
+    urls["a.bin"] = host.add("a.bin", Hosted(b"a" * 10))
+    urls["b.bin"] = host.add("b.bin", Hosted(b"b" * 10))
+    urls["c.bin"] = host.add("c.bin", Hosted(BODY))
+    row = {"files": ["a.bin", "b.bin", "c.bin"]}
+    made = client.predictions.create({"input": row}, "me/files", wait=True)
+    folder = outputs / "1"
+    folder.mkdir()
+    # Killed while c.bin came: a.bin was saved whole and noted; b.bin is
+    # there too, but noted from another prediction (a run before a retry).
+    (folder / "a.bin").write_bytes(b"a" * 10)
+    (folder / "b.bin").write_bytes(b"B" * 10)
+    (folder / ".c.bin.part").write_bytes(BODY[:1000])
+    (folder / ".c.bin.part.etag").write_text(host.files["/files/c.bin"].tag() or "")
+    ledger_path = tmp_path / "rows.ledger"
+    ledger = Ledger(ledger_path, "me/files")
+    ledger.write_key("1", 0, None, input_sha(row), "key-1", resent=False)
+    ledger.write_prediction("1", made["id"], replayed=False)
+    a_sha = hashlib.sha256(b"a" * 10).hexdigest()
+    ledger.write_saved(
+        "1", made["id"], 0, (("files", 0), str(folder / "a.bin"), 10, a_sha)
+    )
+    ledger.write_saved(
+        "1", "another", 1, (("files", 1), str(folder / "b.bin"), 10, "x")
+    )
+    ledger.close()
+
+    (result,) = run_batch(
+        [row], "me/files", client=client, ledger=ledger_path, outputs_dir=outputs
+    )
+    assert result["status"] == "succeeded"
+    assert host.headers_of("a.bin") == []  # not fetched again
+    assert (folder / "b.bin").read_bytes() == b"b" * 10  # fetched: not this one's
+    (asked,) = host.headers_of("c.bin")
+    assert asked["range"] == "bytes=1000-"
+    assert (folder / "c.bin").read_bytes() == BODY
+    assert [(r[3], r[4], r[5]) for r in ledger_files(ledger_path)] == [
+        (str(folder / "a.bin"), 10, a_sha),
+        (str(folder / "b.bin"), 10, hashlib.sha256(b"b" * 10).hexdigest()),
+        (str(folder / "c.bin"), len(BODY), hashlib.sha256(BODY).hexdigest()),
+    ]
+    db = sqlite3.connect(str(ledger_path))
+    try:
+        assert db.execute("SELECT COUNT(*) FROM saving").fetchone() == (0,)
+    finally:
+        db.close()
+    assert left_over(outputs) == []
+
+
 def test_a_row_done_by_a_run_that_kept_no_files_gets_them_from_a_fresh_read(
     host: FileHost,
     urls: Dict[str, str],
