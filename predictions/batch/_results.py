@@ -37,7 +37,8 @@ class BatchProgress:
         done: Rows with a result, including those done by an earlier run.
         succeeded: Of those, the rows whose prediction succeeded.
         failed: Of those, the rows that did not succeed.
-        running: Rows created or being created, not yet done.
+        running: Rows created or being created, not yet done (with
+            `outputs_dir`, those saving their files too).
         resumed: Rows found done in the ledger (not redone).
         elapsed: Seconds since this run began.
         rate: Rows done per second by this run.
