@@ -21,7 +21,6 @@ expired, or the download failed after the retries) ends its row
 from __future__ import annotations
 
 import collections
-import contextlib
 import hashlib
 import os
 import threading
@@ -201,7 +200,6 @@ class Downloads:
             durable=True,
             stop=stop,
         )
-        _sync_directory(directory)  # the new name is on disk before the ledger says so
         return saved
 
     def on_saved(self, subject: Tuple[RowFiles, int], answer: Any) -> None:
@@ -277,16 +275,6 @@ def _size(path: str) -> Optional[int]:
         return os.path.getsize(path)
     except OSError:
         return None
-
-
-def _sync_directory(directory: str) -> None:
-    """Flush a directory's entries to the disk (where the system allows it)."""
-    with contextlib.suppress(OSError, AttributeError):  # Windows: no such thing
-        handle = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(handle)
-        finally:
-            os.close(handle)
 
 
 __all__ = ["SAVES_IN_FLIGHT", "Downloads", "RowFiles"]

@@ -96,7 +96,8 @@ def save_file(
         part: A fixed temporary path, kept on failure and resumed from;
             None for a fresh hidden one, removed on failure.
         sha256: Compute the file's SHA-256.
-        durable: Flush the file to the disk (`fsync`) before it is named.
+        durable: Flush the file to the disk (`fsync`) before it is named,
+            and its directory after (where the system allows it).
         progress: Called as the file is saved.
         stop: Set to stop at the next chunk.
 
@@ -119,6 +120,8 @@ def save_file(
                 out.flush()
                 os.fsync(out.fileno())
         _place(temporary, target, overwrite)
+        if durable:  # the new name is on the disk too, before anyone is told
+            _sync_directory(os.path.dirname(target) or ".")
     except BaseException as exc:
         if part is None or not _resumable(exc):
             _remove(temporary)
@@ -253,6 +256,16 @@ def _place(temporary: str, target: str, overwrite: bool) -> None:
         os.rename(temporary, target)
         return
     os.unlink(temporary)
+
+
+def _sync_directory(directory: str) -> None:
+    """Flush a directory's entries to the disk (where the system allows it)."""
+    with contextlib.suppress(OSError, AttributeError):  # Windows: no such thing
+        handle = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
 
 
 def _resumable(exc: BaseException) -> bool:
