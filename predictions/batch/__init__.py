@@ -26,6 +26,8 @@ runner's modules, each importing only those below it:
   model's version;
 - `_reads`: where the reads go: scans of the running, a GET for each ended;
   each prediction waited on by the poll engine's rules;
+- `_files`: with `outputs_dir`, each succeeded row's output files saved
+  (resumably) before the row is done;
 - `_recorder`: the ledger's writes for one run, named for what they record,
   and what a failed write stops and names;
 - `_ledger`: the ledger file (SQLite): its checks, its reads, its writes;

@@ -56,11 +56,17 @@ def map_batch(
 
     Raises:
         ImportError: Dask is not installed.
-        TypeError: An option is not one of `run_batch`'s.
+        TypeError: An option is not one of `run_batch`'s, or is
+            `outputs_dir`.
     """
     import dask
     import dask.bag
 
+    if "outputs_dir" in options:  # rows are numbered alike in every partition
+        raise TypeError(
+            "map_batch does not take outputs_dir (the rows of two partitions "
+            "would share folders); run_batch keeps the files of one batch"
+        )
     unknown = set(options) - _OPTIONS
     if unknown:
         raise TypeError(f"unknown options for run_batch: {', '.join(sorted(unknown))}")

@@ -4,7 +4,12 @@ A row is written three times, each time before what it records could be lost:
 
 1. its `Idempotency-Key`, committed *before* its create is sent (`keyed`);
 2. its prediction's id, when the create answers (`created`);
-3. its result, when the prediction ends (`done`).
+3. its result, when the prediction ends (`done`), with its output files
+   (each one's local path, size and SHA-256) when the batch keeps them: in
+   the same transaction, so a row is never done without its files. Until
+   then, each file of a row saved whole is noted (`saving`, with the
+   prediction it came from): a run that resumes the row does not fetch it
+   again.
 
 So a batch stopped at any moment (a crash, `kill -9`, Ctrl-C) resumes: done
 rows are not redone, created rows are waited on, and keyed rows, whose create
@@ -23,7 +28,7 @@ import contextlib
 import json
 import os
 import sqlite3
-from typing import Any, Dict, Mapping, NoReturn, Optional, Tuple
+from typing import Any, Dict, Mapping, NoReturn, Optional, Sequence, Tuple
 
 from predictions._clock import SYSTEM_CLOCK, Clock
 from predictions.errors import LedgerMismatchError, LedgerWriteError
@@ -57,7 +62,17 @@ CREATE TABLE IF NOT EXISTS superseded (
     at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rows_by_prediction ON rows (prediction_id);
+CREATE TABLE IF NOT EXISTS files (key TEXT NOT NULL, number INTEGER NOT NULL,
+    place TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL, prediction_id TEXT NOT NULL, PRIMARY KEY (key, number));
+CREATE TABLE IF NOT EXISTS saving (key TEXT NOT NULL, number INTEGER NOT NULL,
+    place TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL, prediction_id TEXT NOT NULL, PRIMARY KEY (key, number));
 """
+
+SavedFile = Tuple[Tuple[Any, ...], str, int, str]
+"""One output file of a row, kept: (its place in the output as keys and
+indexes, its local path, its size, its SHA-256 in hex)."""
 
 
 class Entry:
@@ -135,6 +150,9 @@ class Ledger:
             self._db.executescript(_SCHEMA)
             self._db.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY)"
+            )
+            self._db.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS names (name TEXT PRIMARY KEY)"
             )
             meta = dict(self._db.execute("SELECT name, value FROM meta").fetchall())
         except sqlite3.DatabaseError as exc:
@@ -261,9 +279,20 @@ class Ledger:
         Raises:
             LedgerWriteError: The keys met cannot be written down.
         """
+        return self._first("seen", key)
+
+    def first_name(self, name: str) -> bool:
+        """Whether this run meets a name (a row's outputs folder) for the first time.
+
+        Raises:
+            LedgerWriteError: The names met cannot be written down.
+        """
+        return self._first("names", name)
+
+    def _first(self, table: str, value: str) -> bool:
         try:
             cursor = self._db.execute(
-                "INSERT OR IGNORE INTO temp.seen VALUES (?)", (key,)
+                f"INSERT OR IGNORE INTO temp.{table} VALUES (?)", (value,)
             )
         except sqlite3.DatabaseError as exc:
             raise LedgerWriteError(
@@ -335,8 +364,9 @@ class Ledger:
         line: Optional[int],
         input_sha: str,
         result: Mapping[str, Any],
+        files: Sequence[SavedFile] = (),
     ) -> None:
-        """Record a row's result (the row is made if it never was sent)."""
+        """Record a row's result and files (the row is made if it never was sent)."""
         self._write(
             "INSERT INTO rows (key, seq, line, input_sha, state, status, result, "
             "updated) VALUES (?, ?, ?, ?, 'done', ?, ?, ?) ON CONFLICT(key) DO "
@@ -350,6 +380,38 @@ class Ledger:
             json.dumps(result, separators=(",", ":"), ensure_ascii=False),
             self._clock.wall(),
         )
+        self._forget_files(key)
+        for number, file in enumerate(files):
+            self._write_file("files", key, result["prediction_id"], number, file)
+
+    def write_saved(
+        self, key: str, prediction_id: str, number: int, file: SavedFile
+    ) -> None:
+        """Note a file of a row not yet done, saved whole from this prediction."""
+        self._write_file("saving", key, prediction_id, number, file)
+
+    def saved(self, key: str, prediction_id: str) -> Dict[int, SavedFile]:
+        """The files of a row noted saved from this prediction, by their number."""
+        found = self._db.execute(
+            "SELECT number, place, path, size, sha256 FROM saving "
+            "WHERE key = ? AND prediction_id = ?",
+            (key, prediction_id),
+        ).fetchall()
+        return {n: (tuple(json.loads(place)), *rest) for n, place, *rest in found}
+
+    def _write_file(
+        self, table: str, key: str, prediction_id: str, number: int, file: SavedFile
+    ) -> None:
+        place, path, size, sha256 = file
+        self._write(
+            f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?)",
+            key, number, json.dumps(list(place), ensure_ascii=False), path, size,
+            sha256, prediction_id,
+        )  # fmt: skip
+
+    def _forget_files(self, key: str) -> None:
+        self._write("DELETE FROM files WHERE key = ?", key)
+        self._write("DELETE FROM saving WHERE key = ?", key)
 
     def supersede(self, key: str, why: str) -> None:
         """Keep a row's past (its prediction, its result) aside and forget it.
@@ -365,6 +427,7 @@ class Ledger:
             key,
         )
         self._write("DELETE FROM rows WHERE key = ?", key)
+        self._forget_files(key)
 
 
 def _describe(meta: Mapping[str, str]) -> str:
@@ -379,6 +442,7 @@ def _describe(meta: Mapping[str, str]) -> str:
 __all__ = [
     "Entry",
     "Ledger",
+    "SavedFile",
     "LedgerMismatchError",
     "LedgerWriteError",
 ]

@@ -2,19 +2,19 @@
 
 The batch's coordinator writes the ledger through one `Recorder`: a row's
 key before its create is sent, its prediction when the create answers, its
-result, the model's version, a row's past set aside (superseded). A write that fails (a
-full disk, a file gone) is kept, not raised: no write goes after it, the run
-is told to send no more creates, and once those in flight are recorded or
-given up the run raises `write_error()`, which names every prediction made
-but never made durable.
+result (with its output files), the model's version, a row's past set aside
+(superseded). A write that fails (a full disk, a file gone) is kept, not
+raised: no write goes after it, the run is told to send no more creates,
+and once those in flight are recorded or given up the run raises
+`write_error()`, which names every prediction made but never made durable.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
-from predictions.batch._ledger import Ledger
+from predictions.batch._ledger import Ledger, SavedFile
 from predictions.batch._rows import Row
 from predictions.errors import LedgerWriteError
 
@@ -63,9 +63,19 @@ class Recorder:
         self.unrecorded[row.key] = prediction_id
         self._write(self.ledger.write_prediction, row.key, prediction_id, replayed)
 
-    def record_result(self, row: Row, result: Mapping[str, Any]) -> None:
-        """Record a row's result."""
-        self._write(self.ledger.done, row.key, row.seq, row.line, row.sha, result)
+    def record_result(
+        self, row: Row, result: Mapping[str, Any], files: Sequence[SavedFile] = ()
+    ) -> None:
+        """Record a row's result and the output files saved for it (one transaction)."""
+        self._write(
+            self.ledger.done, row.key, row.seq, row.line, row.sha, result, files
+        )
+
+    def record_saved(
+        self, row: Row, prediction_id: str, number: int, file: SavedFile
+    ) -> None:
+        """Note a file of a row saved whole (the row is not done yet)."""
+        self._write(self.ledger.write_saved, row.key, prediction_id, number, file)
 
     def supersede(self, row: Row, why: str) -> None:
         """Keep a row's past aside before it is redone, saying why."""

@@ -14,7 +14,16 @@ from predictions.batch._rows import Row
 from predictions.errors import AuthenticationError, PermissionDeniedError
 from predictions.types import TERMINAL_STATUSES
 
-FAILED = ("failed", "cancelled", "canceled", "abandoned", "invalid", "rejected", "lost")
+FAILED = (
+    "failed",
+    "cancelled",
+    "canceled",
+    "abandoned",
+    "invalid",
+    "rejected",
+    "lost",
+    "output_lost",
+)
 """The statuses of rows that did not succeed (what `retry_failed` redoes,
 except `invalid` rows: their input itself is wrong)."""
 
@@ -28,7 +37,8 @@ class BatchProgress:
         done: Rows with a result, including those done by an earlier run.
         succeeded: Of those, the rows whose prediction succeeded.
         failed: Of those, the rows that did not succeed.
-        running: Rows created or being created, not yet done.
+        running: Rows created or being created, not yet done (with
+            `outputs_dir`, those saving their files too).
         resumed: Rows found done in the ledger (not redone).
         elapsed: Seconds since this run began.
         rate: Rows done per second by this run.
@@ -55,6 +65,14 @@ class BatchResult(TypedDict):
     or `lost` (its prediction could not be read back: expired, or stuck in a
     status the client does not know). `error` is then
     `{"source": "client", "message": ...}`.
+
+    With `outputs_dir`, a succeeded row's `output` holds the local path of
+    each file in place of its URL; a row whose prediction succeeded but one
+    of whose files could not be had (its URL expired, or the download failed
+    after the retries) is `output_lost`, its `output` the prediction's (with
+    the URLs) and its `error` `{"source": "client", "message": ..., "url":
+    ..., "status_code": ...}` (the file's URL without its query, the file
+    host's HTTP status or None).
     """
 
     key: str
@@ -75,6 +93,7 @@ class OpenRow:
     __slots__ = (
         "check_at",
         "created_at",
+        "directory",
         "due",
         "failing",
         "failures",
@@ -102,6 +121,7 @@ class OpenRow:
         self.failures = 0  # its creates failed in a row
         self.failing = FailureWindow()
         self.verified_at = 0.0  # when a GET last told its status
+        self.directory: Optional[str] = None  # where its output files go, if kept
 
 
 def result_of(

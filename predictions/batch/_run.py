@@ -8,7 +8,9 @@ written only by the coordinator (through its `Recorder`), and a row's key is
 committed before its create is given to the pool.
 
 When a create goes and what its answer does is `_creates`'s to decide; where
-the reads go, `_reads`'s; the shapes handed out are in `_results`.
+the reads go, `_reads`'s; how a succeeded row's output files are saved
+before it is done (with `outputs_dir`), `_files`'s; the shapes handed out
+are in `_results`.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ from typing import (
     Iterable,
     List,
     Optional,
+    Sequence,
     Tuple,
 )
 
 from predictions.batch._creates import Creates
-from predictions.batch._ledger import Ledger
+from predictions.batch._files import SAVES_IN_FLIGHT, Downloads
+from predictions.batch._ledger import Ledger, SavedFile
 from predictions.batch._reads import READS_IN_FLIGHT, Reads
 from predictions.batch._recorder import Recorder
 from predictions.batch._results import FAILED, BatchProgress, OpenRow, row_error, where
@@ -64,6 +68,7 @@ class BatchRun:
         poll_interval: float,
         on_progress: Optional[Callable[[BatchProgress], None]],
         close_ledger: bool,
+        outputs_dir: Optional[str] = None,
     ) -> None:
         self.client = client
         self.api = client.api
@@ -80,7 +85,20 @@ class BatchRun:
         self.force = force
         self.poll_interval = poll_interval
         self.on_progress = on_progress
+        self.counts: Dict[str, int] = collections.Counter()
         self._workers = max(2, self.api.settings.max_workers)
+        self._recorder = Recorder(ledger, self._stop_creating)
+        self._downloads: Optional[Downloads] = None
+        if outputs_dir is not None:
+            self._downloads = Downloads(
+                self.api,
+                outputs_dir,
+                ledger,
+                self._recorder,
+                self._submit,
+                self._finish,
+                self.counts,
+            )
         self._pool: Optional[ThreadPoolExecutor] = None  # made when the run starts
         self._began = False
         self._stopping = False  # asked to stop (close() from another thread)
@@ -91,13 +109,11 @@ class BatchRun:
         self._next_seq = 0
         self._started = self.clock.monotonic()
         self._last_progress = float("-inf")
-        self.counts: Dict[str, int] = collections.Counter()
-        self._recorder = Recorder(ledger, self._stop_creating)
         self._reads = Reads(
             client,
             poll_interval,
             self._submit,
-            self._finish,
+            self._end,
             self.counts,
             lambda: self._stopping,
             self.ledger.other_row,
@@ -109,7 +125,7 @@ class BatchRun:
             self._recorder,
             self._reads,
             submit=self._submit,
-            finish=self._finish,
+            finish=self._end,
             counts=self.counts,
             hold=hold,
             slots=max(1, self._workers - READS_IN_FLIGHT),
@@ -172,8 +188,11 @@ class BatchRun:
 
     def _run(self) -> Generator[Dict[str, Any], None, None]:
         self._began = True
+        # Saves have places of their own: they never wait behind creates and
+        # reads, nor those behind them.
+        saves = SAVES_IN_FLIGHT if self._downloads is not None else 0
         self._pool = ThreadPoolExecutor(
-            self._workers, thread_name_prefix="predictions-batch"
+            self._workers + saves, thread_name_prefix="predictions-batch"
         )
         try:
             while True:
@@ -182,6 +201,8 @@ class BatchRun:
                     return
                 self._fill()
                 self._reads.plan()
+                if self._downloads is not None:
+                    self._downloads.send()
                 self._tell_progress()
                 while self._ready:
                     yield self._ready.popleft()
@@ -265,6 +286,9 @@ class BatchRun:
                 record=False,
             )
             return None
+        directory = None
+        if self._downloads is not None:  # named for every row, in input order
+            directory = self._downloads.directory_for(row.key)
         entry = self.ledger.entry(row.key)
         if entry is not None and entry.input_sha != row.sha:
             if not self.force:
@@ -275,8 +299,15 @@ class BatchRun:
                 )
             self._recorder.supersede(row, "input changed")
             entry = None
+        follow = entry is not None and entry.state == "created"
         if entry is not None and entry.state == "done":
-            if not (
+            if (
+                self._downloads is not None
+                and entry.prediction_id is not None
+                and self._downloads.lacks_files(entry.result)
+            ):
+                follow = True  # done by a run that kept no files: read, then saved
+            elif not (
                 self.retry_failed
                 and entry.status in FAILED
                 and entry.status != "invalid"
@@ -285,8 +316,9 @@ class BatchRun:
                 self.counts["resumed"] += 1
                 self._finish(row, entry.result, record=False)
                 return None
-            self._recorder.supersede(row, "retried")
-            entry = None
+            else:
+                self._recorder.supersede(row, "retried")
+                entry = None
         if row.error is not None:
             self._finish(row, row_error(row, "invalid", row.error))
             return None
@@ -294,13 +326,15 @@ class BatchRun:
             opened = OpenRow(row, str(uuid.uuid4()))
         else:
             opened = OpenRow(row, entry.idempotency_key)
+        opened.directory = directory
         try:
             self._creates.build(opened)
         except (TypeError, ValueError) as exc:
             self._finish(row, row_error(row, "invalid", f"{where(row)}: {exc}"))
             return None
         self._open[row.key] = opened
-        if entry is not None and entry.state == "created":
+        if follow:
+            assert entry is not None
             self._reads.follow(opened, entry.prediction_id)
             return None
         opened.resent = entry is not None
@@ -326,6 +360,9 @@ class BatchRun:
         kind, subject, answer = event
         if kind == "created":
             self._creates.on_answer(subject, answer)
+        elif kind == "saved":
+            assert self._downloads is not None
+            self._downloads.on_saved(subject, answer)
         elif kind == "fetched":
             self._reads.on_fetch(subject, answer)
         else:
@@ -333,9 +370,27 @@ class BatchRun:
 
     # Results out ---------------------------------------------------------------
 
-    def _finish(self, row: Row, result: Dict[str, Any], record: bool = True) -> None:
+    def _end(self, row: Row, result: Dict[str, Any]) -> None:
+        """A row's prediction ended: done, or done once its files are saved."""
+        opened = self._open.get(row.key)
+        if (
+            self._downloads is not None
+            and opened is not None
+            and result.get("status") == "succeeded"
+            and self._downloads.add(opened, result)
+        ):
+            return
+        self._finish(row, result)
+
+    def _finish(
+        self,
+        row: Row,
+        result: Dict[str, Any],
+        record: bool = True,
+        files: Sequence[SavedFile] = (),
+    ) -> None:
         if record:
-            self._recorder.record_result(row, result)
+            self._recorder.record_result(row, result, files)
         opened = self._open.get(row.key)
         if opened is not None and opened.row.seq == row.seq:  # not a duplicate's
             del self._open[row.key]
@@ -359,17 +414,28 @@ class BatchRun:
             self.on_progress(self.progress())
 
     def _stop(self, exc: BaseException) -> None:
-        """On the way out early: record the creates in flight that answer soon."""
+        """On the way out early: record the creates in flight that answer soon.
+
+        Saves in flight stop at their next chunk, their parts kept for the
+        next run; they are waited for as long as the creates.
+        """
         self._creates.stop()
+        saves = self._downloads
+        if saves is not None:
+            saves.stop()
         clock = self.clock
         deadline = clock.monotonic() + CLOSE_GRACE
-        while self._creates.in_flight and clock.monotonic() < deadline:
+        while (
+            self._creates.in_flight or (saves is not None and saves.in_flight)
+        ) and clock.monotonic() < deadline:
             try:
                 event = self._events.get(timeout=max(0.0, deadline - clock.monotonic()))
             except queue.Empty:
                 break
             if event[0] == "created":
                 self._creates.record_late(event[1], event[2])
+            elif event[0] == "saved" and saves is not None:
+                saves.forget(event[1])
         self._recorder.commit()
         for opened in self._open.values():  # on_terminal, once for each wait
             if opened.wait is not None:

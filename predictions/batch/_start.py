@@ -39,6 +39,7 @@ def run_batch(
     poll_interval: float = 1.0,
     on_progress: Optional[Callable[[BatchProgress], None]] = None,
     format: Optional[str] = None,
+    outputs_dir: Union[str, os.PathLike[str], None] = None,
 ) -> BatchRun:
     """Run a model over many inputs: one prediction per row, one result per row.
 
@@ -57,6 +58,21 @@ def run_batch(
     endpoint and fetched once each. Every request goes through the client's
     pacer and retry policy; rate limits (429) are waited out, never raised.
 
+    With `outputs_dir`, the files of each succeeded row's output (its URLs,
+    which expire) are saved into `outputs_dir/<row key>/` (the key made a
+    safe file name) before the row is done: its result's `output` then holds
+    their local paths in place of the URLs, and the ledger records each
+    file's path, size and SHA-256 in the same transaction as the result. A
+    file is saved under a hidden `.NAME.part` until whole: a batch killed in
+    the middle of a download and run again reads the row's prediction again
+    (fresh URLs) and resumes the file from its last byte; rows whose files
+    are in the ledger are not downloaded again. A row whose file can no
+    longer be had (its URL expired, or the download failed after the
+    retries) ends `output_lost`, its error naming the URL and the HTTP
+    status; `retry_failed` redoes it with a new prediction. Downloads run
+    four files at a time on threads of their own: they never hold up the
+    batch's creates and reads.
+
     Args:
         inputs: Input mappings, or the path of a JSONL file (one JSON object
             per line) or a CSV file (a header line, then one row per line;
@@ -71,14 +87,16 @@ def run_batch(
         hold: Seconds each create asks the server to hold it (0: no hold).
         ordered: Yield results in input order (else as they finish).
         retry_failed: Redo rows the ledger has failed, cancelled, abandoned,
-            rejected or lost, with new keys (the old predictions stay in the
-            ledger).
+            rejected, lost or output_lost, with new keys (the old predictions
+            stay in the ledger).
         force: Take a ledger whose input changed: rows are matched by key and
             a row whose input changed is redone.
         poll_interval: Seconds between two reads about a running prediction.
         on_progress: Called with a `BatchProgress` about twice a second.
         format: An input file's format, "jsonl" or "csv"; None to go by its
             suffix (`.csv`, else JSONL).
+        outputs_dir: An existing directory to save each succeeded row's
+            output files in (see above); None keeps only the URLs.
 
     Returns:
         The run: iterate it for the `BatchResult` of every row; `progress()`
@@ -87,6 +105,9 @@ def run_batch(
     Raises:
         TypeError: An argument has a wrong type.
         ValueError: The model reference or a number is not valid.
+        FileNotFoundError: `outputs_dir` does not exist (nothing was sent).
+        NotADirectoryError: `outputs_dir` is not a directory.
+        PermissionError: `outputs_dir` cannot be written.
         InputError: The input file cannot be read, is not UTF-8, or is a CSV
             with no header.
         LedgerMismatchError: The ledger is of another model or input, or its
@@ -102,6 +123,7 @@ def run_batch(
     from predictions.batch._ledger import Ledger
     from predictions.batch._rows import InputFile, python_rows
     from predictions.batch._run import BatchRun
+    from predictions.files._saving import check_directory
 
     parse_model_ref(model)
     check_count("concurrency", concurrency, minimum=1)
@@ -109,6 +131,12 @@ def run_batch(
     check_number("poll_interval", poll_interval, inclusive=False, maximum=MAX_SECONDS)
     if key is not None and not isinstance(key, str):
         raise TypeError(f"key must be the name of an input field, not {key!r}")
+    directory = None
+    if outputs_dir is not None:
+        if not isinstance(outputs_dir, (str, os.PathLike)):
+            raise TypeError(f"outputs_dir must be a path, not {outputs_dir!r}")
+        directory = os.path.abspath(outputs_dir)
+        check_directory(directory)
     total: Optional[int] = None
     source = source_sha = None
     if isinstance(inputs, (str, os.PathLike)):
@@ -142,6 +170,7 @@ def run_batch(
         poll_interval=float(poll_interval),
         on_progress=on_progress,
         close_ledger=True,
+        outputs_dir=directory,
     )
 
 

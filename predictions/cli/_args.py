@@ -41,6 +41,8 @@ EXAMPLES = {
   predictions batch owner/model --input rows.csv --key id --output out.jsonl --ordered
   predictions batch owner/model --input rows.jsonl --output out.jsonl --retry-failed
   predictions batch owner/model --input rows.jsonl --output - --ledger rows.ledger
+  predictions batch owner/image-model --input rows.jsonl --output out.jsonl \\
+      --outputs-dir images
 
 Run the same command again after a crash or Ctrl-C: it goes on where it
 stopped (the ledger, by default OUTPUT.ledger, remembers every row).""",
@@ -343,8 +345,17 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--retry-failed",
         action="store_true",
-        help="redo the rows that failed (were cancelled, rejected, lost) in an "
-        "earlier run",
+        help="redo the rows that failed (were cancelled, rejected, lost, "
+        "output_lost) in an earlier run",
+    )
+    batch.add_argument(
+        "--outputs-dir",
+        metavar="DIR",
+        help="save each succeeded row's output files into DIR/KEY/ (an existing "
+        "directory) before the row is done: its result line holds their local "
+        "paths, the ledger their sizes and SHA-256; a download cut by a crash is "
+        "resumed by the next run; a file that can no longer be had (its URL "
+        "expired) ends the row output_lost",
     )
     batch.add_argument(
         "--force",

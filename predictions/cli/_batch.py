@@ -2,7 +2,8 @@
 
 The results go to `--output` as JSON lines, every row's, in each run (rows
 done by an earlier run come from the ledger); the progress line and the
-summary go to stderr, or the summary to stdout as JSON with `--json`.
+summary go to stderr, or the summary to stdout as JSON with `--json`. With
+`--outputs-dir`, each succeeded row's output files are saved there first.
 """
 
 from __future__ import annotations
@@ -38,6 +39,16 @@ def check(args: argparse.Namespace) -> None:
         raise UsageError("--json prints the summary on stdout: give --output FILE")
     if not os.path.isfile(args.input):
         raise UsageError(f"--input {args.input}: no such file")
+    if args.outputs_dir is not None:
+        from predictions.files._saving import check_directory
+
+        try:
+            check_directory(args.outputs_dir)
+        except OSError as exc:
+            raise UsageError(
+                f"--outputs-dir {args.outputs_dir}: {exc.strerror} (it must be "
+                "an existing directory that can be written); nothing was sent"
+            ) from None
     files = [("--input", args.input)]
     if args.output != "-":
         files.append(("--output", args.output))
@@ -155,9 +166,12 @@ def run(client: Any, args: argparse.Namespace) -> int:
             poll_interval=args.poll_interval,
             on_progress=progress,
             format=args.format,
+            outputs_dir=args.outputs_dir,
         )
     except (InputError, LedgerMismatchError) as exc:
         raise UsageError(str(exc)) from None
+    except OSError as exc:  # --outputs-dir went away since it was checked
+        raise UsageError(f"--outputs-dir {args.outputs_dir}: {exc.strerror}") from None
     summary = Summary()
     files = contextlib.ExitStack()
     output = sys.stdout
@@ -230,6 +244,9 @@ class Summary:
             "created": counts["created"],
             "sent_again": counts["resent"],
             "reads": counts["gets"] + counts["scan_pages"],
+            "files_saved": counts["files_saved"],
+            "bytes_saved": counts["bytes_saved"],
+            "outputs_dir": args.outputs_dir,
             "seconds": round(final.elapsed, 3),
             "rows_per_second": round(final.rate, 3),
             "output": args.output,
@@ -259,6 +276,12 @@ class Summary:
         line += f"; {counts['created']} predictions created"
         if counts["resent"]:
             line += f", {counts['resent']} creates sent again with their key"
+        if args.outputs_dir is not None:
+            saved = counts["files_saved"]
+            line += (
+                f"; {saved} output file{'' if saved == 1 else 's'} saved "
+                f"({counts['bytes_saved']:,} bytes) in {args.outputs_dir}"
+            )
         print(line, file=stream)
         if self.failures:
             print("failed rows:", file=stream)

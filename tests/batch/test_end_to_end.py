@@ -1,4 +1,4 @@
-"""End to end: a batch killed with SIGKILL and run again; a batch on Dask."""
+"""End to end: a batch killed with SIGKILL and run again (in a download too); Dask."""
 
 from __future__ import annotations
 
@@ -138,3 +138,55 @@ def test_a_batch_on_dask_workers_stays_in_the_rate_budget(tmp_path: Path) -> Non
     assert max(per_row.values()) == 1
     ledgers = sorted(p.name for p in (tmp_path / "ledgers").glob("*.ledger"))
     assert ledgers == [f"part-{i:05d}.ledger" for i in range(partitions)]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_batch_killed_in_a_download_resumes_the_file_from_its_last_byte(
+    tmp_path: Path,
+) -> None:
+    from tests.files.file_host import FileHost, Hosted
+
+    body = bytes(range(256)) * 8192  # 2 MiB, sent in 16 pieces over 4 s
+    hosted = Hosted(body, script=["trickle:4"])
+    with FileHost() as host, LocalServer() as server:
+        url = host.add("big.bin", hosted)
+        server.register("me/files", lambda data: {"files": [url]})
+        rows = tmp_path / "rows.jsonl"
+        rows.write_text('{"n": 1}\n')
+        out, saved = tmp_path / "results.jsonl", tmp_path / "saved"
+        saved.mkdir()
+        env = dict(
+            os.environ, WRIFTAI_API_BASE_URL=server.base_url, PREDICTIONS_PLUGINS=""
+        )
+        env.pop("WRIFTAI_ACCESS_TOKEN", None)
+        command = [
+            sys.executable, "-m", "predictions", "batch", "me/files",
+            "--input", str(rows), "--output", str(out), "--outputs-dir", str(saved),
+        ]  # fmt: skip
+        part = saved / "1" / ".big.bin.part"
+        first = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and first.poll() is None:
+            if part.exists() and part.stat().st_size > 0:
+                break
+            time.sleep(0.02)
+        assert first.poll() is None, "the batch ended before it could be killed"
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        had = part.stat().st_size
+        assert 0 < had < len(body)
+        assert not (saved / "1" / "big.bin").exists()  # never a partial file
+
+        second = subprocess.run(command, env=env, stderr=subprocess.PIPE, text=True)
+        assert second.returncode == 0, second.stderr
+        (result,) = [json.loads(line) for line in out.read_text().splitlines()]
+        made = server.predictions
+    assert result["status"] == "succeeded"
+    assert result["output"] == {"files": [str(saved / "1" / "big.bin")]}
+    assert (saved / "1" / "big.bin").read_bytes() == body
+    assert sorted(p.name for p in (saved / "1").iterdir()) == ["big.bin"]
+    assert len(made) == 1  # the prediction read again, not made again
+    first_get, resumed = host.headers_of("big.bin")
+    assert "range" not in first_get
+    assert resumed["range"] == f"bytes={had}-"  # only the rest, once
