@@ -29,10 +29,15 @@ Parts:
            and long (2 s, past the hold) predictions. Goal: within 1.15x.
   batchmem 20,000 rows through run_batch with a ledger file, the inputs from
            a generator: wall time, and the process's memory growth.
-  download output files saved (downloads.py): a 200 MB file by
-           OutputFile.save and download beside plain requests
-           iter_content(1 MiB) (throughput ratio, goal >= 0.9x; peak memory
-           growth, goal < 50 MB), and 8 files of 25 MB in parallel.
+  download output files saved (downloads.py), the local server's demo/files
+           (in its own process): a 200 MB file by OutputFile.save and
+           download beside plain requests iter_content(1 MiB) (throughput
+           ratio, goal >= 0.9x; peak memory growth, goal < 50 MB); the save
+           from a host that sends Content-MD5 (checked) and one that does
+           not; 8 files of 25 MB in parallel; a batch of 200 rows with a
+           1 MB file each through run_batch(outputs_dir=) at the rate-limit
+           floor, beside the same batch keeping only the URLs (goal: within
+           1.15x).
 
 Figures are from one run on a shared machine: compare the rows of one run,
 as ratios, not numbers across runs.
