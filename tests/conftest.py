@@ -85,6 +85,10 @@ SLOW = (
     "tests/webhooks/test_cli_verify.py",
     "tests/cli/test_terminal.py",
     "tests/integration/test_demo.py",
+    # Large downloads and the file host's faults, end to end (issue 20).
+    "tests/integration/test_output_files.py",
+    "tests/testing/test_demo_file_models.py",
+    "tests/testing/test_output_faults.py",
 )
 """Tests that take seconds each: run once by make test, and on the oldest
 Python of the matrix, not on every Python of it (scripts/run-tests-on.sh)."""
