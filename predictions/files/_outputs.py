@@ -114,6 +114,9 @@ class OutputFile:
     def read(self, max_bytes: Optional[int] = None) -> bytes:
         """Fetch the whole file into memory.
 
+        Bounded by `max_bytes` in memory and by the read timeout for each
+        wait for bytes; sends no credential of the client (see the class).
+
         Args:
             max_bytes: The most bytes to hold; by default the client's
                 `max_response_bytes` (64 MiB) or `max_download_bytes`,
@@ -146,7 +149,9 @@ class OutputFile:
     def open(self) -> io.BufferedReader:
         """Open the file for reading as it downloads: a binary file object.
 
-        Nothing is held but the chunk being read (1 MiB at most). A broken
+        Nothing is held but the chunk being read (1 MiB at most); the file is
+        bounded by `max_download_bytes`, each wait for bytes by the read
+        timeout; no credential of the client is sent. A broken
         connection is resumed where the host allows it, as `save` does. Use
         it as a context manager, or close it: that releases the connection.
 
@@ -162,10 +167,12 @@ class OutputFile:
         """Save the file: streamed to a temporary name, renamed when whole and checked.
 
         The body goes to disk a chunk at a time (memory stays flat whatever
-        its size). The file gets its final name only once its size matches
-        what the host announced and, where the host gives one, its MD5
-        (`Content-MD5`); until then it is a hidden
-        `.NAME.*.part` beside it, removed if the download fails.
+        its size), bounded by `max_download_bytes` and, for each wait for
+        bytes, by the read timeout; no credential of the client is sent.
+        The file gets its final name only once its size matches what the
+        host announced and, where the host gives one, its MD5
+        (`Content-MD5`); until then it is a hidden `.NAME.*.part` beside
+        it, removed if the download fails.
 
         Args:
             path: The file to write; or an existing directory, to save into
