@@ -1,17 +1,19 @@
 """One output file's bytes, as they come: resumed where the host allows, bounded.
 
-`Fetch.chunks()` yields the file's body a chunk at a time. Each attempt is
-a `GET` with no credential (the URL is pre-signed, wherever it or its
+`Fetch.chunks()` yields the file's body a chunk at a time. Each attempt is a
+`GET` with no credential (the URL is pre-signed, wherever it or its
 redirects point) and `Accept-Encoding: identity`, so the bytes are the
 file's own. An attempt bounds each wait for bytes by the read timeout, never
 the whole body by `total_timeout`: a slow but moving download of gigabytes
-goes on, a stalled one ends. A failure the retry policy retries for a GET
-(a connection error, a cut-off body, a stall, 5xx, 429) is retried, from
-the byte reached (`Range`, `If-Range` with the first answer's ETag) when
-the host answers 206 with the same ETag, else from the start; 403, 404 and
-410 raise `OutputExpiredError` at once. The size is checked against the
-host's (`Content-Length`, `Content-Range`) and the limit, before reading
-and while reading. A `data:` URL is decoded here, with no request at all.
+goes on, a stalled one ends. A failure the retry policy retries for a GET (a
+connection error, a cut-off body, a stall, 5xx, 429) is retried, from the
+byte reached (`Range`, `If-Range` with the first answer's ETag) when the
+host answers 206 with the same ETag, else from the start; 403, 404 and 410
+raise `OutputExpiredError` at once, and an answer that is not the file (a
+204, a 304, a 3xx with no `Location`) a `DownloadError`. The size is checked
+against the host's (`Content-Length`, `Content-Range`) and the limit, before
+reading and while reading. A `data:` URL is decoded here, with no request at
+all.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ compression bomb holds at most this much times its ratio."""
 
 EXPIRED_STATUSES = frozenset({403, 404, 410})
 """What a file host answers for an output URL that expired."""
+
+FILE_STATUSES = frozenset({200, 203, 206})
+"""The successes that carry the file (203: a proxy's copy of a 200)."""
 
 PROGRESS_FORGIVES = CHUNK
 """Bytes an attempt must bring for its failure not to count against the
@@ -202,6 +207,12 @@ class Fetch:
                 f"GET {self._file.where}: 416 to a resumed range; starting over"
             )
         decode_nothing(response)  # an error status: its typed error
+        if status not in FILE_STATUSES:  # a 204, a 304, a 3xx with no Location
+            response.close()
+            raise DownloadError(
+                f"{self._file.describe()} is not the file: the host answered {status}",
+                **self._file.error_fields(status),
+            )
         if status == 206:
             self._resumed(response)
         else:

@@ -1,0 +1,66 @@
+"""Output files against a hostile or broken file host, and a hostile directory.
+
+Each test is a defect found by attacking issue 20's downloads: it failed
+before its fix.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterator
+
+import pytest
+
+from predictions import Client, DownloadError
+from tests.conftest import FakeClock
+from tests.files.file_host import FileHost
+from tests.files.raw_host import RawHost, answer
+
+BODY = bytes(range(256)) * 4096  # 1 MiB
+
+
+@pytest.fixture
+def host() -> Iterator[FileHost]:
+    with FileHost() as server:
+        yield server
+
+
+@pytest.fixture
+def client() -> Iterator[Client]:
+    with Client(
+        "http://127.0.0.1:9/v1",
+        access_token="secret-token",
+        timeout=(2, 0.5),
+        max_retries=2,
+        clock=FakeClock(),
+    ) as made:
+        yield made
+
+
+def succeeded(output: Any) -> Dict[str, Any]:
+    return {"id": "p-1", "status": "succeeded", "output": output}
+
+
+# ---- the host's headers ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "made",
+    [
+        answer(302, {"Content-Length": 0}),  # a redirect with nowhere to go
+        answer(300, {"Content-Length": 0}),
+        answer(304, {}),  # nothing was asked conditionally
+        answer(204, {}),
+    ],
+    ids=["302-no-location", "300", "304", "204"],
+)
+def test_an_answer_that_is_not_the_file_is_not_saved_as_an_empty_one(
+    client: Client, tmp_path: Path, made: bytes
+) -> None:
+    with RawHost([lambda h: made] * 3) as raw, pytest.raises(
+        DownloadError, match="not the file"
+    ) as raised:
+        client.predictions.download(succeeded(raw.origin + "/f.bin"), tmp_path)
+    assert raised.value.status_code == int(made[9:12])
+    assert os.listdir(tmp_path) == []
