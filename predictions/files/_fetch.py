@@ -213,12 +213,17 @@ class Fetch:
                 f"{self._file.describe()} is not the file: the host answered {status}",
                 **self._file.error_fields(status),
             )
-        if status == 206:
+        encoding = response.headers.get("content-encoding", "identity")
+        encoded = encoding.strip().lower() not in ("", "identity")
+        if status == 206 and not encoded:
             self._resumed(response)
         else:
             if self.offset:
                 self._restart()
-            self.size = _length(response.headers.get("content-length"))
+            # A compressed body's length is not the file's: it is counted as
+            # it is decoded (and bounded by the limit), never announced.
+            length = None if encoded else response.headers.get("content-length")
+            self.size = _length(length)
             self.etag = _strong(response.headers.get("etag"))
             self.md5 = _md5_of(response.headers)
         self.mime_type = response.headers.get("content-type") or self.mime_type

@@ -14,7 +14,7 @@ import pytest
 
 from predictions import Client, DownloadError
 from tests.conftest import FakeClock
-from tests.files.file_host import FileHost
+from tests.files.file_host import FileHost, Hosted
 from tests.files.raw_host import RawHost, answer
 
 BODY = bytes(range(256)) * 4096  # 1 MiB
@@ -43,6 +43,16 @@ def succeeded(output: Any) -> Dict[str, Any]:
 
 
 # ---- the host's headers ----------------------------------------------------
+
+
+def test_a_compressed_answer_is_not_measured_by_its_compressed_length(
+    client: Client, host: FileHost, tmp_path: Path
+) -> None:
+    """A host that compresses against `Accept-Encoding: identity` sends the
+    compressed length: the decoded file was refused as cut short, every time."""
+    url = host.add("g.bin", Hosted(BODY, script=["gzip"] * 5))
+    client.predictions.download(succeeded(url), tmp_path)
+    assert (tmp_path / "g.bin").read_bytes() == BODY
 
 
 @pytest.mark.parametrize(
