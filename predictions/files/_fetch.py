@@ -11,9 +11,9 @@ byte reached (`Range`, `If-Range` with the first answer's ETag) when the
 host answers 206 with the same ETag, else from the start; 403, 404 and 410
 raise `OutputExpiredError` at once, and an answer that is not the file (a
 204, a 304, a 3xx with no `Location`) a `DownloadError`. The size is checked
-against the host's (`Content-Length`, `Content-Range`) and the limit, before
-reading and while reading. A `data:` URL is decoded here, with no request at
-all.
+against the host's (`Content-Length`, `Content-Range`; a resumed range of
+another total is another version) and the limit, before reading and while
+reading. A `data:` URL is decoded here, with no request at all.
 """
 
 from __future__ import annotations
@@ -237,10 +237,12 @@ class Fetch:
         found = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", ""))
         start, _, total = found.groups() if found else ("", "", "")
         etag = _strong(response.headers.get("etag"))
+        size = int(total) if found and total != "*" else self.size
         if (
             not found
             or int(start) != self.offset
             or (self.offset and etag != self.etag)
+            or (self.size is not None and size != self.size)  # another version
         ):
             self._restart()
             response.close()
@@ -249,11 +251,12 @@ class Fetch:
                 f"version of the file ({response.headers.get('content-range')!r}, "
                 f"ETag {etag!r}); starting over"
             )
-        self.size = int(total) if total != "*" else None
+        self.size = size
         self.etag = etag
 
     def _restart(self) -> None:
         self.offset, self.etag, self.md5, self.restarted = 0, None, None, True
+        self.size = None
 
     def _data(self) -> bytes:
         """The bytes of a `data:` URL, decoded within the limit."""

@@ -55,6 +55,32 @@ def test_a_compressed_answer_is_not_measured_by_its_compressed_length(
     assert (tmp_path / "g.bin").read_bytes() == BODY
 
 
+def test_a_206_of_another_total_than_the_first_answer_is_not_mixed_in(
+    client: Client, tmp_path: Path
+) -> None:
+    """Same ETag, but the resumed range says the file has another size: it is
+    another version; its bytes were appended to the first's and saved whole."""
+    new = BODY[::-1] + b"more"
+    first = {"Content-Length": len(BODY), "ETag": '"e"'}
+    answers = [
+        lambda h: answer(200, first, BODY[:1000]),
+        lambda h: answer(
+            206,
+            {
+                "Content-Length": len(new) - 1000,
+                "ETag": '"e"',
+                "Content-Range": f"bytes 1000-{len(new) - 1}/{len(new)}",
+            },
+            new[1000:],
+        ),
+        lambda h: answer(200, {"Content-Length": len(new), "ETag": '"e"'}, new),
+    ]
+    with RawHost(answers) as raw:
+        client.predictions.download(succeeded(raw.origin + "/f.bin"), tmp_path)
+        assert "range" not in raw.seen[-1]  # fetched again from its start
+    assert (tmp_path / "f.bin").read_bytes() == new
+
+
 @pytest.mark.parametrize(
     "made",
     [
