@@ -13,7 +13,8 @@ raise `OutputExpiredError` at once, and an answer that is not the file (a
 204, a 304, a 3xx with no `Location`) a `DownloadError`. The size is checked
 against the host's (`Content-Length`, `Content-Range`; a resumed range of
 another total is another version) and the limit, before reading and while
-reading. A `data:` URL is decoded here, with no request at all.
+reading: no byte past either is taken. A `data:` URL is decoded here, with
+no request at all.
 """
 
 from __future__ import annotations
@@ -175,6 +176,11 @@ class Fetch:
                     raise Stopped()
                 if self.offset + len(chunk) > self._limit:
                     raise self._too_large()
+                if self.size is not None and self.offset + len(chunk) > self.size:
+                    raise InvalidResponseError(
+                        f"GET {self._file.where}: the body goes past the "
+                        f"{self.size} bytes announced"
+                    )
                 self.offset += len(chunk)
                 yield chunk
         except (requests.exceptions.RequestException, *DROPPED) as exc:

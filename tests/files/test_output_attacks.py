@@ -15,7 +15,7 @@ import pytest
 from predictions import Client, DownloadError
 from tests.conftest import FakeClock
 from tests.files.file_host import FileHost, Hosted
-from tests.files.raw_host import RawHost, answer
+from tests.files.raw_host import RawHost, answer, chunked
 
 BODY = bytes(range(256)) * 4096  # 1 MiB
 
@@ -100,3 +100,27 @@ def test_an_answer_that_is_not_the_file_is_not_saved_as_an_empty_one(
         client.predictions.download(succeeded(raw.origin + "/f.bin"), tmp_path)
     assert raised.value.status_code == int(made[9:12])
     assert os.listdir(tmp_path) == []
+
+
+def test_a_body_that_goes_past_its_announced_size_is_not_read_past_it(
+    client: Client,
+) -> None:
+    """A `Content-Length` beside a chunked body (http.client reads the chunks):
+    the host's bytes were taken up to `max_download_bytes` (20 GiB)."""
+
+    def liar(headers: Dict[str, str]) -> Iterator[bytes]:
+        yield answer(200, {"Content-Length": 1000, "Transfer-Encoding": "chunked"})
+        yield from chunked([b"y" * 65536] * 80)
+
+    got = bytearray()
+
+    def read_all() -> None:
+        with file.open() as stream:
+            for block in iter(lambda: stream.read(4096), b""):
+                got.extend(block)
+
+    with RawHost([liar] * 3) as raw:
+        (file,) = client.predictions.output_files(succeeded(raw.origin + "/f.bin"))
+        with pytest.raises(DownloadError, match="past the 1000 bytes"):
+            read_all()
+    assert len(got) <= 1000
