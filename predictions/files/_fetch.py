@@ -123,13 +123,15 @@ class Fetch:
             return
         failures, reached = 0, self.offset
         while True:
+            self._check_stop()
             request = self._request()
             try:
                 yield from self._attempt(request)
                 return
-            except DownloadError:
+            except (DownloadError, Stopped):
                 raise
             except Exception as exc:
+                self._check_stop()  # stopped meanwhile: no backoff, no new attempt
                 if self.offset - reached >= PROGRESS_FORGIVES:
                     failures, reached = 0, self.offset
                 failures += 1
@@ -172,8 +174,7 @@ class Fetch:
             body = response.iter_content(ENCODED_CHUNK)
         try:
             for chunk in body:
-                if self._stop is not None and self._stop.is_set():
-                    raise Stopped()
+                self._check_stop()
                 if self.offset + len(chunk) > self._limit:
                     raise self._too_large()
                 if self.size is not None and self.offset + len(chunk) > self.size:
@@ -196,6 +197,10 @@ class Fetch:
             )
         if self.size is None:
             self.size = self.offset
+
+    def _check_stop(self) -> None:
+        if self._stop is not None and self._stop.is_set():
+            raise Stopped()
 
     def _opened(self, response: requests.Response) -> requests.Response:
         """Check an answer's status and headers, before its body is read."""

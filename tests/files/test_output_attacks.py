@@ -7,12 +7,14 @@ before its fix.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any, Dict, Iterator
 
 import pytest
 
 from predictions import Client, DownloadError
+from predictions.files._fetch import Stopped
 from tests.conftest import FakeClock
 from tests.files.file_host import FileHost, Hosted
 from tests.files.raw_host import RawHost, answer, chunked
@@ -124,3 +126,30 @@ def test_a_body_that_goes_past_its_announced_size_is_not_read_past_it(
         with pytest.raises(DownloadError, match="past the 1000 bytes"):
             read_all()
     assert len(got) <= 1000
+
+
+# ---- stopping ----------------------------------------------------------------
+
+
+class StoppingClock(FakeClock):
+    """A fake clock whose first sleep (a retry's backoff) sets `stop`."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__()
+        self.stop = stop
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        self.stop.set()
+
+
+def test_a_stopped_download_sends_no_further_attempt(host: FileHost) -> None:
+    """A cancel during a retry's backoff: the next attempt went out anyway."""
+    stop = threading.Event()
+    url = host.add("f.bin", Hosted(BODY, script=["status:503"]))
+    with Client("http://127.0.0.1:9/v1", clock=StoppingClock(stop)) as c:
+        (file,) = c.predictions.output_files(succeeded(url))
+        with pytest.raises(Stopped):
+            for _ in file.fetch(stop=stop).chunks():
+                pass
+    assert len(host.headers_of("f.bin")) == 1
