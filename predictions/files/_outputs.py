@@ -10,10 +10,22 @@ place).
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    TypeVar,
+)
 
 from predictions._http.request import is_http_url
 from predictions.errors import DownloadError
@@ -22,6 +34,8 @@ from predictions.files._names import name_from_url, safe_name
 
 if TYPE_CHECKING:
     from predictions._http.api import API
+
+T = TypeVar("T")
 
 PathKey = Tuple[Any, ...]
 """Where a value stands in the output: its keys and indexes, from the top."""
@@ -127,10 +141,13 @@ class OutputFile:
             DownloadError: It is larger than `max_bytes`, or could not be
                 had whole after the client's retries.
         """
+        return self._read(max_bytes, None)
+
+    def _read(self, max_bytes: Optional[int], stop: Optional[threading.Event]) -> bytes:
         settings = self._api.settings
         if max_bytes is None:
             max_bytes = min(settings.max_response_bytes, settings.max_download_bytes)
-        fetch = self.fetch(max_bytes)
+        fetch = self.fetch(max_bytes, stop=stop)
         parts: List[bytes] = []
         for chunk in fetch.chunks():
             if fetch.restarted:  # the host sent it from the start again
@@ -140,8 +157,14 @@ class OutputFile:
         return b"".join(parts)
 
     async def async_read(self, max_bytes: Optional[int] = None) -> bytes:
-        """Fetch the whole file without blocking the event loop; see `read`."""
-        return await self._api.in_pool(self.read, max_bytes)
+        """Fetch the whole file without blocking the event loop; see `read`.
+
+        Cancelling the task stops the download at its next chunk.
+        """
+        stop = threading.Event()
+        return await self._until_cancelled(
+            functools.partial(self._read, max_bytes, stop), stop
+        )
 
     def open(self) -> io.BufferedReader:
         """Open the file for reading as it downloads: a binary file object.
@@ -182,15 +205,35 @@ class OutputFile:
             OutputExpiredError: The URL expired (403, 404 or 410).
             DownloadError: Too large, or not had whole after the retries.
         """
+        return self._save(path, overwrite, None)
+
+    def _save(self, path: str, overwrite: bool, stop: Optional[threading.Event]) -> str:
         from predictions.files._saving import check_target, save_file
 
         target = os.path.join(path, self.name) if os.path.isdir(path) else path
         check_target(target, overwrite)
-        return save_file(self, target, overwrite=overwrite).path
+        return save_file(self, target, overwrite=overwrite, stop=stop).path
 
     async def async_save(self, path: str, *, overwrite: bool = False) -> str:
-        """Save the file without blocking the event loop; see `save`."""
-        return await self._api.in_pool(lambda: self.save(path, overwrite=overwrite))
+        """Save the file without blocking the event loop; see `save`.
+
+        Cancelling the task stops the download at its next chunk: no file
+        is left, under its name or a temporary one.
+        """
+        stop = threading.Event()
+        return await self._until_cancelled(
+            functools.partial(self._save, path, overwrite, stop), stop
+        )
+
+    async def _until_cancelled(self, call: Callable[[], T], stop: threading.Event) -> T:
+        """Run `call` on the client's pool; a cancel of the task sets `stop`."""
+        import asyncio
+
+        try:
+            return await self._api.in_pool(call)
+        except asyncio.CancelledError:
+            stop.set()
+            raise
 
     def learnt(self, mime_type: Optional[str]) -> None:
         """Keep the MIME type the host gave (`name` may gain an extension)."""

@@ -6,6 +6,7 @@ before its fix.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from pathlib import Path
@@ -153,3 +154,24 @@ def test_a_stopped_download_sends_no_further_attempt(host: FileHost) -> None:
             for _ in file.fetch(stop=stop).chunks():
                 pass
     assert len(host.headers_of("f.bin")) == 1
+
+
+def test_a_cancelled_async_save_leaves_no_file_behind(
+    host: FileHost, tmp_path: Path
+) -> None:
+    """The save went on in its thread and named the file after the cancel."""
+    url = host.add("slow.bin", Hosted(BODY, script=["trickle:1.5"]))
+    with Client("http://127.0.0.1:9/v1", timeout=(2, 0.5)) as c:
+        (file,) = c.predictions.output_files(succeeded(url))
+
+        async def main() -> None:
+            task = asyncio.ensure_future(file.async_save(str(tmp_path)))
+            while not host.seen:
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(main())
+    # closed: the pool's thread was waited for
+    assert os.listdir(tmp_path) == []
