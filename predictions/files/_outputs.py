@@ -320,13 +320,39 @@ def with_local_paths(output: Any, paths: Mapping[PathKey, str]) -> Any:
     """A copy of the output with the value at each path replaced by its local path."""
     if () in paths:
         return paths[()]
-    result = copy.deepcopy(output)
+    result = _copy(output)
     for path, local in paths.items():
         holder = result
         for key in path[:-1]:
             holder = holder[key]
         holder[path[-1]] = local
     return result
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of an output, made without recursion (at any depth).
+
+    Its dicts and lists (JSON's) are copied level by level; anything else
+    in it is left to `copy.deepcopy`.
+    """
+    if type(value) not in (dict, list):
+        return copy.deepcopy(value)
+    top: Any = type(value)()
+    left = [(value, top)]
+    while left:
+        source, made = left.pop()
+        pairs = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, item in pairs:
+            if type(item) in (dict, list):
+                inner: Any = type(item)()
+                left.append((item, inner))
+            else:
+                inner = copy.deepcopy(item)
+            if isinstance(made, dict):
+                made[key] = inner
+            else:
+                made.append(inner)
+    return top
 
 
 def _urls(value: Any, path: PathKey) -> Iterator[Tuple[PathKey, str]]:

@@ -7,6 +7,7 @@ before its fix.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 from pathlib import Path
@@ -175,3 +176,29 @@ def test_a_cancelled_async_save_leaves_no_file_behind(
         asyncio.run(main())
     # closed: the pool's thread was waited for
     assert os.listdir(tmp_path) == []
+
+
+# ---- the output's shape ----------------------------------------------------
+
+
+def nested(depth: int, leaf: Any) -> Any:
+    text = "[" * depth + json.dumps(leaf) + "]" * depth
+    return json.loads(text)  # as deep as the client decodes from the API
+
+
+@pytest.mark.parametrize("leaf", ["data:text/plain,hi", "no file"])
+def test_a_deep_output_is_copied_not_a_recursion_error(
+    client: Client, tmp_path: Path, leaf: str
+) -> None:
+    output = nested(600, leaf)
+    copy = client.predictions.download(succeeded(output), tmp_path)
+    inner = copy
+    for _ in range(600):
+        assert isinstance(inner, list)
+        assert len(inner) == 1
+        inner = inner[0]
+    if leaf.startswith("data:"):
+        assert inner == str(tmp_path / "output.txt")
+        assert (tmp_path / "output.txt").read_bytes() == b"hi"
+    else:
+        assert inner == leaf
