@@ -11,11 +11,12 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, List
 
 import pytest
 
 from predictions import Client, DownloadError
+from predictions.files._downloads import save_files
 from predictions.files._fetch import Stopped
 from tests.conftest import FakeClock
 from tests.files.file_host import FileHost, Hosted
@@ -202,3 +203,41 @@ def test_a_deep_output_is_copied_not_a_recursion_error(
         assert (tmp_path / "output.txt").read_bytes() == b"hi"
     else:
         assert inner == leaf
+
+
+# ---- the directory -----------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or os.name != "posix", reason="POSIX")
+def test_a_part_planted_as_a_symlink_is_not_written_through(
+    client: Client, host: FileHost, tmp_path: Path
+) -> None:
+    """A batch's fixed `.NAME.part` (and its `.etag`) were opened by name: a
+    link there made the download overwrite the file it points to, and the
+    saved file became that link."""
+    into, outside = tmp_path / "into", tmp_path / "outside"
+    into.mkdir()
+    outside.mkdir()
+    victims: List[Path] = []
+    for name in ("a", "b", "c"):
+        victim = outside / name
+        victim.write_text("precious")
+        victims.append(victim)
+    os.symlink(victims[0], into / ".f.bin.part")
+    os.symlink(victims[1], into / ".f.bin.part.etag")
+    os.symlink(victims[2], into / ".g.bin.part.etag")  # read as the ETag
+    files = [
+        client.predictions.output_files(succeeded(host.add(name, Hosted(BODY))))[0]
+        for name in ("f.bin", "g.bin")
+    ]
+    (into / ".g.bin.part").write_bytes(BODY[:1000])
+    api = client.predictions._api  # type: ignore[attr-defined]
+    targets = [str(into / "f.bin"), str(into / "g.bin")]
+    save_files(api, files, targets, overwrite=True, parts=True)
+    for victim in victims:
+        assert victim.read_bytes() == b"precious"
+    for target in targets:
+        assert not os.path.islink(target)
+        assert Path(target).read_bytes() == BODY
+    assert "precious" not in repr(host.seen)  # no file's content sent as If-Range
+    assert sorted(os.listdir(into)) == ["f.bin", "g.bin"]
