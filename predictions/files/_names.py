@@ -23,10 +23,16 @@ temporary name beside it (`.NAME.xxxxxxxx.part`) needs 15 more."""
 DEFAULT_NAME = "output"
 """The name of a file whose URL gives none (a `data:` URL, a path ending in /)."""
 
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\<>:"|?*]')
+_UNSAFE = re.compile(
+    r'[\x00-\x1f\x7f-\x9f/\\<>:"|?*\u200e\u200f\u202a-\u202e\u2066-\u2069]'
+)
+"""Separators, what Windows refuses, the C0 and C1 controls (a terminal's
+escapes), and the marks that reverse the text shown ("gnp.exe" shown as
+"exe.png")."""
 
-_RESERVED = re.compile(r"(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?", re.I)
-"""Device names Windows keeps, whatever the extension after them."""
+_RESERVED = re.compile(r"(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]) *(\..*)?", re.I)
+"""Device names Windows keeps, whatever the extension after them (and the
+spaces before it: Windows drops those)."""
 
 _EXTENSIONS = {
     "application/json": ".json",

@@ -18,6 +18,7 @@ import pytest
 from predictions import Client, DownloadError
 from predictions.files._downloads import save_files
 from predictions.files._fetch import Stopped
+from predictions.files._names import safe_name
 from tests.conftest import FakeClock
 from tests.files.file_host import FileHost, Hosted
 from tests.files.raw_host import RawHost, answer, chunked
@@ -241,3 +242,21 @@ def test_a_part_planted_as_a_symlink_is_not_written_through(
         assert Path(target).read_bytes() == BODY
     assert "precious" not in repr(host.seen)  # no file's content sent as If-Range
     assert sorted(os.listdir(into)) == ["f.bin", "g.bin"]
+
+
+# ---- names -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("\u202egnp.exe", "_gnp.exe"),  # shown as "exe.png"
+        ("a\u2066b\u2069.txt", "a_b_.txt"),
+        ("a\x9b31mb.txt", "a_31mb.txt"),  # a C1 control: the 8-bit CSI
+        ("nul .txt", "_nul .txt"),  # Windows: still the device
+    ],
+)
+def test_names_hold_no_bidi_or_c1_control_and_no_spaced_device(
+    raw: str, expected: str
+) -> None:
+    assert safe_name(raw) == expected
