@@ -13,6 +13,7 @@ from __future__ import annotations
 import mimetypes
 import os
 import re
+import unicodedata
 from typing import Iterable, List, Optional, Set
 from urllib.parse import unquote, urlsplit
 
@@ -109,7 +110,8 @@ def extension_for(mime_type: str) -> str:
 def unique_names(names: Iterable[str]) -> List[str]:
     """The names, each one made distinct from those before it (`name-2.ext`...).
 
-    Names are compared without regard to case, as macOS and Windows do.
+    Names are compared without regard to case or Unicode form (é, or e and
+    a combining accent), as macOS and Windows do.
     """
     taken: Set[str] = set()
     result = []
@@ -117,12 +119,17 @@ def unique_names(names: Iterable[str]) -> List[str]:
         chosen = name
         stem, extension = os.path.splitext(name)
         number = 1
-        while chosen.casefold() in taken:
+        while _folded(chosen) in taken:
             number += 1
             chosen = _shorten(stem, f"-{number}{extension}")
-        taken.add(chosen.casefold())
+        taken.add(_folded(chosen))
         result.append(chosen)
     return result
+
+
+def _folded(name: str) -> str:
+    """A name as macOS and Windows compare it: case and Unicode form ignored."""
+    return unicodedata.normalize("NFC", name.casefold())
 
 
 def _shorten(stem: str, tail: str) -> str:

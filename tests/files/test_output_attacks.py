@@ -18,7 +18,7 @@ import pytest
 from predictions import Client, DownloadError
 from predictions.files._downloads import save_files
 from predictions.files._fetch import Stopped
-from predictions.files._names import safe_name
+from predictions.files._names import safe_name, unique_names
 from tests.conftest import FakeClock
 from tests.files.file_host import FileHost, Hosted
 from tests.files.raw_host import RawHost, answer, chunked
@@ -260,3 +260,12 @@ def test_names_hold_no_bidi_or_c1_control_and_no_spaced_device(
     raw: str, expected: str
 ) -> None:
     assert safe_name(raw) == expected
+
+
+def test_names_that_differ_only_in_unicode_form_are_made_distinct() -> None:
+    """macOS takes é (one code point) and e + ◌́ for one name."""
+    assert unique_names(["\u00e9.png", "e\u0301.png", "\u00c9.png"]) == [
+        "\u00e9.png",
+        "e\u0301-2.png",
+        "\u00c9-3.png",
+    ]
