@@ -13,6 +13,7 @@ import copy
 import functools
 import io
 import os
+import re
 import threading
 from typing import (
     TYPE_CHECKING,
@@ -36,6 +37,14 @@ if TYPE_CHECKING:
     from predictions._http.api import API
 
 T = TypeVar("T")
+
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_DATA_URL = re.compile(
+    rf'data:(?:{_TOKEN}/{_TOKEN})?(?:;{_TOKEN}(?:=(?:{_TOKEN}|"[^"]*"))?)*,',
+    re.IGNORECASE,
+)
+"""The head of a `data:` URL: a media type or none, parameters (`;base64`,
+`;charset=...`, and the value-less `;utf8` some makers write), a comma."""
 
 PathKey = Tuple[Any, ...]
 """Where a value stands in the output: its keys and indexes, from the top."""
@@ -310,10 +319,17 @@ def find_files(
 
 
 def is_file_url(value: Any) -> bool:
-    """Whether an output value is a file: an absolute http(s) URL or a `data:` URL."""
+    """Whether an output value is a file: an absolute http(s) URL or a `data:` URL.
+
+    A `data:` URL is one by its form (RFC 2397: a media type or none, its
+    parameters, then a comma), not by its first five letters: a model's
+    text that begins "Data: ..." is text.
+    """
     if not isinstance(value, str):
         return False
-    return value[:5].lower() == "data:" or is_http_url(value)
+    if value[:5].lower() == "data:":
+        return _DATA_URL.match(value) is not None
+    return is_http_url(value)
 
 
 def with_local_paths(output: Any, paths: Mapping[PathKey, str]) -> Any:

@@ -206,6 +206,37 @@ def test_a_deep_output_is_copied_not_a_recursion_error(
         assert inner == leaf
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["Data: 42", "data: yes, in short", "DATA:\nrow1,row2", "data:no type,here"],
+)
+def test_text_that_starts_with_data_colon_is_not_a_file(
+    client: Client, tmp_path: Path, text: str
+) -> None:
+    """A model's prose ("Data: ...") was taken for a data: URL: download
+    refused it (no comma), or saved it and put a path in place of the text."""
+    prediction = succeeded({"text": text, "file": "data:;base64,aGk="})
+    (file,) = client.predictions.output_files(prediction)
+    assert file.path == ("file",)
+    output = client.predictions.download(prediction, tmp_path)
+    assert output == {"text": text, "file": str(tmp_path / "output.txt")}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "data:,hi",
+        "data:;base64,aGk=",
+        "DATA:Text/Plain;Charset=UTF-8,hi",
+        'data:text/plain;name="a b.txt";base64,aGk=',
+        "data:image/svg+xml;utf8,<svg/>",  # a parameter with no value, as CSS has
+    ],
+)
+def test_data_urls_of_every_form_are_still_files(client: Client, url: str) -> None:
+    (file,) = client.predictions.output_files(succeeded([url]))
+    assert file.read() in (b"hi", b"<svg/>")
+
+
 # ---- the directory -----------------------------------------------------------
 
 
