@@ -224,16 +224,15 @@ class Fetch:
                 f"{self._file.describe()} is not the file: the host answered {status}",
                 **self._file.error_fields(status),
             )
-        encoding = response.headers.get("content-encoding", "identity")
-        encoded = encoding.strip().lower() not in ("", "identity")
-        if status == 206 and not encoded:
+        decoded = _decoded(response)
+        if status == 206 and not decoded:
             self._resumed(response)
         else:
             if self.offset:
                 self._restart()
             # A compressed body's length is not the file's: it is counted as
             # it is decoded (and bounded by the limit), never announced.
-            length = None if encoded else response.headers.get("content-length")
+            length = None if decoded else response.headers.get("content-length")
             self.size = _length(length)
             self.etag = _strong(response.headers.get("etag"))
             self.md5 = _md5_of(response.headers)
@@ -300,6 +299,17 @@ class Fetch:
         return DownloadError(
             f"{self._file.describe()} {what}", **self._file.error_fields(status)
         )
+
+
+def _decoded(response: requests.Response) -> bool:
+    """Whether urllib3 decodes the body (compressed in an encoding it knows).
+
+    Then `Content-Length` and `Content-Range` count the compressed bytes,
+    not the file's. An encoding it does not know is passed on as it came.
+    """
+    encoding = response.headers.get("content-encoding", "").lower()
+    known = getattr(response.raw, "CONTENT_DECODERS", ())
+    return any(part.strip() in known for part in encoding.split(","))
 
 
 def _length(value: Optional[str]) -> Optional[int]:

@@ -61,6 +61,20 @@ def test_a_compressed_answer_is_not_measured_by_its_compressed_length(
     assert (tmp_path / "g.bin").read_bytes() == BODY
 
 
+def test_a_body_in_an_encoding_nobody_decodes_is_still_measured_by_its_length(
+    client: Client, tmp_path: Path
+) -> None:
+    """Bytes passed on as they came (an encoding urllib3 does not know) are
+    what `Content-Length` counts: one cut short is no file (urllib3 1.x
+    does not check the length itself)."""
+    headers = {"Content-Length": len(BODY), "Content-Encoding": "x-unknown"}
+    with RawHost(
+        [lambda h: answer(200, headers, BODY[:1000])] * 3
+    ) as raw, pytest.raises(DownloadError, match=r"cut off|ended at byte 1000"):
+        client.predictions.download(succeeded(raw.origin + "/f.bin"), tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
 def test_a_206_of_another_total_than_the_first_answer_is_not_mixed_in(
     client: Client, tmp_path: Path
 ) -> None:
