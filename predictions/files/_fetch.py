@@ -107,6 +107,7 @@ class Fetch:
         self.mime_type = file.mime_type
         self.md5: Optional[bytes] = None
         self.restarted = False
+        self._packed: Optional[int] = None  # a compressed body's Content-Length
 
     def chunks(self) -> Iterator[bytes]:
         """The file's bytes from `offset` on, a chunk at a time.
@@ -190,6 +191,11 @@ class Fetch:
             raise connection_error(where, exc, timeout, True) from exc
         finally:
             close_answer(response)
+        if self._packed is not None and response.raw.tell() != self._packed:
+            raise APIConnectionError(
+                f"GET {self._file.where}: the compressed body ended at byte "
+                f"{response.raw.tell()} of {self._packed}"
+            )
         if self.size is not None and self.offset != self.size:
             raise APIConnectionError(
                 f"GET {self._file.where}: the body ended at byte {self.offset} "
@@ -225,15 +231,18 @@ class Fetch:
                 **self._file.error_fields(status),
             )
         decoded = _decoded(response)
+        self._packed = None
         if status == 206 and not decoded:
             self._resumed(response)
         else:
             if self.offset:
                 self._restart()
-            # A compressed body's length is not the file's: it is counted as
-            # it is decoded (and bounded by the limit), never announced.
-            length = None if decoded else response.headers.get("content-length")
-            self.size = _length(length)
+            # A compressed body's length is not the file's: the file is counted
+            # as it is decoded (and bounded by the limit), the length checked
+            # against the bytes that came (urllib3 1.x checks none itself).
+            length = _length(response.headers.get("content-length"))
+            self.size = None if decoded else length
+            self._packed = length if decoded else None
             self.etag = _strong(response.headers.get("etag"))
             self.md5 = _md5_of(response.headers)
         self.mime_type = response.headers.get("content-type") or self.mime_type

@@ -7,6 +7,7 @@ before its fix.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import os
 import threading
@@ -59,6 +60,18 @@ def test_a_compressed_answer_is_not_measured_by_its_compressed_length(
     url = host.add("g.bin", Hosted(BODY, script=["gzip"] * 5))
     client.predictions.download(succeeded(url), tmp_path)
     assert (tmp_path / "g.bin").read_bytes() == BODY
+
+
+def test_a_compressed_body_cut_short_is_no_file(client: Client, tmp_path: Path) -> None:
+    """The compressed bytes are what `Content-Length` counts: a gzip stream
+    cut short decodes without an error (urllib3 1.x checks no length)."""
+    packed = gzip.compress(os.urandom(200_000))
+    headers = {"Content-Length": len(packed), "Content-Encoding": "gzip"}
+    with RawHost(
+        [lambda h: answer(200, headers, packed[: len(packed) // 2])] * 3
+    ) as raw, pytest.raises(DownloadError, match=r"cut off|ended at byte"):
+        client.predictions.download(succeeded(raw.origin + "/f.bin"), tmp_path)
+    assert os.listdir(tmp_path) == []
 
 
 def test_a_body_in_an_encoding_nobody_decodes_is_still_measured_by_its_length(
