@@ -244,7 +244,9 @@ class Fetch:
             self.size = None if decoded else length
             self._packed = length if decoded else None
             self.etag = _strong(response.headers.get("etag"))
-            self.md5 = _md5_of(response.headers)
+            # Content-MD5 digests the body as sent: a compressed one's is not
+            # the file's (RFC 1864), and the compressed bytes are not kept.
+            self.md5 = None if decoded else _md5_of(response.headers)
         self.mime_type = response.headers.get("content-type") or self.mime_type
         self._file.learnt(self.mime_type)
         if self.size is not None and self.size > self._limit:

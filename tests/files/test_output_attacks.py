@@ -7,7 +7,9 @@ before its fix.
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
+import hashlib
 import json
 import os
 import threading
@@ -72,6 +74,22 @@ def test_a_compressed_body_cut_short_is_no_file(client: Client, tmp_path: Path) 
     ) as raw, pytest.raises(DownloadError, match=r"cut off|ended at byte"):
         client.predictions.download(succeeded(raw.origin + "/f.bin"), tmp_path)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_content_md5_of_the_compressed_body_is_not_checked_on_the_file(
+    client: Client, tmp_path: Path
+) -> None:
+    """Content-MD5 digests the body as sent, content-coding included (RFC
+    1864, RFC 2616 14.15): the file, decoded, was refused as not matching."""
+    packed = gzip.compress(BODY)
+    headers = {
+        "Content-Length": len(packed),
+        "Content-Encoding": "gzip",
+        "Content-MD5": base64.b64encode(hashlib.md5(packed).digest()).decode(),
+    }
+    with RawHost([lambda h: answer(200, headers, packed)]) as raw:
+        client.predictions.download(succeeded(raw.origin + "/f.bin"), tmp_path)
+    assert (tmp_path / "f.bin").read_bytes() == BODY
 
 
 def test_a_body_in_an_encoding_nobody_decodes_is_still_measured_by_its_length(
