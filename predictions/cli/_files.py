@@ -145,9 +145,11 @@ def _again(prediction: Dict[str, Any], args: argparse.Namespace) -> str:
 
 def _get_command(pid: Any, args: argparse.Namespace, overwrite: bool = False) -> str:
     """`predictions get ID -o DIR`, with the options this command was given."""
+    from predictions._settings import redact_url
+
     words = ["predictions", "get", str(pid)]
-    if args.base_url:
-        words += ["--base-url", args.base_url]
+    if args.base_url:  # its password shown nowhere (the user puts it back)
+        words += ["--base-url", redact_url(args.base_url)]
     if args.token_env:
         words += ["--token-env", args.token_env]
     words += ["-o", args.output_dir]

@@ -1,17 +1,20 @@
 """One output file's bytes, as they come: resumed where the host allows, bounded.
 
-`Fetch.chunks()` yields the file's body a chunk at a time. Each attempt is
-a `GET` with no credential (the URL is pre-signed, wherever it or its
+`Fetch.chunks()` yields the file's body a chunk at a time. Each attempt is a
+`GET` with no credential (the URL is pre-signed, wherever it or its
 redirects point) and `Accept-Encoding: identity`, so the bytes are the
 file's own. An attempt bounds each wait for bytes by the read timeout, never
 the whole body by `total_timeout`: a slow but moving download of gigabytes
-goes on, a stalled one ends. A failure the retry policy retries for a GET
-(a connection error, a cut-off body, a stall, 5xx, 429) is retried, from
-the byte reached (`Range`, `If-Range` with the first answer's ETag) when
-the host answers 206 with the same ETag, else from the start; 403, 404 and
-410 raise `OutputExpiredError` at once. The size is checked against the
-host's (`Content-Length`, `Content-Range`) and the limit, before reading
-and while reading. A `data:` URL is decoded here, with no request at all.
+goes on, a stalled one ends. A failure the retry policy retries for a GET (a
+connection error, a cut-off body, a stall, 5xx, 429) is retried, from the
+byte reached (`Range`, `If-Range` with the first answer's ETag) when the
+host answers 206 with the same ETag, else from the start; 403, 404 and 410
+raise `OutputExpiredError` at once, and an answer that is not the file (a
+204, a 304, a 3xx with no `Location`) a `DownloadError`. The size is checked
+against the host's (`Content-Length`, `Content-Range`; a resumed range of
+another total is another version) and the limit, before reading and while
+reading: no byte past either is taken. A `data:` URL is decoded here, with
+no request at all.
 """
 
 from __future__ import annotations
@@ -51,6 +54,9 @@ compression bomb holds at most this much times its ratio."""
 
 EXPIRED_STATUSES = frozenset({403, 404, 410})
 """What a file host answers for an output URL that expired."""
+
+FILE_STATUSES = frozenset({200, 203, 206})
+"""The successes that carry the file (203: a proxy's copy of a 200)."""
 
 PROGRESS_FORGIVES = CHUNK
 """Bytes an attempt must bring for its failure not to count against the
@@ -101,6 +107,7 @@ class Fetch:
         self.mime_type = file.mime_type
         self.md5: Optional[bytes] = None
         self.restarted = False
+        self._packed: Optional[int] = None  # a compressed body's Content-Length
 
     def chunks(self) -> Iterator[bytes]:
         """The file's bytes from `offset` on, a chunk at a time.
@@ -117,13 +124,15 @@ class Fetch:
             return
         failures, reached = 0, self.offset
         while True:
+            self._check_stop()
             request = self._request()
             try:
                 yield from self._attempt(request)
                 return
-            except DownloadError:
+            except (DownloadError, Stopped):
                 raise
             except Exception as exc:
+                self._check_stop()  # stopped meanwhile: no backoff, no new attempt
                 if self.offset - reached >= PROGRESS_FORGIVES:
                     failures, reached = 0, self.offset
                 failures += 1
@@ -166,10 +175,14 @@ class Fetch:
             body = response.iter_content(ENCODED_CHUNK)
         try:
             for chunk in body:
-                if self._stop is not None and self._stop.is_set():
-                    raise Stopped()
+                self._check_stop()
                 if self.offset + len(chunk) > self._limit:
                     raise self._too_large()
+                if self.size is not None and self.offset + len(chunk) > self.size:
+                    raise InvalidResponseError(
+                        f"GET {self._file.where}: the body goes past the "
+                        f"{self.size} bytes announced"
+                    )
                 self.offset += len(chunk)
                 yield chunk
         except (requests.exceptions.RequestException, *DROPPED) as exc:
@@ -178,6 +191,11 @@ class Fetch:
             raise connection_error(where, exc, timeout, True) from exc
         finally:
             close_answer(response)
+        if self._packed is not None and response.raw.tell() != self._packed:
+            raise APIConnectionError(
+                f"GET {self._file.where}: the compressed body ended at byte "
+                f"{response.raw.tell()} of {self._packed}"
+            )
         if self.size is not None and self.offset != self.size:
             raise APIConnectionError(
                 f"GET {self._file.where}: the body ended at byte {self.offset} "
@@ -185,6 +203,10 @@ class Fetch:
             )
         if self.size is None:
             self.size = self.offset
+
+    def _check_stop(self) -> None:
+        if self._stop is not None and self._stop.is_set():
+            raise Stopped()
 
     def _opened(self, response: requests.Response) -> requests.Response:
         """Check an answer's status and headers, before its body is read."""
@@ -202,14 +224,29 @@ class Fetch:
                 f"GET {self._file.where}: 416 to a resumed range; starting over"
             )
         decode_nothing(response)  # an error status: its typed error
-        if status == 206:
+        if status not in FILE_STATUSES:  # a 204, a 304, a 3xx with no Location
+            response.close()
+            raise DownloadError(
+                f"{self._file.describe()} is not the file: the host answered {status}",
+                **self._file.error_fields(status),
+            )
+        decoded = _decoded(response)
+        self._packed = None
+        if status == 206 and not decoded:
             self._resumed(response)
         else:
             if self.offset:
                 self._restart()
-            self.size = _length(response.headers.get("content-length"))
+            # A compressed body's length is not the file's: the file is counted
+            # as it is decoded (and bounded by the limit), the length checked
+            # against the bytes that came (urllib3 1.x checks none itself).
+            length = _length(response.headers.get("content-length"))
+            self.size = None if decoded else length
+            self._packed = length if decoded else None
             self.etag = _strong(response.headers.get("etag"))
-            self.md5 = _md5_of(response.headers)
+            # Content-MD5 digests the body as sent: a compressed one's is not
+            # the file's (RFC 1864), and the compressed bytes are not kept.
+            self.md5 = None if decoded else _md5_of(response.headers)
         self.mime_type = response.headers.get("content-type") or self.mime_type
         self._file.learnt(self.mime_type)
         if self.size is not None and self.size > self._limit:
@@ -221,10 +258,12 @@ class Fetch:
         found = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", ""))
         start, _, total = found.groups() if found else ("", "", "")
         etag = _strong(response.headers.get("etag"))
+        size = int(total) if found and total != "*" else self.size
         if (
             not found
             or int(start) != self.offset
             or (self.offset and etag != self.etag)
+            or (self.size is not None and size != self.size)  # another version
         ):
             self._restart()
             response.close()
@@ -233,11 +272,12 @@ class Fetch:
                 f"version of the file ({response.headers.get('content-range')!r}, "
                 f"ETag {etag!r}); starting over"
             )
-        self.size = int(total) if total != "*" else None
+        self.size = size
         self.etag = etag
 
     def _restart(self) -> None:
         self.offset, self.etag, self.md5, self.restarted = 0, None, None, True
+        self.size = None
 
     def _data(self) -> bytes:
         """The bytes of a `data:` URL, decoded within the limit."""
@@ -270,6 +310,17 @@ class Fetch:
         return DownloadError(
             f"{self._file.describe()} {what}", **self._file.error_fields(status)
         )
+
+
+def _decoded(response: requests.Response) -> bool:
+    """Whether urllib3 decodes the body (compressed in an encoding it knows).
+
+    Then `Content-Length` and `Content-Range` count the compressed bytes,
+    not the file's. An encoding it does not know is passed on as it came.
+    """
+    encoding = response.headers.get("content-encoding", "").lower()
+    known = getattr(response.raw, "CONTENT_DECODERS", ())
+    return any(part.strip() in known for part in encoding.split(","))
 
 
 def _length(value: Optional[str]) -> Optional[int]:

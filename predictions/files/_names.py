@@ -13,6 +13,7 @@ from __future__ import annotations
 import mimetypes
 import os
 import re
+import unicodedata
 from typing import Iterable, List, Optional, Set
 from urllib.parse import unquote, urlsplit
 
@@ -23,10 +24,16 @@ temporary name beside it (`.NAME.xxxxxxxx.part`) needs 15 more."""
 DEFAULT_NAME = "output"
 """The name of a file whose URL gives none (a `data:` URL, a path ending in /)."""
 
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\<>:"|?*]')
+_UNSAFE = re.compile(
+    r'[\x00-\x1f\x7f-\x9f/\\<>:"|?*\u200e\u200f\u202a-\u202e\u2066-\u2069]'
+)
+"""Separators, what Windows refuses, the C0 and C1 controls (a terminal's
+escapes), and the marks that reverse the text shown ("gnp.exe" shown as
+"exe.png")."""
 
-_RESERVED = re.compile(r"(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?", re.I)
-"""Device names Windows keeps, whatever the extension after them."""
+_RESERVED = re.compile(r"(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]) *(\..*)?", re.I)
+"""Device names Windows keeps, whatever the extension after them (and the
+spaces before it: Windows drops those)."""
 
 _EXTENSIONS = {
     "application/json": ".json",
@@ -103,7 +110,8 @@ def extension_for(mime_type: str) -> str:
 def unique_names(names: Iterable[str]) -> List[str]:
     """The names, each one made distinct from those before it (`name-2.ext`...).
 
-    Names are compared without regard to case, as macOS and Windows do.
+    Names are compared without regard to case or Unicode form (é, or e and
+    a combining accent), as macOS and Windows do.
     """
     taken: Set[str] = set()
     result = []
@@ -111,12 +119,17 @@ def unique_names(names: Iterable[str]) -> List[str]:
         chosen = name
         stem, extension = os.path.splitext(name)
         number = 1
-        while chosen.casefold() in taken:
+        while _folded(chosen) in taken:
             number += 1
             chosen = _shorten(stem, f"-{number}{extension}")
-        taken.add(chosen.casefold())
+        taken.add(_folded(chosen))
         result.append(chosen)
     return result
+
+
+def _folded(name: str) -> str:
+    """A name as macOS and Windows compare it: case and Unicode form ignored."""
+    return unicodedata.normalize("NFC", name.casefold())
 
 
 def _shorten(stem: str, tail: str) -> str:

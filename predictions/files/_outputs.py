@@ -10,10 +10,23 @@ place).
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import os
+import re
 import threading
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    TypeVar,
+)
 
 from predictions._http.request import is_http_url
 from predictions.errors import DownloadError
@@ -22,6 +35,16 @@ from predictions.files._names import name_from_url, safe_name
 
 if TYPE_CHECKING:
     from predictions._http.api import API
+
+T = TypeVar("T")
+
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_DATA_URL = re.compile(
+    rf'data:(?:{_TOKEN}/{_TOKEN})?(?:;{_TOKEN}(?:=(?:{_TOKEN}|"[^"]*"))?)*,',
+    re.IGNORECASE,
+)
+"""The head of a `data:` URL: a media type or none, parameters (`;base64`,
+`;charset=...`, and the value-less `;utf8` some makers write), a comma."""
 
 PathKey = Tuple[Any, ...]
 """Where a value stands in the output: its keys and indexes, from the top."""
@@ -130,10 +153,13 @@ class OutputFile:
             DownloadError: It is larger than `max_bytes`, or could not be
                 had whole after the client's retries.
         """
+        return self._read(max_bytes, None)
+
+    def _read(self, max_bytes: Optional[int], stop: Optional[threading.Event]) -> bytes:
         settings = self._api.settings
         if max_bytes is None:
             max_bytes = min(settings.max_response_bytes, settings.max_download_bytes)
-        fetch = self.fetch(max_bytes)
+        fetch = self.fetch(max_bytes, stop=stop)
         parts: List[bytes] = []
         for chunk in fetch.chunks():
             if fetch.restarted:  # the host sent it from the start again
@@ -143,8 +169,14 @@ class OutputFile:
         return b"".join(parts)
 
     async def async_read(self, max_bytes: Optional[int] = None) -> bytes:
-        """Fetch the whole file without blocking the event loop; see `read`."""
-        return await self._api.in_pool(self.read, max_bytes)
+        """Fetch the whole file without blocking the event loop; see `read`.
+
+        Cancelling the task stops the download at its next chunk.
+        """
+        stop = threading.Event()
+        return await self._until_cancelled(
+            functools.partial(self._read, max_bytes, stop), stop
+        )
 
     def open(self) -> io.BufferedReader:
         """Open the file for reading as it downloads: a binary file object.
@@ -189,15 +221,35 @@ class OutputFile:
             OutputExpiredError: The URL expired (403, 404 or 410).
             DownloadError: Too large, or not had whole after the retries.
         """
+        return self._save(path, overwrite, None)
+
+    def _save(self, path: str, overwrite: bool, stop: Optional[threading.Event]) -> str:
         from predictions.files._saving import check_target, save_file
 
         target = os.path.join(path, self.name) if os.path.isdir(path) else path
         check_target(target, overwrite)
-        return save_file(self, target, overwrite=overwrite).path
+        return save_file(self, target, overwrite=overwrite, stop=stop).path
 
     async def async_save(self, path: str, *, overwrite: bool = False) -> str:
-        """Save the file without blocking the event loop; see `save`."""
-        return await self._api.in_pool(lambda: self.save(path, overwrite=overwrite))
+        """Save the file without blocking the event loop; see `save`.
+
+        Cancelling the task stops the download at its next chunk: no file
+        is left, under its name or a temporary one.
+        """
+        stop = threading.Event()
+        return await self._until_cancelled(
+            functools.partial(self._save, path, overwrite, stop), stop
+        )
+
+    async def _until_cancelled(self, call: Callable[[], T], stop: threading.Event) -> T:
+        """Run `call` on the client's pool; a cancel of the task sets `stop`."""
+        import asyncio
+
+        try:
+            return await self._api.in_pool(call)
+        except asyncio.CancelledError:
+            stop.set()
+            raise
 
     def learnt(self, mime_type: Optional[str]) -> None:
         """Keep the MIME type the host gave (`name` may gain an extension)."""
@@ -274,23 +326,56 @@ def find_files(
 
 
 def is_file_url(value: Any) -> bool:
-    """Whether an output value is a file: an absolute http(s) URL or a `data:` URL."""
+    """Whether an output value is a file: an absolute http(s) URL or a `data:` URL.
+
+    A `data:` URL is one by its form (RFC 2397: a media type or none, its
+    parameters, then a comma), not by its first five letters: a model's
+    text that begins "Data: ..." is text.
+    """
     if not isinstance(value, str):
         return False
-    return value[:5].lower() == "data:" or is_http_url(value)
+    if value[:5].lower() == "data:":
+        return _DATA_URL.match(value) is not None
+    return is_http_url(value)
 
 
 def with_local_paths(output: Any, paths: Mapping[PathKey, str]) -> Any:
     """A copy of the output with the value at each path replaced by its local path."""
     if () in paths:
         return paths[()]
-    result = copy.deepcopy(output)
+    result = _copy(output)
     for path, local in paths.items():
         holder = result
         for key in path[:-1]:
             holder = holder[key]
         holder[path[-1]] = local
     return result
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of an output, made without recursion (at any depth).
+
+    Its dicts and lists (JSON's) are copied level by level; anything else
+    in it is left to `copy.deepcopy`.
+    """
+    if type(value) not in (dict, list):
+        return copy.deepcopy(value)
+    top: Any = type(value)()
+    left = [(value, top)]
+    while left:
+        source, made = left.pop()
+        pairs = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, item in pairs:
+            if type(item) in (dict, list):
+                inner: Any = type(item)()
+                left.append((item, inner))
+            else:
+                inner = copy.deepcopy(item)
+            if isinstance(made, dict):
+                made[key] = inner
+            else:
+                made.append(inner)
+    return top
 
 
 def _urls(value: Any, path: PathKey) -> Iterator[Tuple[PathKey, str]]:

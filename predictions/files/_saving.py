@@ -34,6 +34,15 @@ from predictions.files._fetch import CHUNK
 if TYPE_CHECKING:
     from predictions.files._outputs import OutputFile
 
+_BINARY = getattr(os, "O_BINARY", 0)
+"""Windows: a descriptor that translates no line ending (the default would)."""
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+"""Open a name, not the file a symbolic link there points to (POSIX)."""
+
+_ETAG_BYTES = 1024
+"""The most of a part's `.etag` file read (an ETag is short)."""
+
 FileProgress = Callable[["OutputFile", int, Optional[int]], Any]
 """Called with (the file, bytes saved so far, its size if known) as it saves."""
 
@@ -108,13 +117,15 @@ def save_file(
         OSError: The disk refused.
     """
     if part is None:
-        temporary = _new_temporary(target)
+        temporary, handle = _new_temporary(target)
         offset, etag = 0, None
     else:
         temporary = part
-        offset, etag = _resume_state(part)
     try:
-        with open(temporary, "r+b" if offset else "wb") as out:
+        if part is not None:
+            handle = _open_own(part, os.O_RDWR | os.O_CREAT)
+            offset, etag = _resume_state(part, handle)
+        with os.fdopen(handle, "r+b") as out:
             saved = _write(file, out, offset, etag, part, sha256, progress, stop)
             if durable:
                 out.flush()
@@ -133,19 +144,34 @@ def save_file(
     return Saved(target, saved[0], saved[1])
 
 
-def _new_temporary(target: str) -> str:
+def _new_temporary(target: str) -> Tuple[str, int]:
     """Make a new hidden file beside `target`, with the mode any new file gets.
 
-    (Not `tempfile.mkstemp`: its files are 0600, for secrets.)
+    Returns its path and its open descriptor: it is written through that,
+    never opened again by its name (which another could have made a link
+    meanwhile). (Not `tempfile.mkstemp`: its files are 0600, for secrets.)
     """
     directory, name = os.path.split(target)
     while True:
         path = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.part")
         try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | _BINARY
+            handle = os.open(path, flags, 0o666)
         except FileExistsError:
             continue
-        return path
+        return path, handle
+
+
+def _open_own(path: str, flags: int) -> int:
+    """Open a file of ours by its fixed name (a part, its ETag), never through a link.
+
+    A symbolic link there is none of ours: it is removed, so the file it
+    points to (anywhere) is neither written nor read. One made meanwhile
+    fails the open (`O_NOFOLLOW`, where the system has it).
+    """
+    if os.path.islink(path):
+        os.unlink(path)
+    return os.open(path, flags | _BINARY | _NOFOLLOW, 0o666)
 
 
 def _write(
@@ -213,15 +239,15 @@ def _hash_existing(out: BinaryIO, length: int, digests: List[Any]) -> None:
     out.seek(position)
 
 
-def _resume_state(part: str) -> Tuple[int, Optional[str]]:
+def _resume_state(part: str, handle: int) -> Tuple[int, Optional[str]]:
     """(bytes saved, their ETag) of a part an earlier run left; (0, None) if none.
 
     A part without its ETag cannot be resumed safely: it starts over.
     """
     try:
-        with open(part + ".etag", encoding="utf-8") as noted:
-            etag = noted.read().strip()
-        size = os.path.getsize(part)
+        with os.fdopen(_open_own(part + ".etag", os.O_RDONLY), "rb") as noted:
+            etag = noted.read(_ETAG_BYTES).decode("utf-8").strip()
+        size = os.fstat(handle).st_size
     except (OSError, ValueError):
         return 0, None
     return (size, etag) if etag else (0, None)
@@ -231,7 +257,8 @@ def _note_etag(part: str, etag: Optional[str]) -> None:
     if etag is None:
         _remove(part + ".etag")
         return
-    with open(part + ".etag", "w", encoding="utf-8") as noted:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    with os.fdopen(_open_own(part + ".etag", flags), "w", encoding="utf-8") as noted:
         noted.write(etag)
 
 

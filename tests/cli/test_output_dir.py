@@ -409,3 +409,23 @@ def test_no_line_where_stderr_is_not_a_terminal(
     assert err == ""
     saved: Dict[str, Optional[str]] = json.loads(out)
     assert pathlib.Path(str(saved["f"])).read_bytes() == big.read_bytes()
+
+
+def test_the_command_that_tries_again_shows_no_password_of_the_base_url(
+    capsys: pytest.CaptureFixture[str],
+    predictions_server: LocalServer,
+    files_model: str,
+    upload: pathlib.Path,
+    tmp_path: pathlib.Path,
+) -> None:
+    """`user:password@` in `--base-url` is "shown nowhere": the hint printed it."""
+    (tmp_path / "output.txt").write_text("mine")
+    with_password = predictions_server.base_url.replace("://", "://me:pw-secret@")
+    code, _, err = cli(
+        capsys, "run", files_model, "-i", f"file=@{upload}", "-o", str(tmp_path),
+        *WAIT, "--base-url", with_password,
+    )  # fmt: skip
+    assert code == EXIT_FILES
+    assert "predictions get " in err
+    assert "pw-secret" not in err
+    assert "--base-url 'http://***@127.0.0.1:" in err
