@@ -228,8 +228,9 @@ class Transport:
                 elsewhere = _origin(target) != _origin(url)
             except ValueError:  # a port that is not one
                 response.close()
+                who = "the file host" if request.anywhere else "the API"
                 raise APIStatusError(
-                    "the API redirected to a URL that is not valid; not followed",
+                    f"{who} redirected to a URL that is not valid; not followed",
                     response=response,
                 ) from None
             if elsewhere and request.anywhere:
