@@ -85,6 +85,11 @@ SLOW = (
     "tests/webhooks/test_cli_verify.py",
     "tests/cli/test_terminal.py",
     "tests/integration/test_demo.py",
+    # The docs' examples and the command line's subprocesses: the same on
+    # every Python (the oldest runs them too), 30 s of each leg (issue 20).
+    "tests/docs/test_code_blocks.py",
+    "tests/cli/test_cli.py",
+    "tests/cli/test_new_user.py",
     # Large downloads and the file host's faults, end to end (issue 20).
     "tests/integration/test_output_files.py",
     "tests/testing/test_demo_file_models.py",
