@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-import uuid
 from typing import Any, Dict, List, Optional
 
 import pytest
@@ -111,7 +110,7 @@ def test_json_media_types_and_missing_content_type_are_read_as_json(
         ("POST", "/v1/models/demo/echo/versions/2/predictions", 404),
         ("POST", "/v1/models/demo/echo/versions/0/predictions", 404),
         ("POST", "/v1/models/demo/echo/versions/x/predictions", 422),
-        ("GET", "/v1/predictions/" + str(uuid.uuid4()), 404),
+        ("GET", "/v1/predictions/c0e0d091-d504-4669-bf99-bc477546cb12", 404),
         ("GET", "/v1/predictions?page_size=0", 422),
         ("GET", "/v1/predictions?page_size=101", 422),
         ("GET", "/v1/predictions?page_size=4", 422),
