@@ -39,4 +39,5 @@ echo "== Python $version ($name): $versions"
 # test. The slow tests run there too, and here on the oldest dependencies only.
 markers="not official and not slow"
 [ -n "$constraints" ] && markers="not official"
-"$venv/bin/python" -m pytest -q -p no:cacheprovider -m "$markers"
+# Three workers: the suite mostly waits (see PYTEST_FLAGS in the Makefile).
+"$venv/bin/python" -m pytest -q -p no:cacheprovider -n 3 -m "$markers"
