@@ -14,7 +14,7 @@ from predictions._logs import logging_to_stderr
 from predictions._requests import parse_model_ref
 from predictions._settings import LOG_ENV, LOG_LEVELS, TOKEN_ENV, log_level_from_env
 from predictions.cli._args import build_parser
-from predictions.cli._commands import COMMANDS, plugins, verify_webhook
+from predictions.cli._commands import COMMANDS, verify_webhook
 from predictions.cli._exit import (
     EXIT_API,
     EXIT_BROKEN_PIPE,
@@ -85,7 +85,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     from predictions.errors import PredictionsError, WaitTimeoutError
 
     if args.command == "plugins":
-        return plugins()
+        from predictions.cli._plugins import plugins
+
+        return plugins(args)
     if args.command == "webhook":
         return verify_webhook(args)
     prepared = _prepare(args)  # every check before anything is sent
