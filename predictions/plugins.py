@@ -10,18 +10,18 @@ One check decides whether a plugin is taken (its hooks' names and
 arguments), for a client and for `list_plugins()` alike, so that a listing
 shows a plugin as a client would find it.
 
-A plugin that fails to load, or whose hook raises, is reported with
-`warnings.warn` (a `PluginWarning` naming the plugin) and logged, and the
-caller's operation goes on; with `strict_plugins=True` or
-`PREDICTIONS_STRICT_PLUGINS=1` the error is raised instead, for plugin
-authors and tests.
+A plugin that fails to load, or whose hook raises, is reported once, with
+`warnings.warn` (a `PluginWarning` naming the plugin; the command line shows
+it as one line on stderr), and the caller's operation goes on; with
+`strict_plugins=True` or `PREDICTIONS_STRICT_PLUGINS=1` the error is raised
+instead, for plugin authors and tests.
 """
 
 from __future__ import annotations
 
 import difflib
-import logging
 import threading
+import types
 import warnings
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -33,8 +33,6 @@ from predictions._settings import PLUGINS_ENV as ALLOW_ENV
 from predictions._settings import STRICT_PLUGINS_ENV as STRICT_ENV
 from predictions._settings import plugin_names_from_env, strict_plugins_from_env
 from predictions.errors import PluginError, PluginWarning
-
-logger = logging.getLogger("predictions")
 
 ENTRY_POINT_GROUP = "predictions.plugins"
 """The entry-point group installed plugins register under."""
@@ -152,7 +150,7 @@ def _hooks_of(plugin: Any) -> Tuple[str, ...]:
 
 def plugin_label(plugin: Any) -> str:
     """A plugin's name for messages: its module's, or its class's."""
-    if isinstance(plugin, type(logging)):
+    if isinstance(plugin, types.ModuleType):
         return plugin.__name__
     return f"{type(plugin).__module__}.{type(plugin).__qualname__}"
 
@@ -387,7 +385,8 @@ class PluginHost:
         text = message if exc is None else f"{message}: {_describe(exc)}"
         if self.strict:
             raise PluginError(text) from exc
-        logger.warning("%s", text)
+        # One channel, not a log line too (each message came out twice): a
+        # warning can be filtered, and logging.captureWarnings() logs it.
         warnings.warn(text, PluginWarning, stacklevel=3)
 
 

@@ -10,7 +10,7 @@ import traceback
 from typing import Any, Dict, Iterator, Optional, Sequence
 from urllib.parse import urlsplit
 
-from predictions._logs import logging_to_stderr
+from predictions._logs import logging_to_stderr, plugin_warnings_to_stderr
 from predictions._requests import parse_model_ref
 from predictions._settings import LOG_ENV, LOG_LEVELS, TOKEN_ENV, log_level_from_env
 from predictions.cli._args import build_parser
@@ -46,7 +46,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(args_list)
     try:
-        with _logging(getattr(args, "verbose", False)):
+        with plugin_warnings_to_stderr(), _logging(getattr(args, "verbose", False)):
             code = _dispatch(args)
             sys.stdout.flush()  # a reader gone away shows here, not at exit
             return code
