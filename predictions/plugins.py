@@ -155,6 +155,13 @@ def plugin_label(plugin: Any) -> str:
     return f"{type(plugin).__module__}.{type(plugin).__qualname__}"
 
 
+def _name_of(impl: Any) -> str:
+    # pluggy names a plugin object registered without a name by its id().
+    if impl.plugin_name == str(id(impl.plugin)):
+        return plugin_label(impl.plugin)
+    return str(impl.plugin_name)
+
+
 strict_from_env = strict_plugins_from_env
 """Whether `PREDICTIONS_STRICT_PLUGINS` asks for strict mode (read by `_settings`)."""
 
@@ -346,7 +353,7 @@ class PluginHost:
             try:
                 impl.function(*[kwargs[arg] for arg in impl.argnames])
             except Exception as exc:
-                self._report(f"plugin {impl.plugin_name!r} failed in {hook_name}", exc)
+                self._report(f"plugin {_name_of(impl)!r} failed in {hook_name}", exc)
 
     def _refresh(self) -> None:
         impls: Dict[str, List[Any]] = {}
