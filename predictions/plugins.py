@@ -383,10 +383,10 @@ class PluginHost:
             if entry.error is not None:
                 self._report(f"{where} failed to load", entry.error)
                 continue
-            try:
-                self.register(entry.plugin, name=name)
-            except PluginValidationError as exc:
-                self._report(f"{where} was refused", exc)
+            reason = _admit(self.manager, entry.plugin, name)
+            if reason is not None:
+                self._report(f"{where} was refused: {reason}", None)
+        self._refresh()
 
     def _report(self, message: str, exc: Optional[BaseException]) -> None:
         text = message if exc is None else f"{message}: {_describe(exc)}"

@@ -49,6 +49,14 @@ def test_a_client_warns_with_the_reason_the_listing_gives(shelf: None) -> None:
         assert [m for m in messages if f"plugin {name!r}" in m and reason in m], name
 
 
+def test_the_warning_of_a_refused_plugin_says_it_once(shelf: None) -> None:
+    with pytest.warns(PluginWarning) as caught:
+        Client(BASE).close()
+    assert sorted(str(w.message) for w in caught if "typo" in str(w.message)) == [
+        f"plugin 'typo' (from predictions-typo 2.0) was refused: {REASONS['typo']}"
+    ]
+
+
 def test_strict_mode_raises_with_the_listed_reason(
     shelf: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
