@@ -35,7 +35,16 @@ EXAMPLES = {
     "wait": "examples:\n  predictions wait 0f1c...e9 --timeout 300\n"
     "  predictions wait 0f1c...e9 --verbose",
     "cancel": "example:\n  predictions cancel 0f1c...e9",
-    "plugins": "example:\n  PREDICTIONS_PLUGINS=progress predictions plugins",
+    "plugins": """examples:
+  predictions plugins
+  predictions plugins --json
+  PREDICTIONS_PLUGINS=progress predictions plugins   # what a client loads then
+
+Each plugin is checked as a client checks it: loaded, refused (an unknown
+hook, an argument its hook lacks: the reason is shown) or failed to import.
+Exit 0 when every plugin that PREDICTIONS_PLUGINS selects (unset: all) loads;
+1 when one of them is refused or fails to import, or PREDICTIONS_PLUGINS
+names one that is not installed.""",
     "batch": """examples:
   predictions batch owner/model --input rows.jsonl --output results.jsonl
   predictions batch owner/model --input rows.csv --key id --output out.jsonl --ordered
@@ -143,12 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.required = True
 
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+    def command(
+        name: str, help_text: str, connects: bool = True
+    ) -> argparse.ArgumentParser:
+        # Only a command that talks to the API takes the common options.
         return commands.add_parser(
             name,
             help=help_text,
             description=help_text,
-            parents=[common],
+            parents=[common] if connects else [],
             epilog=EXAMPLES.get(name),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
@@ -373,7 +385,16 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="run a local WriftAI-compatible server (see: predictions serve --help)",
     )
-    command("plugins", "list the installed plugins, their versions and hooks")
+    listed = command(
+        "plugins",
+        "list the installed plugins: versions, hooks, whether a client loads them",
+        connects=False,
+    )
+    listed.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON document (entry_point_group, plugins, not_installed)",
+    )
 
     webhook = commands.add_parser(
         "webhook",

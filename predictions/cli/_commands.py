@@ -1,4 +1,4 @@
-"""The commands: run, get, wait, cancel, list, plugins, webhook verify, batch."""
+"""The commands: run, get, wait, cancel, list, webhook verify, batch."""
 
 from __future__ import annotations
 
@@ -250,21 +250,6 @@ def _finish(client: Any, prediction: Dict[str, Any], args: argparse.Namespace) -
     return EXIT_FAILED
 
 
-def plugins() -> int:
-    from predictions.plugins import list_plugins
-
-    plugins = list_plugins()
-    if not plugins:
-        print("no plugins installed (entry-point group predictions.plugins)")
-    for plugin in plugins:
-        print(f"{plugin.name} ({plugin.distribution} {plugin.version})")
-        if plugin.error:
-            print(f"  broken: {plugin.error}")
-        for hook in plugin.hooks:
-            print(f"  {hook}")
-    return EXIT_OK
-
-
 def verify_webhook(args: argparse.Namespace) -> int:
     """Verify a delivery read from stdin: exit 0 if authentic, 1 if not, 2 misused.
 
@@ -304,4 +289,4 @@ COMMANDS = {
     "cancel": _cancel,
 }
 
-__all__ = ["COMMANDS", "plugins", "verify_webhook"]
+__all__ = ["COMMANDS", "verify_webhook"]

@@ -10,11 +10,11 @@ import traceback
 from typing import Any, Dict, Iterator, Optional, Sequence
 from urllib.parse import urlsplit
 
-from predictions._logs import logging_to_stderr
+from predictions._logs import logging_to_stderr, plugin_warnings_to_stderr
 from predictions._requests import parse_model_ref
 from predictions._settings import LOG_ENV, LOG_LEVELS, TOKEN_ENV, log_level_from_env
 from predictions.cli._args import build_parser
-from predictions.cli._commands import COMMANDS, plugins, verify_webhook
+from predictions.cli._commands import COMMANDS, verify_webhook
 from predictions.cli._exit import (
     EXIT_API,
     EXIT_BROKEN_PIPE,
@@ -46,7 +46,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(args_list)
     try:
-        with _logging(getattr(args, "verbose", False)):
+        with plugin_warnings_to_stderr(), _logging(getattr(args, "verbose", False)):
             code = _dispatch(args)
             sys.stdout.flush()  # a reader gone away shows here, not at exit
             return code
@@ -85,7 +85,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     from predictions.errors import PredictionsError, WaitTimeoutError
 
     if args.command == "plugins":
-        return plugins()
+        from predictions.cli._plugins import plugins
+
+        return plugins(args)
     if args.command == "webhook":
         return verify_webhook(args)
     prepared = _prepare(args)  # every check before anything is sent
