@@ -23,33 +23,9 @@ from predictions.files._downloads import save_files
 from predictions.files._fetch import Stopped
 from predictions.files._names import safe_name, unique_names
 from tests.conftest import FakeClock
+from tests.files.conftest import BODY, succeeded
 from tests.files.file_host import FileHost, Hosted
 from tests.files.raw_host import RawHost, answer, chunked
-
-BODY = bytes(range(256)) * 4096  # 1 MiB
-
-
-@pytest.fixture
-def host() -> Iterator[FileHost]:
-    with FileHost() as server:
-        yield server
-
-
-@pytest.fixture
-def client() -> Iterator[Client]:
-    with Client(
-        "http://127.0.0.1:9/v1",
-        access_token="secret-token",
-        timeout=(2, 0.5),
-        max_retries=2,
-        clock=FakeClock(),
-    ) as made:
-        yield made
-
-
-def succeeded(output: Any) -> Dict[str, Any]:
-    return {"id": "p-1", "status": "succeeded", "output": output}
-
 
 # ---- the host's headers ----------------------------------------------------
 

@@ -8,39 +8,14 @@ import gzip
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any
 
 import pytest
 
 from predictions import Client, DownloadError, OutputExpiredError, OutputFile
 from predictions.files._names import safe_name, unique_names
-from tests.conftest import FakeClock
+from tests.files.conftest import BODY, succeeded
 from tests.files.file_host import FileHost, Hosted
-
-BODY = bytes(range(256)) * 4096  # 1 MiB
-
-
-@pytest.fixture
-def host() -> Iterator[FileHost]:
-    with FileHost() as server:
-        yield server
-
-
-@pytest.fixture
-def client() -> Iterator[Client]:
-    with Client(
-        "http://127.0.0.1:9/v1",
-        access_token="secret-token",
-        headers={"X-Team": "secret-header"},
-        timeout=(2, 0.5),
-        max_retries=2,
-        clock=FakeClock(),  # the backoffs take no time; reads keep real timeouts
-    ) as made:
-        yield made
-
-
-def succeeded(output: Any) -> Dict[str, Any]:
-    return {"id": "p-1", "status": "succeeded", "output": output}
 
 
 def files_in(directory: Path) -> list:
