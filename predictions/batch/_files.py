@@ -175,10 +175,7 @@ class Downloads:
             stop.set()
 
     def _files_of(self, result: Dict[str, Any]) -> List[OutputFile]:
-        try:
-            return find_files(self.api, result, result.get("prediction_id"))
-        except ValueError:  # nested too deep to search: no file is taken
-            return []
+        return find_files(self.api, result, result.get("prediction_id"))
 
     def forget(self, subject: Tuple[RowFiles, int]) -> None:
         """A save answered while the batch stops: nothing is recorded."""

@@ -20,6 +20,7 @@ from typing import (
     Any,
     Callable,
     Dict,
+    Iterable,
     Iterator,
     List,
     Mapping,
@@ -308,7 +309,6 @@ def find_files(
 
     Raises:
         TypeError: `prediction` is not a prediction (a mapping).
-        ValueError: The output is nested too deep to search.
     """
     if not isinstance(prediction, Mapping):
         raise TypeError(
@@ -316,13 +316,10 @@ def find_files(
         )
     if prediction_id is None and isinstance(prediction.get("id"), str):
         prediction_id = prediction["id"]
-    found: List[OutputFile] = []
-    try:
-        for path, url in _urls(prediction.get("output"), ()):
-            found.append(OutputFile(api, url, path, prediction_id))
-    except RecursionError:
-        raise ValueError("the output is nested too deep to search for files") from None
-    return found
+    return [
+        OutputFile(api, url, path, prediction_id)
+        for path, url in _urls(prediction.get("output"))
+    ]
 
 
 def is_file_url(value: Any) -> bool:
@@ -378,16 +375,27 @@ def _copy(value: Any) -> Any:
     return top
 
 
-def _urls(value: Any, path: PathKey) -> Iterator[Tuple[PathKey, str]]:
-    if isinstance(value, str):
-        if is_file_url(value):
-            yield path, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _urls(item, (*path, key))
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            yield from _urls(item, (*path, index))
+def _urls(output: Any) -> Iterator[Tuple[PathKey, str]]:
+    """Each file URL in `output` with its path, in document order, at any depth.
+
+    Walked without recursion, as `_copy` copies: an output is as deep as the
+    JSON decoder allows (some 10,000 levels on Python 3.13).
+    """
+    left: List[Tuple[PathKey, Any]] = [((), output)]
+    while left:
+        path, value = left.pop()
+        if isinstance(value, str):
+            if is_file_url(value):
+                yield path, value
+            continue
+        if isinstance(value, dict):
+            pairs: Iterable[Tuple[Any, Any]] = value.items()
+        elif isinstance(value, (list, tuple)):
+            pairs = enumerate(value)
+        else:
+            continue
+        inner = [((*path, key), item) for key, item in pairs]
+        left.extend(reversed(inner))  # the first on top: document order
 
 
 def _data_mime_type(url: str) -> Optional[str]:
