@@ -166,13 +166,11 @@ class Fetch:
 
     def _attempt(self, request: Request) -> Iterator[bytes]:
         response: requests.Response = self._api.request(request)
-        encoding = response.headers.get("content-encoding", "identity").lower()
-        if encoding in ("", "identity"):
+        if _decoded(response):  # compressed against our asking: bounded as decoded
+            body = response.iter_content(ENCODED_CHUNK)
+        else:  # the bytes as sent, to the byte (a cut one resumes from it)
             reader = self._api.stream_reader(response)
             body = iter(functools.partial(reader.read, CHUNK), b"")
-        else:  # compressed against our asking: decoded, bounded, never resumed
-            self.etag = None
-            body = response.iter_content(ENCODED_CHUNK)
         try:
             for chunk in body:
                 self._check_stop()
@@ -243,7 +241,8 @@ class Fetch:
             length = _length(response.headers.get("content-length"))
             self.size = None if decoded else length
             self._packed = length if decoded else None
-            self.etag = _strong(response.headers.get("etag"))
+            # A range of a decoded body would be one of its compressed bytes.
+            self.etag = None if decoded else _strong(response.headers.get("etag"))
             # Content-MD5 digests the body as sent: a compressed one's is not
             # the file's (RFC 1864), and the compressed bytes are not kept.
             self.md5 = None if decoded else _md5_of(response.headers)

@@ -82,6 +82,30 @@ def test_a_body_in_an_encoding_nobody_decodes_is_still_measured_by_its_length(
     assert os.listdir(tmp_path) == []
 
 
+def test_a_body_in_an_encoding_nobody_decodes_resumes_from_the_byte_reached(
+    client: Client, tmp_path: Path
+) -> None:
+    """Its bytes are saved as they were sent, so a range of them follows on
+    as any other's: it was read as a compressed body, its ETag dropped, and
+    fetched again from its start (from a host that had answered the range:
+    a mix of two starts)."""
+    sent = {"ETag": '"e"', "Content-Encoding": "x-unknown"}
+    rest = f"bytes 1000-{len(BODY) - 1}/{len(BODY)}"
+    answers = [
+        lambda h: answer(200, {**sent, "Content-Length": len(BODY)}, BODY[:1000]),
+        lambda h: answer(
+            206,
+            {**sent, "Content-Length": len(BODY) - 1000, "Content-Range": rest},
+            BODY[1000:],
+        ),
+    ]
+    with RawHost(answers) as raw:
+        client.predictions.download(succeeded(raw.origin + "/f.bin"), tmp_path)
+        assert raw.seen[1]["range"] == "bytes=1000-"
+        assert raw.seen[1]["if-range"] == '"e"'
+    assert (tmp_path / "f.bin").read_bytes() == BODY
+
+
 def test_a_206_of_another_total_than_the_first_answer_is_not_mixed_in(
     client: Client, tmp_path: Path
 ) -> None:
