@@ -88,8 +88,6 @@ class Fetch:
         mime_type: The file's type, once known.
         md5: The MD5 digest the host gave for the whole file in a 200's
             `Content-MD5`, once known (a 206's is its part's: not kept).
-        restarted: Set when the host sent the file from its start again:
-            whatever the caller kept of earlier bytes must go.
     """
 
     def __init__(
@@ -106,11 +104,16 @@ class Fetch:
         self.size: Optional[int] = None
         self.mime_type = file.mime_type
         self.md5: Optional[bytes] = None
-        self.restarted = False
+        self._restarted = False  # not yet told to the caller
         self._packed: Optional[int] = None  # a compressed body's Content-Length
 
     def chunks(self) -> Iterator[bytes]:
         """The file's bytes from `offset` on, a chunk at a time.
+
+        An empty chunk says that the host sends the file from its first
+        byte again (a resume it refused, another version): whatever the
+        caller kept of it must go. It comes before any byte of the new start
+        (there may be none).
 
         Raises:
             OutputExpiredError: The host answered 403, 404 or 410.
@@ -120,7 +123,9 @@ class Fetch:
             Stopped: `stop` was set.
         """
         if self._file.url[:5].lower() == "data:":
-            yield self._data()
+            body = self._data()
+            if body:
+                yield body
             return
         failures, reached = 0, self.offset
         while True:
@@ -172,6 +177,9 @@ class Fetch:
             reader = self._api.stream_reader(response)
             body = iter(functools.partial(reader.read, CHUNK), b"")
         try:
+            if self._restarted:
+                self._restarted = False
+                yield b""
             for chunk in body:
                 self._check_stop()
                 if self.offset + len(chunk) > self._limit:
@@ -275,8 +283,8 @@ class Fetch:
         self.etag = etag
 
     def _restart(self) -> None:
-        self.offset, self.etag, self.md5, self.restarted = 0, None, None, True
-        self.size = None
+        self.offset, self.etag, self.md5, self.size = 0, None, None, None
+        self._restarted = True
 
     def _data(self) -> bytes:
         """The bytes of a `data:` URL, decoded within the limit."""

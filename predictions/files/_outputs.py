@@ -163,8 +163,7 @@ class OutputFile:
         fetch = self.fetch(max_bytes, stop=stop)
         parts: List[bytes] = []
         for chunk in fetch.chunks():
-            if fetch.restarted:  # the host sent it from the start again
-                fetch.restarted = False
+            if not chunk:  # the host sends it from its start again
                 parts.clear()
             parts.append(chunk)
         return b"".join(parts)
@@ -279,16 +278,14 @@ class _Reader(io.RawIOBase):
             except StopIteration:
                 self._chunks = None
                 return 0
-            if self._fetch.restarted:
-                self._fetch.restarted = False
-                if self._read:
-                    self.close()
-                    raise DownloadError(
-                        f"{self._file.describe()} could not be resumed after a "
-                        f"break at byte {self._read} (the host sent it from the "
-                        "start, or another version): open it again",
-                        **self._file.error_fields(),
-                    )
+            if not self._left and self._read:  # the host started over
+                self.close()
+                raise DownloadError(
+                    f"{self._file.describe()} could not be resumed after a "
+                    f"break at byte {self._read} (the host sent it from the "
+                    "start, or another version): open it again",
+                    **self._file.error_fields(),
+                )
         count = min(len(buffer), len(self._left))
         buffer[:count] = self._left[:count]
         self._left = self._left[count:]

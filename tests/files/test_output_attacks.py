@@ -132,6 +132,40 @@ def test_a_206_of_another_total_than_the_first_answer_is_not_mixed_in(
     assert (tmp_path / "f.bin").read_bytes() == new
 
 
+def emptied() -> RawHost:
+    """A host whose file is cut at byte 1000, then is empty (no ETag: no range)."""
+    return RawHost(
+        [
+            lambda h: answer(200, {"Content-Length": 2000}, b"x" * 1000),
+            lambda h: answer(200, {"Content-Length": 0}),
+        ]
+    )
+
+
+def test_a_file_started_over_and_empty_is_read_empty(client: Client) -> None:
+    """No byte came after the start again, so nothing told read() to drop
+    the 1000 bytes of the first start: they were returned as the file."""
+    with emptied() as raw:
+        (file,) = client.predictions.output_files(succeeded(raw.origin + "/f.bin"))
+        assert file.read() == b""
+
+
+def test_a_file_opened_then_started_over_empty_is_no_file(client: Client) -> None:
+    """The 1000 bytes read before the break ended with no error, as if whole."""
+    with emptied() as raw:
+        (file,) = client.predictions.output_files(succeeded(raw.origin + "/f.bin"))
+        with file.open() as stream, pytest.raises(DownloadError, match="open it again"):
+            stream.read()
+
+
+def test_a_file_saved_then_started_over_empty_is_saved_empty(
+    client: Client, tmp_path: Path
+) -> None:
+    with emptied() as raw:
+        client.predictions.download(succeeded(raw.origin + "/f.bin"), tmp_path)
+    assert (tmp_path / "f.bin").read_bytes() == b""
+
+
 @pytest.mark.parametrize(
     "made",
     [
