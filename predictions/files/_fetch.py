@@ -63,7 +63,7 @@ PROGRESS_FORGIVES = CHUNK
 retries: a long download resumed now and then goes on; a host that drops
 every connection after a byte does not loop forever."""
 
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_CONTENT_RANGE = re.compile(r"bytes ([0-9]+)-([0-9]+)/([0-9]+|\*)")
 
 
 class Stopped(Exception):
@@ -331,7 +331,13 @@ def _decoded(response: requests.Response) -> bool:
 
 
 def _length(value: Optional[str]) -> Optional[int]:
-    return int(value) if value is not None and value.isdigit() else None
+    """A `Content-Length`'s value; None for none or one not of ASCII digits.
+
+    (`int` takes other digits, and `str.isdigit` others still, as "\u00b2".)
+    """
+    if value is None or re.fullmatch("[0-9]+", value) is None:
+        return None
+    return int(value)
 
 
 def _strong(etag: Optional[str]) -> Optional[str]:

@@ -106,6 +106,17 @@ def test_a_body_in_an_encoding_nobody_decodes_resumes_from_the_byte_reached(
     assert (tmp_path / "f.bin").read_bytes() == BODY
 
 
+def test_a_length_of_other_digits_than_ascii_ones_is_no_length(
+    client: Client, tmp_path: Path
+) -> None:
+    """ "\u00b2" (a latin-1 byte) is a digit to str.isdigit, not to int():
+    the file failed with "invalid literal for int()"; http.client, which
+    takes no such length, reads the body to its end."""
+    with RawHost([lambda h: answer(200, {"Content-Length": "\u00b2"}, b"hi")]) as raw:
+        client.predictions.download(succeeded(raw.origin + "/f.bin"), tmp_path)
+    assert (tmp_path / "f.bin").read_bytes() == b"hi"
+
+
 def test_a_206_of_another_total_than_the_first_answer_is_not_mixed_in(
     client: Client, tmp_path: Path
 ) -> None:
