@@ -59,9 +59,11 @@ FILE_STATUSES = frozenset({200, 203, 206})
 """The successes that carry the file (203: a proxy's copy of a 200)."""
 
 PROGRESS_FORGIVES = CHUNK
-"""Bytes an attempt must bring for its failure not to count against the
-retries: a long download resumed now and then goes on; a host that drops
-every connection after a byte does not loop forever."""
+"""New bytes that start the count of failures afresh: bytes past the point
+the count began at (bytes fetched again after a start over are not new). A
+long download resumed now and then goes on; a host that drops every
+connection after a byte, or sends the file from its start each time, does
+not loop forever."""
 
 _CONTENT_RANGE = re.compile(r"bytes ([0-9]+)-([0-9]+)/([0-9]+|\*)")
 
@@ -127,10 +129,10 @@ class Fetch:
             if body:
                 yield body
             return
-        failures, reached = 0, self.offset
+        failures, counted_from = 0, self.offset
         while True:
             self._check_stop()
-            request = self._request()
+            request = self._next_request()
             try:
                 yield from self._attempt(request)
                 return
@@ -138,8 +140,8 @@ class Fetch:
                 raise
             except Exception as exc:
                 self._check_stop()  # stopped meanwhile: no backoff, no new attempt
-                if self.offset - reached >= PROGRESS_FORGIVES:
-                    failures, reached = 0, self.offset
+                if self.offset - counted_from >= PROGRESS_FORGIVES:
+                    failures, counted_from = 0, self.offset
                 failures += 1
                 if failures > self._api.settings.max_retries or not is_retryable(
                     exc, idempotent=True
@@ -150,7 +152,8 @@ class Fetch:
                     self._api.notify_retry(request, failures, delay, exc)
                 self._api.clock.sleep(delay)
 
-    def _request(self) -> Request:
+    def _next_request(self) -> Request:
+        """The next attempt's GET: from the byte reached if an ETag allows it."""
         headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
         if self.offset and self.etag:
             headers["Range"] = f"bytes={self.offset}-"
@@ -166,12 +169,12 @@ class Fetch:
             stream=True,
             credentials=False,
             anywhere=True,
-            decode=self._opened,
+            decode=self._check_answer,
         )
 
     def _attempt(self, request: Request) -> Iterator[bytes]:
         response: requests.Response = self._api.request(request)
-        if _decoded(response):  # compressed against our asking: bounded as decoded
+        if _is_decoded(response):  # compressed against our asking: bounded as decoded
             body = response.iter_content(ENCODED_CHUNK)
         else:  # the bytes as sent, to the byte (a cut one resumes from it)
             reader = self._api.stream_reader(response)
@@ -214,7 +217,7 @@ class Fetch:
         if self._stop is not None and self._stop.is_set():
             raise Stopped()
 
-    def _opened(self, response: requests.Response) -> requests.Response:
+    def _check_answer(self, response: requests.Response) -> requests.Response:
         """Check an answer's status and headers, before its body is read."""
         status = response.status_code
         if status in EXPIRED_STATUSES:
@@ -236,10 +239,10 @@ class Fetch:
                 f"{self._file.describe()} is not the file: the host answered {status}",
                 **self._file.error_fields(status),
             )
-        decoded = _decoded(response)
+        decoded = _is_decoded(response)
         self._packed = None
         if status == 206 and not decoded:
-            self._resumed(response)
+            self._take_range(response)
         else:
             if self.offset:
                 self._restart()
@@ -261,7 +264,8 @@ class Fetch:
             raise self._too_large()
         return response
 
-    def _resumed(self, response: requests.Response) -> None:
+    def _take_range(self, response: requests.Response) -> None:
+        """Take a 206 that goes on from the byte reached, of the same file."""
         found = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", ""))
         start, _, total = found.groups() if found else ("", "", "")
         etag = _strong(response.headers.get("etag"))
@@ -319,7 +323,7 @@ class Fetch:
         )
 
 
-def _decoded(response: requests.Response) -> bool:
+def _is_decoded(response: requests.Response) -> bool:
     """Whether urllib3 decodes the body (compressed in an encoding it knows).
 
     Then `Content-Length` and `Content-Range` count the compressed bytes,
