@@ -218,7 +218,19 @@ class Fetch:
             raise Stopped()
 
     def _check_answer(self, response: requests.Response) -> requests.Response:
-        """Check an answer's status and headers, before its body is read."""
+        """Check an answer's status and headers, before its body is read.
+
+        An answer refused is closed at once: its connection is not kept for
+        as long as the error lives.
+        """
+        try:
+            self._take_answer(response)
+        except BaseException:
+            response.close()
+            raise
+        return response
+
+    def _take_answer(self, response: requests.Response) -> None:
         status = response.status_code
         if status in EXPIRED_STATUSES:
             raise OutputExpiredError(
@@ -230,11 +242,11 @@ class Fetch:
         if status == 416:  # the range asked is past the end: start again
             self._restart()
             raise InvalidResponseError(
-                f"GET {self._file.where}: 416 to a resumed range; starting over"
+                f"GET {self._file.where}: 416 to a resumed range; starting over",
+                response=response,
             )
         decode_nothing(response)  # an error status: its typed error
         if status not in FILE_STATUSES:  # a 204, a 304, a 3xx with no Location
-            response.close()
             raise DownloadError(
                 f"{self._file.describe()} is not the file: the host answered {status}",
                 **self._file.error_fields(status),
@@ -260,9 +272,7 @@ class Fetch:
         self.mime_type = response.headers.get("content-type") or self.mime_type
         self._file.learnt(self.mime_type)
         if self.size is not None and self.size > self._limit:
-            response.close()
             raise self._too_large()
-        return response
 
     def _take_range(self, response: requests.Response) -> None:
         """Take a 206 that goes on from the byte reached, of the same file."""
@@ -277,7 +287,6 @@ class Fetch:
             or (self.size is not None and size != self.size)  # another version
         ):
             self._restart()
-            response.close()
             raise InvalidResponseError(
                 f"GET {self._file.where}: a 206 for another range or another "
                 f"version of the file ({response.headers.get('content-range')!r}, "

@@ -117,6 +117,22 @@ def test_a_length_of_other_digits_than_ascii_ones_is_no_length(
     assert (tmp_path / "f.bin").read_bytes() == b"hi"
 
 
+@pytest.mark.parametrize("status", [400, 416, 503])
+def test_an_answer_refused_before_its_body_is_closed_at_once(
+    client: Client, host: FileHost, status: int
+) -> None:
+    """Each refusal closed its answer or not by itself: a 416 (an expiry
+    too) kept its connection open, and its DownloadError gave no status."""
+    url = host.add("f.bin", Hosted(BODY, script=[f"status:{status}"] * 3))
+    (file,) = client.predictions.output_files(succeeded(url))
+    with pytest.raises(DownloadError) as raised:
+        file.read()
+    assert raised.value.status_code == status
+    response = getattr(raised.value.__cause__, "response", None)
+    assert response is not None
+    assert response.raw.closed
+
+
 def test_a_206_of_another_total_than_the_first_answer_is_not_mixed_in(
     client: Client, tmp_path: Path
 ) -> None:
