@@ -25,7 +25,6 @@ import functools
 import re
 import threading
 from typing import TYPE_CHECKING, Iterator, Optional
-from urllib.parse import unquote_to_bytes
 
 import requests
 
@@ -40,6 +39,7 @@ from predictions.errors import (
     InvalidResponseError,
     OutputExpiredError,
 )
+from predictions.files._data_urls import data_url_bytes, has_data_scheme
 
 if TYPE_CHECKING:
     from predictions._http.api import API
@@ -124,7 +124,7 @@ class Fetch:
                 why: an `APIConnectionError`, an `APIStatusError`...).
             Stopped: `stop` was set.
         """
-        if self._file.url[:5].lower() == "data:":
+        if has_data_scheme(self._file.url):
             body = self._data()
             if body:
                 yield body
@@ -301,20 +301,11 @@ class Fetch:
 
     def _data(self) -> bytes:
         """The bytes of a `data:` URL, decoded within the limit."""
-        header, comma, payload = self._file.url[5:].partition(",")
-        if not comma:
-            raise self._error("is not a data: URL (no comma)")
-        is_base64 = header.lower().endswith(";base64")
-        estimate = len(payload) * 3 // 4 if is_base64 else len(payload)
-        if estimate > self._limit + 3:
-            raise self._too_large()
         try:
-            body = unquote_to_bytes(payload)
-            if is_base64:
-                body = base64.b64decode(re.sub(rb"\s+", b"", body), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise self._error(f"is not valid base64 ({exc})") from None
-        if len(body) > self._limit:
+            body = data_url_bytes(self._file.url, self._limit)
+        except ValueError as exc:
+            raise self._error(str(exc)) from None
+        if body is None:
             raise self._too_large()
         self.size = self.offset = len(body)
         return body

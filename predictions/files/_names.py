@@ -17,6 +17,8 @@ import unicodedata
 from typing import Iterable, List, Optional, Set
 from urllib.parse import unquote, urlsplit
 
+from predictions.files._data_urls import has_data_scheme
+
 MAX_NAME_BYTES = 240
 """The longest name given, in bytes: file systems take 255, and the hidden
 temporary name beside it (`.NAME.xxxxxxxx.part`) needs 15 more."""
@@ -63,7 +65,7 @@ _EXTENSIONS = {
 
 def name_from_url(url: str) -> str:
     """The raw name a URL gives: its path's last segment, decoded; "" for none."""
-    if url[:5].lower() == "data:":
+    if has_data_scheme(url):
         return ""
     try:
         path = urlsplit(url).path

@@ -13,7 +13,6 @@ import copy
 import functools
 import io
 import os
-import re
 import threading
 from typing import (
     TYPE_CHECKING,
@@ -31,6 +30,7 @@ from typing import (
 
 from predictions._http.request import is_http_url
 from predictions.errors import DownloadError
+from predictions.files._data_urls import data_url_type, has_data_scheme, is_data_url
 from predictions.files._fetch import Fetch
 from predictions.files._names import name_from_url, safe_name
 
@@ -38,14 +38,6 @@ if TYPE_CHECKING:
     from predictions._http.api import API
 
 T = TypeVar("T")
-
-_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_DATA_URL = re.compile(
-    rf'data:(?:{_TOKEN}/{_TOKEN})?(?:;{_TOKEN}(?:=(?:{_TOKEN}|"[^"]*"))?)*,',
-    re.IGNORECASE,
-)
-"""The head of a `data:` URL: a media type or none, parameters (`;base64`,
-`;charset=...`, and the value-less `;utf8` some makers write), a comma."""
 
 PathKey = Tuple[Any, ...]
 """Where a value stands in the output: its keys and indexes, from the top."""
@@ -81,7 +73,7 @@ class OutputFile:
         self.url = url
         self.path = path
         self.prediction_id = prediction_id
-        self._mime_type = _data_mime_type(url)
+        self._mime_type = data_url_type(url)
 
     @property
     def mime_type(self) -> Optional[str]:
@@ -102,7 +94,7 @@ class OutputFile:
     @property
     def where(self) -> str:
         """The URL for messages: its query (a signature) and fragment left out."""
-        if self.url[:5].lower() == "data:":
+        if has_data_scheme(self.url):
             return f"data:{self._mime_type or ''},..."
         return self.url.split("?", 1)[0].split("#", 1)[0]
 
@@ -326,11 +318,7 @@ def is_file_url(value: Any) -> bool:
     parameters, then a comma), not by its first five letters: a model's
     text that begins "Data: ..." is text.
     """
-    if not isinstance(value, str):
-        return False
-    if value[:5].lower() == "data:":
-        return _DATA_URL.match(value) is not None
-    return is_http_url(value)
+    return isinstance(value, str) and (is_data_url(value) or is_http_url(value))
 
 
 def with_local_paths(output: Any, paths: Mapping[PathKey, str]) -> Any:
@@ -393,15 +381,6 @@ def _urls(output: Any) -> Iterator[Tuple[PathKey, str]]:
             continue
         inner = [((*path, key), item) for key, item in pairs]
         left.extend(reversed(inner))  # the first on top: document order
-
-
-def _data_mime_type(url: str) -> Optional[str]:
-    """The type of a `data:` URL (RFC 2397: text/plain when it gives none)."""
-    if url[:5].lower() != "data:":
-        return None
-    header = url[5:].split(",", 1)[0]
-    kind = header.split(";", 1)[0].strip().lower()
-    return kind if "/" in kind else "text/plain"
 
 
 __all__ = ["OutputFile", "PathKey", "find_files", "is_file_url", "with_local_paths"]
