@@ -10,14 +10,12 @@ place).
 from __future__ import annotations
 
 import copy
-import functools
 import io
 import os
 import threading
 from typing import (
     TYPE_CHECKING,
     Any,
-    Callable,
     Dict,
     Iterable,
     Iterator,
@@ -166,9 +164,7 @@ class OutputFile:
         Cancelling the task stops the download at its next chunk.
         """
         stop = threading.Event()
-        return await self._until_cancelled(
-            functools.partial(self._read, max_bytes, stop), stop
-        )
+        return await self._api.in_pool(self._read, max_bytes, stop, stop=stop)
 
     def open(self) -> io.BufferedReader:
         """Open the file for reading as it downloads: a binary file object.
@@ -229,19 +225,7 @@ class OutputFile:
         is left, under its name or a temporary one.
         """
         stop = threading.Event()
-        return await self._until_cancelled(
-            functools.partial(self._save, path, overwrite, stop), stop
-        )
-
-    async def _until_cancelled(self, call: Callable[[], T], stop: threading.Event) -> T:
-        """Run `call` on the client's pool; a cancel of the task sets `stop`."""
-        import asyncio
-
-        try:
-            return await self._api.in_pool(call)
-        except asyncio.CancelledError:
-            stop.set()
-            raise
+        return await self._api.in_pool(self._save, path, overwrite, stop, stop=stop)
 
     def learnt(self, mime_type: Optional[str]) -> None:
         """Keep the MIME type the host gave (`name` may gain an extension)."""
