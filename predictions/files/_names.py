@@ -121,15 +121,15 @@ def unique_names(names: Iterable[str]) -> List[str]:
         chosen = name
         stem, extension = os.path.splitext(name)
         number = 1
-        while _folded(chosen) in taken:
+        while folded(chosen) in taken:
             number += 1
             chosen = _shorten(stem, f"-{number}{extension}")
-        taken.add(_folded(chosen))
+        taken.add(folded(chosen))
         result.append(chosen)
     return result
 
 
-def _folded(name: str) -> str:
+def folded(name: str) -> str:
     """A name as macOS and Windows compare it: case and Unicode form ignored."""
     return unicodedata.normalize("NFC", name.casefold())
 
@@ -147,6 +147,7 @@ __all__ = [
     "DEFAULT_NAME",
     "MAX_NAME_BYTES",
     "extension_for",
+    "folded",
     "name_from_url",
     "safe_name",
     "unique_names",
