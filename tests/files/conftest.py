@@ -4,13 +4,14 @@
 test can show that neither reaches a file host; it talks to no API (its
 base URL is a closed port), retries twice, and backs off on a fake clock
 while reads keep their real, short timeouts. `host` is a scripted
-`FileHost`. Helpers are imported by name: `from tests.files.conftest import
-BODY, succeeded`.
+`FileHost`. The helpers (`BODY`, `succeeded`, `cancel_once_asked`) are
+imported by name.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator
+import asyncio
+from typing import Any, Awaitable, Callable, Dict, Iterator
 
 import pytest
 
@@ -24,6 +25,24 @@ BODY = bytes(range(256)) * 4096  # 1 MiB
 def succeeded(output: Any) -> Dict[str, Any]:
     """A succeeded prediction with this output."""
     return {"id": "p-1", "status": "succeeded", "output": output}
+
+
+def cancel_once_asked(host: FileHost, start: Callable[[], Awaitable[Any]]) -> None:
+    """Run `start()` as a task; cancel it once the host has a request from it.
+
+    The task must end with `CancelledError` (checked); what its thread left
+    behind is the test's to check.
+    """
+
+    async def main() -> None:
+        task = asyncio.ensure_future(start())
+        while not host.seen:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
 
 
 @pytest.fixture

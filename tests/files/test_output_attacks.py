@@ -6,7 +6,6 @@ before its fix.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import gzip
 import hashlib
@@ -23,7 +22,7 @@ from predictions.files._downloads import save_files
 from predictions.files._fetch import Stopped
 from predictions.files._names import safe_name, unique_names
 from tests.conftest import FakeClock
-from tests.files.conftest import BODY, succeeded
+from tests.files.conftest import BODY, cancel_once_asked, succeeded
 from tests.files.file_host import FileHost, Hosted
 from tests.files.raw_host import RawHost, answer, chunked
 
@@ -272,16 +271,7 @@ def test_a_cancelled_async_save_leaves_no_file_behind(
     url = host.add("slow.bin", Hosted(BODY, script=["trickle:1.5"]))
     with Client("http://127.0.0.1:9/v1", timeout=(2, 0.5)) as c:
         (file,) = c.predictions.output_files(succeeded(url))
-
-        async def main() -> None:
-            task = asyncio.ensure_future(file.async_save(str(tmp_path)))
-            while not host.seen:
-                await asyncio.sleep(0.01)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-
-        asyncio.run(main())
+        cancel_once_asked(host, lambda: file.async_save(str(tmp_path)))
     # closed: the pool's thread was waited for
     assert os.listdir(tmp_path) == []
 

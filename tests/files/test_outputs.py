@@ -14,7 +14,7 @@ import pytest
 
 from predictions import Client, DownloadError, OutputExpiredError, OutputFile
 from predictions.files._names import safe_name, unique_names
-from tests.files.conftest import BODY, succeeded
+from tests.files.conftest import BODY, cancel_once_asked, succeeded
 from tests.files.file_host import FileHost, Hosted
 
 
@@ -433,18 +433,9 @@ def test_cancelling_an_async_download_stops_it_and_leaves_no_partial_file(
     client: Client, host: FileHost, tmp_path: Path
 ) -> None:
     url = host.add("slow.bin", Hosted(BODY, script=["trickle:3"]))
-
-    async def main() -> None:
-        task = asyncio.ensure_future(
-            client.predictions.async_download(succeeded(url), tmp_path)
-        )
-        while not host.seen:
-            await asyncio.sleep(0.01)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    asyncio.run(main())
+    cancel_once_asked(
+        host, lambda: client.predictions.async_download(succeeded(url), tmp_path)
+    )
     client.close()  # waits for the pool's thread: the download has stopped
     assert files_in(tmp_path) == []
 
