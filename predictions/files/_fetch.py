@@ -87,7 +87,6 @@ class Fetch:
         offset: Bytes had so far.
         size: The file's size, once the host said it.
         etag: The host's strong ETag, once it gave one.
-        mime_type: The file's type, once known.
         md5: The MD5 digest the host gave for the whole file in a 200's
             `Content-MD5`, once known (a 206's is its part's: not kept).
     """
@@ -104,7 +103,6 @@ class Fetch:
         self._api, self._file, self._limit, self._stop = api, file, limit, stop
         self.offset, self.etag = offset, etag
         self.size: Optional[int] = None
-        self.mime_type = file.mime_type
         self.md5: Optional[bytes] = None
         self._restarted = False  # not yet told to the caller
         self._packed: Optional[int] = None  # a compressed body's Content-Length
@@ -269,8 +267,7 @@ class Fetch:
             # Content-MD5 digests the body as sent: a compressed one's is not
             # the file's (RFC 1864), and the compressed bytes are not kept.
             self.md5 = None if decoded else _md5_of(response.headers)
-        self.mime_type = response.headers.get("content-type") or self.mime_type
-        self._file.learnt(self.mime_type)
+        self._file.learnt(response.headers.get("content-type"))
         if self.size is not None and self.size > self._limit:
             raise self._too_large()
 
