@@ -151,7 +151,10 @@ class Fetch:
                 self._api.clock.sleep(delay)
 
     def _next_request(self) -> Request:
-        """The next attempt's GET: from the byte reached if an ETag allows it."""
+        """The next attempt's GET: from the byte reached if an ETag allows it.
+
+        Without one, it asks for the whole file, and the bytes had go.
+        """
         headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
         if self.offset and self.etag:
             headers["Range"] = f"bytes={self.offset}-"
