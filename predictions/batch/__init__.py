@@ -30,7 +30,9 @@ runner's modules, each importing only those below it:
   (resumably) before the row is done;
 - `_recorder`: the ledger's writes for one run, named for what they record,
   and what a failed write stops and names;
-- `_ledger`: the ledger file (SQLite): its checks, its reads, its writes;
+- `_ledger`: the ledger file (SQLite): its reads, its writes;
+- `_identity`: which batch a ledger is of, and the check that refuses
+  another batch's;
 - `_results`: what a batch hands out (`BatchResult`, `BatchProgress`), a row
   between its create and its result, and which errors end the batch;
 - `_rows`: the rows, from a JSONL or CSV file or from Python, keyed.
