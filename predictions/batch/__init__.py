@@ -33,6 +33,9 @@ runner's modules, each importing only those below it:
 - `_ledger`: the ledger file (SQLite): its reads, its writes;
 - `_identity`: which batch a ledger is of, and the check that refuses
   another batch's;
+- `_source`: the rows as the batch sends them (read, keyed, shaped, the
+  first `limit`), checked before anything is sent;
+- `_shape`: what of a row is sent: the fields left out, the CSV cells typed;
 - `_results`: what a batch hands out (`BatchResult`, `BatchProgress`), a row
   between its create and its result, and which errors end the batch;
 - `_rows`: the rows, from a JSONL or CSV file or from Python, keyed.

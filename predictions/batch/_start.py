@@ -14,7 +14,7 @@ from typing import (
     Iterable,
     Mapping,
     Optional,
-    Sized,
+    Sequence,
     Union,
 )
 
@@ -40,6 +40,9 @@ def run_batch(
     on_progress: Optional[Callable[[BatchProgress], None]] = None,
     format: Optional[str] = None,
     outputs_dir: Union[str, os.PathLike[str], None] = None,
+    exclude: Sequence[str] = (),
+    types: Optional[Mapping[str, str]] = None,
+    limit: Optional[int] = None,
 ) -> BatchRun:
     """Run a model over many inputs: one prediction per row, one result per row.
 
@@ -76,7 +79,8 @@ def run_batch(
     Args:
         inputs: Input mappings, or the path of a JSONL file (one JSON object
             per line) or a CSV file (a header line, then one row per line;
-            values are strings) as a `str` or `pathlib.Path`.
+            values are strings, unless `types` says) as a `str` or
+            `pathlib.Path`.
         model: The model reference (owner/name or owner/name:version).
         client: The client whose settings, pacer, retries and hooks are used.
         ledger: The ledger file (made if missing); None keeps it in memory
@@ -97,6 +101,18 @@ def run_batch(
             suffix (`.csv`, else JSONL).
         outputs_dir: An existing directory to save each succeeded row's
             output files in (see above); None keeps only the URLs.
+        exclude: Fields left out of what each row sends (its key's field
+            too, if named): `exclude=["id"]`. Each must be a field of some
+            row (checked before anything is sent: a CSV's header, every line
+            of a JSONL file, every item of a list; not an iterator's, which
+            is read once). A row left with no field is `invalid`.
+        types: A CSV file's columns converted before they are sent, as
+            `{"age": "int", "tags": "json"}`: each `str`, `int`, `float`,
+            `bool` or `json` (any JSON value: a list, an object...). A cell
+            that does not convert makes its row `invalid`, naming its line,
+            column and value; the other rows run.
+        limit: Only the first rows, this many (a trial run): the ledger keeps
+            them, so a later run without `limit` goes on with the rest.
 
     Returns:
         The run: iterate it for the `BatchResult` of every row; `progress()`
@@ -109,9 +125,11 @@ def run_batch(
         NotADirectoryError: `outputs_dir` is not a directory.
         PermissionError: `outputs_dir` cannot be written.
         InputError: The input file cannot be read, is not UTF-8, or is a CSV
-            with no header.
-        LedgerMismatchError: The ledger is of another model or input, or its
-            input file changed (without `force`); nothing was sent.
+            with no header; a field to exclude or type that no row has, or
+            exclusions that leave nothing to send.
+        LedgerMismatchError: The ledger is of another batch (model, input,
+            key field, fields excluded or columns typed), or its input file
+            changed (without `force`); nothing was sent.
         LedgerWriteError: The ledger cannot be written (raised when made,
             or during the run, which then stops before sending more creates).
         BatchError: The batch could not go on (raised while iterating).
@@ -121,14 +139,16 @@ def run_batch(
     from predictions._checks import MAX_SECONDS, check_count, check_number
     from predictions._requests import parse_model_ref
     from predictions.batch._ledger import Ledger
-    from predictions.batch._rows import InputFile, python_rows
     from predictions.batch._run import BatchRun
+    from predictions.batch._source import Source
     from predictions.files._saving import check_directory
 
     parse_model_ref(model)
     check_count("concurrency", concurrency, minimum=1)
     check_number("hold", hold, minimum=0, maximum=MAX_SECONDS)
     check_number("poll_interval", poll_interval, inclusive=False, maximum=MAX_SECONDS)
+    if limit is not None:
+        check_count("limit", limit, minimum=1)
     if key is not None and not isinstance(key, str):
         raise TypeError(f"key must be the name of an input field, not {key!r}")
     directory = None
@@ -137,31 +157,25 @@ def run_batch(
             raise TypeError(f"outputs_dir must be a path, not {outputs_dir!r}")
         directory = os.path.abspath(outputs_dir)
         check_directory(directory)
-    total: Optional[int] = None
-    source = source_sha = None
-    if isinstance(inputs, (str, os.PathLike)):
-        file = InputFile(inputs, key, format)
-        rows: Any = file
-        total, source, source_sha = file.total, os.path.abspath(file.path), file.sha
-    else:
-        if isinstance(inputs, Sized):
-            total = len(inputs)
-        rows = python_rows(inputs, key)
+    rows = Source(inputs, key, format, exclude, types, limit)
+    rows.check_exclusions()
     opened = Ledger(
         ":memory:" if ledger is None else ledger,
         model,
-        source=source,
-        source_sha=source_sha,
+        source=rows.path,
+        source_sha=rows.sha,
         key_field=key,
         force=force,
         clock=client.api.clock,
+        exclude=rows.shape.exclude,
+        types=rows.shape.types,
     )
     return BatchRun(
         client,
         model,
         rows,
         opened,
-        total=total,
+        total=rows.total,
         concurrency=concurrency,
         hold=float(hold),
         ordered=ordered,
