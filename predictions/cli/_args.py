@@ -39,6 +39,8 @@ EXAMPLES = {
     "batch": """examples:
   predictions batch owner/model --input rows.jsonl --output results.jsonl
   predictions batch owner/model --input rows.csv --key id --output out.jsonl --ordered
+  predictions batch owner/model --input rows.csv --key id --exclude id \\
+      --type age=int --type tags=json --output out.jsonl
   predictions batch owner/model --input rows.jsonl --output out.jsonl --retry-failed
   predictions batch owner/model --input rows.jsonl --output - --ledger rows.ledger
   predictions batch owner/image-model --input rows.jsonl --output out.jsonl \\
@@ -284,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         metavar="FILE",
         help="the rows: .jsonl (one JSON object per line) or .csv (a header "
-        "line, then one row per line; values are strings)",
+        "line, then one row per line; values are strings, unless --type)",
     )
     batch.add_argument(
         "--output",
@@ -314,6 +316,16 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("jsonl", "csv"),
         help="the input's format (default: from its suffix, .csv or else jsonl)",
     )
+    batch.add_argument(
+        "--exclude", action="append", default=[], metavar="FIELD",
+        help="leave this field (or CSV column) out of what is sent, the --key "
+        "field too if named (repeat for several); some row must have it",
+    )  # fmt: skip
+    batch.add_argument(
+        "--type", action="append", default=[], metavar="FIELD=TYPE", dest="types",
+        help="convert a CSV column's cells (text) to TYPE: str, int, float, bool "
+        "or json (a list, an object...) before they are sent (repeat for several)",
+    )  # fmt: skip
     batch.add_argument(
         "--ordered",
         action="store_true",

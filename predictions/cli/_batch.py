@@ -39,6 +39,7 @@ def check(args: argparse.Namespace) -> None:
         raise UsageError("--json prints the summary on stdout: give --output FILE")
     if not os.path.isfile(args.input):
         raise UsageError(f"--input {args.input}: no such file")
+    args.types = field_types(args.types)
     if args.outputs_dir is not None:
         from predictions.files._saving import check_directory
 
@@ -66,6 +67,22 @@ def check(args: argparse.Namespace) -> None:
                     f"{name} and {other} are the same file ({path}): the batch "
                     "would write over it; nothing was touched"
                 )
+
+
+def field_types(given: List[str]) -> Dict[str, str]:
+    """The `--type FIELD=TYPE` options as a mapping; raise UsageError if bad."""
+    from predictions.batch._shape import TYPE_NAMES
+
+    types: Dict[str, str] = {}
+    for text in given:
+        field, equals, kind = (part.strip() for part in text.partition("="))
+        if not equals or not field or kind not in TYPE_NAMES:
+            raise UsageError(
+                f"--type {text}: give FIELD=TYPE, TYPE one of {', '.join(TYPE_NAMES)}"
+            )
+        if types.setdefault(field, kind) != kind:
+            raise UsageError(f"--type gives the column {field!r} two types")
+    return types
 
 
 def _stdout_path() -> str:
@@ -167,8 +184,12 @@ def run(client: Any, args: argparse.Namespace) -> int:
             on_progress=progress,
             format=args.format,
             outputs_dir=args.outputs_dir,
+            exclude=args.exclude,
+            types=args.types,
         )
     except (InputError, LedgerMismatchError) as exc:
+        raise UsageError(str(exc)) from None
+    except ValueError as exc:  # --type with a JSONL file; --exclude and --type
         raise UsageError(str(exc)) from None
     except OSError as exc:  # --outputs-dir went away since it was checked
         raise UsageError(f"--outputs-dir {args.outputs_dir}: {exc.strerror}") from None
@@ -309,4 +330,11 @@ class Summary:
             print(f"results: {args.output}; ledger: {ledger}", file=stream)
 
 
-__all__ = ["ProgressLine", "Summary", "check", "ledger_path", "run"]
+__all__ = [
+    "ProgressLine",
+    "Summary",
+    "check",
+    "field_types",
+    "ledger_path",
+    "run",
+]
