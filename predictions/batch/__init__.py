@@ -16,8 +16,10 @@ the `on_poll` and `on_terminal` hooks fire for each prediction.
 
 `run_batch` (`_start`: the batch runner, with a ledger, resumable, each
 row's create made once where the server honours `Idempotency-Key`) imports
-the runner on its first call, so `as_completed` pays nothing for it. The
-runner's modules, each importing only those below it:
+the runner on its first call, so `as_completed` pays nothing for it;
+`preview_batch` (`_start` too) reads and checks the rows as it would and
+sends nothing (a dry run). The runner's modules, each importing only those
+below it:
 
 - `_run`: `BatchRun`, the coordinator: rows in, keyed in the ledger, the
   answers handled on one thread, results out (in order if asked), progress;
@@ -30,6 +32,8 @@ runner's modules, each importing only those below it:
   (resumably) before the row is done;
 - `_recorder`: the ledger's writes for one run, named for what they record,
   and what a failed write stops and names;
+- `_preview`: a dry run: every row read and decided as the coordinator
+  would, counted, nothing sent;
 - `_ledger`: the ledger file (SQLite): its reads, its writes;
 - `_identity`: which batch a ledger is of, and the check that refuses
   another batch's;
@@ -54,9 +58,10 @@ from predictions.batch._completed import (
     as_completed,
     async_as_completed,
 )
-from predictions.batch._start import run_batch
+from predictions.batch._start import preview_batch, run_batch
 
 if TYPE_CHECKING:  # handed on by __getattr__ below, on first use
+    from predictions.batch._preview import BatchPreview as BatchPreview
     from predictions.batch._results import BatchProgress as BatchProgress
     from predictions.batch._results import BatchResult as BatchResult
     from predictions.batch._run import BatchRun as BatchRun
@@ -66,6 +71,7 @@ if TYPE_CHECKING:  # handed on by __getattr__ below, on first use
     from predictions.errors import LedgerWriteError as LedgerWriteError
 
 _LAZY = {
+    "BatchPreview": "predictions.batch._preview",
     "BatchProgress": "predictions.batch._results",
     "BatchResult": "predictions.batch._results",
     "BatchRun": "predictions.batch._run",
@@ -88,6 +94,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BatchError",
+    "BatchPreview",
     "BatchProgress",
     "BatchResult",
     "BatchRun",
@@ -97,5 +104,6 @@ __all__ = [
     "PredictionOrId",
     "as_completed",
     "async_as_completed",
+    "preview_batch",
     "run_batch",
 ]

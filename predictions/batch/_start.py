@@ -1,7 +1,8 @@
-"""`run_batch`: a batch's arguments checked, and its rows, ledger and run made.
+"""A batch's arguments checked, and its rows, ledger and run made.
 
-Everything it needs is imported on its first call: `as_completed` and
-`import predictions.batch` pay nothing for the batch runner.
+`run_batch` runs it; `preview_batch` reads and checks its rows and sends
+nothing (a dry run). Everything they need is imported on their first call:
+`as_completed` and `import predictions.batch` pay nothing for the runner.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from typing import (
 )
 
 if TYPE_CHECKING:
+    from predictions.batch._preview import BatchPreview
     from predictions.batch._results import BatchProgress
     from predictions.batch._run import BatchRun
+    from predictions.batch._source import Source
     from predictions.client import Client
 
 
@@ -137,28 +140,20 @@ def run_batch(
             not found), raised while iterating.
     """
     from predictions._checks import MAX_SECONDS, check_count, check_number
-    from predictions._requests import parse_model_ref
     from predictions.batch._ledger import Ledger
     from predictions.batch._run import BatchRun
-    from predictions.batch._source import Source
     from predictions.files._saving import check_directory
 
-    parse_model_ref(model)
     check_count("concurrency", concurrency, minimum=1)
     check_number("hold", hold, minimum=0, maximum=MAX_SECONDS)
     check_number("poll_interval", poll_interval, inclusive=False, maximum=MAX_SECONDS)
-    if limit is not None:
-        check_count("limit", limit, minimum=1)
-    if key is not None and not isinstance(key, str):
-        raise TypeError(f"key must be the name of an input field, not {key!r}")
     directory = None
     if outputs_dir is not None:
         if not isinstance(outputs_dir, (str, os.PathLike)):
             raise TypeError(f"outputs_dir must be a path, not {outputs_dir!r}")
         directory = os.path.abspath(outputs_dir)
         check_directory(directory)
-    rows = Source(inputs, key, format, exclude, types, limit)
-    rows.check_exclusions()
+    rows = _open_rows(inputs, model, key, format, exclude, types, limit)
     opened = Ledger(
         ":memory:" if ledger is None else ledger,
         model,
@@ -188,4 +183,80 @@ def run_batch(
     )
 
 
-__all__ = ["run_batch"]
+def preview_batch(
+    inputs: Union[Iterable[Mapping[str, Any]], str, os.PathLike[str]],
+    model: str,
+    *,
+    key: Optional[str] = None,
+    format: Optional[str] = None,
+    exclude: Sequence[str] = (),
+    types: Optional[Mapping[str, str]] = None,
+    limit: Optional[int] = None,
+    samples: int = 3,
+) -> BatchPreview:
+    """Read and check every row as `run_batch` would, and send nothing: a dry run.
+
+    Every row is read, keyed, shaped (`exclude`, `types`) and built into the
+    create it would send; no request is made, no ledger is opened or
+    written, and no client is needed. Rows that would end `invalid` (not an
+    input, a duplicate key, a cell that does not convert) are counted, with
+    their errors. A real run also skips the rows its ledger has done.
+
+        preview = preview_batch("rows.csv", "owner/model", key="id",
+                                exclude=["id"], types={"age": "int"})
+        print(preview.to_send, preview.invalid, preview.samples[:1])
+
+    Args:
+        inputs: Input mappings, or the path of a JSONL or CSV file (as for
+            `run_batch`).
+        model: The model reference (checked, not asked for).
+        key: The input field whose value names each row.
+        format: An input file's format, "jsonl" or "csv"; None to go by its
+            suffix.
+        exclude: Fields left out of what each row sends (see `run_batch`).
+        types: A CSV file's columns converted (see `run_batch`).
+        limit: Only the first rows, this many.
+        samples: How many of the first rows to send to keep, as they would
+            be sent.
+
+    Returns:
+        What the batch would send: counts, errors, and the first inputs.
+
+    Raises:
+        TypeError, ValueError: An argument is not valid.
+        InputError: As `run_batch` (the file, a field to exclude or type).
+    """
+    from predictions._checks import check_count
+    from predictions.batch._preview import preview
+
+    check_count("samples", samples)
+    return preview(
+        _open_rows(inputs, model, key, format, exclude, types, limit), model, samples
+    )
+
+
+def _open_rows(
+    inputs: Union[Iterable[Mapping[str, Any]], str, os.PathLike[str]],
+    model: str,
+    key: Optional[str],
+    format: Optional[str],
+    exclude: Sequence[str],
+    types: Optional[Mapping[str, str]],
+    limit: Optional[int],
+) -> Source:
+    """A batch's rows, once its model, key and limit are checked (see `Source`)."""
+    from predictions._checks import check_count
+    from predictions._requests import parse_model_ref
+    from predictions.batch._source import Source
+
+    parse_model_ref(model)
+    if limit is not None:
+        check_count("limit", limit, minimum=1)
+    if key is not None and not isinstance(key, str):
+        raise TypeError(f"key must be the name of an input field, not {key!r}")
+    rows = Source(inputs, key, format, exclude, types, limit)
+    rows.check_exclusions()
+    return rows
+
+
+__all__ = ["preview_batch", "run_batch"]
