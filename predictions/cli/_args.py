@@ -41,6 +41,8 @@ EXAMPLES = {
   predictions batch owner/model --input rows.csv --key id --output out.jsonl --ordered
   predictions batch owner/model --input rows.csv --key id --exclude id \\
       --type age=int --type tags=json --output out.jsonl
+  predictions batch owner/model --input rows.jsonl --output out.jsonl --dry-run
+  predictions batch owner/model --input rows.jsonl --output out.jsonl --limit 10
   predictions batch owner/model --input rows.jsonl --output out.jsonl --retry-failed
   predictions batch owner/model --input rows.jsonl --output - --ledger rows.ledger
   predictions batch owner/image-model --input rows.jsonl --output out.jsonl \\
@@ -325,6 +327,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--type", action="append", default=[], metavar="FIELD=TYPE", dest="types",
         help="convert a CSV column's cells (text) to TYPE: str, int, float, bool "
         "or json (a list, an object...) before they are sent (repeat for several)",
+    )  # fmt: skip
+    batch.add_argument(
+        "--limit", type=_positive_count, metavar="N",
+        help="only the first N rows (a trial): the ledger keeps them, and the "
+        "same command without --limit goes on with the rest",
+    )  # fmt: skip
+    batch.add_argument(
+        "--dry-run", action="store_true",
+        help="read and check every row, show how many would be sent and the "
+        "first inputs as sent; send nothing, write no ledger (exit 1 if a row "
+        "is invalid)",
     )  # fmt: skip
     batch.add_argument(
         "--ordered",

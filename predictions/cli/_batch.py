@@ -1,5 +1,8 @@
 """`predictions batch`: a model over every row of a file, with a progress line.
 
+With `--dry-run`, the rows are read and checked, and what would be sent is
+said on stdout (as JSON with `--json`); nothing is sent.
+
 The results go to `--output` as JSON lines, every row's, in each run (rows
 done by an earlier run come from the ledger); the progress line and the
 summary go to stderr, or the summary to stdout as JSON with `--json`. With
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -24,6 +28,9 @@ if TYPE_CHECKING:
 
 SHOWN_FAILURES = 20
 """Failed rows the text summary lists (the JSON summary lists 100)."""
+
+SAMPLE_WIDTH = 200
+"""Characters of a sample input a dry run shows (its JSON shows it whole)."""
 
 
 def check(args: argparse.Namespace) -> None:
@@ -163,6 +170,8 @@ def run(client: Any, args: argparse.Namespace) -> int:
     from predictions.batch import LedgerMismatchError, run_batch
     from predictions.errors import InputError
 
+    if args.dry_run:
+        return dry_run(args)
     ledger = ledger_path(args)
     # The batch draws one line for all its rows; the progress plugin's line per
     # prediction would print thousands of lines across it.
@@ -186,6 +195,7 @@ def run(client: Any, args: argparse.Namespace) -> int:
             outputs_dir=args.outputs_dir,
             exclude=args.exclude,
             types=args.types,
+            limit=args.limit,
         )
     except (InputError, LedgerMismatchError) as exc:
         raise UsageError(str(exc)) from None
@@ -225,6 +235,52 @@ def run(client: Any, args: argparse.Namespace) -> int:
     else:
         summary.show(final, batch.counts, args, ledger, sys.stderr)
     return EXIT_OK if summary.failed == 0 else EXIT_FAILED
+
+
+def dry_run(args: argparse.Namespace) -> int:
+    """Read and check every row, say what would be sent, send nothing; the exit code."""
+    from predictions.batch import preview_batch
+
+    try:
+        preview = preview_batch(
+            args.input,
+            args.model,
+            key=args.key,
+            format=args.format,
+            exclude=args.exclude,
+            types=args.types,
+            limit=args.limit,
+        )
+    except ValueError as exc:  # InputError too: the file, a field to exclude
+        raise UsageError(str(exc)) from None
+    ledger = ledger_path(args)
+    if args.json:
+        report = {"dry_run": True, **dataclasses.asdict(preview), "ledger": ledger}
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return EXIT_OK if preview.invalid == 0 else EXIT_FAILED
+    first = f" (the first {args.limit}: --limit)" if args.limit is not None else ""
+    print(
+        f"dry run: {preview.rows} rows read from {args.input}{first}: "
+        f"{preview.to_send} would be sent to {args.model}, {preview.invalid} "
+        "invalid; nothing was sent"
+    )
+    if preview.errors:
+        print("invalid rows:")
+        for error in preview.errors:
+            print(f"  {error}")
+        if preview.invalid > len(preview.errors):
+            print(f"  and {preview.invalid - len(preview.errors)} more")
+    if preview.samples:
+        print("the first inputs, as they would be sent:")
+        for sample in preview.samples:
+            where = f"line {sample['line']}" if sample["line"] else "row"
+            text = json.dumps(sample["input"], ensure_ascii=False)
+            if len(text) > SAMPLE_WIDTH:
+                text = text[: SAMPLE_WIDTH - 3] + "..."
+            print(f"  {where} (key {sample['key']}): {text}")
+    if ledger:
+        print(f"a real run skips the rows its ledger ({ledger}) has done")
+    return EXIT_OK if preview.invalid == 0 else EXIT_FAILED
 
 
 class Summary:
@@ -334,6 +390,7 @@ __all__ = [
     "ProgressLine",
     "Summary",
     "check",
+    "dry_run",
     "field_types",
     "ledger_path",
     "run",
