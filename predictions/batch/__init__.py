@@ -22,7 +22,7 @@ sends nothing (a dry run). The runner's modules, each importing only those
 below it:
 
 - `_run`: `BatchRun`, the coordinator: rows in, keyed in the ledger, the
-  answers handled on one thread, results out (in order if asked), progress;
+  answers handled on one thread, results out (in order if asked);
 - `_creates`: how a row's create is built, sent (the first alone), sent
   again under the poll engine's failure window, and how the first pins the
   model's version;
@@ -40,6 +40,8 @@ below it:
 - `_source`: the rows as the batch sends them (read, keyed, shaped, the
   first `limit`), checked before anything is sent;
 - `_shape`: what of a row is sent: the fields left out, the CSV cells typed;
+- `_progress`: where the batch stands, told to the caller and to the
+  `on_batch_progress` hook;
 - `_results`: what a batch hands out (`BatchResult`, `BatchProgress`), a row
   between its create and its result, and which errors end the batch;
 - `_rows`: the rows, from a JSONL or CSV file or from Python, keyed.

@@ -99,7 +99,10 @@ def run_batch(
         force: Take a ledger whose input changed: rows are matched by key and
             a row whose input changed is redone.
         poll_interval: Seconds between two reads about a running prediction.
-        on_progress: Called with a `BatchProgress` about twice a second.
+        on_progress: Called with a `BatchProgress` about twice a second
+            (plugins hear the same through `on_batch_progress`: the
+            predictions-progress plugin draws it as one line for the batch,
+            not a line per row).
         format: An input file's format, "jsonl" or "csv"; None to go by its
             suffix (`.csv`, else JSONL).
         outputs_dir: An existing directory to save each succeeded row's

@@ -138,14 +138,7 @@ class ProgressLine:
         if not self.tty and now - self.last < self.PLAIN_EVERY:
             return  # a log, not a screen: a line now and then; the summary ends it
         self.last = now
-        total = "" if progress.total is None else f"/{progress.total}"
-        line = (
-            f"batch: {progress.done}{total} rows done ({progress.succeeded} "
-            f"succeeded, {progress.failed} failed), {progress.running} running, "
-            f"{progress.rate:.1f} rows/s"
-        )
-        if progress.eta is not None and progress.done < (progress.total or 0):
-            line += f", about {_duration(progress.eta)} left"
+        line = progress.describe()
         if self.tty:
             self.line.draw(line)
         else:
@@ -157,14 +150,6 @@ class ProgressLine:
         self.line.end()
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def run(client: Any, args: argparse.Namespace) -> int:
     """Run the batch command; the exit code."""
     from predictions.batch import LedgerMismatchError, run_batch
@@ -173,8 +158,8 @@ def run(client: Any, args: argparse.Namespace) -> int:
     if args.dry_run:
         return dry_run(args)
     ledger = ledger_path(args)
-    # The batch draws one line for all its rows; the progress plugin's line per
-    # prediction would print thousands of lines across it.
+    # The command draws the batch's one line, plugin or not (the progress
+    # plugin, which draws the same line from run_batch, would draw a second).
     client.api.hooks.unregister("progress")
     progress = ProgressLine(sys.stderr, client.api.clock)
     try:
