@@ -18,7 +18,7 @@ from predictions import Client, WaitOptions
 from predictions.batch import BatchProgress, run_batch
 from predictions.testing import LocalServer
 
-ROWS = 300
+ROWS = 120
 PER_ROW = re.compile(r"demo/(echo|sleep):1")  # the plugin's line for one prediction
 
 
