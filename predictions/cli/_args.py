@@ -48,6 +48,10 @@ names one that is not installed.""",
     "batch": """examples:
   predictions batch owner/model --input rows.jsonl --output results.jsonl
   predictions batch owner/model --input rows.csv --key id --output out.jsonl --ordered
+  predictions batch owner/model --input rows.csv --key id --exclude id \\
+      --type age=int --type tags=json --output out.jsonl
+  predictions batch owner/model --input rows.jsonl --output out.jsonl --dry-run
+  predictions batch owner/model --input rows.jsonl --output out.jsonl --limit 10
   predictions batch owner/model --input rows.jsonl --output out.jsonl --retry-failed
   predictions batch owner/model --input rows.jsonl --output - --ledger rows.ledger
   predictions batch owner/image-model --input rows.jsonl --output out.jsonl \\
@@ -296,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         metavar="FILE",
         help="the rows: .jsonl (one JSON object per line) or .csv (a header "
-        "line, then one row per line; values are strings)",
+        "line, then one row per line; values are strings, unless --type)",
     )
     batch.add_argument(
         "--output",
@@ -326,6 +330,27 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("jsonl", "csv"),
         help="the input's format (default: from its suffix, .csv or else jsonl)",
     )
+    batch.add_argument(
+        "--exclude", action="append", default=[], metavar="FIELD",
+        help="leave this field (or CSV column) out of what is sent, the --key "
+        "field too if named (repeat for several); some row must have it",
+    )  # fmt: skip
+    batch.add_argument(
+        "--type", action="append", default=[], metavar="FIELD=TYPE", dest="types",
+        help="convert a CSV column's cells (text) to TYPE: str, int, float, bool "
+        "or json (a list, an object...) before they are sent (repeat for several)",
+    )  # fmt: skip
+    batch.add_argument(
+        "--limit", type=_positive_count, metavar="N",
+        help="only the first N rows (a trial): the ledger keeps them, and the "
+        "same command without --limit goes on with the rest",
+    )  # fmt: skip
+    batch.add_argument(
+        "--dry-run", action="store_true",
+        help="read and check every row, show how many would be sent and the "
+        "first inputs as sent; send nothing, write no ledger (exit 1 if a row "
+        "is invalid)",
+    )  # fmt: skip
     batch.add_argument(
         "--ordered",
         action="store_true",
