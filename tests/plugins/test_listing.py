@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from predictions import Client, PluginError, PluginWarning, list_plugins
+from predictions.plugins import HOOK_NAMES
 from tests.conftest import BASE
 from tests.plugins.fakes import MODULES, REASONS, FakeDist, installed
 
@@ -80,9 +81,7 @@ def test_several_mistakes_of_one_plugin_are_all_named(
         (info,) = list_plugins()
     assert info.status == "refused"
     assert info.error == (
-        "unknown hook 'predictions_on_finish' (the hooks: predictions_on_create, "
-        "predictions_on_poll, predictions_on_request, predictions_on_response, "
-        "predictions_on_retry, predictions_on_terminal); "
+        f"unknown hook 'predictions_on_finish' (the hooks: {', '.join(HOOK_NAMES)}); "
         "unknown hook 'predictions_on_polll' (did you mean 'predictions_on_poll'?); "
         "hook 'predictions_on_retry' has no argument 'colour', 'size' "
         "(its arguments: method, url, attempt, delay, error)"
