@@ -26,6 +26,8 @@ exclude_patterns = ["_build"]
 # The docstrings' `name` (single backquotes) is code, as in Markdown.
 default_role = "code"
 html_theme = "furo"
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_title = f"predictions {release}"
 suppress_warnings = ["ref.python"]  # re-exported names resolve to two paths
 
