@@ -88,6 +88,7 @@ SLOW = (
     # The docs' examples and the command line's subprocesses: the same on
     # every Python (the oldest runs them too), 30 s of each leg (issue 20).
     "tests/docs/test_code_blocks.py",
+    "tests/docs/test_site.py",  # a Sphinx build (CI's make docs builds it too)
     "tests/cli/test_cli.py",
     "tests/cli/test_new_user.py",
     # Large downloads and the file host's faults, end to end (issue 20).
