@@ -166,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
             type=_seconds,
             default=1.0,
             metavar="SECONDS",
-            help="seconds between polls (default: %(default)s)",
+            help="the longest time between two polls (default: %(default)s); "
+            "the first polls come sooner, 0.1, 0.3 and 0.7 s apart",
         )
         sub.add_argument(
             "--cancel-on-interrupt",

@@ -27,11 +27,14 @@ from predictions.types import TERMINAL_STATUSES
 def _wait_options(args: argparse.Namespace) -> Any:
     from predictions.predictions import WaitOptions
 
+    # Early polls: a model done in a fraction of a second is seen done then,
+    # not a whole --poll-interval after a first poll that found it starting.
     return WaitOptions(
         poll_interval=args.poll_interval,
         timeout=args.timeout,
         cancel_on_interrupt=args.cancel_on_interrupt,
         prefer_wait=getattr(args, "prefer_wait", None),
+        early_polls=True,
     )
 
 

@@ -107,13 +107,14 @@ def test_a_streamed_output_is_not_garbled_by_the_progress_line() -> None:
 
 def test_the_elapsed_time_moves_between_polls_and_the_end_is_one_line() -> None:
     text = run_in_a_terminal(
-        "run", "--local", "demo/sleep", "-i", "seconds=1", "--poll-interval", "3",
+        "run", "--local", "demo/sleep", "-i", "seconds=1.5", "--poll-interval", "2",
     )  # fmt: skip
-    # One poll in 3 s, yet the live line shows the time going on (every 0.5 s).
-    # The create's answer may say pending, starting or started: the server's
-    # runner takes the prediction on concurrently with that answer.
+    # The early polls come 0.1, 0.3 and 0.7 s apart, the fifth 2 s after the
+    # fourth (at 1.1 s): no poll in those 2 s, yet the live line shows the time
+    # going on (every 0.5 s). The create's answer may say pending, starting or
+    # started: the server's runner takes the prediction on concurrently.
     shown = set(
-        re.findall(r"demo/sleep:1 (?:pending|start\w+) (\d+\.\d)s, 1 poll\b", text)
+        re.findall(r"demo/sleep:1 (?:pending|start\w+) (\d+\.\d)s, 4 polls\b", text)
     )
     assert len(shown) >= 3, text
     lines = render(text).splitlines()
