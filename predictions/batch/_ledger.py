@@ -207,28 +207,27 @@ class Ledger:
         if meta.get("schema") != SCHEMA_VERSION:
             raise LedgerMismatchError(
                 f"the ledger {self.path} was written by another version of "
-                f"this client (schema {meta.get('schema')!r}); use another --ledger"
+                f"this client (schema {meta.get('schema')!r})"
             )
         if meta.get("model") != wanted["model"] or (
             meta.get("key_field", "") != wanted["key_field"]
         ):
             raise LedgerMismatchError(
                 f"the ledger {self.path} is of another batch: it was made for "
-                f"{made}; this batch is {_describe(wanted)}. Give another --ledger"
+                f"{made}; this batch is {_describe(wanted)}"
             )
         if meta.get("source_sha", "") == wanted["source_sha"]:
             return
         if meta.get("source", "") != wanted["source"]:
             raise LedgerMismatchError(
                 f"the ledger {self.path} is of another input: it was made for "
-                f"{made}; this batch is {_describe(wanted)}. Give another --ledger"
+                f"{made}; this batch is {_describe(wanted)}"
             )
         if not self.force:
             raise LedgerMismatchError(
                 f"the input {wanted['source']} changed since the ledger "
-                f"{self.path} was made; nothing was sent. Rows are matched by "
-                "key: --force (force=True) goes on, redoing the rows whose "
-                "input changed"
+                f"{self.path} was made; nothing was sent",
+                option="force",
             )
 
     def _begin(self) -> None:

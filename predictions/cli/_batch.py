@@ -166,7 +166,10 @@ def run(client: Any, args: argparse.Namespace) -> int:
             format=args.format,
             outputs_dir=args.outputs_dir,
         )
-    except (InputError, LedgerMismatchError) as exc:
+    except LedgerMismatchError as exc:  # said with the command line's names
+        names = {"ledger": "--ledger FILE", "force": "--force"}
+        raise UsageError(exc.explain(names)) from None
+    except InputError as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:  # --outputs-dir went away since it was checked
         raise UsageError(f"--outputs-dir {args.outputs_dir}: {exc.strerror}") from None

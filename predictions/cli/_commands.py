@@ -15,6 +15,7 @@ from predictions.cli._exit import (
 )
 from predictions.cli._files import not_finished, save_files
 from predictions.cli._output import (
+    env_problem,
     error_message,
     print_json,
     print_output,
@@ -276,9 +277,10 @@ def verify_webhook(args: argparse.Namespace) -> int:
     from predictions.errors import WebhookVerificationError
     from predictions.webhooks import verify
 
-    secret = os.environ.get(args.secret_env)
-    if not secret:
-        raise UsageError(f"the environment variable {args.secret_env} is not set")
+    problem = env_problem(args.secret_env)
+    if problem:
+        raise UsageError(f"the environment variable {args.secret_env} {problem}")
+    secret = os.environ[args.secret_env]
     body = sys.stdin.buffer.read()
     try:
         # The tolerance stays a float: int() made 0.5 into 0, refusing everything.

@@ -6,31 +6,16 @@ it asks for are read, not slept.
 
 from __future__ import annotations
 
-import functools
 from typing import Tuple
 
 import pytest
 import responses
 
-import predictions.client
 from predictions.cli import main
 from tests.conftest import BASE, FakeClock, prediction
 
 CREATE = f"{BASE}/models/o/n/predictions"
 URL = f"{BASE}/predictions/p1"
-
-
-@pytest.fixture
-def cli_clock(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> FakeClock:
-    """The command line's client waits on the fake clock."""
-    monkeypatch.setattr(
-        predictions.client,
-        "Client",
-        functools.partial(predictions.client.Client, clock=clock),
-    )
-    monkeypatch.setenv("WRIFTAI_API_BASE_URL", BASE)
-    monkeypatch.delenv("WRIFTAI_ACCESS_TOKEN", raising=False)
-    return clock
 
 
 @pytest.fixture
