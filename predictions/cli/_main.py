@@ -22,6 +22,7 @@ from predictions.cli._exit import (
     EXIT_TIMEOUT,
     EXIT_USAGE,
 )
+from predictions.cli._interrupts import Watch
 from predictions.cli._output import (
     env_problem,
     print_json,
@@ -54,8 +55,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UsageError as exc:
         print(f"predictions {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # before a client was made, or as it closed
+        print("predictions: interrupted", file=sys.stderr)
         return EXIT_INTERRUPT
     except BrokenPipeError:
         # The Python docs' recipe (signal module, "Note on SIGPIPE"): point
@@ -91,16 +92,23 @@ def _dispatch(args: argparse.Namespace) -> int:
         return verify_webhook(args)
     prepared = _prepare(args)  # every check before anything is sent
     base_url = None
+    watch = Watch(args)
     try:
-        with _client(args, prepared.get("token")) as client:
+        with _client(args, prepared.get("token"), watch) as client:
             base_url = client.base_url
-            return COMMANDS[args.command](client, args, prepared)
+            try:
+                return COMMANDS[args.command](client, args, prepared, watch)
+            except KeyboardInterrupt:  # said while the client (and server) live
+                watch.report(client)
+                return EXIT_INTERRUPT
     except WaitTimeoutError as exc:
+        watch.end_line()
         print(f"predictions: {exc}", file=sys.stderr)
         if exc.prediction is not None and getattr(args, "json", False):
             print_json(exc.prediction)
         return EXIT_TIMEOUT
     except PredictionsError as exc:
+        watch.end_line()
         if args.debug:
             traceback.print_exc()
         print(f"predictions: error: {exc}{_hint(exc, args, base_url)}", file=sys.stderr)
@@ -189,12 +197,14 @@ def _token(token_env: Optional[str]) -> Optional[str]:
 
 
 @contextlib.contextmanager
-def _client(args: argparse.Namespace, token: Optional[str]) -> Iterator[Any]:
+def _client(
+    args: argparse.Namespace, token: Optional[str], watch: Watch
+) -> Iterator[Any]:
     from predictions.client import Client
 
     if not getattr(args, "local", False):
         try:
-            client = Client(args.base_url, token)
+            client = Client(args.base_url, token, plugins=[watch])
         except (TypeError, ValueError) as exc:  # the base URL: the token is checked
             # Said of the option (or variable) it came from, not of Python's
             # argument: "--base-url must be an http(s) URL ...".
@@ -205,8 +215,10 @@ def _client(args: argparse.Namespace, token: Optional[str]) -> Iterator[Any]:
         return
     from predictions.testing import LocalServer
 
-    with LocalServer() as server, Client(server.base_url, trust_env=False) as client:
-        yield client
+    with LocalServer() as server:
+        client = Client(server.base_url, trust_env=False, plugins=[watch])
+        with client:
+            yield client
 
 
 __all__ = ["main"]
