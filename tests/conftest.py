@@ -95,6 +95,8 @@ SLOW = (
     "tests/integration/test_output_files.py",
     "tests/testing/test_demo_file_models.py",
     "tests/testing/test_output_faults.py",
+    # Three editable builds by setuptools, the same on every Python (issue 21).
+    "tests/docs/test_editable_install.py",
 )
 """Tests that take seconds each: run once by make test, and on the oldest
 Python of the matrix, not on every Python of it (scripts/run-tests-on.sh)."""

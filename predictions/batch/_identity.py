@@ -64,26 +64,25 @@ def check_identity(
     if meta.get("schema") != SCHEMA_VERSION:
         raise LedgerMismatchError(
             f"the ledger {path} was written by another version of "
-            f"this client (schema {meta.get('schema')!r}); use another --ledger"
+            f"this client (schema {meta.get('schema')!r})"
         )
     if any(meta.get(name, "") != wanted[name] for name in _SAME_BATCH):
         raise LedgerMismatchError(
             f"the ledger {path} is of another batch: it was made for "
-            f"{made}; this batch is {describe(wanted, shaped)}. Give another --ledger"
+            f"{made}; this batch is {describe(wanted, shaped)}"
         )
     if meta.get("source_sha", "") == wanted["source_sha"]:
         return
     if meta.get("source", "") != wanted["source"]:
         raise LedgerMismatchError(
             f"the ledger {path} is of another input: it was made for "
-            f"{made}; this batch is {describe(wanted, shaped)}. Give another --ledger"
+            f"{made}; this batch is {describe(wanted, shaped)}"
         )
     if not force:
         raise LedgerMismatchError(
             f"the input {wanted['source']} changed since the ledger "
-            f"{path} was made; nothing was sent. Rows are matched by "
-            "key: --force (force=True) goes on, redoing the rows whose "
-            "input changed"
+            f"{path} was made; nothing was sent",
+            option="force",
         )
 
 

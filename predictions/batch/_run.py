@@ -279,8 +279,8 @@ class BatchRun:
             if not self.force:
                 raise LedgerMismatchError(
                     f"the input of row {row.key!r} is not the one the ledger "
-                    f"{self.ledger.path} has for it: the rows changed since it "
-                    "was made. force=True (--force) redoes the rows that changed"
+                    f"{self.ledger.path} has for it (the rows changed since)",
+                    option="force",
                 )
             self._recorder.supersede(row, "input changed")
             entry = None

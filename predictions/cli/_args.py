@@ -58,7 +58,8 @@ names one that is not installed.""",
       --outputs-dir images
 
 Run the same command again after a crash or Ctrl-C: it goes on where it
-stopped (the ledger, by default OUTPUT.ledger, remembers every row).""",
+stopped (the ledger, by default the --output file's name + .ledger,
+remembers every row).""",
 }
 
 
@@ -171,10 +172,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     def wait_options(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
-            "--timeout", type=_positive_seconds, help="give up after S seconds"
+            "--timeout",
+            type=_positive_seconds,
+            metavar="SECONDS",
+            help="give up waiting after this many seconds (exit 4; default: no limit)",
         )
         sub.add_argument(
-            "--poll-interval", type=_seconds, default=1.0, help="seconds between polls"
+            "--poll-interval",
+            type=_seconds,
+            default=1.0,
+            metavar="SECONDS",
+            help="the longest time between two polls (default: %(default)s); "
+            "the first polls come sooner, 0.1, 0.3 and 0.7 s apart",
         )
         sub.add_argument(
             "--cancel-on-interrupt",
@@ -209,8 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--prefer-wait",
         type=_seconds,
-        metavar="S",
-        help="ask the server to hold the create up to S seconds until the "
+        metavar="SECONDS",
+        help="ask the server to hold the create up to SECONDS until the "
         "prediction finishes (default 0: do not ask, poll from the start, so that "
         "Ctrl-C can say the prediction's id; a held create has no id until it "
         "answers)",
@@ -311,8 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--ledger",
         metavar="FILE",
-        help="the ledger that makes the batch resumable (default: OUTPUT.ledger; "
-        "needed with --output -)",
+        help="the ledger that makes the batch resumable (default: the --output "
+        "file's name + .ledger; needed with --output -)",
     )
     batch.add_argument(
         "--no-ledger",
@@ -367,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--hold",
         type=_seconds,
         default=5.0,
-        metavar="S",
+        metavar="SECONDS",
         help="seconds each create asks the server to hold it until its "
         "prediction ends (0: no hold; default: %(default)s)",
     )
@@ -375,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--poll-interval",
         type=_positive_seconds,
         default=1.0,
-        metavar="S",
+        metavar="SECONDS",
         help="seconds between two reads about a running prediction "
         "(default: %(default)s)",
     )

@@ -64,9 +64,7 @@ def check(args: argparse.Namespace) -> None:
         files.append(("--output - (stdout)", _stdout_path()))
     ledger = ledger_path(args)
     if ledger is not None:
-        files.append(
-            ("--ledger" if args.ledger else "the ledger (OUTPUT.ledger)", ledger)
-        )
+        files.append(("--ledger" if args.ledger else "the default ledger", ledger))
     for at, (name, path) in enumerate(files):
         for other, other_path in files[at + 1 :]:
             if _same_file(path, other_path):
@@ -111,7 +109,7 @@ def _same_file(one: str, other: str) -> bool:
 
 
 def ledger_path(args: argparse.Namespace) -> Optional[str]:
-    """Where the ledger is: --ledger, else OUTPUT.ledger; None with --no-ledger."""
+    """Where the ledger is: --ledger, else --output + .ledger; None with --no-ledger."""
     if args.no_ledger:
         return None
     return str(args.ledger or args.output + ".ledger")
@@ -182,7 +180,10 @@ def run(client: Any, args: argparse.Namespace) -> int:
             types=args.types,
             limit=args.limit,
         )
-    except (InputError, LedgerMismatchError) as exc:
+    except LedgerMismatchError as exc:  # said with the command line's names
+        names = {"ledger": "--ledger FILE", "force": "--force"}
+        raise UsageError(exc.explain(names)) from None
+    except InputError as exc:
         raise UsageError(str(exc)) from None
     except ValueError as exc:  # --type with a JSONL file; --exclude and --type
         raise UsageError(str(exc)) from None
