@@ -6,8 +6,7 @@ import argparse
 import re
 from typing import Iterator, List, Set, Tuple
 
-from predictions.cli import _args as cli_args
-from predictions.cli import _serve_args as serve_args
+from predictions.cli import _values as values
 from predictions.cli._args import build_parser
 from predictions.cli._serve_args import build_parser as build_serve_parser
 
@@ -65,7 +64,7 @@ def test_a_help_text_names_the_value_as_its_usage_shows_it() -> None:
 
 def test_every_option_of_seconds_shows_seconds() -> None:
     """One word for one thing: --timeout SECONDS, as serve's options have it."""
-    seconds = {cli_args._seconds, cli_args._positive_seconds, serve_args._seconds}
+    seconds = {values.seconds, values.positive_seconds}
     found = [(prog, a) for prog, a in options() if a.type in seconds]
     assert len(found) > 20
     wrong = [
