@@ -203,7 +203,7 @@ def preview_batch(
     create it would send; no request is made, no ledger is opened or
     written, and no client is needed. Rows that would end `invalid` (not an
     input, a duplicate key, a cell that does not convert) are counted, with
-    their errors. A real run also skips the rows its ledger has done.
+    their errors. A real run also skips the rows its ledger has done::
 
         preview = preview_batch("rows.csv", "owner/model", key="id",
                                 exclude=["id"], types={"age": "int"})
