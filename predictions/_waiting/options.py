@@ -56,8 +56,8 @@ class BaseWaitOptions(Generic[OnPoll]):
     create until the prediction finishes (`Prefer: wait=N`); None asks for
     the server's default hold; 0 asks for none."""
     early_polls: bool = False
-    """Poll sooner at first: 0.1, 0.3 and 0.7 s after the first poll (each
-    at most `poll_interval`), then every `poll_interval`."""
+    """Poll sooner at first: the polls after the first come 0.1, 0.3 and 0.7 s
+    apart (each gap at most `poll_interval`), then every `poll_interval`."""
 
     def __post_init__(self) -> None:
         check_wait_numbers(self)
@@ -96,8 +96,10 @@ class WaitOptions(BaseWaitOptions[Callable[[PredictionWithIO], None]]):
         early_polls: Poll sooner at first, for a prediction that may end
             within a second: the polls after the first come 0.1, 0.3 and
             0.7 s apart (never further apart than `poll_interval`), then
-            `poll_interval` apart. That is at most three polls in any second,
-            the hosted API's rate limit for reads, so they draw on no burst.
+            `poll_interval` apart. With a `poll_interval` of 0.6 s or more
+            (the default is 1 s) that is at most three polls in any second,
+            the hosted API's rate limit for reads, so they draw on no burst;
+            a shorter interval adds one poll to its first second.
             False (default): every poll comes `poll_interval` after the last,
             as the reference client's do. The command line turns it on.
     """
