@@ -99,7 +99,8 @@ class WaitOptions(BaseWaitOptions[Callable[[PredictionWithIO], None]]):
             `poll_interval` apart. With a `poll_interval` of 0.6 s or more
             (the default is 1 s) that is at most three polls in any second,
             the hosted API's rate limit for reads, so they draw on no burst;
-            a shorter interval adds one poll to its first second.
+            with a shorter one, at most one poll more in the first second
+            than the interval alone makes.
             False (default): every poll comes `poll_interval` after the last,
             as the reference client's do. The command line turns it on.
     """
