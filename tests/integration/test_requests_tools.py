@@ -1,0 +1,91 @@
+"""The tools that hook requests see the client's calls: requests-cache and
+OpenTelemetry's requests instrumentation, installed as their users do."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Tuple
+
+import pytest
+import requests_cache
+from opentelemetry.instrumentation.requests import RequestsInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+    InMemorySpanExporter,
+)
+
+from predictions import Client
+from predictions.testing import LocalServer
+from predictions.testing._http.faults import Fault
+from tests.conftest import FakeClock
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    with LocalServer(
+        token="secret", faults=[Fault("status", route="get", status=503, sequence=[1])]
+    ) as made:
+        yield made
+
+
+def client_of(server: LocalServer) -> Client:
+    return Client(
+        server.base_url, access_token="secret", trust_env=False, clock=FakeClock()
+    )
+
+
+@pytest.fixture
+def traced() -> Iterator[Tuple[TracerProvider, InMemorySpanExporter]]:
+    provider = TracerProvider()
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    RequestsInstrumentor().instrument(tracer_provider=provider)
+    try:
+        yield provider, exporter
+    finally:
+        RequestsInstrumentor().uninstrument()
+
+
+def test_requests_cache_installed_globally_serves_the_clients_gets(
+    server: LocalServer,
+) -> None:
+    requests_cache.install_cache(backend="memory")
+    try:
+        with client_of(server) as client:
+            done = client.predictions.create({"input": {"text": "hi"}}, "demo/echo")
+            server.wait(done["id"])
+            first = client.predictions.get(done["id"])  # a 503, then an answer
+            again = client.predictions.get(done["id"])
+            session = client.api.transport.session()
+    finally:
+        requests_cache.uninstall_cache()
+    assert isinstance(session, requests_cache.CachedSession)
+    assert first == again
+    gets = [r for r in server.requests if r.method == "GET"]
+    assert len(gets) == 2, "the 503, then the answer the cache keeps"
+    assert session.cache.contains(url=f"{server.base_url}/predictions/{done['id']}")
+
+
+def test_opentelemetrys_requests_instrumentation_has_a_span_per_attempt(
+    server: LocalServer, traced: Tuple[TracerProvider, InMemorySpanExporter]
+) -> None:
+    provider, exporter = traced
+    with client_of(server) as client:
+        done = client.predictions.create({"input": {"text": "hi"}}, "demo/echo")
+        with provider.get_tracer("test").start_as_current_span("caller"):
+            client.predictions.get(done["id"])
+    finished = sorted(exporter.get_finished_spans(), key=lambda s: s.start_time)
+    (caller,) = [s for s in finished if s.name == "caller"]
+    http: Any = [s for s in finished if s is not caller]
+    assert [s.name for s in http] == ["POST", "GET", "GET"]
+    statuses = [
+        s.attributes.get(
+            "http.response.status_code", s.attributes.get("http.status_code")
+        )
+        for s in http
+    ]
+    assert statuses[1:] == [503, 200], "one span per attempt"
+    assert http[0].parent is None
+    assert all(s.parent.span_id == caller.context.span_id for s in http[1:])
+    traceparents = [r.headers.get("traceparent") for r in server.requests]
+    assert all(traceparents), "the instrumentation's header went out on each"
