@@ -5,7 +5,8 @@ add headers to the prepared request. Arguments are only ever added, never
 renamed, and a hookimpl takes any subset of them by name. Request hooks run
 on the thread that sends the request (an executor thread for the `async_`
 methods); wait hooks run on the waiting thread (the event loop's for
-`async_wait`).
+`async_wait`). Either way they run in the caller's `contextvars` context
+(a copy of it on another thread), so a hook sees the caller's current span.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ OpenTelemetry's requests instrumentation, installed as their users do."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Iterator, Tuple
 
 import pytest
@@ -89,3 +90,27 @@ def test_opentelemetrys_requests_instrumentation_has_a_span_per_attempt(
     assert all(s.parent.span_id == caller.context.span_id for s in http[1:])
     traceparents = [r.headers.get("traceparent") for r in server.requests]
     assert all(traceparents), "the instrumentation's header went out on each"
+
+
+def test_the_async_twins_spans_are_children_of_the_callers_span(
+    server: LocalServer, traced: Tuple[TracerProvider, InMemorySpanExporter]
+) -> None:
+    """Sent on a pool thread, the request's span is under the caller's."""
+    provider, exporter = traced
+
+    async def main(client: Client) -> None:
+        done = await client.predictions.async_create(
+            {"input": {"text": "hi"}}, "demo/echo", wait=True
+        )
+        with provider.get_tracer("test").start_as_current_span("caller"):
+            gets = (client.predictions.async_get(done["id"]) for _ in "ab")
+            await asyncio.gather(*gets)
+
+    with client_of(server) as client:
+        asyncio.run(main(client))
+    finished = sorted(exporter.get_finished_spans(), key=lambda s: s.start_time)
+    (caller,) = [s for s in finished if s.name == "caller"]
+    gets: Any = [s for s in finished if s.name == "GET"]
+    assert len(gets) == 3, "two gets, the first retried once"
+    assert all(s.parent.span_id == caller.context.span_id for s in gets)
+    assert all(s.context.trace_id == caller.context.trace_id for s in gets)
