@@ -118,12 +118,12 @@ def measure(fn: Callable[[], Any], calls: int) -> Tuple[float, float]:
 def table(title: str, rows: Dict[str, Tuple[float, float]], reference: str) -> None:
     print(f"\n{title}")
     print(
-        f"  {'client':32} {'CPU us':>8} {'wall us':>8} {'CPU/wriftai':>12} {'wall/wriftai':>12}"
+        f"  {'client':36} {'CPU us':>8} {'wall us':>8} {'CPU/wriftai':>12} {'wall/wriftai':>12}"
     )
     ref_cpu, ref_wall = rows[reference]
     for name, (cpu, wall) in rows.items():
         print(
-            f"  {name:32} {cpu * 1e6:8.0f} {wall * 1e6:8.0f} "
+            f"  {name:36} {cpu * 1e6:8.0f} {wall * 1e6:8.0f} "
             f"{cpu / ref_cpu:12.2f} {wall / ref_wall:12.2f}"
         )
 
