@@ -10,7 +10,9 @@ requests' own (patched on the class, overridden by a session class that
 requests-cache put in place, or replaced on the session), each attempt goes
 through it, with the same arguments and its own redirects turned off. What
 it adds then changes nothing here: the session keeps no cookie (its jar
-refuses them) and never looks at a redirect (the transport follows them).
+refuses them) and never looks at a redirect (the transport follows them);
+and a response cache that hooks it (requests-cache's `install_cache`) keeps
+and serves no answer, since every GET says `Cache-Control: no-store`.
 The `Request` travels whole to the attempt that sends it; a redirect is
 followed within the API's origin only. Transport failures become typed
 errors (`failures`) that say whether the request may have reached the server.
@@ -348,6 +350,11 @@ class Transport:
             if request.credentials
             else {"User-Agent": self.headers["User-Agent"]}
         )
+        if request.method in ("GET", "HEAD"):
+            # A prediction's status changes and a file is streamed to disk: no
+            # cache on the way (a process-wide requests-cache, a caching proxy)
+            # may keep an answer or serve one it kept.
+            prepared.headers["Cache-Control"] = "no-store"
         prepared.headers.update(request.headers)
         body: Any = request.body
         if callable(body):

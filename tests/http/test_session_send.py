@@ -185,3 +185,18 @@ def test_through_session_send_a_redirects_body_is_not_read(
         f"{origin}/v1/predictions/redirected",
         f"{origin}/v1/predictions/p1",
     ]
+
+
+def test_reads_ask_every_cache_on_the_way_to_keep_nothing(
+    api: API, mocked: responses.RequestsMock
+) -> None:
+    """A process-wide response cache (requests-cache) would serve a prediction
+    that never changes; a caching proxy, too."""
+    mocked.get(URL, json=prediction())
+    mocked.post(f"{BASE}/predictions/p1/cancel", json=None)
+    preds = Predictions(api)
+    preds.get("p1")
+    preds.cancel("p1")
+    get, cancel = (call.request for call in mocked.calls)
+    assert get.headers["Cache-Control"] == "no-store"
+    assert "Cache-Control" not in cancel.headers, "a write is never cached"

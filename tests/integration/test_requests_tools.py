@@ -4,9 +4,10 @@ OpenTelemetry's requests instrumentation, installed as their users do."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Iterator, Tuple
+from typing import Any, Iterator, List, Tuple
 
 import pytest
+import requests
 import requests_cache
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
@@ -15,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
 
-from predictions import Client
+from predictions import Client, WaitOptions, hookimpl
 from predictions.testing import LocalServer
 from predictions.testing._http.faults import Fault
 from tests.conftest import FakeClock
@@ -47,24 +48,53 @@ def traced() -> Iterator[Tuple[TracerProvider, InMemorySpanExporter]]:
         RequestsInstrumentor().uninstrument()
 
 
-def test_requests_cache_installed_globally_serves_the_clients_gets(
+class FromCache:
+    """A plugin noting, of each answer, whether requests-cache served it."""
+
+    def __init__(self) -> None:
+        self.answers: List[Tuple[str, Any]] = []
+
+    @hookimpl
+    def predictions_on_response(
+        self, request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
+        self.answers.append(
+            (str(request.method), getattr(response, "from_cache", None))
+        )
+
+
+def test_requests_cache_installed_globally_sees_every_call_and_keeps_none(
     server: LocalServer,
 ) -> None:
+    """A prediction's status changes: a cached one would never end a wait."""
+    seen = FromCache()
     requests_cache.install_cache(backend="memory")
     try:
-        with client_of(server) as client:
-            done = client.predictions.create({"input": {"text": "hi"}}, "demo/echo")
-            server.wait(done["id"])
-            first = client.predictions.get(done["id"])  # a 503, then an answer
-            again = client.predictions.get(done["id"])
+        with Client(
+            server.base_url,
+            access_token="secret",
+            trust_env=False,
+            clock=FakeClock(),
+            plugins=[seen],
+        ) as client:
+            created = client.predictions.create({"input": {"text": "hi"}}, "demo/echo")
+            done = client.predictions.wait(created["id"], WaitOptions(timeout=60))
+            again = client.predictions.get(created["id"])
+            events = list(
+                client.predictions.create(
+                    {"input": {"text": "a b"}}, "demo/stream-words", True, stream=True
+                )
+            )
             session = client.api.transport.session()
     finally:
         requests_cache.uninstall_cache()
     assert isinstance(session, requests_cache.CachedSession)
-    assert first == again
-    gets = [r for r in server.requests if r.method == "GET"]
-    assert len(gets) == 2, "the 503, then the answer the cache keeps"
-    assert session.cache.contains(url=f"{server.base_url}/predictions/{done['id']}")
+    assert done["status"] == again["status"] == "succeeded"
+    assert events[-1]["event"] == "done"
+    assert [cached for _, cached in seen.answers] == [False] * len(seen.answers)
+    gets = [method for method, _ in seen.answers if method == "GET"]
+    assert len(gets) == len([r for r in server.requests if r.method == "GET"]) >= 3
+    assert len(session.cache.responses) == 0
 
 
 def test_opentelemetrys_requests_instrumentation_has_a_span_per_attempt(
