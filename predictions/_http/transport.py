@@ -32,6 +32,7 @@ client makes new ones (and never reads an answer off the parent's sockets).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import http.cookiejar
 import logging
 import os
@@ -43,7 +44,6 @@ from typing import Any, Callable, Mapping, Optional
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from predictions._checks import Timeout
@@ -365,27 +365,19 @@ class Transport:
         if self.hooks.active:
             self.hooks.call("predictions_on_request", request=prepared, attempt=attempt)
         session = self.session()
-        response: requests.Response
-        if sends_itself(session):
-            adapter: HTTPAdapter = session.adapters["https://"]  # both schemes
-            response = adapter.send(
-                prepared,
-                stream=True,
-                timeout=timeout,
-                verify=self.settings.verify,
-                cert=None,
-                proxies=self._proxies_for(url),
-            )
-        else:  # a tool hooks Session.send: it sees the attempt
-            response = session.send(
-                prepared,
-                allow_redirects=False,
-                stream=True,
-                timeout=timeout,
-                verify=self.settings.verify,
-                cert=None,
-                proxies=self._proxies_for(url),
-            )
+        send: Callable[..., requests.Response]
+        if sends_itself(session):  # requests' own would add nothing
+            send = session.adapters["https://"].send  # one adapter, both schemes
+        else:  # a tool hooks Session.send (a tracer, a cache): it sees the attempt
+            send = functools.partial(session.send, allow_redirects=False)
+        response = send(
+            prepared,
+            stream=True,
+            timeout=timeout,
+            verify=self.settings.verify,
+            cert=None,
+            proxies=self._proxies_for(url),
+        )
         return response
 
 
