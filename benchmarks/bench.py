@@ -6,7 +6,9 @@
 Parts:
   percall  client CPU and wall time per get and per create, against one local
            server in its own process: raw urllib3, plain requests, wriftai
-           0.17.0, this client with no plugins and with both first-party ones.
+           0.17.0, this client with no plugins, with both first-party ones,
+           and with requests' Session.send patched by a pass-through wrapper
+           as tracing tools patch it (the client then sends through it).
   startup  whole-process wall time of importing (and making a client), medians.
   async    1,000 concurrent async_create(wait=True) on demo/sleep (1 s): wall
            time and peak threads, this client against wriftai's asyncio client.
@@ -55,7 +57,7 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 ROUNDS = 7
@@ -81,6 +83,30 @@ def server(*args: str) -> Iterator[str]:
         process.wait(10)
 
 
+@contextmanager
+def session_send_patched() -> Iterator[None]:
+    """Wrap requests' `Session.send` as instrumentations do, meanwhile."""
+    import functools
+
+    import requests
+
+    original = requests.Session.send
+
+    @functools.wraps(original)
+    def send(self: Any, request: Any, **kwargs: Any) -> Any:
+        return original(self, request, **kwargs)
+
+    requests.Session.send = send  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        requests.Session.send = original  # type: ignore[method-assign]
+
+
+PATCHED = "predictions (Session.send patched)"
+"""The row measured with `session_send_patched`."""
+
+
 def measure(fn: Callable[[], Any], calls: int) -> Tuple[float, float]:
     """(CPU, wall) seconds per call of `fn`, over `calls` calls."""
     cpu, wall = time.process_time(), time.perf_counter()
@@ -92,12 +118,12 @@ def measure(fn: Callable[[], Any], calls: int) -> Tuple[float, float]:
 def table(title: str, rows: Dict[str, Tuple[float, float]], reference: str) -> None:
     print(f"\n{title}")
     print(
-        f"  {'client':32} {'CPU us':>8} {'wall us':>8} {'CPU/wriftai':>12} {'wall/wriftai':>12}"
+        f"  {'client':36} {'CPU us':>8} {'wall us':>8} {'CPU/wriftai':>12} {'wall/wriftai':>12}"
     )
     ref_cpu, ref_wall = rows[reference]
     for name, (cpu, wall) in rows.items():
         print(
-            f"  {name:32} {cpu * 1e6:8.0f} {wall * 1e6:8.0f} "
+            f"  {name:36} {cpu * 1e6:8.0f} {wall * 1e6:8.0f} "
             f"{cpu / ref_cpu:12.2f} {wall / ref_wall:12.2f}"
         )
 
@@ -135,6 +161,7 @@ def percall() -> None:
             "wriftai 0.17.0": lambda: theirs.predictions.get(pid),
             "predictions (no plugins)": lambda: ours.predictions.get(pid),
             "predictions (both plugins)": lambda: ours_plugins.predictions.get(pid),
+            PATCHED: lambda: ours.predictions.get(pid),
         }
         creates: Dict[str, Callable[[], Any]] = {
             "urllib3 (raw)": lambda: json.loads(
@@ -150,14 +177,17 @@ def percall() -> None:
             "predictions (both plugins)": lambda: ours_plugins.predictions.create(
                 params, "demo/echo"
             ),
+            PATCHED: lambda: ours.predictions.create(params, "demo/echo"),
         }
         for title, calls in (("get", gets), ("create", creates)):
             samples: Dict[str, List[Tuple[float, float]]] = {name: [] for name in calls}
-            for fn in calls.values():
-                measure(fn, 50)  # warm up connections and caches
+            for name, fn in calls.items():
+                with session_send_patched() if name == PATCHED else nullcontext():
+                    measure(fn, 50)  # warm up connections and caches
             for _ in range(ROUNDS):  # interleaved, so the machine's noise is shared
                 for name, fn in calls.items():
-                    samples[name].append(measure(fn, CALLS))
+                    with session_send_patched() if name == PATCHED else nullcontext():
+                        samples[name].append(measure(fn, CALLS))
             rows = {
                 name: (
                     statistics.median(s[0] for s in runs),

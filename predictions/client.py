@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import pickle
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from predictions._clock import SYSTEM_CLOCK, Clock
 from predictions._http.api import API, USER_AGENT
+from predictions._http.threads import run_in
 from predictions._settings import (
     DEFAULT_API_BASE_URL,
     DEFAULT_MAX_DOWNLOAD_BYTES,
@@ -172,7 +172,7 @@ class Client:
     async def __aexit__(self, *exc_info: Any) -> None:
         # Closing waits for the pool's requests in flight (a cancelled task's
         # request finishes in its thread): on a thread, not on the loop.
-        await asyncio.get_running_loop().run_in_executor(None, self.close)
+        await run_in(None, self.close)
 
 
 __all__ = [

@@ -5,7 +5,9 @@ add headers to the prepared request. Arguments are only ever added, never
 renamed, and a hookimpl takes any subset of them by name. Request hooks run
 on the thread that sends the request (an executor thread for the `async_`
 methods); wait hooks run on the waiting thread (the event loop's for
-`async_wait`). A batch's `on_batch_progress` and its rows' `on_create` and
+`async_wait`). Either way they run in the caller's `contextvars` context
+(a copy of it on another thread), so a hook sees the caller's current span.
+A batch's `on_batch_progress` and its rows' `on_create` and
 wait hooks run on the thread iterating it (its request hooks on its pool's);
 the rows' come between its first `on_batch_progress` and its `final` one, so
 a plugin can draw one line for them all.

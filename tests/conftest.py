@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
+import requests
 import responses
 
 from predictions._clock import SYSTEM_CLOCK, Clock
@@ -127,6 +129,26 @@ def mocked() -> Iterator[responses.RequestsMock]:
     """Every request goes to this mock; one it does not know raises ConnectionError."""
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         yield mock
+
+
+@pytest.fixture
+def session_sends(monkeypatch: pytest.MonkeyPatch) -> List[Dict[str, Any]]:
+    """`requests.Session.send` patched as instrumentations do; what each call got.
+
+    Each call is recorded as a dict: its `method`, `url` and `kwargs`.
+    """
+    calls: List[Dict[str, Any]] = []
+    original = requests.Session.send
+
+    @functools.wraps(original)
+    def send(
+        self: requests.Session, request: requests.PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
+        calls.append({"method": request.method, "url": request.url, "kwargs": kwargs})
+        return original(self, request, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "send", send)
+    return calls
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ Every request goes through `API.request`: it takes a place from the pacer,
 is sent by the transport under the retry policy, gives its place back with
 what the answer said of the rate limit, and is decoded by the request's own
 decoder into a result or a typed error. `async_request` waits for the rate
-limit on the event loop, then runs the same call on the client's thread pool.
+limit on the event loop, then runs the same call on the client's thread pool,
+in the caller's context.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from predictions._http.pacing import Pacer, Slot, free_slot
 from predictions._http.request import DEADLINE_GRACE, Request
 from predictions._http.retry import RetryPolicy
 from predictions._http.stream import StreamReader
+from predictions._http.threads import run_in, submit
 from predictions._http.transport import Transport, after_fork_in_child
 from predictions._logs import log_to_stderr
 from predictions._settings import Settings
@@ -148,7 +150,8 @@ class API:
         """Run `request` on the client's thread pool; the same result and errors.
 
         The wait for the rate limit runs on the event loop, so a paced request
-        holds no thread while it waits.
+        holds no thread while it waits. The request is sent in a copy of the
+        caller's context (`threads`): its hooks see the caller's `ContextVar`s.
         """
         import asyncio  # imported on first use: a sync-only program never pays for it
 
@@ -158,7 +161,7 @@ class API:
             else free_slot(request.bucket)
         )
         try:
-            future = self.executor().submit(self._call, request, slot)
+            future = submit(self.executor(), self._call, request, slot)
         except BaseException:
             slot.release()
             raise
@@ -289,7 +292,8 @@ class API:
         """Run `work` on the calling thread and on up to `workers - 1` pool threads.
 
         Each run of `work` takes its share from a queue of the caller's and
-        returns when none is left. Pool threads help only when free: one
+        returns when none is left; each runs in a copy of the caller's
+        context (`threads`). Pool threads help only when free: one
         still queued behind a busy pool when the caller's own run ends is
         dropped, so a call made from the pool itself cannot deadlock.
         `stop` is called when the caller's run ends, however it ended (it
@@ -303,7 +307,7 @@ class API:
         try:
             if workers > 1:
                 pool = self.executor()
-                helpers = [pool.submit(work) for _ in range(workers - 1)]
+                helpers = [submit(pool, work) for _ in range(workers - 1)]
             try:
                 work()
             finally:
@@ -325,6 +329,8 @@ class API:
     ) -> T:
         """Run a blocking call on the client's thread pool, awaiting its result.
 
+        It runs in a copy of the caller's context (`threads`).
+
         Args:
             function: The call.
             *args: Its arguments.
@@ -337,9 +343,8 @@ class API:
         """
         import asyncio
 
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self.executor(), function, *args)
+            return await run_in(self.executor(), function, *args)
         except asyncio.CancelledError:
             if stop is not None:
                 stop.set()

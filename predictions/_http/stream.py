@@ -11,7 +11,6 @@ thread is blocked reading it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import http.client
 import socket
@@ -19,6 +18,8 @@ from concurrent.futures import Executor
 from typing import Any, Callable
 
 import requests
+
+from predictions._http.threads import run_in
 
 READ_SIZE = 65536
 """Bytes asked of the socket at a time."""
@@ -56,8 +57,8 @@ class StreamReader:
         return bytes(self._raw.read1(size))
 
     async def async_read(self) -> bytes:
-        """The next bytes, waited for on a stream thread; see `read`."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool(), self.read)
+        """The next bytes, waited for on a stream thread (in the caller's context)."""
+        return await run_in(self._pool(), self.read)
 
     def close(self) -> None:
         """Release the connection at once; see `close_answer`."""

@@ -1,12 +1,21 @@
 """How a request leaves: sessions per thread, one attempt, redirects; the answer.
 
 A request is prepared here and handed straight to the thread's adapter
-(`adapter`); the session's per-request machinery (environment, proxy and
-cookie merging, hook dispatch, redirects) has nothing to add, since every
-setting was resolved once, when the client was made. The `Request` travels
-whole to the attempt that sends it; a redirect is followed within the API's
-origin only. Transport failures become typed errors (`failures`) that say
-whether the request may have reached the server.
+(`adapter`): requests' own `Session.send` (environment, proxy and cookie
+merging, hook dispatch, redirects) has nothing to add, since every setting
+was resolved once, when the client was made. Tools that hook requests at
+`Session.send` (OpenTelemetry's requests instrumentation, requests-cache,
+APM agents) must see every call, though: while `Session.send` is not
+requests' own (patched on the class, overridden by a session class that
+requests-cache put in place, or replaced on the session), each attempt goes
+through it, with the same arguments and its own redirects turned off. What
+it adds then changes nothing here: the session keeps no cookie (its jar
+refuses them) and never looks at a redirect (the transport follows them);
+and a response cache that hooks it (requests-cache's `install_cache`) keeps
+and serves no answer, since every GET says `Cache-Control: no-store`.
+The `Request` travels whole to the attempt that sends it; a redirect is
+followed within the API's origin only. Transport failures become typed
+errors (`failures`) that say whether the request may have reached the server.
 
 What bounds an attempt:
 
@@ -23,16 +32,18 @@ client makes new ones (and never reads an answer off the parent's sockets).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import http.cookiejar
 import logging
 import os
 import threading
 import time
+import types
 import weakref
 from typing import Any, Callable, Mapping, Optional
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from predictions._checks import Timeout
@@ -73,6 +84,58 @@ if hasattr(os, "register_at_fork"):  # one hook for the process, not one per cli
 def after_fork_in_child(obj: Any, method: Callable[[Any], None]) -> None:
     """Call `method(obj)` in every child forked after this, while `obj` lives."""
     _FORK_RESETS[obj] = method
+
+
+def _requests_own_send() -> Optional[Callable[..., Any]]:
+    """Find requests' own `Session.send`, under any wrapper put on it before now.
+
+    An instrumentation loaded at start-up (`opentelemetry-instrument`, an
+    APM agent) may have wrapped it already; wrappers say what they wrap in
+    `__wrapped__` (functools.wraps, wrapt). None if what is found is not
+    requests' own function: then every attempt goes through the session.
+    """
+    for cls in requests.sessions.Session.__mro__:  # requests-cache may replace it
+        if cls.__module__ == "requests.sessions" and cls.__name__ == "Session":
+            send = cls.__dict__.get("send")
+            for _ in range(100):  # a chain of wrappers, never a loop
+                inner = getattr(send, "__wrapped__", None)
+                if inner is None:
+                    break
+                send = inner
+            if (
+                isinstance(send, types.FunctionType)
+                and send.__module__ == "requests.sessions"
+                and send.__code__.co_name == "send"
+            ):
+                return send
+    return None
+
+
+_REQUESTS_SEND = _requests_own_send()
+
+
+def sends_itself(session: requests.Session) -> bool:
+    """Whether `session.send` is requests' own, so that the adapter may be called.
+
+    Not when it is patched on the class, overridden by the session's class
+    or replaced on the session itself.
+    """
+    return type(session).send is _REQUESTS_SEND and "send" not in vars(session)
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """A cookie policy that keeps no cookie and returns none."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+
+def _no_redirect_target(response: requests.Response) -> None:
+    """A session's `get_redirect_target`: the transport follows redirects itself."""
+    return None
 
 
 class Transport:
@@ -127,10 +190,16 @@ class Transport:
 
     def _new_session(self) -> requests.Session:
         """Make a session with this client's settings (the one factory of sessions)."""
-        session = requests.Session()
+        session = requests.Session()  # looked up now: requests-cache may replace it
         session.trust_env = False
         session.verify = self.settings.verify
         session.proxies.update(self.proxies)
+        # What `Session.send` adds, when a tool makes the transport go through
+        # it, must change nothing: no cookie is kept (none is ever sent), and
+        # the answer to a redirect is not read (Session.send reads the whole
+        # body of one to find the next request, past `max_response_bytes`).
+        session.cookies.set_policy(_NoCookies())
+        session.get_redirect_target = _no_redirect_target  # type: ignore[method-assign,assignment]
         adapter = PoolCachingAdapter(
             pool_maxsize=self.settings.max_workers, max_retries=0
         )
@@ -281,6 +350,11 @@ class Transport:
             if request.credentials
             else {"User-Agent": self.headers["User-Agent"]}
         )
+        if request.method in ("GET", "HEAD"):
+            # A prediction's status changes and a file is streamed to disk: no
+            # cache on the way (a process-wide requests-cache, a caching proxy)
+            # may keep an answer or serve one it kept.
+            prepared.headers["Cache-Control"] = "no-store"
         prepared.headers.update(request.headers)
         body: Any = request.body
         if callable(body):
@@ -290,12 +364,18 @@ class Transport:
         prepared.body = body
         if self.hooks.active:
             self.hooks.call("predictions_on_request", request=prepared, attempt=attempt)
-        adapter: HTTPAdapter = self.session().adapters["https://"]  # both schemes
-        response: requests.Response = adapter.send(
+        session = self.session()
+        send: Callable[..., requests.Response]
+        if sends_itself(session):  # requests' own would add nothing
+            send = session.adapters["https://"].send  # one adapter, both schemes
+        else:  # a tool hooks Session.send (a tracer, a cache): it sees the attempt
+            send = functools.partial(session.send, allow_redirects=False)
+        response = send(
             prepared,
             stream=True,
             timeout=timeout,
             verify=self.settings.verify,
+            cert=None,
             proxies=self._proxies_for(url),
         )
         return response
@@ -328,4 +408,5 @@ __all__ = [
     "MAX_REDIRECTS",
     "Transport",
     "after_fork_in_child",
+    "sends_itself",
 ]

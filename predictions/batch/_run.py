@@ -33,6 +33,7 @@ from typing import (
     Tuple,
 )
 
+from predictions._http.threads import submit
 from predictions.batch._creates import Creates
 from predictions.batch._files import SAVES_IN_FLIGHT, Downloads
 from predictions.batch._ledger import Ledger, SavedFile
@@ -337,7 +338,8 @@ class BatchRun:
             )
 
         assert self._pool is not None
-        self._pool.submit(call, *args).add_done_callback(done)
+        # In the context of whoever takes the results (run_batch's caller).
+        submit(self._pool, call, *args).add_done_callback(done)
 
     # Answers -------------------------------------------------------------------
 
