@@ -65,12 +65,6 @@ def server(urls: Dict[str, str]) -> Iterator[LocalServer]:
 
 
 @pytest.fixture
-def client(server: LocalServer) -> Iterator[Client]:
-    with Client(server.base_url, access_token="tok", trust_env=False) as made:
-        yield made
-
-
-@pytest.fixture
 def outputs(tmp_path: Path) -> Path:
     made = tmp_path / "outputs"
     made.mkdir()

@@ -8,7 +8,7 @@ import json
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 import requests
@@ -22,18 +22,6 @@ from predictions.batch import (
 from predictions.batch._ledger import Ledger
 from predictions.errors import AuthenticationError
 from predictions.testing import Fault, LocalServer, RateLimit
-
-
-@pytest.fixture
-def server() -> Iterator[LocalServer]:
-    with LocalServer(prefer_wait_max=1) as running:
-        yield running
-
-
-@pytest.fixture
-def client(server: LocalServer) -> Iterator[Client]:
-    with Client(server.base_url, access_token="tok", trust_env=False) as made:
-        yield made
 
 
 def write_rows(path: Path, rows: List[Any]) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 
@@ -16,18 +16,6 @@ from predictions.batch._shape import Shape
 from predictions.batch._source import Source
 from predictions.cli import main
 from predictions.testing import LocalServer
-
-
-@pytest.fixture
-def server() -> Iterator[LocalServer]:
-    with LocalServer(prefer_wait_max=1) as running:
-        yield running
-
-
-@pytest.fixture
-def client(server: LocalServer) -> Iterator[Client]:
-    with Client(server.base_url, access_token="tok", trust_env=False) as made:
-        yield made
 
 
 def csv_row(**cells: str) -> Row:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any, List
 
 import pytest
 
@@ -13,18 +13,6 @@ from predictions import Client
 from predictions.batch import BatchPreview, InputError, preview_batch, run_batch
 from predictions.cli import main
 from predictions.testing import LocalServer
-
-
-@pytest.fixture
-def server() -> Iterator[LocalServer]:
-    with LocalServer(prefer_wait_max=1) as running:
-        yield running
-
-
-@pytest.fixture
-def client(server: LocalServer) -> Iterator[Client]:
-    with Client(server.base_url, access_token="tok", trust_env=False) as made:
-        yield made
 
 
 @pytest.fixture
