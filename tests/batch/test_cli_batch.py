@@ -10,7 +10,8 @@ import pytest
 
 from predictions.cli import main
 from predictions.testing import LocalServer
-from tests.cli.test_cli import base, cli
+from tests.cli.run import cli
+from tests.cli.test_cli import base
 
 __all__ = ["base"]  # a fixture, used by name
 

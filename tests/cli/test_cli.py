@@ -10,20 +10,15 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any, List, Tuple
+from typing import Any, List
 
 import pytest
 
 from predictions.cli import main
 from predictions.testing import LocalServer
+from tests.cli.run import cli
 
 COMMANDS = ["run", "get", "list", "wait", "cancel", "plugins"]
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -18,21 +18,12 @@ from typing import Any, Iterator, Tuple
 import pytest
 import responses
 
-from predictions.cli import main
 from predictions.testing import LocalServer
+from tests.cli.run import cli
 from tests.conftest import BASE, FakeClock
 
 # What no message may show: urllib3's objects, Python's tuples and errnos.
 INTERNALS = re.compile(r"Connection\(|object at 0x|\(\('|Errno|Error\(")
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse's own errors
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(autouse=True)

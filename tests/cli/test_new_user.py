@@ -14,20 +14,11 @@ from typing import List, Tuple
 
 import pytest
 
-from predictions.cli import main
 from predictions.cli._args import EXAMPLES, build_parser
 from predictions.testing import LocalServer
+from tests.cli.run import cli
 
 TIMEOUT = 60  # seconds any subprocess here may take, at most
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse's own errors
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def clean_env() -> dict:

@@ -12,22 +12,13 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
-from predictions.cli import main
 from predictions.cli._exit import EXIT_FILES
 from predictions.cli._files import DownloadLine
 from predictions.testing import LocalServer
+from tests.cli.run import cli
 
 WAIT = ["--poll-interval", "0.02"]
 TEXT_URL = "data:text/plain;base64,aGVsbG8="  # "hello"
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse's own errors
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

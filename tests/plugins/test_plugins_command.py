@@ -7,21 +7,12 @@ command line runs in-process.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List
 
 import pytest
 
-from predictions.cli import main
+from tests.cli.run import cli
 from tests.plugins.fakes import REASONS, installed
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse's own errors
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_the_command_shows_why_each_plugin_is_refused(
