@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from typing import Any, Dict
+from typing import Any, Dict, Generator, Tuple
 
 from predictions.cli._exit import (
     EXIT_FAILED,
@@ -88,27 +89,12 @@ def _print_events(
     events = client.predictions.create(
         params, args.model, wait=True, wait_options=_wait_options(args), stream=True
     )
-    for event in events:
-        data = event["data"]
-        if args.json:
-            print(json.dumps(event), flush=True)
-        elif event["event"] == "output":
-            pieces += 1
-            text = data if isinstance(data, str) else json.dumps(data) + "\n"
-            print(text, end="", flush=True)
-            watch.printed(text)
-        if event["event"] in ("done", "error"):
-            if event["event"] == "error":
-                last = {"status": "failed", "error": data}
-            else:  # `done`: the final prediction (a server's odd one: no status)
-                last = data if isinstance(data, dict) else {}
-            if not args.json:
-                if pieces == 0 and last.get("status") == "succeeded":
-                    print_output(last.get("output"))
-                else:
-                    print()
-                    watch.printed("\n")
-                sys.stdout.flush()  # before the stream's end reaches the plugins
+    try:
+        for event in events:
+            last, pieces = _print_event(event, args, watch, last, pieces)
+    except KeyboardInterrupt as interrupt:
+        _end_stream(events, interrupt)
+        raise
     if last.get("status") == "succeeded":
         return EXIT_OK
     error = last.get("error")
@@ -119,6 +105,48 @@ def _print_events(
         file=sys.stderr,
     )
     return EXIT_FAILED
+
+
+def _print_event(
+    event: Any,
+    args: argparse.Namespace,
+    watch: Watch,
+    last: Dict[str, Any],
+    pieces: int,
+) -> Tuple[Dict[str, Any], int]:
+    """Print one event of a stream; the terminal prediction so far, the pieces."""
+    data = event["data"]
+    if args.json:
+        print(json.dumps(event), flush=True)
+    elif event["event"] == "output":
+        pieces += 1
+        text = data if isinstance(data, str) else json.dumps(data) + "\n"
+        print(text, end="", flush=True)
+        watch.printed(text)
+    if event["event"] in ("done", "error"):
+        if event["event"] == "error":
+            last = {"status": "failed", "error": data}
+        else:  # `done`: the final prediction (a server's odd one: no status)
+            last = data if isinstance(data, dict) else {}
+        if not args.json:
+            if pieces == 0 and last.get("status") == "succeeded":
+                print_output(last.get("output"))
+            else:
+                print()
+                watch.printed("\n")
+            sys.stdout.flush()  # before the stream's end reaches the plugins
+    return last, pieces
+
+
+def _end_stream(events: Generator[Any, None, None], interrupt: BaseException) -> None:
+    """End a stream left suspended by a Ctrl-C in the loop that reads it.
+
+    Thrown in, the interrupt ends the stream now, as one that came while it
+    read would: its plugins hear of the Ctrl-C, before the command speaks.
+    Closed later by the garbage collector, they heard of a GeneratorExit.
+    """
+    with contextlib.suppress(KeyboardInterrupt, StopIteration):
+        events.throw(interrupt)
 
 
 def _wait(

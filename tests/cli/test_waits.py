@@ -10,13 +10,15 @@ import io
 import json
 import re
 import sys
-from typing import Any, List, Tuple
+from typing import Any, List
 
 import pytest
 import responses
 
 from predictions._http.stream import StreamReader
 from predictions.cli import main
+from predictions.cli._interrupts import Watch
+from tests.cli.run import cli
 from tests.conftest import BASE, FakeClock, prediction
 
 CREATE = f"{BASE}/models/o/n/predictions"
@@ -27,12 +29,6 @@ URL = f"{BASE}/predictions/p1"
 def api(mocked: responses.RequestsMock, cli_clock: FakeClock) -> responses.RequestsMock:
     """The mocked API, which the command line's client (on the fake clock) asks."""
     return mocked
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def answers(mocked: responses.RequestsMock, *statuses: str) -> None:
@@ -245,3 +241,34 @@ def test_ctrl_c_before_the_id_is_known_says_where_to_find_it(
         "created, it still runs on the server (Ctrl-C does not cancel it); "
         "predictions list shows it, and predictions cancel ID cancels it\n"
     )
+
+
+def test_ctrl_c_while_a_piece_is_printed_ends_the_stream_as_interrupted(
+    capsys: pytest.CaptureFixture[str],
+    api: responses.RequestsMock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C landing in the command's own loop, not in the stream's read: the
+    stream was left suspended and ended later by its garbage collection, so
+    plugins heard of a GeneratorExit ("stopped by an error with no message"),
+    after the command's message, not of the Ctrl-C."""
+    pytest.importorskip("predictions_progress")
+    monkeypatch.setenv("PREDICTIONS_PLUGINS", "progress")
+    screen = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", screen)
+    monkeypatch.setattr(sys, "stderr", screen)
+    printed = Watch.printed
+
+    def printed_then_interrupt(self: Watch, text: str) -> None:
+        printed(self, text)
+        if "two" in text:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Watch, "printed", printed_then_interrupt)
+    stream_answers(api)
+    code = main(["run", "o/n", "-i", "x=1", "--stream"])
+    lines = screen.getvalue().splitlines()
+    assert code == 130
+    assert lines[0] == "one two"
+    assert re.fullmatch(r"p1 o/n:1 interrupted \(Ctrl-C\) \(waited .*\)", lines[1])
+    assert lines[2:] == [STILL_RUNS.strip()]
