@@ -4,8 +4,9 @@
 one write: uploads, a hold, a stream, their typed overloads). The twins
 differ only in how they upload, send and wait; what is the same is one
 `Creating` per call: the uploads' checks, the request (held or not), the
-`on_create` hook, the wait's timeout for a create its deadline cut short,
-and what follows the answer (a wait, or the prediction's events).
+`on_create` hook, the wait's timeout for a create its deadline cut short, a
+404 that names the model, and what follows the answer (a wait, or the
+prediction's events).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from predictions._waiting.options import (
 from predictions._waiting.rules import Waiting
 from predictions._waiting.schedule import async_wait_for, wait_for
 from predictions._waiting.streams import Following, async_follow, follow
-from predictions.errors import APITimeoutError, WaitTimeoutError
+from predictions.errors import APITimeoutError, NotFoundError, WaitTimeoutError
 from predictions.types import CreatePredictionParams, PredictionEvent, PredictionWithIO
 
 
@@ -147,10 +148,10 @@ class CreateMethods:
         creating = Creating(self._api, params, model, wait_options, stream, max_retries)
         sent = creating.upload(upload_progress)
         if wait and stream:
-            with creating.timing_out():
+            with creating.sending():
                 answer = self._api.request(creating.request(sent, held=True))
             return follow(self._api, *creating.following(answer))
-        with creating.timing_out():
+        with creating.sending():
             answer = self._api.request(creating.request(sent, held=wait))
         created = creating.fire_on_create(answer)
         if wait:
@@ -220,12 +221,12 @@ class CreateMethods:
         creating = Creating(self._api, params, model, wait_options, stream, max_retries)
         sent = await creating.async_upload(upload_progress)
         if wait and stream:
-            with creating.timing_out():
+            with creating.sending():
                 request = creating.request(sent, held=True)
                 answer = await self._api.async_request(request)
             following = await self._api.in_pool(creating.following, answer)
             return async_follow(self._api, *following)
-        with self._api.hold_place(wait) as held, creating.timing_out():
+        with self._api.hold_place(wait) as held, creating.sending():
             answer = await self._api.async_request(creating.request(sent, held))
         created = creating.fire_on_create(answer)
         if wait:
@@ -321,17 +322,29 @@ class Creating:
         return self.sent_request
 
     @contextlib.contextmanager
-    def timing_out(self) -> Iterator[None]:
-        """Around the sending: a create its deadline cut short ends the wait."""
+    def sending(self) -> Iterator[None]:
+        """Around the sending: what a failed create raises.
+
+        A create its deadline cut short ends the wait; a 404 names the model
+        asked for (the API says only "Model not found").
+        """
         try:
             yield
         except APITimeoutError as exc:
             if exc.deadline_reached:
                 raise WaitTimeoutError(
                     f"no prediction within {self.options.timeout} s: the create "
-                    "was cut short (it may have been made: list() shows it)"
+                    "was cut short (it may have been made: the newest predictions "
+                    "listed show it)"
                 ) from exc
             raise
+        except NotFoundError as exc:
+            if self.model in exc.message:
+                raise
+            message = f"{exc.message}: {self.model}" if exc.message else self.model
+            raise NotFoundError(
+                message, response=exc.response, detail=exc.detail
+            ) from exc
 
     def fire_on_create(self, prediction: Any) -> PredictionWithIO:
         """Fire `on_create` for the new prediction; return it."""

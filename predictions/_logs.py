@@ -3,6 +3,7 @@
 The request lines (method, path, status, time, attempt) are DEBUG ones; they
 never hold the token. `PREDICTIONS_LOG` (read with the settings) turns them
 on for a library's user; `--verbose` or the same variable for the command line.
+The command line shows a plugin's warning in the same format.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from typing import Iterator, Optional
+import warnings
+from typing import Any, Iterator, Optional
+
+from predictions.errors import PluginWarning
 
 logger = logging.getLogger("predictions")
 
@@ -50,4 +54,31 @@ def logging_to_stderr(level: str) -> Iterator[None]:
         logger.setLevel(before)
 
 
-__all__ = ["FORMAT", "log_to_stderr", "logging_to_stderr", "logger"]
+@contextlib.contextmanager
+def plugin_warnings_to_stderr() -> Iterator[None]:
+    """Show each `PluginWarning` as one `predictions: warning: ...` line on stderr.
+
+    For the time of a block (the command line's run): Python's own format
+    would name a module of this package and quote its source line. The
+    warning filters are untouched, so `-W` and `PYTHONWARNINGS` still apply.
+    """
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+            if not issubclass(category, PluginWarning):
+                shown(message, category, *args, **kwargs)
+                return
+            print(FORMAT % {"message": f"warning: {message}"}, file=sys.stderr)
+
+        warnings.showwarning = show
+        yield
+
+
+__all__ = [
+    "FORMAT",
+    "log_to_stderr",
+    "logging_to_stderr",
+    "logger",
+    "plugin_warnings_to_stderr",
+]

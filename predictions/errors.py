@@ -7,7 +7,17 @@ own: the signals its modules raise to each other stay private to them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple, Type
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    Type,
+)
 
 import requests
 
@@ -292,8 +302,34 @@ class BatchError(PredictionsError):
 class LedgerMismatchError(BatchError):
     """The ledger is another batch's, or its input changed; nothing was sent.
 
-    Another batch: another model, input file or key field.
+    Another batch: another model, input file or key field. The message says
+    what to do in Python's words (`ledger=PATH`, `force=True`); `explain`
+    says it in a caller's own (the command line's `--ledger FILE`, `--force`).
+
+    Attributes:
+        problem: What does not match, with no word of what to do.
+        option: The `run_batch` argument that gets past it: "ledger" (give
+            another ledger) or "force" (go on with the changed input).
     """
+
+    REMEDIES: ClassVar[Mapping[str, str]] = {
+        "ledger": "give another {ledger}",
+        "force": "{force} goes on: rows are matched by key, and the rows whose "
+        "input changed are redone",
+    }
+    PYTHON_NAMES: ClassVar[Mapping[str, str]] = {
+        "ledger": "ledger=PATH",
+        "force": "force=True",
+    }
+
+    def __init__(self, problem: str, option: str = "ledger") -> None:
+        self.problem = problem
+        self.option = option
+        super().__init__(self.explain(self.PYTHON_NAMES))
+
+    def explain(self, names: Mapping[str, str]) -> str:
+        """The message, naming the options as `names` spells them."""
+        return f"{self.problem}; {self.REMEDIES[self.option].format(**names)}"
 
 
 class LedgerWriteError(BatchError):

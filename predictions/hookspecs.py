@@ -7,16 +7,23 @@ on the thread that sends the request (an executor thread for the `async_`
 methods); wait hooks run on the waiting thread (the event loop's for
 `async_wait`). Either way they run in the caller's `contextvars` context
 (a copy of it on another thread), so a hook sees the caller's current span.
+A batch's `on_batch_progress` and its rows' `on_create` and
+wait hooks run on the thread iterating it (its request hooks on its pool's);
+the rows' come between its first `on_batch_progress` and its `final` one, so
+a plugin can draw one line for them all.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 import pluggy
 import requests
 
 from predictions.types import PredictionWithIO
+
+if TYPE_CHECKING:
+    from predictions.batch import BatchProgress
 
 PROJECT_NAME = "predictions"
 """The pluggy project name, and the prefix of every hook's name."""
@@ -69,10 +76,16 @@ def predictions_on_terminal(
     """Once as each wait ends (result or error); async: on the loop; observes."""
 
 
+@hookspec
+def predictions_on_batch_progress(progress: BatchProgress, final: bool) -> None:
+    """As a batch starts, about twice a second, and as it ends (`final`); observes."""
+
+
 __all__ = [
     "PROJECT_NAME",
     "hookimpl",
     "hookspec",
+    "predictions_on_batch_progress",
     "predictions_on_create",
     "predictions_on_poll",
     "predictions_on_request",

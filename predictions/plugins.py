@@ -6,18 +6,22 @@ class made with no arguments). They are discovered and imported once per
 process, the first time a client is made, never at import time.
 `PREDICTIONS_PLUGINS` chooses which load: unset, all; empty, none; `a,b`,
 those entry-point names. `Client(plugins=[...])` adds objects in code.
+One check decides whether a plugin is taken (its hooks' names and
+arguments), for a client and for `list_plugins()` alike, so that a listing
+shows a plugin as a client would find it.
 
-A plugin that fails to load, or whose hook raises, is reported with
-`warnings.warn` (a `PluginWarning` naming the plugin) and logged, and the
-caller's operation goes on; with `strict_plugins=True` or
-`PREDICTIONS_STRICT_PLUGINS=1` the error is raised instead, for plugin
-authors and tests.
+A plugin that fails to load, or whose hook raises, is reported once, with
+`warnings.warn` (a `PluginWarning` naming the plugin; the command line shows
+it as one line on stderr), and the caller's operation goes on; with
+`strict_plugins=True` or `PREDICTIONS_STRICT_PLUGINS=1` the error is raised
+instead, for plugin authors and tests.
 """
 
 from __future__ import annotations
 
-import logging
+import difflib
 import threading
+import types
 import warnings
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -29,8 +33,6 @@ from predictions._settings import PLUGINS_ENV as ALLOW_ENV
 from predictions._settings import STRICT_PLUGINS_ENV as STRICT_ENV
 from predictions._settings import plugin_names_from_env, strict_plugins_from_env
 from predictions.errors import PluginError, PluginWarning
-
-logger = logging.getLogger("predictions")
 
 ENTRY_POINT_GROUP = "predictions.plugins"
 """The entry-point group installed plugins register under."""
@@ -44,6 +46,14 @@ PluginValidationError = pluggy.PluginValidationError
 """A plugin was refused at registration: an unknown hook or argument."""
 
 
+LOADED = "loaded"
+"""`PluginInfo.status` of a plugin a client takes."""
+REFUSED = "refused"
+"""`PluginInfo.status` of a plugin that imports but that a client refuses."""
+IMPORT_FAILED = "import_failed"
+"""`PluginInfo.status` of a plugin whose entry point fails to import."""
+
+
 @dataclass(frozen=True)
 class PluginInfo:
     """An installed plugin, as `list_plugins()` describes it.
@@ -52,8 +62,15 @@ class PluginInfo:
         name: The entry-point name (what `PREDICTIONS_PLUGINS` lists).
         distribution: The distribution that installs it.
         version: The distribution's version.
-        hooks: The hooks it implements, sorted.
-        error: Why it could not be loaded, or None.
+        hooks: The hooks it implements as written (a refused plugin's
+            misspelled ones too), sorted.
+        error: Why a client would not take it (its status's reason), or None.
+        entry_point: What its entry point names (`module` or `module:object`).
+        status: `loaded`, `refused` (it imports, and a client refuses it:
+            an unknown hook, an argument its hook lacks, a wrapper) or
+            `import_failed`.
+        selected: Whether `PREDICTIONS_PLUGINS` selects it (a client made now
+            would load it).
     """
 
     name: str
@@ -61,6 +78,9 @@ class PluginInfo:
     version: str
     hooks: Tuple[str, ...]
     error: Optional[str] = None
+    entry_point: str = ""
+    status: str = LOADED
+    selected: bool = True
 
 
 @dataclass
@@ -130,9 +150,16 @@ def _hooks_of(plugin: Any) -> Tuple[str, ...]:
 
 def plugin_label(plugin: Any) -> str:
     """A plugin's name for messages: its module's, or its class's."""
-    if isinstance(plugin, type(logging)):
+    if isinstance(plugin, types.ModuleType):
         return plugin.__name__
     return f"{type(plugin).__module__}.{type(plugin).__qualname__}"
+
+
+def _name_of(impl: Any) -> str:
+    # pluggy names a plugin object registered without a name by its id().
+    if impl.plugin_name == str(id(impl.plugin)):
+        return plugin_label(impl.plugin)
+    return str(impl.plugin_name)
 
 
 strict_from_env = strict_plugins_from_env
@@ -142,24 +169,101 @@ strict_from_env = strict_plugins_from_env
 def list_plugins() -> List[PluginInfo]:
     """Describe every installed plugin, whether `PREDICTIONS_PLUGINS` selects it or not.
 
+    Each is imported and checked as a client checks it, so a plugin that a
+    client would refuse is listed as refused, with the reason.
+
     Returns:
         One `PluginInfo` per entry point of the `predictions.plugins` group,
-        sorted by name; a plugin that fails to import has its `error` set.
+        sorted by name.
     """
+    chosen = plugin_names_from_env()
     infos = []
     for name, installed in sorted(_discover().items()):
         _load(installed)
-        error = installed.error
+        hooks: Tuple[str, ...] = ()
+        reason: Optional[str]
+        if installed.error is not None:
+            status, reason = IMPORT_FAILED, _describe(installed.error)
+        else:
+            hooks = _hooks_of(installed.plugin)
+            reason = _admit(_new_manager(), installed.plugin, name)
+            status = LOADED if reason is None else REFUSED
         infos.append(
             PluginInfo(
                 name=name,
                 distribution=installed.distribution,
                 version=installed.version,
-                hooks=() if error else _hooks_of(installed.plugin),
-                error=None if error is None else f"{type(error).__name__}: {error}",
+                hooks=hooks,
+                error=reason,
+                entry_point=installed.entry_point.value,
+                status=status,
+                selected=chosen is None or name in chosen,
             )
         )
     return infos
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _new_manager() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    return manager
+
+
+def _admit(
+    manager: pluggy.PluginManager, plugin: Any, name: Optional[str]
+) -> Optional[str]:
+    """Register `plugin` on `manager` if a client takes it; else say why not.
+
+    The one check of a plugin, for a client and for `list_plugins()` alike.
+    Each hookimpl is read on a manager without hookspecs (which takes them
+    as written), so that every mistake is named at once, with its hook.
+
+    Returns:
+        None when registered; else the reasons, `; `-separated, with nothing
+        left registered.
+    """
+    probe = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    probe.register(plugin)
+    reasons = []
+    for caller in sorted(probe.get_hookcallers(plugin) or (), key=lambda c: c.name):
+        spec = getattr(getattr(manager.hook, caller.name, None), "spec", None)
+        if spec is None:
+            reasons.append(_unknown_hook(caller.name))
+            continue
+        for impl in caller.get_hookimpls():
+            unknown = [arg for arg in impl.argnames if arg not in spec.argnames]
+            if unknown:
+                reasons.append(
+                    f"hook {caller.name!r} has no argument "
+                    f"{', '.join(map(repr, unknown))} (its arguments: "
+                    f"{', '.join(spec.argnames)})"
+                )
+            if impl.hookwrapper or getattr(impl, "wrapper", False):
+                reasons.append(
+                    f"hook {caller.name!r} is a wrapper (predictions hooks are "
+                    "plain observers)"
+                )
+    if reasons:
+        return "; ".join(reasons)
+    try:  # pluggy's own checks, should it ever have one more than these
+        manager.register(plugin, name=name)
+        manager.check_pending()
+    except PluginValidationError as exc:
+        if manager.is_registered(plugin):
+            manager.unregister(plugin)
+        return str(exc)
+    return None
+
+
+def _unknown_hook(name: str) -> str:
+    near = difflib.get_close_matches(name, HOOK_NAMES, n=1, cutoff=0.9)
+    if near:
+        return f"unknown hook {name!r} (did you mean {near[0]!r}?)"
+    return f"unknown hook {name!r} (the hooks: {', '.join(HOOK_NAMES)})"
 
 
 class PluginHost:
@@ -189,8 +293,7 @@ class PluginHost:
         entry_points: Union[bool, Sequence[str]] = True,
     ) -> None:
         self.strict = strict_plugins_from_env() if strict is None else strict
-        self.manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-        self.manager.add_hookspecs(hookspecs)
+        self.manager = _new_manager()
         self._impls: Dict[str, List[Any]] = {}
         if entry_points is True:
             self._add_installed(plugin_names_from_env())
@@ -215,32 +318,10 @@ class PluginHost:
             PluginValidationError: It implements an unknown hook, takes an
                 argument the hook lacks, or is a hook wrapper.
         """
-        label = name or plugin_label(plugin)
-        try:
-            self.manager.register(plugin, name=name)
-        except PluginValidationError as exc:
-            raise PluginValidationError(
-                plugin, f"plugin {label!r} refused: {exc}"
-            ) from exc
-        try:
-            self.manager.check_pending()
-            for hook_name in HOOK_NAMES:
-                caller = getattr(self.manager.hook, hook_name)
-                for impl in caller.get_hookimpls():
-                    if impl.plugin is plugin and (
-                        getattr(impl, "hookwrapper", False)
-                        or getattr(impl, "wrapper", False)
-                    ):
-                        raise PluginValidationError(
-                            plugin,
-                            f"hook {hook_name!r} is a wrapper; predictions hooks "
-                            "are plain observers",
-                        )
-        except PluginValidationError as exc:
-            self.manager.unregister(plugin)
-            raise PluginValidationError(
-                plugin, f"plugin {label!r} refused: {exc}"
-            ) from exc
+        reason = _admit(self.manager, plugin, name)
+        if reason is not None:
+            label = name or plugin_label(plugin)
+            raise PluginValidationError(plugin, f"plugin {label!r} refused: {reason}")
         self._refresh()
 
     def unregister(self, name: str) -> bool:
@@ -272,7 +353,7 @@ class PluginHost:
             try:
                 impl.function(*[kwargs[arg] for arg in impl.argnames])
             except Exception as exc:
-                self._report(f"plugin {impl.plugin_name!r} failed in {hook_name}", exc)
+                self._report(f"plugin {_name_of(impl)!r} failed in {hook_name}", exc)
 
     def _refresh(self) -> None:
         impls: Dict[str, List[Any]] = {}
@@ -302,16 +383,17 @@ class PluginHost:
             if entry.error is not None:
                 self._report(f"{where} failed to load", entry.error)
                 continue
-            try:
-                self.register(entry.plugin, name=name)
-            except PluginValidationError as exc:
-                self._report(f"{where} was refused", exc)
+            reason = _admit(self.manager, entry.plugin, name)
+            if reason is not None:
+                self._report(f"{where} was refused: {reason}", None)
+        self._refresh()
 
     def _report(self, message: str, exc: Optional[BaseException]) -> None:
-        text = message if exc is None else f"{message}: {type(exc).__name__}: {exc}"
+        text = message if exc is None else f"{message}: {_describe(exc)}"
         if self.strict:
             raise PluginError(text) from exc
-        logger.warning("%s", text)
+        # One channel, not a log line too (each message came out twice): a
+        # warning can be filtered, and logging.captureWarnings() logs it.
         warnings.warn(text, PluginWarning, stacklevel=3)
 
 
@@ -319,6 +401,9 @@ __all__ = [
     "ALLOW_ENV",
     "ENTRY_POINT_GROUP",
     "HOOK_NAMES",
+    "IMPORT_FAILED",
+    "LOADED",
+    "REFUSED",
     "STRICT_ENV",
     "PluginError",
     "PluginHost",

@@ -388,8 +388,6 @@ class Predictions(CreateMethods):
         Cancelling the task stops the downloads at their next chunk; no
         partial file is left.
         """
-        import asyncio
-
         from predictions.files._downloads import download as download_files
 
         stop = threading.Event()
@@ -403,11 +401,7 @@ class Predictions(CreateMethods):
             progress=progress,
             stop=stop,
         )
-        try:
-            return cast(JsonValue, await self._api.in_pool(call))
-        except asyncio.CancelledError:
-            stop.set()
-            raise
+        return cast(JsonValue, await self._api.in_pool(call, stop=stop))
 
 
 def _id_to_wait_for(predictionID: Optional[str], prediction_id: Optional[str]) -> str:

@@ -90,12 +90,15 @@ SLOW = (
     # The docs' examples and the command line's subprocesses: the same on
     # every Python (the oldest runs them too), 30 s of each leg (issue 20).
     "tests/docs/test_code_blocks.py",
+    "tests/docs/test_site.py",  # a Sphinx build (CI's make docs builds it too)
     "tests/cli/test_cli.py",
     "tests/cli/test_new_user.py",
     # Large downloads and the file host's faults, end to end (issue 20).
     "tests/integration/test_output_files.py",
     "tests/testing/test_demo_file_models.py",
     "tests/testing/test_output_faults.py",
+    # Three editable builds by setuptools, the same on every Python (issue 21).
+    "tests/docs/test_editable_install.py",
 )
 """Tests that take seconds each: run once by make test, and on the oldest
 Python of the matrix, not on every Python of it (scripts/run-tests-on.sh)."""

@@ -321,15 +321,34 @@ class API:
         """The reader of a streamed answer: its async reads on the stream threads."""
         return StreamReader(response, self.stream_executor)
 
-    async def in_pool(self, function: Callable[..., T], *args: Any) -> T:
+    async def in_pool(
+        self,
+        function: Callable[..., T],
+        *args: Any,
+        stop: Optional[threading.Event] = None,
+    ) -> T:
         """Run a blocking call on the client's thread pool, awaiting its result.
 
         It runs in a copy of the caller's context (`threads`).
 
+        Args:
+            function: The call.
+            *args: Its arguments.
+            stop: Set when the awaiting task is cancelled: the call goes on
+                in its thread until it looks at it (a download, at its
+                next chunk).
+
         Raises:
             PredictionsError: If the client has been closed.
         """
-        return await run_in(self.executor(), function, *args)
+        import asyncio
+
+        try:
+            return await run_in(self.executor(), function, *args)
+        except asyncio.CancelledError:
+            if stop is not None:
+                stop.set()
+            raise
 
     def read(
         self, answer: requests.Response, decode: Callable[[requests.Response], T]

@@ -55,6 +55,9 @@ class BaseWaitOptions(Generic[OnPoll]):
     """For `create(..., wait=True)`: seconds the server is asked to hold the
     create until the prediction finishes (`Prefer: wait=N`); None asks for
     the server's default hold; 0 asks for none."""
+    early_polls: bool = False
+    """Poll sooner at first: 0.1, 0.3 and 0.7 s after the first poll (each
+    at most `poll_interval`), then every `poll_interval`."""
 
     def __post_init__(self) -> None:
         check_wait_numbers(self)
@@ -90,6 +93,13 @@ class WaitOptions(BaseWaitOptions[Callable[[PredictionWithIO], None]]):
             server's default hold, 0 for none. It is cut to `timeout`. With
             `cancel_on_interrupt`, the create is not held: a Ctrl-C can only
             cancel a prediction whose id is known.
+        early_polls: Poll sooner at first, for a prediction that may end
+            within a second: the polls after the first come 0.1, 0.3 and
+            0.7 s apart (never further apart than `poll_interval`), then
+            `poll_interval` apart. That is at most three polls in any second,
+            the hosted API's rate limit for reads, so they draw on no burst.
+            False (default): every poll comes `poll_interval` after the last,
+            as the reference client's do. The command line turns it on.
     """
 
 

@@ -3,7 +3,8 @@
 The rules, for every prediction waited on, alone or in a batch:
 
 - a terminal status ends its wait, with the prediction (failed ones too);
-- any other status polls again after `poll_interval`; a status the client
+- any other status polls again after `poll_interval` (sooner at first with
+  `early_polls`: `EARLY_POLLS`); a status the client
   does not know, held for `UNKNOWN_STATUS_LIMIT` (the API's longest run),
   ends the wait with `WaitTimeoutError`, even with no deadline;
 - a poll that fails transiently (after its own retries) polls again after a
@@ -42,6 +43,11 @@ RUN_LIMIT = 1800.0
 
 UNKNOWN_STATUS_LIMIT = RUN_LIMIT
 """How long a prediction may stay in a status the client does not know."""
+
+EARLY_POLLS = (0.1, 0.3, 0.7)
+"""With `early_polls`, the seconds after the first polls (each cut to
+`poll_interval`): any three add up to a second or more, so no second holds
+more than three polls, the API's read limit (3 a second)."""
 
 
 class FailureWindow:
@@ -203,7 +209,14 @@ class Waiting(Ending):
             )
         if self.deadline is not None and now >= self.deadline:
             raise DeadlineReached
-        return self.options.poll_interval
+        return self.interval()
+
+    def interval(self) -> float:
+        """Seconds from the poll just made to the next (`early_polls` at first)."""
+        interval = self.options.poll_interval
+        if self.options.early_polls and 0 < self.polls <= len(EARLY_POLLS):
+            return min(interval, EARLY_POLLS[self.polls - 1])
+        return interval
 
     def back_off_after(self, exc: Exception) -> float:
         """After a failed poll: seconds to the next, or raise.
@@ -240,6 +253,7 @@ class Waiting(Ending):
 
 
 __all__ = [
+    "EARLY_POLLS",
     "FailureWindow",
     "POLL_FAILURE_WINDOW",
     "RUN_LIMIT",

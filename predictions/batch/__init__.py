@@ -16,11 +16,13 @@ the `on_poll` and `on_terminal` hooks fire for each prediction.
 
 `run_batch` (`_start`: the batch runner, with a ledger, resumable, each
 row's create made once where the server honours `Idempotency-Key`) imports
-the runner on its first call, so `as_completed` pays nothing for it. The
-runner's modules, each importing only those below it:
+the runner on its first call, so `as_completed` pays nothing for it;
+`preview_batch` (`_start` too) reads and checks the rows as it would and
+sends nothing (a dry run). The runner's modules, each importing only those
+below it:
 
 - `_run`: `BatchRun`, the coordinator: rows in, keyed in the ledger, the
-  answers handled on one thread, results out (in order if asked), progress;
+  answers handled on one thread, results out (in order if asked);
 - `_creates`: how a row's create is built, sent (the first alone), sent
   again under the poll engine's failure window, and how the first pins the
   model's version;
@@ -30,7 +32,16 @@ runner's modules, each importing only those below it:
   (resumably) before the row is done;
 - `_recorder`: the ledger's writes for one run, named for what they record,
   and what a failed write stops and names;
-- `_ledger`: the ledger file (SQLite): its checks, its reads, its writes;
+- `_preview`: a dry run: every row read and decided as the coordinator
+  would, counted, nothing sent;
+- `_ledger`: the ledger file (SQLite): its reads, its writes;
+- `_identity`: which batch a ledger is of, and the check that refuses
+  another batch's;
+- `_source`: the rows as the batch sends them (read, keyed, shaped, the
+  first `limit`), checked before anything is sent;
+- `_shape`: what of a row is sent: the fields left out, the CSV cells typed;
+- `_progress`: where the batch stands, told to the caller and to the
+  `on_batch_progress` hook;
 - `_results`: what a batch hands out (`BatchResult`, `BatchProgress`), a row
   between its create and its result, and which errors end the batch;
 - `_rows`: the rows, from a JSONL or CSV file or from Python, keyed.
@@ -49,9 +60,10 @@ from predictions.batch._completed import (
     as_completed,
     async_as_completed,
 )
-from predictions.batch._start import run_batch
+from predictions.batch._start import preview_batch, run_batch
 
 if TYPE_CHECKING:  # handed on by __getattr__ below, on first use
+    from predictions.batch._preview import BatchPreview as BatchPreview
     from predictions.batch._results import BatchProgress as BatchProgress
     from predictions.batch._results import BatchResult as BatchResult
     from predictions.batch._run import BatchRun as BatchRun
@@ -61,6 +73,7 @@ if TYPE_CHECKING:  # handed on by __getattr__ below, on first use
     from predictions.errors import LedgerWriteError as LedgerWriteError
 
 _LAZY = {
+    "BatchPreview": "predictions.batch._preview",
     "BatchProgress": "predictions.batch._results",
     "BatchResult": "predictions.batch._results",
     "BatchRun": "predictions.batch._run",
@@ -83,6 +96,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BatchError",
+    "BatchPreview",
     "BatchProgress",
     "BatchResult",
     "BatchRun",
@@ -92,5 +106,6 @@ __all__ = [
     "PredictionOrId",
     "as_completed",
     "async_as_completed",
+    "preview_batch",
     "run_batch",
 ]

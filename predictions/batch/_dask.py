@@ -47,7 +47,9 @@ def map_batch(
         ledger_dir: Where each partition keeps its ledger (made if missing);
             None keeps none (the batch cannot be resumed).
         **options: `run_batch`'s options (`concurrency`, `hold`, `key`,
-            `retry_failed`...), for each partition.
+            `exclude`, `retry_failed`...), for each partition. A field to
+            exclude is not checked against the rows (a partition alone
+            cannot tell that no row of the bag has it).
 
     Returns:
         A bag of `BatchResult`s, partitioned as `bag` (`.compute()` runs it).
@@ -90,6 +92,7 @@ _OPTIONS = {
     "retry_failed",
     "force",
     "poll_interval",
+    "exclude",
 }
 
 
@@ -110,7 +113,10 @@ def run_partition(
         else os.path.join(ledger_dir, f"part-{index:05d}.ledger")
     )
     results: List[Dict[str, Any]] = []
-    with run_batch(list(rows), model, client=client, ledger=ledger, **options) as batch:
+    # An iterator, read once: a partition is not checked for a field that no
+    # row of it has to exclude (another partition's rows may have it).
+    rows = iter(list(rows))
+    with run_batch(rows, model, client=client, ledger=ledger, **options) as batch:
         for result in batch:
             if options.get("key") is None:
                 result["key"] = f"{index}:{result['key']}"

@@ -30,7 +30,7 @@ from predictions.batch._results import OpenRow, where
 from predictions.errors import BatchError, DownloadError
 from predictions.files._downloads import save_files
 from predictions.files._fetch import Stopped
-from predictions.files._names import safe_name, unique_names
+from predictions.files._names import folded, safe_name, unique_names
 from predictions.files._outputs import OutputFile, find_files, with_local_paths
 from predictions.files._saving import Saved
 
@@ -111,16 +111,17 @@ class Downloads:
     def directory_for(self, key: str) -> str:
         """The folder of a row's files: its key made a safe name.
 
-        Two keys that make the same name (`a/b` and `a_b`, or `A` and `a` on
-        a file system that ignores case) must not share a folder: the later
-        row (in input order, so the same in every run) gets the SHA-256 of
-        its key after its name.
+        Two keys that make the same name (`a/b` and `a_b`, or `A` and `a`,
+        or an accent precomposed and combined, on a file system that
+        ignores case or Unicode form) must not share a folder: the later row
+        (in input order, so the same in every run) gets the SHA-256 of its
+        key after its name.
         """
         name = safe_name(key)
-        if not self._ledger.first_name(name.casefold()):
+        if not self._ledger.first_name(folded(name)):
             stem = name.encode("utf-8")[:200].decode("utf-8", "ignore")
             name = f"{stem}-{hashlib.sha256(key.encode('utf-8')).hexdigest()[:12]}"
-            self._ledger.first_name(name.casefold())
+            self._ledger.first_name(folded(name))
         return os.path.join(self.root, name)
 
     def lacks_files(self, result: Optional[Dict[str, Any]]) -> bool:
@@ -175,10 +176,7 @@ class Downloads:
             stop.set()
 
     def _files_of(self, result: Dict[str, Any]) -> List[OutputFile]:
-        try:
-            return find_files(self.api, result, result.get("prediction_id"))
-        except ValueError:  # nested too deep to search: no file is taken
-            return []
+        return find_files(self.api, result, result.get("prediction_id"))
 
     def forget(self, subject: Tuple[RowFiles, int]) -> None:
         """A save answered while the batch stops: nothing is recorded."""

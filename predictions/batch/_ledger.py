@@ -31,9 +31,8 @@ import sqlite3
 from typing import Any, Dict, Mapping, NoReturn, Optional, Sequence, Tuple
 
 from predictions._clock import SYSTEM_CLOCK, Clock
+from predictions.batch._identity import check_identity, identity
 from predictions.errors import LedgerMismatchError, LedgerWriteError
-
-SCHEMA_VERSION = "1"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -117,11 +116,13 @@ class Ledger:
         force: Take a ledger whose input file changed (its rows are matched
             by key; a row whose input changed is redone).
         clock: The clock whose wall time dates each write (the client's).
+        exclude: The input fields the batch leaves out of what it sends.
+        types: The CSV columns the batch converts, to the names of their types.
 
     Raises:
-        LedgerMismatchError: The ledger was made for another model, another
-            input file or other keys, or its input file changed (without
-            `force`).
+        LedgerMismatchError: The ledger was made for another batch (another
+            model, input file, key field, fields left out or columns typed),
+            or its input file changed (without `force`).
         LedgerWriteError: The file cannot be opened or written.
     """
 
@@ -134,6 +135,8 @@ class Ledger:
         key_field: Optional[str] = None,
         force: bool = False,
         clock: Clock = SYSTEM_CLOCK,
+        exclude: Sequence[str] = (),
+        types: Optional[Mapping[str, str]] = None,
     ) -> None:
         self.path = os.fspath(path)
         self.force = force
@@ -159,16 +162,10 @@ class Ledger:
             self._refuse(exc, "open")
         self.pinned: Optional[str] = meta.get("pinned") or None
         """The model with its version, once the batch's first create told it."""
-        wanted = {
-            "schema": SCHEMA_VERSION,
-            "model": model,
-            "source": source or "",
-            "source_sha": source_sha or "",
-            "key_field": key_field or "",
-        }
+        wanted = identity(model, source, source_sha, key_field, exclude, types)
         if meta:
             try:
-                self._check(meta, wanted)
+                check_identity(self.path, meta, wanted, force)
             except LedgerMismatchError:
                 self._db.close()  # its lock is given back at once
                 raise
@@ -200,36 +197,6 @@ class Ledger:
         """Record the model with its version, as the first create told it."""
         self.pinned = model
         self._write("INSERT OR REPLACE INTO meta VALUES ('pinned', ?)", model)
-
-    def _check(self, meta: Dict[str, str], wanted: Dict[str, str]) -> None:
-        """Refuse a ledger made for another batch, naming both."""
-        made = _describe(meta)
-        if meta.get("schema") != SCHEMA_VERSION:
-            raise LedgerMismatchError(
-                f"the ledger {self.path} was written by another version of "
-                f"this client (schema {meta.get('schema')!r}); use another --ledger"
-            )
-        if meta.get("model") != wanted["model"] or (
-            meta.get("key_field", "") != wanted["key_field"]
-        ):
-            raise LedgerMismatchError(
-                f"the ledger {self.path} is of another batch: it was made for "
-                f"{made}; this batch is {_describe(wanted)}. Give another --ledger"
-            )
-        if meta.get("source_sha", "") == wanted["source_sha"]:
-            return
-        if meta.get("source", "") != wanted["source"]:
-            raise LedgerMismatchError(
-                f"the ledger {self.path} is of another input: it was made for "
-                f"{made}; this batch is {_describe(wanted)}. Give another --ledger"
-            )
-        if not self.force:
-            raise LedgerMismatchError(
-                f"the input {wanted['source']} changed since the ledger "
-                f"{self.path} was made; nothing was sent. Rows are matched by "
-                "key: --force (force=True) goes on, redoing the rows whose "
-                "input changed"
-            )
 
     def _begin(self) -> None:
         self._write("BEGIN IMMEDIATE")
@@ -428,15 +395,6 @@ class Ledger:
         )
         self._write("DELETE FROM rows WHERE key = ?", key)
         self._forget_files(key)
-
-
-def _describe(meta: Mapping[str, str]) -> str:
-    what = f"model {meta.get('model')}"
-    if meta.get("source"):
-        what += f" on {meta['source']}"
-    if meta.get("key_field"):
-        what += f" (keys from the field {meta['key_field']!r})"
-    return what
 
 
 __all__ = [

@@ -55,6 +55,25 @@ class BatchProgress:
     rate: float
     eta: Optional[float]
 
+    def describe(self) -> str:
+        """One line of text, as `predictions batch` and predictions-progress draw it."""
+        total = "" if self.total is None else f"/{self.total}"
+        line = (
+            f"batch: {self.done}{total} rows done ({self.succeeded} succeeded, "
+            f"{self.failed} failed), {self.running} running, {self.rate:.1f} rows/s"
+        )
+        if self.eta is not None and self.done < (self.total or 0):
+            line += f", about {_duration(self.eta)} left"
+        return line
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
 
 class BatchResult(TypedDict):
     """One row's result, as a batch yields it and writes it (one JSON line).

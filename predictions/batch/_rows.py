@@ -142,6 +142,8 @@ class InputFile:
             raise ValueError(f"format must be 'jsonl' or 'csv', not {format!r}")
         self.sha, self.total = self._survey()
         """How many rows the file holds (its records that are not blank)."""
+        self.columns: Tuple[str, ...] = ()
+        """A CSV's columns, as its header names them."""
         if self.format == "csv":  # a file with no header is refused at once
             self.total = self._count_records()
 
@@ -188,7 +190,7 @@ class InputFile:
 
     def _count_records(self) -> int:
         """A CSV's rows (a record may span lines); refuses a file with no header."""
-        with self._csv_records() as (records, _):
+        with self._csv_records() as (records, self.columns):
             return sum(1 for _, text in records if text is None or text.strip())
 
     @contextlib.contextmanager

@@ -37,6 +37,7 @@ from predictions._http.threads import submit
 from predictions.batch._creates import Creates
 from predictions.batch._files import SAVES_IN_FLIGHT, Downloads
 from predictions.batch._ledger import Ledger, SavedFile
+from predictions.batch._progress import TELL_EVERY, Telling
 from predictions.batch._reads import READS_IN_FLIGHT, Reads
 from predictions.batch._recorder import Recorder
 from predictions.batch._results import FAILED, BatchProgress, OpenRow, row_error, where
@@ -85,8 +86,8 @@ class BatchRun:
         self.retry_failed = retry_failed
         self.force = force
         self.poll_interval = poll_interval
-        self.on_progress = on_progress
         self.counts: Dict[str, int] = collections.Counter()
+        self._telling = Telling(self.api, self.counts, total, on_progress)
         self._workers = max(2, self.api.settings.max_workers)
         self._recorder = Recorder(ledger, self._stop_creating)
         self._downloads: Optional[Downloads] = None
@@ -108,8 +109,6 @@ class BatchRun:
         self._ready: Deque[Dict[str, Any]] = collections.deque()
         self._in_order: Dict[int, Dict[str, Any]] = {}
         self._next_seq = 0
-        self._started = self.clock.monotonic()
-        self._last_progress = float("-inf")
         self._reads = Reads(
             client,
             poll_interval,
@@ -167,23 +166,7 @@ class BatchRun:
 
     def progress(self) -> BatchProgress:
         """Where the batch stands now."""
-        elapsed = max(self.clock.monotonic() - self._started, 1e-9)
-        done = self.counts["done"]
-        rate = (done - self.counts["resumed"]) / elapsed
-        eta = None
-        if self.total is not None and rate > 0:
-            eta = max(self.total - done, 0) / rate
-        return BatchProgress(
-            total=self.total,
-            done=done,
-            succeeded=self.counts["succeeded"],
-            failed=done - self.counts["succeeded"],
-            running=len(self._open),
-            resumed=self.counts["resumed"],
-            elapsed=elapsed,
-            rate=rate,
-            eta=eta,
-        )
+        return self._telling.progress(len(self._open))
 
     # The coordinator ---------------------------------------------------------
 
@@ -196,6 +179,7 @@ class BatchRun:
             self._workers + saves, thread_name_prefix="predictions-batch"
         )
         try:
+            self._telling.tell(0)  # as it starts: before any row's hook fires
             while True:
                 if self._stopping:
                     self._stop(BatchError("the batch was stopped (close())"))
@@ -204,7 +188,7 @@ class BatchRun:
                 self._reads.plan()
                 if self._downloads is not None:
                     self._downloads.send()
-                self._tell_progress()
+                self._telling.tell(len(self._open))
                 while self._ready:
                     yield self._ready.popleft()
                 if self._exhausted and not self._open:
@@ -220,11 +204,12 @@ class BatchRun:
                     except queue.Empty:
                         break
                 self._recorder.commit()
-            self._tell_progress(final=True)
+            self._telling.tell(0, final=True)
         except BaseException as exc:
             self._stop(exc)
             raise
         finally:
+            self._telling.end(len(self._open))
             self._stopping = True  # a scan in flight pages no further
             self._pool.shutdown(wait=False)
             if self._close_ledger:
@@ -233,7 +218,7 @@ class BatchRun:
     def _until_next(self) -> float:
         """Seconds the coordinator may sleep before it has something to do."""
         now = self.clock.monotonic()
-        moments = [now + 0.5]  # the progress line
+        moments = [now + TELL_EVERY]  # the progress, told
         # Only what could go now: a create or a read waiting for a free place
         # waits for an answer (on the queue), not for the clock.
         for moment in (self._creates.next_moment(), self._reads.next_moment(now)):
@@ -295,8 +280,8 @@ class BatchRun:
             if not self.force:
                 raise LedgerMismatchError(
                     f"the input of row {row.key!r} is not the one the ledger "
-                    f"{self.ledger.path} has for it: the rows changed since it "
-                    "was made. force=True (--force) redoes the rows that changed"
+                    f"{self.ledger.path} has for it (the rows changed since)",
+                    option="force",
                 )
             self._recorder.supersede(row, "input changed")
             entry = None
@@ -406,14 +391,6 @@ class BatchRun:
         while self._next_seq in self._in_order:
             self._ready.append(self._in_order.pop(self._next_seq))
             self._next_seq += 1
-
-    def _tell_progress(self, final: bool = False) -> None:
-        if self.on_progress is None:
-            return
-        now = self.clock.monotonic()
-        if final or now - self._last_progress >= 0.5:
-            self._last_progress = now
-            self.on_progress(self.progress())
 
     def _stop(self, exc: BaseException) -> None:
         """On the way out early: record the creates in flight that answer soon.

@@ -1,7 +1,8 @@
-"""`run_batch`: a batch's arguments checked, and its rows, ledger and run made.
+"""A batch's arguments checked, and its rows, ledger and run made.
 
-Everything it needs is imported on its first call: `as_completed` and
-`import predictions.batch` pay nothing for the batch runner.
+`run_batch` runs it; `preview_batch` reads and checks its rows and sends
+nothing (a dry run). Everything they need is imported on their first call:
+`as_completed` and `import predictions.batch` pay nothing for the runner.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from typing import (
     Iterable,
     Mapping,
     Optional,
-    Sized,
+    Sequence,
     Union,
 )
 
 if TYPE_CHECKING:
+    from predictions.batch._preview import BatchPreview
     from predictions.batch._results import BatchProgress
     from predictions.batch._run import BatchRun
+    from predictions.batch._source import Source
     from predictions.client import Client
 
 
@@ -40,6 +43,9 @@ def run_batch(
     on_progress: Optional[Callable[[BatchProgress], None]] = None,
     format: Optional[str] = None,
     outputs_dir: Union[str, os.PathLike[str], None] = None,
+    exclude: Sequence[str] = (),
+    types: Optional[Mapping[str, str]] = None,
+    limit: Optional[int] = None,
 ) -> BatchRun:
     """Run a model over many inputs: one prediction per row, one result per row.
 
@@ -76,7 +82,8 @@ def run_batch(
     Args:
         inputs: Input mappings, or the path of a JSONL file (one JSON object
             per line) or a CSV file (a header line, then one row per line;
-            values are strings) as a `str` or `pathlib.Path`.
+            values are strings, unless `types` says) as a `str` or
+            `pathlib.Path`.
         model: The model reference (owner/name or owner/name:version).
         client: The client whose settings, pacer, retries and hooks are used.
         ledger: The ledger file (made if missing); None keeps it in memory
@@ -92,11 +99,26 @@ def run_batch(
         force: Take a ledger whose input changed: rows are matched by key and
             a row whose input changed is redone.
         poll_interval: Seconds between two reads about a running prediction.
-        on_progress: Called with a `BatchProgress` about twice a second.
+        on_progress: Called with a `BatchProgress` about twice a second
+            (plugins hear the same through `on_batch_progress`: the
+            predictions-progress plugin draws it as one line for the batch,
+            not a line per row).
         format: An input file's format, "jsonl" or "csv"; None to go by its
             suffix (`.csv`, else JSONL).
         outputs_dir: An existing directory to save each succeeded row's
             output files in (see above); None keeps only the URLs.
+        exclude: Fields left out of what each row sends (its key's field
+            too, if named): `exclude=["id"]`. Each must be a field of some
+            row (checked before anything is sent: a CSV's header, every line
+            of a JSONL file, every item of a list; not an iterator's, which
+            is read once). A row left with no field is `invalid`.
+        types: A CSV file's columns converted before they are sent, as
+            `{"age": "int", "tags": "json"}`: each `str`, `int`, `float`,
+            `bool` or `json` (any JSON value: a list, an object...). A cell
+            that does not convert makes its row `invalid`, naming its line,
+            column and value; the other rows run.
+        limit: Only the first rows, this many (a trial run): the ledger keeps
+            them, so a later run without `limit` goes on with the rest.
 
     Returns:
         The run: iterate it for the `BatchResult` of every row; `progress()`
@@ -109,9 +131,11 @@ def run_batch(
         NotADirectoryError: `outputs_dir` is not a directory.
         PermissionError: `outputs_dir` cannot be written.
         InputError: The input file cannot be read, is not UTF-8, or is a CSV
-            with no header.
-        LedgerMismatchError: The ledger is of another model or input, or its
-            input file changed (without `force`); nothing was sent.
+            with no header; a field to exclude or type that no row has, or
+            exclusions that leave nothing to send.
+        LedgerMismatchError: The ledger is of another batch (model, input,
+            key field, fields excluded or columns typed), or its input file
+            changed (without `force`); nothing was sent.
         LedgerWriteError: The ledger cannot be written (raised when made,
             or during the run, which then stops before sending more creates).
         BatchError: The batch could not go on (raised while iterating).
@@ -119,49 +143,37 @@ def run_batch(
             not found), raised while iterating.
     """
     from predictions._checks import MAX_SECONDS, check_count, check_number
-    from predictions._requests import parse_model_ref
     from predictions.batch._ledger import Ledger
-    from predictions.batch._rows import InputFile, python_rows
     from predictions.batch._run import BatchRun
     from predictions.files._saving import check_directory
 
-    parse_model_ref(model)
     check_count("concurrency", concurrency, minimum=1)
     check_number("hold", hold, minimum=0, maximum=MAX_SECONDS)
     check_number("poll_interval", poll_interval, inclusive=False, maximum=MAX_SECONDS)
-    if key is not None and not isinstance(key, str):
-        raise TypeError(f"key must be the name of an input field, not {key!r}")
     directory = None
     if outputs_dir is not None:
         if not isinstance(outputs_dir, (str, os.PathLike)):
             raise TypeError(f"outputs_dir must be a path, not {outputs_dir!r}")
         directory = os.path.abspath(outputs_dir)
         check_directory(directory)
-    total: Optional[int] = None
-    source = source_sha = None
-    if isinstance(inputs, (str, os.PathLike)):
-        file = InputFile(inputs, key, format)
-        rows: Any = file
-        total, source, source_sha = file.total, os.path.abspath(file.path), file.sha
-    else:
-        if isinstance(inputs, Sized):
-            total = len(inputs)
-        rows = python_rows(inputs, key)
+    rows = _open_rows(inputs, model, key, format, exclude, types, limit)
     opened = Ledger(
         ":memory:" if ledger is None else ledger,
         model,
-        source=source,
-        source_sha=source_sha,
+        source=rows.path,
+        source_sha=rows.sha,
         key_field=key,
         force=force,
         clock=client.api.clock,
+        exclude=rows.shape.exclude,
+        types=rows.shape.types,
     )
     return BatchRun(
         client,
         model,
         rows,
         opened,
-        total=total,
+        total=rows.total,
         concurrency=concurrency,
         hold=float(hold),
         ordered=ordered,
@@ -174,4 +186,80 @@ def run_batch(
     )
 
 
-__all__ = ["run_batch"]
+def preview_batch(
+    inputs: Union[Iterable[Mapping[str, Any]], str, os.PathLike[str]],
+    model: str,
+    *,
+    key: Optional[str] = None,
+    format: Optional[str] = None,
+    exclude: Sequence[str] = (),
+    types: Optional[Mapping[str, str]] = None,
+    limit: Optional[int] = None,
+    samples: int = 3,
+) -> BatchPreview:
+    """Read and check every row as `run_batch` would, and send nothing: a dry run.
+
+    Every row is read, keyed, shaped (`exclude`, `types`) and built into the
+    create it would send; no request is made, no ledger is opened or
+    written, and no client is needed. Rows that would end `invalid` (not an
+    input, a duplicate key, a cell that does not convert) are counted, with
+    their errors. A real run also skips the rows its ledger has done::
+
+        preview = preview_batch("rows.csv", "owner/model", key="id",
+                                exclude=["id"], types={"age": "int"})
+        print(preview.to_send, preview.invalid, preview.samples[:1])
+
+    Args:
+        inputs: Input mappings, or the path of a JSONL or CSV file (as for
+            `run_batch`).
+        model: The model reference (checked, not asked for).
+        key: The input field whose value names each row.
+        format: An input file's format, "jsonl" or "csv"; None to go by its
+            suffix.
+        exclude: Fields left out of what each row sends (see `run_batch`).
+        types: A CSV file's columns converted (see `run_batch`).
+        limit: Only the first rows, this many.
+        samples: How many of the first rows to send to keep, as they would
+            be sent.
+
+    Returns:
+        What the batch would send: counts, errors, and the first inputs.
+
+    Raises:
+        TypeError, ValueError: An argument is not valid.
+        InputError: As `run_batch` (the file, a field to exclude or type).
+    """
+    from predictions._checks import check_count
+    from predictions.batch._preview import preview
+
+    check_count("samples", samples)
+    return preview(
+        _open_rows(inputs, model, key, format, exclude, types, limit), model, samples
+    )
+
+
+def _open_rows(
+    inputs: Union[Iterable[Mapping[str, Any]], str, os.PathLike[str]],
+    model: str,
+    key: Optional[str],
+    format: Optional[str],
+    exclude: Sequence[str],
+    types: Optional[Mapping[str, str]],
+    limit: Optional[int],
+) -> Source:
+    """A batch's rows, once its model, key and limit are checked (see `Source`)."""
+    from predictions._checks import check_count
+    from predictions._requests import parse_model_ref
+    from predictions.batch._source import Source
+
+    parse_model_ref(model)
+    if limit is not None:
+        check_count("limit", limit, minimum=1)
+    if key is not None and not isinstance(key, str):
+        raise TypeError(f"key must be the name of an input field, not {key!r}")
+    rows = Source(inputs, key, format, exclude, types, limit)
+    rows.check_exclusions()
+    return rows
+
+
+__all__ = ["preview_batch", "run_batch"]

@@ -1,4 +1,7 @@
-"""The command line's arguments: every command, option, check and example.
+"""The command line's arguments: every command, option and example.
+
+`predictions batch`'s options are in `_batch_args`, `serve`'s in `_serve_args`,
+the parser and the number checks in `_values`.
 
 `build_parser()` is all `predictions.cli` needs from here; it imports nothing
 of the client, so `--help` stays fast.
@@ -7,13 +10,12 @@ of the client, so `--help` stays fast.
 from __future__ import annotations
 
 import argparse
-import math
-from typing import Any, NoReturn
 
 from predictions._requests import MODEL_REF_FORMS
 from predictions._settings import LOG_ENV, TOKEN_ENV
 from predictions._version import __version__
-from predictions.cli._exit import EXIT_USAGE
+from predictions.cli._batch_args import add_batch_options
+from predictions.cli._values import Parser, count, positive_seconds, seconds
 
 # Every model of demo/ exists only on the local server: its examples say --local.
 EXAMPLES = {
@@ -35,72 +37,37 @@ EXAMPLES = {
     "wait": "examples:\n  predictions wait 0f1c...e9 --timeout 300\n"
     "  predictions wait 0f1c...e9 --verbose",
     "cancel": "example:\n  predictions cancel 0f1c...e9",
-    "plugins": "example:\n  PREDICTIONS_PLUGINS=progress predictions plugins",
+    "plugins": """examples:
+  predictions plugins
+  predictions plugins --json
+  PREDICTIONS_PLUGINS=progress predictions plugins   # what a client loads then
+
+Each plugin is checked as a client checks it: loaded, refused (an unknown
+hook, an argument its hook lacks: the reason is shown) or failed to import.
+Exit 0 when every plugin that PREDICTIONS_PLUGINS selects (unset: all) loads;
+1 when one of them is refused or fails to import, or PREDICTIONS_PLUGINS
+names one that is not installed.""",
     "batch": """examples:
   predictions batch owner/model --input rows.jsonl --output results.jsonl
   predictions batch owner/model --input rows.csv --key id --output out.jsonl --ordered
+  predictions batch owner/model --input rows.csv --key id --exclude id \\
+      --type age=int --type tags=json --output out.jsonl
+  predictions batch owner/model --input rows.jsonl --output out.jsonl --dry-run
+  predictions batch owner/model --input rows.jsonl --output out.jsonl --limit 10
   predictions batch owner/model --input rows.jsonl --output out.jsonl --retry-failed
   predictions batch owner/model --input rows.jsonl --output - --ledger rows.ledger
   predictions batch owner/image-model --input rows.jsonl --output out.jsonl \\
       --outputs-dir images
 
 Run the same command again after a crash or Ctrl-C: it goes on where it
-stopped (the ledger, by default OUTPUT.ledger, remembers every row).""",
+stopped (the ledger, by default the --output file's name + .ledger,
+remembers every row).""",
 }
-
-
-class _Parser(argparse.ArgumentParser):
-    """A parser that exits 2 with a pointer to --help, and takes no abbreviations.
-
-    With prefix matching, `--token sekrit` was taken as `--token-env sekrit`.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(
-            f"must be a number of seconds >= 0, not {text}"
-        )
-    return value
-
-
-def _positive_seconds(text: str) -> float:
-    value = _seconds(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be more than 0 seconds")
-    return value
-
-
-def _positive_count(text: str) -> int:
-    try:
-        count = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {count}")
-    return count
-
-
-def _page_size(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text!r}")
-    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of `predictions` and every command's options."""
-    common = _Parser(add_help=False)
+    common = Parser(add_help=False)
     connection = common.add_argument_group("connection")
     connection.add_argument(
         "--base-url",
@@ -125,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"(the token never); as {LOG_ENV}=debug does",
     )
 
-    parser = _Parser(
+    parser = Parser(
         prog="predictions",
         description="Run and manage WriftAI predictions from the shell.",
         epilog="Exit codes: 0 succeeded, 1 prediction failed or cancelled, 2 usage "
@@ -138,27 +105,38 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(
         dest="command",
         metavar="COMMAND",
-        parser_class=_Parser,
+        parser_class=Parser,
         help="what to do (predictions COMMAND --help says more)",
     )
     commands.required = True
 
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+    def command(
+        name: str, help_text: str, connects: bool = True
+    ) -> argparse.ArgumentParser:
+        # Only a command that talks to the API takes the common options.
         return commands.add_parser(
             name,
             help=help_text,
             description=help_text,
-            parents=[common],
+            parents=[common] if connects else [],
             epilog=EXAMPLES.get(name),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
     def wait_options(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
-            "--timeout", type=_positive_seconds, help="give up after S seconds"
+            "--timeout",
+            type=positive_seconds,
+            metavar="SECONDS",
+            help="give up waiting after this many seconds (exit 4; default: no limit)",
         )
         sub.add_argument(
-            "--poll-interval", type=_seconds, default=1.0, help="seconds between polls"
+            "--poll-interval",
+            type=seconds,
+            default=1.0,
+            metavar="SECONDS",
+            help="the longest time between two polls (default: %(default)s); "
+            "the first polls come sooner, 0.1, 0.3 and 0.7 s apart",
         )
         sub.add_argument(
             "--cancel-on-interrupt",
@@ -192,9 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--prefer-wait",
-        type=_seconds,
-        metavar="S",
-        help="ask the server to hold the create up to S seconds until the "
+        type=seconds,
+        metavar="SECONDS",
+        help="ask the server to hold the create up to SECONDS until the "
         "prediction finishes (default 0: do not ask, poll from the start, so that "
         "Ctrl-C can say the prediction's id; a held create has no id until it "
         "answers)",
@@ -249,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing = command("list", "list predictions, newest first")
     listing.add_argument(
         "--page-size",
-        type=_page_size,
+        type=count,
         default=25,
         help="predictions per page (the hosted API takes 5 to 50; default 25)",
     )
@@ -278,102 +256,22 @@ def build_parser() -> argparse.ArgumentParser:
     batch = command(
         "batch", "run a model over every row of a JSONL or CSV file, resumably"
     )
-    batch.add_argument("model", help=f"the model: {MODEL_REF_FORMS}")
-    batch.add_argument(
-        "--input",
-        required=True,
-        metavar="FILE",
-        help="the rows: .jsonl (one JSON object per line) or .csv (a header "
-        "line, then one row per line; values are strings)",
-    )
-    batch.add_argument(
-        "--output",
-        required=True,
-        metavar="FILE",
-        help="where the results go, one JSON line per row (- for stdout)",
-    )
-    batch.add_argument(
-        "--ledger",
-        metavar="FILE",
-        help="the ledger that makes the batch resumable (default: OUTPUT.ledger; "
-        "needed with --output -)",
-    )
-    batch.add_argument(
-        "--no-ledger",
-        action="store_true",
-        help="keep no ledger: the batch cannot be resumed",
-    )
-    batch.add_argument(
-        "--key",
-        metavar="FIELD",
-        help="the field (or CSV column) whose value names each row (default: "
-        "its line number)",
-    )
-    batch.add_argument(
-        "--format",
-        choices=("jsonl", "csv"),
-        help="the input's format (default: from its suffix, .csv or else jsonl)",
-    )
-    batch.add_argument(
-        "--ordered",
-        action="store_true",
-        help="write the results in input order (default: as they finish)",
-    )
-    batch.add_argument(
-        "--concurrency",
-        type=_positive_count,
-        default=32,
-        metavar="N",
-        help="rows created and not yet done, at most (default: %(default)s)",
-    )
-    batch.add_argument(
-        "--hold",
-        type=_seconds,
-        default=5.0,
-        metavar="S",
-        help="seconds each create asks the server to hold it until its "
-        "prediction ends (0: no hold; default: %(default)s)",
-    )
-    batch.add_argument(
-        "--poll-interval",
-        type=_positive_seconds,
-        default=1.0,
-        metavar="S",
-        help="seconds between two reads about a running prediction "
-        "(default: %(default)s)",
-    )
-    batch.add_argument(
-        "--retry-failed",
-        action="store_true",
-        help="redo the rows that failed (were cancelled, rejected, lost, "
-        "output_lost) in an earlier run",
-    )
-    batch.add_argument(
-        "--outputs-dir",
-        metavar="DIR",
-        help="save each succeeded row's output files into DIR/KEY/ (an existing "
-        "directory) before the row is done: its result line holds their local "
-        "paths, the ledger their sizes and SHA-256; a download cut by a crash is "
-        "resumed by the next run; a file that can no longer be had (its URL "
-        "expired) ends the row output_lost",
-    )
-    batch.add_argument(
-        "--force",
-        action="store_true",
-        help="go on with a ledger whose input file changed: rows are matched by "
-        "key, and rows whose input changed are redone",
-    )
-    batch.add_argument(
-        "--json",
-        action="store_true",
-        help="print the summary as one JSON object on stdout (needs --output FILE)",
-    )
+    add_batch_options(batch)
 
     commands.add_parser(
         "serve",
         help="run a local WriftAI-compatible server (see: predictions serve --help)",
     )
-    command("plugins", "list the installed plugins, their versions and hooks")
+    listed = command(
+        "plugins",
+        "list the installed plugins: versions, hooks, whether a client loads them",
+        connects=False,
+    )
+    listed.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON document (entry_point_group, plugins, not_installed)",
+    )
 
     webhook = commands.add_parser(
         "webhook",
@@ -381,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check a webhook delivery by hand.",
     )
     actions = webhook.add_subparsers(
-        dest="action", metavar="ACTION", parser_class=_Parser, help="what to check"
+        dest="action", metavar="ACTION", parser_class=Parser, help="what to check"
     )
     actions.required = True
     check = actions.add_parser(
@@ -404,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the delivery's wriftai-webhook-signature header",
     )  # fmt: skip
     check.add_argument(
-        "--tolerance", type=_seconds, default=300, metavar="SECONDS",
+        "--tolerance", type=seconds, default=300, metavar="SECONDS",
         help="seconds (>= 0, fractions too) the timestamp may be off from now "
         "(default: %(default)s)",
     )  # fmt: skip

@@ -1,5 +1,8 @@
 """`predictions batch`: a model over every row of a file, with a progress line.
 
+With `--dry-run`, the rows are read and checked, and what would be sent is
+said on stdout (as JSON with `--json`); nothing is sent.
+
 The results go to `--output` as JSON lines, every row's, in each run (rows
 done by an earlier run come from the ledger); the progress line and the
 summary go to stderr, or the summary to stdout as JSON with `--json`. With
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -25,6 +29,9 @@ if TYPE_CHECKING:
 SHOWN_FAILURES = 20
 """Failed rows the text summary lists (the JSON summary lists 100)."""
 
+SAMPLE_WIDTH = 200
+"""Characters of a sample input a dry run shows (its JSON shows it whole)."""
+
 
 def check(args: argparse.Namespace) -> None:
     """The batch's options that cannot go together; raise UsageError."""
@@ -39,6 +46,7 @@ def check(args: argparse.Namespace) -> None:
         raise UsageError("--json prints the summary on stdout: give --output FILE")
     if not os.path.isfile(args.input):
         raise UsageError(f"--input {args.input}: no such file")
+    args.types = field_types(args.types)
     if args.outputs_dir is not None:
         from predictions.files._saving import check_directory
 
@@ -56,9 +64,7 @@ def check(args: argparse.Namespace) -> None:
         files.append(("--output - (stdout)", _stdout_path()))
     ledger = ledger_path(args)
     if ledger is not None:
-        files.append(
-            ("--ledger" if args.ledger else "the ledger (OUTPUT.ledger)", ledger)
-        )
+        files.append(("--ledger" if args.ledger else "the default ledger", ledger))
     for at, (name, path) in enumerate(files):
         for other, other_path in files[at + 1 :]:
             if _same_file(path, other_path):
@@ -66,6 +72,22 @@ def check(args: argparse.Namespace) -> None:
                     f"{name} and {other} are the same file ({path}): the batch "
                     "would write over it; nothing was touched"
                 )
+
+
+def field_types(given: List[str]) -> Dict[str, str]:
+    """The `--type FIELD=TYPE` options as a mapping; raise UsageError if bad."""
+    from predictions.batch._shape import TYPE_NAMES
+
+    types: Dict[str, str] = {}
+    for text in given:
+        field, equals, kind = (part.strip() for part in text.partition("="))
+        if not equals or not field or kind not in TYPE_NAMES:
+            raise UsageError(
+                f"--type {text}: give FIELD=TYPE, TYPE one of {', '.join(TYPE_NAMES)}"
+            )
+        if types.setdefault(field, kind) != kind:
+            raise UsageError(f"--type gives the column {field!r} two types")
+    return types
 
 
 def _stdout_path() -> str:
@@ -87,7 +109,7 @@ def _same_file(one: str, other: str) -> bool:
 
 
 def ledger_path(args: argparse.Namespace) -> Optional[str]:
-    """Where the ledger is: --ledger, else OUTPUT.ledger; None with --no-ledger."""
+    """Where the ledger is: --ledger, else --output + .ledger; None with --no-ledger."""
     if args.no_ledger:
         return None
     return str(args.ledger or args.output + ".ledger")
@@ -114,14 +136,7 @@ class ProgressLine:
         if not self.tty and now - self.last < self.PLAIN_EVERY:
             return  # a log, not a screen: a line now and then; the summary ends it
         self.last = now
-        total = "" if progress.total is None else f"/{progress.total}"
-        line = (
-            f"batch: {progress.done}{total} rows done ({progress.succeeded} "
-            f"succeeded, {progress.failed} failed), {progress.running} running, "
-            f"{progress.rate:.1f} rows/s"
-        )
-        if progress.eta is not None and progress.done < (progress.total or 0):
-            line += f", about {_duration(progress.eta)} left"
+        line = progress.describe()
         if self.tty:
             self.line.draw(line)
         else:
@@ -133,22 +148,16 @@ class ProgressLine:
         self.line.end()
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def run(client: Any, args: argparse.Namespace) -> int:
     """Run the batch command; the exit code."""
     from predictions.batch import LedgerMismatchError, run_batch
     from predictions.errors import InputError
 
+    if args.dry_run:
+        return dry_run(args)
     ledger = ledger_path(args)
-    # The batch draws one line for all its rows; the progress plugin's line per
-    # prediction would print thousands of lines across it.
+    # The command draws the batch's one line, plugin or not (the progress
+    # plugin, which draws the same line from run_batch, would draw a second).
     client.api.hooks.unregister("progress")
     progress = ProgressLine(sys.stderr, client.api.clock)
     try:
@@ -167,8 +176,16 @@ def run(client: Any, args: argparse.Namespace) -> int:
             on_progress=progress,
             format=args.format,
             outputs_dir=args.outputs_dir,
+            exclude=args.exclude,
+            types=args.types,
+            limit=args.limit,
         )
-    except (InputError, LedgerMismatchError) as exc:
+    except LedgerMismatchError as exc:  # said with the command line's names
+        names = {"ledger": "--ledger FILE", "force": "--force"}
+        raise UsageError(exc.explain(names)) from None
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    except ValueError as exc:  # --type with a JSONL file; --exclude and --type
         raise UsageError(str(exc)) from None
     except OSError as exc:  # --outputs-dir went away since it was checked
         raise UsageError(f"--outputs-dir {args.outputs_dir}: {exc.strerror}") from None
@@ -204,6 +221,52 @@ def run(client: Any, args: argparse.Namespace) -> int:
     else:
         summary.show(final, batch.counts, args, ledger, sys.stderr)
     return EXIT_OK if summary.failed == 0 else EXIT_FAILED
+
+
+def dry_run(args: argparse.Namespace) -> int:
+    """Read and check every row, say what would be sent, send nothing; the exit code."""
+    from predictions.batch import preview_batch
+
+    try:
+        preview = preview_batch(
+            args.input,
+            args.model,
+            key=args.key,
+            format=args.format,
+            exclude=args.exclude,
+            types=args.types,
+            limit=args.limit,
+        )
+    except ValueError as exc:  # InputError too: the file, a field to exclude
+        raise UsageError(str(exc)) from None
+    ledger = ledger_path(args)
+    if args.json:
+        report = {"dry_run": True, **dataclasses.asdict(preview), "ledger": ledger}
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return EXIT_OK if preview.invalid == 0 else EXIT_FAILED
+    first = f" (the first {args.limit}: --limit)" if args.limit is not None else ""
+    print(
+        f"dry run: {preview.rows} rows read from {args.input}{first}: "
+        f"{preview.to_send} would be sent to {args.model}, {preview.invalid} "
+        "invalid; nothing was sent"
+    )
+    if preview.errors:
+        print("invalid rows:")
+        for error in preview.errors:
+            print(f"  {error}")
+        if preview.invalid > len(preview.errors):
+            print(f"  and {preview.invalid - len(preview.errors)} more")
+    if preview.samples:
+        print("the first inputs, as they would be sent:")
+        for sample in preview.samples:
+            where = f"line {sample['line']}" if sample["line"] else "row"
+            text = json.dumps(sample["input"], ensure_ascii=False)
+            if len(text) > SAMPLE_WIDTH:
+                text = text[: SAMPLE_WIDTH - 3] + "..."
+            print(f"  {where} (key {sample['key']}): {text}")
+    if ledger:
+        print(f"a real run skips the rows its ledger ({ledger}) has done")
+    return EXIT_OK if preview.invalid == 0 else EXIT_FAILED
 
 
 class Summary:
@@ -309,4 +372,12 @@ class Summary:
             print(f"results: {args.output}; ledger: {ledger}", file=stream)
 
 
-__all__ = ["ProgressLine", "Summary", "check", "ledger_path", "run"]
+__all__ = [
+    "ProgressLine",
+    "Summary",
+    "check",
+    "dry_run",
+    "field_types",
+    "ledger_path",
+    "run",
+]

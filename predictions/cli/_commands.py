@@ -1,4 +1,4 @@
-"""The commands: run, get, wait, cancel, list, plugins, webhook verify, batch."""
+"""The commands: run, get, wait, cancel, list, webhook verify, batch."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from typing import Any, Dict
 
 from predictions.cli._exit import (
     EXIT_FAILED,
-    EXIT_INTERRUPT,
     EXIT_OK,
 )
 from predictions.cli._files import not_finished, save_files
+from predictions.cli._interrupts import Watch
 from predictions.cli._output import (
+    env_problem,
     error_message,
     print_json,
     print_output,
@@ -27,15 +28,20 @@ from predictions.types import TERMINAL_STATUSES
 def _wait_options(args: argparse.Namespace) -> Any:
     from predictions.predictions import WaitOptions
 
+    # Early polls: a model done in a fraction of a second is seen done then,
+    # not a whole --poll-interval after a first poll that found it starting.
     return WaitOptions(
         poll_interval=args.poll_interval,
         timeout=args.timeout,
         cancel_on_interrupt=args.cancel_on_interrupt,
         prefer_wait=getattr(args, "prefer_wait", None),
+        early_polls=True,
     )
 
 
-def _run(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int:
+def _run(
+    client: Any, args: argparse.Namespace, prepared: Dict[str, Any], watch: Watch
+) -> int:
     params: Dict[str, Any] = {"input": prepared["input"]}
     if "webhook" in prepared:
         params["webhook"] = prepared["webhook"]
@@ -53,74 +59,29 @@ def _run(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int
             )
         return EXIT_OK
     if args.stream:
-        return _print_events(client, params, args)
+        return _print_events(client, params, args, watch)
     options = _wait_options(args)
-    if args.prefer_wait:  # a held create: its id is not known until it answers
-        try:
-            prediction = client.predictions.create(
-                params, args.model, wait=True, wait_options=options
-            )
-        except KeyboardInterrupt:
-            print(
-                "predictions: interrupted while the server held the create: the "
-                "prediction's id is not known (predictions list shows it)",
-                file=sys.stderr,
-            )
-            return EXIT_INTERRUPT
+    # A held create has no id until it answers: a Ctrl-C meanwhile could not
+    # say it, nor cancel it. So with --cancel-on-interrupt it is not held.
+    if args.prefer_wait and not args.cancel_on_interrupt:
+        prediction = client.predictions.create(
+            params, args.model, wait=True, wait_options=options
+        )
         return _finish(client, prediction, args)
-    # Not held: the id is known at once, so that a Ctrl-C can say it.
-    created = client.predictions.create(params, args.model)
-    try:
-        prediction = client.predictions.wait(created["id"], options)
-    except KeyboardInterrupt:
-        _report_interrupt(client, created["id"], args)
-        return EXIT_INTERRUPT
+    created = client.predictions.create(params, args.model)  # `watch` has its id
+    watch.polling = True
+    prediction = client.predictions.wait(created["id"], options)
     return _finish(client, prediction, args)
 
 
-def _report_interrupt(
-    client: Any, prediction_id: str, args: argparse.Namespace
-) -> None:
-    """Say where an interrupted run's prediction stands, and how to cancel it."""
-    from predictions.errors import PredictionsError
-
-    said = f"predictions: interrupted: prediction {prediction_id}"
-    if args.cancel_on_interrupt:  # the wait asked the server on its way out
-        print(
-            f"{said}: the server was asked to cancel it "
-            f"(predictions wait {prediction_id} shows the end)",
-            file=sys.stderr,
-        )
-        return
-    if args.local:
-        print(f"{said} stopped with the local server", file=sys.stderr)
-        return
-    try:
-        status = client.predictions.get(prediction_id, max_retries=0).get("status")
-    except (PredictionsError, KeyboardInterrupt):  # a second Ctrl-C: do not wait
-        status = None
-    if status in TERMINAL_STATUSES:
-        print(
-            f"{said} has ended ({status}): predictions get {prediction_id} shows it",
-            file=sys.stderr,
-        )
-        return
-    where = (
-        f"is still running on the server ({status})"
-        if status
-        else "may still be running on the server (its status could not be read)"
-    )
-    print(
-        f"{said} {where}; to cancel it: predictions cancel {prediction_id}",
-        file=sys.stderr,
-    )
-
-
-def _print_events(client: Any, params: Dict[str, Any], args: argparse.Namespace) -> int:
+def _print_events(
+    client: Any, params: Dict[str, Any], args: argparse.Namespace, watch: Watch
+) -> int:
     """Print a streamed prediction's output pieces as they arrive.
 
     A model that sends no `output` event (its output comes whole, at the end)
-    has its final output printed, as `run` without `--stream` would.
+    has its final output printed, as `run` without `--stream` would. `watch`
+    knows whether a piece left the line open (for what a Ctrl-C prints).
     """
     last: Dict[str, Any] = {}
     pieces = 0
@@ -133,8 +94,9 @@ def _print_events(client: Any, params: Dict[str, Any], args: argparse.Namespace)
             print(json.dumps(event), flush=True)
         elif event["event"] == "output":
             pieces += 1
-            text = data if isinstance(data, str) else json.dumps(data)
-            print(text, end="" if isinstance(data, str) else "\n", flush=True)
+            text = data if isinstance(data, str) else json.dumps(data) + "\n"
+            print(text, end="", flush=True)
+            watch.printed(text)
         if event["event"] in ("done", "error"):
             if event["event"] == "error":
                 last = {"status": "failed", "error": data}
@@ -145,6 +107,7 @@ def _print_events(client: Any, params: Dict[str, Any], args: argparse.Namespace)
                     print_output(last.get("output"))
                 else:
                     print()
+                    watch.printed("\n")
                 sys.stdout.flush()  # before the stream's end reaches the plugins
     if last.get("status") == "succeeded":
         return EXIT_OK
@@ -158,12 +121,17 @@ def _print_events(client: Any, params: Dict[str, Any], args: argparse.Namespace)
     return EXIT_FAILED
 
 
-def _wait(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int:
+def _wait(
+    client: Any, args: argparse.Namespace, prepared: Dict[str, Any], watch: Watch
+) -> int:
+    watch.prediction_id, watch.polling = args.id, True
     prediction = client.predictions.wait(args.id, _wait_options(args))
     return _finish(client, prediction, args)
 
 
-def _get(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int:
+def _get(
+    client: Any, args: argparse.Namespace, prepared: Dict[str, Any], watch: Watch
+) -> int:
     prediction = client.predictions.get(args.id)
     status = prediction.get("status")
     code = EXIT_OK
@@ -194,7 +162,9 @@ def _get(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int
     return code
 
 
-def _cancel(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int:
+def _cancel(
+    client: Any, args: argparse.Namespace, prepared: Dict[str, Any], watch: Watch
+) -> int:
     client.predictions.cancel(args.id)
     # The API cancels asynchronously: say what was asked, and where it stands.
     prediction = client.predictions.get(args.id)
@@ -212,7 +182,9 @@ def _cancel(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> 
     return EXIT_OK
 
 
-def _list(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int:
+def _list(
+    client: Any, args: argparse.Namespace, prepared: Dict[str, Any], watch: Watch
+) -> int:
     options: Dict[str, Any] = {"page_size": args.page_size}
     if args.status:
         options["statuses"] = args.status
@@ -250,21 +222,6 @@ def _finish(client: Any, prediction: Dict[str, Any], args: argparse.Namespace) -
     return EXIT_FAILED
 
 
-def plugins() -> int:
-    from predictions.plugins import list_plugins
-
-    plugins = list_plugins()
-    if not plugins:
-        print("no plugins installed (entry-point group predictions.plugins)")
-    for plugin in plugins:
-        print(f"{plugin.name} ({plugin.distribution} {plugin.version})")
-        if plugin.error:
-            print(f"  broken: {plugin.error}")
-        for hook in plugin.hooks:
-            print(f"  {hook}")
-    return EXIT_OK
-
-
 def verify_webhook(args: argparse.Namespace) -> int:
     """Verify a delivery read from stdin: exit 0 if authentic, 1 if not, 2 misused.
 
@@ -273,9 +230,10 @@ def verify_webhook(args: argparse.Namespace) -> int:
     from predictions.errors import WebhookVerificationError
     from predictions.webhooks import verify
 
-    secret = os.environ.get(args.secret_env)
-    if not secret:
-        raise UsageError(f"the environment variable {args.secret_env} is not set")
+    problem = env_problem(args.secret_env)
+    if problem:
+        raise UsageError(f"the environment variable {args.secret_env} {problem}")
+    secret = os.environ[args.secret_env]
     body = sys.stdin.buffer.read()
     try:
         # The tolerance stays a float: int() made 0.5 into 0, refusing everything.
@@ -289,7 +247,9 @@ def verify_webhook(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _batch(client: Any, args: argparse.Namespace, prepared: Dict[str, Any]) -> int:
+def _batch(
+    client: Any, args: argparse.Namespace, prepared: Dict[str, Any], watch: Watch
+) -> int:
     from predictions.cli._batch import run
 
     return run(client, args)
@@ -304,4 +264,4 @@ COMMANDS = {
     "cancel": _cancel,
 }
 
-__all__ = ["COMMANDS", "plugins", "verify_webhook"]
+__all__ = ["COMMANDS", "verify_webhook"]

@@ -1,7 +1,8 @@
 """Every exit code of the command line, in one place.
 
 0 succeeded; 1 the prediction failed or was cancelled (a webhook is not
-authentic; `serve` could not listen); 2 a usage error (nothing was sent);
+authentic; `serve` could not listen; `plugins`: a plugin that a client
+would load is refused or does not import); 2 a usage error (nothing was sent);
 3 an API or network error; 4 the wait timed out; 5 the output's files were
 not saved (`-o DIR`: a URL expired, a download failed, a file was already
 there, the disk refused, or `get` found the prediction not finished): the
@@ -10,7 +11,9 @@ prediction is as it was, and `predictions get ID -o DIR` tries again;
 """
 
 EXIT_OK = 0
-EXIT_FAILED = 1  # the prediction failed or was cancelled; a webhook is not authentic
+EXIT_FAILED = (
+    1  # the prediction failed or was cancelled; a webhook is not authentic; ...
+)
 EXIT_USAGE = 2  # nothing was sent
 EXIT_API = 3
 EXIT_TIMEOUT = 4

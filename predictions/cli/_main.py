@@ -10,11 +10,11 @@ import traceback
 from typing import Any, Dict, Iterator, Optional, Sequence
 from urllib.parse import urlsplit
 
-from predictions._logs import logging_to_stderr
+from predictions._logs import logging_to_stderr, plugin_warnings_to_stderr
 from predictions._requests import parse_model_ref
 from predictions._settings import LOG_ENV, LOG_LEVELS, TOKEN_ENV, log_level_from_env
 from predictions.cli._args import build_parser
-from predictions.cli._commands import COMMANDS, plugins, verify_webhook
+from predictions.cli._commands import COMMANDS, verify_webhook
 from predictions.cli._exit import (
     EXIT_API,
     EXIT_BROKEN_PIPE,
@@ -22,7 +22,9 @@ from predictions.cli._exit import (
     EXIT_TIMEOUT,
     EXIT_USAGE,
 )
+from predictions.cli._interrupts import Watch
 from predictions.cli._output import (
+    env_problem,
     print_json,
     read_input,
 )
@@ -46,15 +48,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(args_list)
     try:
-        with _logging(getattr(args, "verbose", False)):
+        with plugin_warnings_to_stderr(), _logging(getattr(args, "verbose", False)):
             code = _dispatch(args)
             sys.stdout.flush()  # a reader gone away shows here, not at exit
             return code
     except UsageError as exc:
         print(f"predictions {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # before a client was made, or as it closed
+        print("predictions: interrupted", file=sys.stderr)
         return EXIT_INTERRUPT
     except BrokenPipeError:
         # The Python docs' recipe (signal module, "Note on SIGPIPE"): point
@@ -85,21 +87,30 @@ def _dispatch(args: argparse.Namespace) -> int:
     from predictions.errors import PredictionsError, WaitTimeoutError
 
     if args.command == "plugins":
-        return plugins()
+        from predictions.cli._plugins import plugins
+
+        return plugins(args)
     if args.command == "webhook":
         return verify_webhook(args)
     prepared = _prepare(args)  # every check before anything is sent
     base_url = None
+    watch = Watch(args)
     try:
-        with _client(args, prepared.get("token")) as client:
+        with _client(args, prepared.get("token"), watch) as client:
             base_url = client.base_url
-            return COMMANDS[args.command](client, args, prepared)
+            try:
+                return COMMANDS[args.command](client, args, prepared, watch)
+            except KeyboardInterrupt:  # said while the client (and server) live
+                watch.report(client)
+                return EXIT_INTERRUPT
     except WaitTimeoutError as exc:
+        watch.end_line()
         print(f"predictions: {exc}", file=sys.stderr)
         if exc.prediction is not None and getattr(args, "json", False):
             print_json(exc.prediction)
         return EXIT_TIMEOUT
     except PredictionsError as exc:
+        watch.end_line()
         if args.debug:
             traceback.print_exc()
         print(f"predictions: error: {exc}{_hint(exc, args, base_url)}", file=sys.stderr)
@@ -111,9 +122,10 @@ def _hint(exc: Exception, args: argparse.Namespace, base_url: Optional[str]) -> 
     status = getattr(exc, "status_code", None)
     if status == 401:
         name = args.token_env or TOKEN_ENV
-        if os.environ.get(name, "").strip():
+        problem = env_problem(name)
+        if problem is None:
             return f" (the token is read from ${name} (--token-env))"
-        return f" (no token was sent: ${name} is not set; --token-env names another)"
+        return f" (no token was sent: ${name} {problem}; --token-env names another)"
     if status == 404 and base_url and not urlsplit(base_url).path.endswith("/v1"):
         return f" (is the base URL missing /v1? it is {base_url})"
     return ""
@@ -141,13 +153,13 @@ def _prepare(args: argparse.Namespace) -> Dict[str, Any]:
         if args.webhook:
             webhook: Dict[str, Any] = {"url": args.webhook}
             if args.webhook_secret_env:
-                secret = os.environ.get(args.webhook_secret_env)
-                if not secret:
+                problem = env_problem(args.webhook_secret_env)
+                if problem:
                     raise UsageError(
                         f"the environment variable {args.webhook_secret_env} "
-                        "(from --webhook-secret-env) is not set"
+                        f"(from --webhook-secret-env) {problem}"
                     )
-                webhook["secret"] = secret
+                webhook["secret"] = os.environ[args.webhook_secret_env]
             prepared["webhook"] = webhook
     elif args.command == "batch":
         from predictions.cli._batch import check
@@ -172,34 +184,43 @@ def _token(token_env: Optional[str]) -> Optional[str]:
     from predictions._checks import clean_token
 
     name = token_env or TOKEN_ENV
-    token = os.environ.get(name)
-    if token_env and not (token or "").strip():
+    problem = env_problem(name)
+    if token_env and problem:
         raise UsageError(
-            f"the environment variable {name} (from --token-env) is not set"
+            f"the environment variable {name} (from --token-env) {problem}"
         )
     try:
-        return clean_token(token)
-    except ValueError as exc:
-        raise UsageError(f"${name}: {exc}") from None
+        return clean_token(os.environ.get(name))
+    except ValueError:
+        raise UsageError(
+            f"the token in ${name} holds a control or non-ASCII character (shown "
+            "nowhere, for its safety): check where it is read from"
+        ) from None
 
 
 @contextlib.contextmanager
-def _client(args: argparse.Namespace, token: Optional[str]) -> Iterator[Any]:
+def _client(
+    args: argparse.Namespace, token: Optional[str], watch: Watch
+) -> Iterator[Any]:
     from predictions.client import Client
 
     if not getattr(args, "local", False):
         try:
-            client = Client(args.base_url, token)
+            client = Client(args.base_url, token, plugins=[watch])
         except (TypeError, ValueError) as exc:  # the base URL: the token is checked
+            # Said of the option (or variable) it came from, not of Python's
+            # argument: "--base-url must be an http(s) URL ...".
             where = "--base-url" if args.base_url else "$WRIFTAI_API_BASE_URL"
-            raise UsageError(f"{exc} (from {where})") from None
+            raise UsageError(str(exc).replace("api_base_url", where, 1)) from None
         with client:
             yield client
         return
     from predictions.testing import LocalServer
 
-    with LocalServer() as server, Client(server.base_url, trust_env=False) as client:
-        yield client
+    with LocalServer() as server:
+        client = Client(server.base_url, trust_env=False, plugins=[watch])
+        with client:
+            yield client
 
 
 __all__ = ["main"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import shutil
 import sys
 from typing import IO, Any, Dict, List, Optional, Sequence
@@ -28,7 +30,7 @@ def read_input(fields: List[str], input_json: Optional[str]) -> Any:
                 "-i 'KEY=<FILE' or -i 'KEY={\"json\": true}'"
             )
         if value.startswith("@"):  # a file to upload, as curl -F has it
-            data[key] = _file(value[1:])
+            data[key] = _file(key, value[1:])
         elif value.startswith("<"):  # a text file's contents
             data[key] = _read_file(value[1:])
         else:
@@ -36,13 +38,30 @@ def read_input(fields: List[str], input_json: Optional[str]) -> Any:
     return data
 
 
-def _file(path: str) -> Any:
+def _file(key: str, path: str) -> Any:
+    """The file `-i KEY=@PATH` uploads; why not in the shell's words, not Python's."""
     from predictions.files import File
 
+    if not path:
+        raise UsageError(f"-i {key}=@ names no file: write -i {key}=@FILE")
+    given = f"cannot upload {path} (-i {key}=@{path})"
     try:
         return File(path)
-    except (OSError, TypeError, ValueError) as exc:
-        raise UsageError(f"cannot upload {path!r}: {exc}") from None
+    except FileNotFoundError:
+        text = shlex.quote(f'{key}="@{path}"')
+        raise UsageError(
+            f"{given}: no such file; to send a text that starts with @, give it "
+            f"as JSON: -i {text}"
+        ) from None
+    except IsADirectoryError:
+        raise UsageError(f"{given}: it is a directory, not a file") from None
+    except OSError as exc:
+        raise UsageError(f"{given}: {_strerror(exc)}") from None
+    except ValueError:  # a pipe, a device: File() needs a size
+        raise UsageError(
+            f"{given}: not a regular file (a pipe, a device?): save what to send "
+            "into a file first"
+        ) from None
 
 
 def _json_or_text(value: str) -> Any:
@@ -56,8 +75,29 @@ def _read_file(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as handle:
             return handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path!r}: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {_strerror(exc)}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"cannot read {path}: it is not UTF-8 text ({exc.reason} at byte "
+            f"{exc.start})"
+        ) from None
+
+
+def _strerror(exc: OSError) -> str:
+    """An OSError's reason alone ("no such file or directory"): no errno."""
+    text = exc.strerror or str(exc)
+    return text[:1].lower() + text[1:]
+
+
+def env_problem(name: str) -> Optional[str]:
+    """Why the environment variable `name` gives no value; None if it does."""
+    value = os.environ.get(name)
+    if value is None:
+        return "is not set"
+    if not value:
+        return "is empty"
+    return None if value.strip() else "holds only white space"
 
 
 def print_output(output: Any) -> None:
@@ -131,6 +171,7 @@ class StatusLine:
 __all__ = [
     "StatusLine",
     "UsageError",
+    "env_problem",
     "error_message",
     "is_terminal",
     "print_json",

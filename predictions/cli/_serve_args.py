@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import math
-from typing import Callable, NoReturn, TypeVar
 
-from predictions.cli._exit import EXIT_USAGE
+from predictions.cli._values import Parser, checked, count, number, seconds
 from predictions.testing._api.app import CANCEL_DELAY
 from predictions.testing._api.events import (
     DEFAULT_HEARTBEAT,
@@ -24,9 +22,6 @@ from predictions.testing._http.faults import Fault
 from predictions.testing._http.limits import MAX_CONNECTIONS, REQUEST_TIMEOUT
 from predictions.testing._models.runner import COLD_START, KEEP_WARM
 
-T = TypeVar("T")
-N = TypeVar("N", int, float)
-
 TOKEN_ENV = "PREDICTIONS_SERVE_TOKEN"
 """The variable the token is read from without `--token-env`: the server's own,
 not `WRIFTAI_ACCESS_TOKEN` (a hosted-API secret must not turn auth on here)."""
@@ -41,81 +36,25 @@ EXAMPLES = """examples:
 """What `predictions serve --help` shows under its options."""
 
 
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line (and exit 2)."""
-
-    def error(self, message: str) -> NoReturn:
-        """Print `predictions serve: error: ...` and exit with status 2."""
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _number(
-    convert: Callable[[str], N], noun: str, allowed: Callable[[N], bool], rule: str
-) -> Callable[[str], N]:
-    """An argparse type: a number `convert` reads, then checked.
-
-    Args:
-        convert: `int` or `float`.
-        noun: What the number is, for "not a NOUN: 'text'".
-        allowed: Whether the number is in range.
-        rule: The error of a number out of range; `{value}` stands for the
-            number, `{text}` for the argument as given.
-    """
-
-    def parse(text: str) -> N:
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a {noun}: {text!r}") from None
-        if not allowed(value):
-            raise argparse.ArgumentTypeError(rule.format(value=value, text=text))
-        return value
-
-    return parse
-
-
-_port = _number(
+_port = number(
     int,
     "port number",
     lambda port: 0 <= port <= 65535,
     "must be between 0 and 65535, not {value}",
 )
 """A port number: an integer from 0 to 65535."""
-_seconds = _number(
-    float,
-    "number of seconds",
-    lambda seconds: math.isfinite(seconds) and seconds >= 0,
-    "must be a finite number of seconds >= 0, not {text}",
-)
-"""A duration in seconds: a finite number, at least 0."""
-_bytes = _number(
+_bytes = number(
     int,
     "number of bytes",
     lambda size: size >= 1,
     "must be at least 1 byte, not {value}",
 )
 """A size in bytes: an integer, at least 1."""
-_count = _number(
-    int, "whole number", lambda count: count >= 1, "must be at least 1, not {value}"
-)
-"""A count: an integer, at least 1."""
-
-
-def _checked(parse: Callable[[str], T]) -> Callable[[str], T]:
-    """An argparse type that reports a ValueError's own message."""
-
-    def convert(text: str) -> T:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return convert
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of `predictions serve`'s arguments (its errors exit 2)."""
-    parser = _Parser(
+    parser = Parser(
         prog="predictions serve",
         description="Run a local WriftAI-compatible predictions API until Ctrl-C.",
         epilog=EXAMPLES,
@@ -147,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--rate-limit",
-        type=_checked(RateLimit.parse),
+        type=checked(RateLimit.parse),
         metavar="reads=3,creates=15,anonymous=1[,burst=N][,retry_after=1]",
         help=(
             "enforce rate limits per access token, in requests per second"
@@ -158,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--fault",
-        type=_checked(Fault.parse),
+        type=checked(Fault.parse),
         action="append",
         default=[],
         metavar="SPEC",
@@ -175,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--prefer-wait-default",
-        type=_seconds,
+        type=seconds,
         default=DEFAULT_PREFER_WAIT,
         metavar="SECONDS",
         help="how long 'Prefer: wait' with no number holds a create"
@@ -183,14 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--prefer-wait-max",
-        type=_seconds,
+        type=seconds,
         default=MAX_PREFER_WAIT,
         metavar="SECONDS",
         help="the longest any 'Prefer: wait' holds a create (default: %(default)g)",
     )
     parser.add_argument(
         "--cancel-delay",
-        type=_seconds,
+        type=seconds,
         default=CANCEL_DELAY,
         metavar="SECONDS",
         help="time between a cancel's null answer and the status turning"
@@ -198,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--cold-start",
-        type=_seconds,
+        type=seconds,
         default=COLD_START,
         metavar="SECONDS",
         help="how long a cold model version is 'starting'; 0 for no cold starts"
@@ -206,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--keep-warm",
-        type=_seconds,
+        type=seconds,
         default=KEEP_WARM,
         metavar="SECONDS",
         help="how long a model version stays warm after its last prediction;"
@@ -214,21 +153,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--expire-after",
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
         help="forget a prediction and its input this long after it ended"
         " (then GET answers 404); default: keep them",
     )
     parser.add_argument(
         "--events-expire-after",
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
         help="forget a streamed prediction's events this long after it ended"
         " (its stream field turns false); default: as long as the prediction",
     )
     parser.add_argument(
         "--stream-idle-default",
-        type=_seconds,
+        type=seconds,
         default=DEFAULT_STREAM_IDLE,
         metavar="SECONDS",
         help="how long an event stream stays open without an event when"
@@ -236,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--stream-idle-max",
-        type=_seconds,
+        type=seconds,
         default=MAX_STREAM_IDLE,
         metavar="SECONDS",
         help="the longest idle time 'Prefer: wait=N' may ask of an event stream"
@@ -244,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--stream-heartbeat",
-        type=_seconds,
+        type=seconds,
         default=DEFAULT_HEARTBEAT,
         metavar="SECONDS",
         help="seconds of silence before an event stream sends ': ping'; 0 for"
@@ -267,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--download-lifetime",
-        type=_seconds,
+        type=seconds,
         default=DEFAULT_DOWNLOAD_LIFETIME,
         metavar="SECONDS",
         help="how long a download URL of a completed upload works"
@@ -275,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--output-lifetime",
-        type=_seconds,
+        type=seconds,
         default=DEFAULT_OUTPUT_LIFETIME,
         metavar="SECONDS",
         help="how long the URL of a file a model saved works; then it answers"
@@ -303,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--request-timeout",
-        type=_seconds,
+        type=seconds,
         default=REQUEST_TIMEOUT,
         metavar="SECONDS",
         help="time a request's line, headers and body may take to arrive (408"
@@ -311,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-connections",
-        type=_count,
+        type=count,
         default=MAX_CONNECTIONS,
         metavar="N",
         help="connections each port serves at once; when full, a new one closes"

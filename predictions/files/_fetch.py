@@ -25,7 +25,6 @@ import functools
 import re
 import threading
 from typing import TYPE_CHECKING, Iterator, Optional
-from urllib.parse import unquote_to_bytes
 
 import requests
 
@@ -40,6 +39,7 @@ from predictions.errors import (
     InvalidResponseError,
     OutputExpiredError,
 )
+from predictions.files._data_urls import data_url_bytes, has_data_scheme
 
 if TYPE_CHECKING:
     from predictions._http.api import API
@@ -59,11 +59,13 @@ FILE_STATUSES = frozenset({200, 203, 206})
 """The successes that carry the file (203: a proxy's copy of a 200)."""
 
 PROGRESS_FORGIVES = CHUNK
-"""Bytes an attempt must bring for its failure not to count against the
-retries: a long download resumed now and then goes on; a host that drops
-every connection after a byte does not loop forever."""
+"""New bytes that start the count of failures afresh: bytes past the point
+the count began at (bytes fetched again after a start over are not new). A
+long download resumed now and then goes on; a host that drops every
+connection after a byte, or sends the file from its start each time, does
+not loop forever."""
 
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_CONTENT_RANGE = re.compile(r"bytes ([0-9]+)-([0-9]+)/([0-9]+|\*)")
 
 
 class Stopped(Exception):
@@ -85,11 +87,8 @@ class Fetch:
         offset: Bytes had so far.
         size: The file's size, once the host said it.
         etag: The host's strong ETag, once it gave one.
-        mime_type: The file's type, once known.
         md5: The MD5 digest the host gave for the whole file in a 200's
             `Content-MD5`, once known (a 206's is its part's: not kept).
-        restarted: Set when the host sent the file from its start again:
-            whatever the caller kept of earlier bytes must go.
     """
 
     def __init__(
@@ -104,13 +103,17 @@ class Fetch:
         self._api, self._file, self._limit, self._stop = api, file, limit, stop
         self.offset, self.etag = offset, etag
         self.size: Optional[int] = None
-        self.mime_type = file.mime_type
         self.md5: Optional[bytes] = None
-        self.restarted = False
+        self._restarted = False  # not yet told to the caller
         self._packed: Optional[int] = None  # a compressed body's Content-Length
 
     def chunks(self) -> Iterator[bytes]:
         """The file's bytes from `offset` on, a chunk at a time.
+
+        An empty chunk says that the host sends the file from its first
+        byte again (a resume it refused, another version): whatever the
+        caller kept of it must go. It comes before any byte of the new start
+        (there may be none).
 
         Raises:
             OutputExpiredError: The host answered 403, 404 or 410.
@@ -119,13 +122,15 @@ class Fetch:
                 why: an `APIConnectionError`, an `APIStatusError`...).
             Stopped: `stop` was set.
         """
-        if self._file.url[:5].lower() == "data:":
-            yield self._data()
+        if has_data_scheme(self._file.url):
+            body = self._data()
+            if body:
+                yield body
             return
-        failures, reached = 0, self.offset
+        failures, counted_from = 0, self.offset
         while True:
             self._check_stop()
-            request = self._request()
+            request = self._next_request()
             try:
                 yield from self._attempt(request)
                 return
@@ -133,8 +138,8 @@ class Fetch:
                 raise
             except Exception as exc:
                 self._check_stop()  # stopped meanwhile: no backoff, no new attempt
-                if self.offset - reached >= PROGRESS_FORGIVES:
-                    failures, reached = 0, self.offset
+                if self.offset - counted_from >= PROGRESS_FORGIVES:
+                    failures, counted_from = 0, self.offset
                 failures += 1
                 if failures > self._api.settings.max_retries or not is_retryable(
                     exc, idempotent=True
@@ -145,7 +150,11 @@ class Fetch:
                     self._api.notify_retry(request, failures, delay, exc)
                 self._api.clock.sleep(delay)
 
-    def _request(self) -> Request:
+    def _next_request(self) -> Request:
+        """The next attempt's GET: from the byte reached if an ETag allows it.
+
+        Without one, it asks for the whole file, and the bytes had go.
+        """
         headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
         if self.offset and self.etag:
             headers["Range"] = f"bytes={self.offset}-"
@@ -161,19 +170,20 @@ class Fetch:
             stream=True,
             credentials=False,
             anywhere=True,
-            decode=self._opened,
+            decode=self._check_answer,
         )
 
     def _attempt(self, request: Request) -> Iterator[bytes]:
         response: requests.Response = self._api.request(request)
-        encoding = response.headers.get("content-encoding", "identity").lower()
-        if encoding in ("", "identity"):
+        if _is_decoded(response):  # compressed against our asking: bounded as decoded
+            body = response.iter_content(ENCODED_CHUNK)
+        else:  # the bytes as sent, to the byte (a cut one resumes from it)
             reader = self._api.stream_reader(response)
             body = iter(functools.partial(reader.read, CHUNK), b"")
-        else:  # compressed against our asking: decoded, bounded, never resumed
-            self.etag = None
-            body = response.iter_content(ENCODED_CHUNK)
         try:
+            if self._restarted:
+                self._restarted = False
+                yield b""
             for chunk in body:
                 self._check_stop()
                 if self.offset + len(chunk) > self._limit:
@@ -208,8 +218,20 @@ class Fetch:
         if self._stop is not None and self._stop.is_set():
             raise Stopped()
 
-    def _opened(self, response: requests.Response) -> requests.Response:
-        """Check an answer's status and headers, before its body is read."""
+    def _check_answer(self, response: requests.Response) -> requests.Response:
+        """Check an answer's status and headers, before its body is read.
+
+        An answer refused is closed at once: its connection is not kept for
+        as long as the error lives.
+        """
+        try:
+            self._take_answer(response)
+        except BaseException:
+            response.close()
+            raise
+        return response
+
+    def _take_answer(self, response: requests.Response) -> None:
         status = response.status_code
         if status in EXPIRED_STATUSES:
             raise OutputExpiredError(
@@ -221,19 +243,19 @@ class Fetch:
         if status == 416:  # the range asked is past the end: start again
             self._restart()
             raise InvalidResponseError(
-                f"GET {self._file.where}: 416 to a resumed range; starting over"
+                f"GET {self._file.where}: 416 to a resumed range; starting over",
+                response=response,
             )
         decode_nothing(response)  # an error status: its typed error
         if status not in FILE_STATUSES:  # a 204, a 304, a 3xx with no Location
-            response.close()
             raise DownloadError(
                 f"{self._file.describe()} is not the file: the host answered {status}",
                 **self._file.error_fields(status),
             )
-        decoded = _decoded(response)
+        decoded = _is_decoded(response)
         self._packed = None
         if status == 206 and not decoded:
-            self._resumed(response)
+            self._take_range(response)
         else:
             if self.offset:
                 self._restart()
@@ -243,18 +265,17 @@ class Fetch:
             length = _length(response.headers.get("content-length"))
             self.size = None if decoded else length
             self._packed = length if decoded else None
-            self.etag = _strong(response.headers.get("etag"))
+            # A range of a decoded body would be one of its compressed bytes.
+            self.etag = None if decoded else _strong(response.headers.get("etag"))
             # Content-MD5 digests the body as sent: a compressed one's is not
             # the file's (RFC 1864), and the compressed bytes are not kept.
             self.md5 = None if decoded else _md5_of(response.headers)
-        self.mime_type = response.headers.get("content-type") or self.mime_type
-        self._file.learnt(self.mime_type)
+        self._file.learnt(response.headers.get("content-type"))
         if self.size is not None and self.size > self._limit:
-            response.close()
             raise self._too_large()
-        return response
 
-    def _resumed(self, response: requests.Response) -> None:
+    def _take_range(self, response: requests.Response) -> None:
+        """Take a 206 that goes on from the byte reached, of the same file."""
         found = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", ""))
         start, _, total = found.groups() if found else ("", "", "")
         etag = _strong(response.headers.get("etag"))
@@ -266,7 +287,6 @@ class Fetch:
             or (self.size is not None and size != self.size)  # another version
         ):
             self._restart()
-            response.close()
             raise InvalidResponseError(
                 f"GET {self._file.where}: a 206 for another range or another "
                 f"version of the file ({response.headers.get('content-range')!r}, "
@@ -276,25 +296,16 @@ class Fetch:
         self.etag = etag
 
     def _restart(self) -> None:
-        self.offset, self.etag, self.md5, self.restarted = 0, None, None, True
-        self.size = None
+        self.offset, self.etag, self.md5, self.size = 0, None, None, None
+        self._restarted = True
 
     def _data(self) -> bytes:
         """The bytes of a `data:` URL, decoded within the limit."""
-        header, comma, payload = self._file.url[5:].partition(",")
-        if not comma:
-            raise self._error("is not a data: URL (no comma)")
-        is_base64 = header.lower().endswith(";base64")
-        estimate = len(payload) * 3 // 4 if is_base64 else len(payload)
-        if estimate > self._limit + 3:
-            raise self._too_large()
         try:
-            body = unquote_to_bytes(payload)
-            if is_base64:
-                body = base64.b64decode(re.sub(rb"\s+", b"", body), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise self._error(f"is not valid base64 ({exc})") from None
-        if len(body) > self._limit:
+            body = data_url_bytes(self._file.url, self._limit)
+        except ValueError as exc:
+            raise self._error(str(exc)) from None
+        if body is None:
             raise self._too_large()
         self.size = self.offset = len(body)
         return body
@@ -312,7 +323,7 @@ class Fetch:
         )
 
 
-def _decoded(response: requests.Response) -> bool:
+def _is_decoded(response: requests.Response) -> bool:
     """Whether urllib3 decodes the body (compressed in an encoding it knows).
 
     Then `Content-Length` and `Content-Range` count the compressed bytes,
@@ -324,7 +335,13 @@ def _decoded(response: requests.Response) -> bool:
 
 
 def _length(value: Optional[str]) -> Optional[int]:
-    return int(value) if value is not None and value.isdigit() else None
+    """A `Content-Length`'s value; None for none or one not of ASCII digits.
+
+    (`int` takes other digits, and `str.isdigit` others still, as "\u00b2".)
+    """
+    if value is None or re.fullmatch("[0-9]+", value) is None:
+        return None
+    return int(value)
 
 
 def _strong(etag: Optional[str]) -> Optional[str]:

@@ -360,14 +360,19 @@ def check_unchanged(file: File) -> None:
         raise _changed(file, None, f"is now {size} bytes, not {file.size}")
 
 
+def described(file: File) -> str:
+    """A file as a message names it: its name, else its size (never a repr)."""
+    return repr(file.name) if file.name is not None else f"{file.size} bytes"
+
+
 def _changed(file: File, part: Optional[int], how: str) -> UploadError:
     where = "" if part is None else f"part {part}: "
     return UploadError(
-        f"could not upload {file!r}: {where}the file {how} (it changed "
+        f"could not upload {described(file)}: {where}the file {how} (it changed "
         "during the upload); the upload was not completed",
         file=file,
         part=part,
     )
 
 
-__all__ = ["DEFAULT_MIME_TYPE", "Content", "File"]
+__all__ = ["DEFAULT_MIME_TYPE", "Content", "File", "described"]

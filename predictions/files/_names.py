@@ -17,6 +17,8 @@ import unicodedata
 from typing import Iterable, List, Optional, Set
 from urllib.parse import unquote, urlsplit
 
+from predictions.files._data_urls import has_data_scheme
+
 MAX_NAME_BYTES = 240
 """The longest name given, in bytes: file systems take 255, and the hidden
 temporary name beside it (`.NAME.xxxxxxxx.part`) needs 15 more."""
@@ -63,7 +65,7 @@ _EXTENSIONS = {
 
 def name_from_url(url: str) -> str:
     """The raw name a URL gives: its path's last segment, decoded; "" for none."""
-    if url[:5].lower() == "data:":
+    if has_data_scheme(url):
         return ""
     try:
         path = urlsplit(url).path
@@ -119,15 +121,15 @@ def unique_names(names: Iterable[str]) -> List[str]:
         chosen = name
         stem, extension = os.path.splitext(name)
         number = 1
-        while _folded(chosen) in taken:
+        while folded(chosen) in taken:
             number += 1
             chosen = _shorten(stem, f"-{number}{extension}")
-        taken.add(_folded(chosen))
+        taken.add(folded(chosen))
         result.append(chosen)
     return result
 
 
-def _folded(name: str) -> str:
+def folded(name: str) -> str:
     """A name as macOS and Windows compare it: case and Unicode form ignored."""
     return unicodedata.normalize("NFC", name.casefold())
 
@@ -145,6 +147,7 @@ __all__ = [
     "DEFAULT_NAME",
     "MAX_NAME_BYTES",
     "extension_for",
+    "folded",
     "name_from_url",
     "safe_name",
     "unique_names",

@@ -10,16 +10,14 @@ place).
 from __future__ import annotations
 
 import copy
-import functools
 import io
 import os
-import re
 import threading
 from typing import (
     TYPE_CHECKING,
     Any,
-    Callable,
     Dict,
+    Iterable,
     Iterator,
     List,
     Mapping,
@@ -30,6 +28,7 @@ from typing import (
 
 from predictions._http.request import is_http_url
 from predictions.errors import DownloadError
+from predictions.files._data_urls import data_url_type, has_data_scheme, is_data_url
 from predictions.files._fetch import Fetch
 from predictions.files._names import name_from_url, safe_name
 
@@ -37,14 +36,6 @@ if TYPE_CHECKING:
     from predictions._http.api import API
 
 T = TypeVar("T")
-
-_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_DATA_URL = re.compile(
-    rf'data:(?:{_TOKEN}/{_TOKEN})?(?:;{_TOKEN}(?:=(?:{_TOKEN}|"[^"]*"))?)*,',
-    re.IGNORECASE,
-)
-"""The head of a `data:` URL: a media type or none, parameters (`;base64`,
-`;charset=...`, and the value-less `;utf8` some makers write), a comma."""
 
 PathKey = Tuple[Any, ...]
 """Where a value stands in the output: its keys and indexes, from the top."""
@@ -80,7 +71,7 @@ class OutputFile:
         self.url = url
         self.path = path
         self.prediction_id = prediction_id
-        self._mime_type = _data_mime_type(url)
+        self._mime_type = data_url_type(url)
 
     @property
     def mime_type(self) -> Optional[str]:
@@ -101,7 +92,7 @@ class OutputFile:
     @property
     def where(self) -> str:
         """The URL for messages: its query (a signature) and fragment left out."""
-        if self.url[:5].lower() == "data:":
+        if has_data_scheme(self.url):
             return f"data:{self._mime_type or ''},..."
         return self.url.split("?", 1)[0].split("#", 1)[0]
 
@@ -162,8 +153,7 @@ class OutputFile:
         fetch = self.fetch(max_bytes, stop=stop)
         parts: List[bytes] = []
         for chunk in fetch.chunks():
-            if fetch.restarted:  # the host sent it from the start again
-                fetch.restarted = False
+            if not chunk:  # the host sends it from its start again
                 parts.clear()
             parts.append(chunk)
         return b"".join(parts)
@@ -174,9 +164,7 @@ class OutputFile:
         Cancelling the task stops the download at its next chunk.
         """
         stop = threading.Event()
-        return await self._until_cancelled(
-            functools.partial(self._read, max_bytes, stop), stop
-        )
+        return await self._api.in_pool(self._read, max_bytes, stop, stop=stop)
 
     def open(self) -> io.BufferedReader:
         """Open the file for reading as it downloads: a binary file object.
@@ -237,19 +225,7 @@ class OutputFile:
         is left, under its name or a temporary one.
         """
         stop = threading.Event()
-        return await self._until_cancelled(
-            functools.partial(self._save, path, overwrite, stop), stop
-        )
-
-    async def _until_cancelled(self, call: Callable[[], T], stop: threading.Event) -> T:
-        """Run `call` on the client's pool; a cancel of the task sets `stop`."""
-        import asyncio
-
-        try:
-            return await self._api.in_pool(call)
-        except asyncio.CancelledError:
-            stop.set()
-            raise
+        return await self._api.in_pool(self._save, path, overwrite, stop, stop=stop)
 
     def learnt(self, mime_type: Optional[str]) -> None:
         """Keep the MIME type the host gave (`name` may gain an extension)."""
@@ -278,16 +254,14 @@ class _Reader(io.RawIOBase):
             except StopIteration:
                 self._chunks = None
                 return 0
-            if self._fetch.restarted:
-                self._fetch.restarted = False
-                if self._read:
-                    self.close()
-                    raise DownloadError(
-                        f"{self._file.describe()} could not be resumed after a "
-                        f"break at byte {self._read} (the host sent it from the "
-                        "start, or another version): open it again",
-                        **self._file.error_fields(),
-                    )
+            if not self._left and self._read:  # the host started over
+                self.close()
+                raise DownloadError(
+                    f"{self._file.describe()} could not be resumed after a "
+                    f"break at byte {self._read} (the host sent it from the "
+                    "start, or another version): open it again",
+                    **self._file.error_fields(),
+                )
         count = min(len(buffer), len(self._left))
         buffer[:count] = self._left[:count]
         self._left = self._left[count:]
@@ -308,7 +282,6 @@ def find_files(
 
     Raises:
         TypeError: `prediction` is not a prediction (a mapping).
-        ValueError: The output is nested too deep to search.
     """
     if not isinstance(prediction, Mapping):
         raise TypeError(
@@ -316,13 +289,10 @@ def find_files(
         )
     if prediction_id is None and isinstance(prediction.get("id"), str):
         prediction_id = prediction["id"]
-    found: List[OutputFile] = []
-    try:
-        for path, url in _urls(prediction.get("output"), ()):
-            found.append(OutputFile(api, url, path, prediction_id))
-    except RecursionError:
-        raise ValueError("the output is nested too deep to search for files") from None
-    return found
+    return [
+        OutputFile(api, url, path, prediction_id)
+        for path, url in _urls(prediction.get("output"))
+    ]
 
 
 def is_file_url(value: Any) -> bool:
@@ -332,11 +302,7 @@ def is_file_url(value: Any) -> bool:
     parameters, then a comma), not by its first five letters: a model's
     text that begins "Data: ..." is text.
     """
-    if not isinstance(value, str):
-        return False
-    if value[:5].lower() == "data:":
-        return _DATA_URL.match(value) is not None
-    return is_http_url(value)
+    return isinstance(value, str) and (is_data_url(value) or is_http_url(value))
 
 
 def with_local_paths(output: Any, paths: Mapping[PathKey, str]) -> Any:
@@ -378,25 +344,27 @@ def _copy(value: Any) -> Any:
     return top
 
 
-def _urls(value: Any, path: PathKey) -> Iterator[Tuple[PathKey, str]]:
-    if isinstance(value, str):
-        if is_file_url(value):
-            yield path, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _urls(item, (*path, key))
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            yield from _urls(item, (*path, index))
+def _urls(output: Any) -> Iterator[Tuple[PathKey, str]]:
+    """Each file URL in `output` with its path, in document order, at any depth.
 
-
-def _data_mime_type(url: str) -> Optional[str]:
-    """The type of a `data:` URL (RFC 2397: text/plain when it gives none)."""
-    if url[:5].lower() != "data:":
-        return None
-    header = url[5:].split(",", 1)[0]
-    kind = header.split(";", 1)[0].strip().lower()
-    return kind if "/" in kind else "text/plain"
+    Walked without recursion, as `_copy` copies: an output is as deep as the
+    JSON decoder allows (some 10,000 levels on Python 3.13).
+    """
+    left: List[Tuple[PathKey, Any]] = [((), output)]
+    while left:
+        path, value = left.pop()
+        if isinstance(value, str):
+            if is_file_url(value):
+                yield path, value
+            continue
+        if isinstance(value, dict):
+            pairs: Iterable[Tuple[Any, Any]] = value.items()
+        elif isinstance(value, (list, tuple)):
+            pairs = enumerate(value)
+        else:
+            continue
+        inner = [((*path, key), item) for key, item in pairs]
+        left.extend(reversed(inner))  # the first on top: document order
 
 
 __all__ = ["OutputFile", "PathKey", "find_files", "is_file_url", "with_local_paths"]

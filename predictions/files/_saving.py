@@ -194,8 +194,7 @@ def _write(
         _hash_existing(out, offset, [sha])
     noted = etag
     for chunk in fetch.chunks():
-        if fetch.restarted:  # the host sent the file from its start again
-            fetch.restarted = False
+        if not chunk:  # the host sends the file from its start again
             out.seek(0)
             out.truncate()
             md5, sha = None, (hashlib.sha256() if sha256 else None)
@@ -211,9 +210,6 @@ def _write(
                 digest.update(chunk)
         if progress is not None:
             progress(file, fetch.offset, fetch.size)
-    if fetch.restarted:  # started again, and the file is empty
-        out.seek(0)
-        out.truncate()
     size = out.tell()
     if md5 is not None and fetch.md5 is not None and md5.digest() != fetch.md5:
         raise DownloadError(

@@ -25,7 +25,7 @@ from typing import (
 )
 
 from predictions.errors import UploadError
-from predictions.files._file import File, check_unchanged
+from predictions.files._file import File, check_unchanged, described
 from predictions.files._upload_requests import (
     Upload,
     complete_request,
@@ -225,7 +225,7 @@ class _Parts:
             start = part * self.upload.part_size
             end = start + self._length(part)
             error = UploadError(
-                f"could not upload {self.file!r}: part {part} "
+                f"could not upload {described(self.file)}: part {part} "
                 f"(bytes {start}-{end - 1}) failed: {exc}",
                 file=self.file,
                 part=part,
@@ -247,7 +247,9 @@ class _Parts:
 
 
 def _step_failed(file: File, what: str, exc: Exception) -> UploadError:
-    error = UploadError(f"could not upload {file!r}: {what} failed: {exc}", file=file)
+    error = UploadError(
+        f"could not upload {described(file)}: {what} failed: {exc}", file=file
+    )
     error.__cause__ = exc
     return error
 

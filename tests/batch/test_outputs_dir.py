@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import threading
+import unicodedata
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
@@ -374,6 +375,24 @@ def test_keys_that_make_the_same_folder_name_get_folders_of_their_own(
         assert path.parent.parent == outputs  # never outside DIR
         assert path.read_text() == row["text"]
     assert run() == paths  # the same folders in every run
+
+
+def test_keys_that_differ_only_in_unicode_form_get_folders_of_their_own(
+    client: Client, outputs: Path, tmp_path: Path
+) -> None:
+    """An accent precomposed or combined is one name to macOS, as two cases
+    are: the folders were told apart by case only, so the second row's files
+    went into the first's folder, over a file of the same name."""
+    rows = [{"id": "\u00e9", "text": "one"}, {"id": "e\u0301", "text": "two"}]
+    ledger = tmp_path / "rows.ledger"
+    # In input order: the rows may finish in either order.
+    results = run_batch(rows, "me/files", client=client, ledger=ledger,
+                        key="id", outputs_dir=outputs, ordered=True)  # fmt: skip
+    folders = [Path(r["output"]["files"][0]).parent.name for r in results]
+    assert folders[0] == "\u00e9"
+    assert len({unicodedata.normalize("NFC", f.casefold()) for f in folders}) == 2
+    for row, result in zip(rows, results):
+        assert Path(result["output"]["files"][0]).read_text() == row["text"]
 
 
 class GatedHost(FileHost):

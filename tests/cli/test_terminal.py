@@ -8,6 +8,7 @@ import pathlib
 import pty
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -46,8 +47,11 @@ def render(raw: str) -> str:
     return "\n".join(line for line in screen if line)
 
 
-def run_in_a_terminal(*argv: str, code: int = 0) -> str:
-    """Run the command line in a pseudo-terminal; what it wrote there."""
+def run_in_a_terminal(*argv: str, code: int = 0, ctrl_c_after: str = "") -> str:
+    """Run the command line in a pseudo-terminal; what it wrote there.
+
+    `ctrl_c_after`: send it SIGINT (Ctrl-C) once this has been written.
+    """
     parent, child = pty.openpty()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREDICTIONS_")}
     env["COLUMNS"] = "120"
@@ -68,6 +72,9 @@ def run_in_a_terminal(*argv: str, code: int = 0) -> str:
             if not chunk:
                 break
             raw += chunk
+            if ctrl_c_after and ctrl_c_after.encode() in raw:
+                ctrl_c_after = ""
+                process.send_signal(signal.SIGINT)
         elif process.poll() is not None:
             break
     os.close(parent)
@@ -107,13 +114,14 @@ def test_a_streamed_output_is_not_garbled_by_the_progress_line() -> None:
 
 def test_the_elapsed_time_moves_between_polls_and_the_end_is_one_line() -> None:
     text = run_in_a_terminal(
-        "run", "--local", "demo/sleep", "-i", "seconds=1", "--poll-interval", "3",
+        "run", "--local", "demo/sleep", "-i", "seconds=1.5", "--poll-interval", "2",
     )  # fmt: skip
-    # One poll in 3 s, yet the live line shows the time going on (every 0.5 s).
-    # The create's answer may say pending, starting or started: the server's
-    # runner takes the prediction on concurrently with that answer.
+    # The early polls come 0.1, 0.3 and 0.7 s apart, the fifth 2 s after the
+    # fourth (at 1.1 s): no poll in those 2 s, yet the live line shows the time
+    # going on (every 0.5 s). The create's answer may say pending, starting or
+    # started: the server's runner takes the prediction on concurrently.
     shown = set(
-        re.findall(r"demo/sleep:1 (?:pending|start\w+) (\d+\.\d)s, 1 poll\b", text)
+        re.findall(r"demo/sleep:1 (?:pending|start\w+) (\d+\.\d)s, 4 polls\b", text)
     )
     assert len(shown) >= 3, text
     lines = render(text).splitlines()
@@ -161,3 +169,20 @@ def test_a_large_download_shows_a_line_that_never_shares_one_with_the_output(
     (saved,) = list(out_dir.iterdir())
     assert lines[finals[0] + 1 :] == ["{", f'  "file": "{saved}"', "}"], lines
     assert saved.read_bytes() == big.read_bytes()
+
+
+def test_ctrl_c_during_a_stream_starts_its_lines_on_a_fresh_line() -> None:
+    """The streamed words, the progress line and what Ctrl-C says: a line each."""
+    text = run_in_a_terminal(
+        "run", "--local", "demo/stream-words", "-i", "text=one two three four five",
+        "-i", "delay=0.5", "--stream", code=130, ctrl_c_after="two",
+    )  # fmt: skip
+    lines = render(text).splitlines()
+    assert lines[0].startswith("one two"), lines
+    assert "interrupted" not in lines[0]
+    assert re.search(r"demo/stream-words:1 interrupted \(Ctrl-C\)", lines[1]), lines
+    assert re.fullmatch(
+        r"predictions: interrupted: prediction [\w-]+ stopped with the local server",
+        lines[2],
+    ), lines
+    assert "Traceback" not in text

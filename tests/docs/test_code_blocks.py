@@ -1,8 +1,10 @@
 """Every Python code block of README.rst and docs/*.rst runs as written.
 
-Each `.. code-block:: python` runs in a subprocess of its own (a fresh
-namespace), with a timeout, and with no network: a name other than the loopback
-cannot be resolved, nor a socket connected to anything but the loopback.
+Each `.. code-block:: python` is saved as a file and run as one (`python
+block.py`, as a reader who saved it would: a block that only works under
+`python -c` fails), in a process of its own, with a timeout, and with no
+network: a name other than the loopback cannot be resolved, nor a socket
+connected to anything but the loopback (in the processes it starts too).
 
 A block whose first line says "Against the local server" is given one, a fresh
 `LocalServer`, through `WRIFTAI_API_BASE_URL` (as the README's Quickstart has
@@ -42,7 +44,11 @@ DIRECTIVE = re.compile(r"^(\s*)\.\. code-block:: python\s*$")
 TIMEOUT = 60
 MAX_NOT_RUN = 2
 
-# Installed in the block's process before it runs: no network but the loopback.
+# Installed in every process of a block (as `sitecustomize`, which Python
+# imports at start-up from PYTHONPATH) before the block runs: no network but the
+# loopback. The block itself runs as a file (`python block.py`), as a reader who
+# saved it would run it: worker processes that re-import the main module
+# (multiprocessing's spawn, Dask) see what they would see then.
 NO_NETWORK = """
 import socket
 
@@ -80,13 +86,6 @@ def _connect_ex_local(self, address):
 socket.getaddrinfo = _getaddrinfo_local
 socket.socket.connect = _connect_local
 socket.socket.connect_ex = _connect_ex_local
-
-import sys
-
-_path, _name = sys.argv[1], sys.argv[2]
-with open(_path, encoding="utf-8") as _file:
-    _code = compile(_file.read(), _name, "exec")
-exec(_code, {"__name__": "__main__"})
 """
 
 
@@ -169,8 +168,64 @@ def test_a_block_that_uses_the_environment_s_client_says_where_it_runs() -> None
 def test_the_block_runs(block: Block, tmp_path: pathlib.Path) -> None:
     if NEEDS_DASK in block.first_line:
         pytest.importorskip("distributed")
+    result = run_block(block.code, block.first_line, tmp_path)
+    assert result.returncode == 0, (
+        f"{block.name} exited {result.returncode}\n"
+        f"--- code\n{block.code}--- stdout\n{result.stdout}--- stderr\n{result.stderr}"
+    )
+
+
+def test_a_block_runs_as_a_saved_file_would(tmp_path: pathlib.Path) -> None:
+    code = (
+        "import __main__, os, sys\n"
+        "assert os.path.samefile(__main__.__file__, sys.argv[0]), sys.argv\n"
+        "print('as a file')\n"
+    )
+    result = run_block(code, "", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "as a file\n"
+
+
+SPAWNS = """
+import multiprocessing
+import sys
+
+{guard}worker = multiprocessing.get_context("spawn").Process(target=print, args=["hi"])
+{indent}worker.start()
+{indent}worker.join()
+{indent}sys.exit(worker.exitcode)
+"""
+
+
+def test_a_block_whose_workers_re_import_it_needs_the_main_guard(
+    tmp_path: pathlib.Path,
+) -> None:
+    # Under `python -c` the spawned worker re-imports nothing, and this passed.
+    unguarded = run_block(SPAWNS.format(guard="", indent=""), "", tmp_path / "a")
+    assert unguarded.returncode == 1
+    assert "freeze_support" in unguarded.stderr  # multiprocessing's own advice
+    guarded = SPAWNS.format(guard='if __name__ == "__main__":\n    ', indent="    ")
+    result = run_block(guarded, "", tmp_path / "b")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hi\n"
+
+
+def test_a_block_reaches_no_network(tmp_path: pathlib.Path) -> None:
+    code = "import socket\nsocket.getaddrinfo('example.com', 443)\n"
+    result = run_block(code, "", tmp_path)
+    assert result.returncode != 0
+    assert "no network in the docs' tests: example.com" in result.stderr
+
+
+def run_block(
+    code: str, first_line: str, tmp_path: pathlib.Path
+) -> subprocess.CompletedProcess[str]:
+    """Run `code` as `python block.py`, with what its first line asks for."""
+    site = tmp_path / "site"
+    site.mkdir(parents=True)
     script = tmp_path / "block.py"
-    script.write_text(block.code, encoding="utf-8")
+    script.write_text(code, encoding="utf-8")
+    (site / "sitecustomize.py").write_text(NO_NETWORK, encoding="utf-8")
     env: Dict[str, str] = {
         key: value
         for key, value in os.environ.items()
@@ -180,21 +235,16 @@ def test_the_block_runs(block: Block, tmp_path: pathlib.Path) -> None:
     }
     env["NO_PROXY"] = "*"
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+        [str(site), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     )
-    if NEEDS_WEBHOOK_SECRET in block.first_line:
+    if NEEDS_WEBHOOK_SECRET in first_line:
         env["WEBHOOK_SECRET"] = "docs-test-secret"
-    command = [sys.executable, "-c", NO_NETWORK, str(script), block.name]
-    if LOCAL_SERVER in block.first_line:
+    command = [sys.executable, str(script)]
+    if LOCAL_SERVER in first_line:
         with LocalServer() as server:
             env["WRIFTAI_API_BASE_URL"] = server.base_url
-            result = run(command, env, tmp_path)
-    else:
-        result = run(command, env, tmp_path)
-    assert result.returncode == 0, (
-        f"{block.name} exited {result.returncode}\n"
-        f"--- code\n{block.code}--- stdout\n{result.stdout}--- stderr\n{result.stderr}"
-    )
+            return run(command, env, tmp_path)
+    return run(command, env, tmp_path)
 
 
 def run(

@@ -6,7 +6,6 @@ before its fix.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import gzip
 import hashlib
@@ -23,33 +22,9 @@ from predictions.files._downloads import save_files
 from predictions.files._fetch import Stopped
 from predictions.files._names import safe_name, unique_names
 from tests.conftest import FakeClock
+from tests.files.conftest import BODY, cancel_once_asked, succeeded
 from tests.files.file_host import FileHost, Hosted
 from tests.files.raw_host import RawHost, answer, chunked
-
-BODY = bytes(range(256)) * 4096  # 1 MiB
-
-
-@pytest.fixture
-def host() -> Iterator[FileHost]:
-    with FileHost() as server:
-        yield server
-
-
-@pytest.fixture
-def client() -> Iterator[Client]:
-    with Client(
-        "http://127.0.0.1:9/v1",
-        access_token="secret-token",
-        timeout=(2, 0.5),
-        max_retries=2,
-        clock=FakeClock(),
-    ) as made:
-        yield made
-
-
-def succeeded(output: Any) -> Dict[str, Any]:
-    return {"id": "p-1", "status": "succeeded", "output": output}
-
 
 # ---- the host's headers ----------------------------------------------------
 
@@ -106,6 +81,57 @@ def test_a_body_in_an_encoding_nobody_decodes_is_still_measured_by_its_length(
     assert os.listdir(tmp_path) == []
 
 
+def test_a_body_in_an_encoding_nobody_decodes_resumes_from_the_byte_reached(
+    client: Client, tmp_path: Path
+) -> None:
+    """Its bytes are saved as they were sent, so a range of them follows on
+    as any other's: it was read as a compressed body, its ETag dropped, and
+    fetched again from its start (from a host that had answered the range:
+    a mix of two starts)."""
+    sent = {"ETag": '"e"', "Content-Encoding": "x-unknown"}
+    rest = f"bytes 1000-{len(BODY) - 1}/{len(BODY)}"
+    answers = [
+        lambda h: answer(200, {**sent, "Content-Length": len(BODY)}, BODY[:1000]),
+        lambda h: answer(
+            206,
+            {**sent, "Content-Length": len(BODY) - 1000, "Content-Range": rest},
+            BODY[1000:],
+        ),
+    ]
+    with RawHost(answers) as raw:
+        client.predictions.download(succeeded(raw.origin + "/f.bin"), tmp_path)
+        assert raw.seen[1]["range"] == "bytes=1000-"
+        assert raw.seen[1]["if-range"] == '"e"'
+    assert (tmp_path / "f.bin").read_bytes() == BODY
+
+
+def test_a_length_of_other_digits_than_ascii_ones_is_no_length(
+    client: Client, tmp_path: Path
+) -> None:
+    """ "\u00b2" (a latin-1 byte) is a digit to str.isdigit, not to int():
+    the file failed with "invalid literal for int()"; http.client, which
+    takes no such length, reads the body to its end."""
+    with RawHost([lambda h: answer(200, {"Content-Length": "\u00b2"}, b"hi")]) as raw:
+        client.predictions.download(succeeded(raw.origin + "/f.bin"), tmp_path)
+    assert (tmp_path / "f.bin").read_bytes() == b"hi"
+
+
+@pytest.mark.parametrize("status", [400, 416, 503])
+def test_an_answer_refused_before_its_body_is_closed_at_once(
+    client: Client, host: FileHost, status: int
+) -> None:
+    """Each refusal closed its answer or not by itself: a 416 (an expiry
+    too) kept its connection open, and its DownloadError gave no status."""
+    url = host.add("f.bin", Hosted(BODY, script=[f"status:{status}"] * 3))
+    (file,) = client.predictions.output_files(succeeded(url))
+    with pytest.raises(DownloadError) as raised:
+        file.read()
+    assert raised.value.status_code == status
+    response = getattr(raised.value.__cause__, "response", None)
+    assert response is not None
+    assert response.raw.closed
+
+
 def test_a_206_of_another_total_than_the_first_answer_is_not_mixed_in(
     client: Client, tmp_path: Path
 ) -> None:
@@ -130,6 +156,40 @@ def test_a_206_of_another_total_than_the_first_answer_is_not_mixed_in(
         client.predictions.download(succeeded(raw.origin + "/f.bin"), tmp_path)
         assert "range" not in raw.seen[-1]  # fetched again from its start
     assert (tmp_path / "f.bin").read_bytes() == new
+
+
+def emptied() -> RawHost:
+    """A host whose file is cut at byte 1000, then is empty (no ETag: no range)."""
+    return RawHost(
+        [
+            lambda h: answer(200, {"Content-Length": 2000}, b"x" * 1000),
+            lambda h: answer(200, {"Content-Length": 0}),
+        ]
+    )
+
+
+def test_a_file_started_over_and_empty_is_read_empty(client: Client) -> None:
+    """No byte came after the start again, so nothing told read() to drop
+    the 1000 bytes of the first start: they were returned as the file."""
+    with emptied() as raw:
+        (file,) = client.predictions.output_files(succeeded(raw.origin + "/f.bin"))
+        assert file.read() == b""
+
+
+def test_a_file_opened_then_started_over_empty_is_no_file(client: Client) -> None:
+    """The 1000 bytes read before the break ended with no error, as if whole."""
+    with emptied() as raw:
+        (file,) = client.predictions.output_files(succeeded(raw.origin + "/f.bin"))
+        with file.open() as stream, pytest.raises(DownloadError, match="open it again"):
+            stream.read()
+
+
+def test_a_file_saved_then_started_over_empty_is_saved_empty(
+    client: Client, tmp_path: Path
+) -> None:
+    with emptied() as raw:
+        client.predictions.download(succeeded(raw.origin + "/f.bin"), tmp_path)
+    assert (tmp_path / "f.bin").read_bytes() == b""
 
 
 @pytest.mark.parametrize(
@@ -211,16 +271,7 @@ def test_a_cancelled_async_save_leaves_no_file_behind(
     url = host.add("slow.bin", Hosted(BODY, script=["trickle:1.5"]))
     with Client("http://127.0.0.1:9/v1", timeout=(2, 0.5)) as c:
         (file,) = c.predictions.output_files(succeeded(url))
-
-        async def main() -> None:
-            task = asyncio.ensure_future(file.async_save(str(tmp_path)))
-            while not host.seen:
-                await asyncio.sleep(0.01)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-
-        asyncio.run(main())
+        cancel_once_asked(host, lambda: file.async_save(str(tmp_path)))
     # closed: the pool's thread was waited for
     assert os.listdir(tmp_path) == []
 
@@ -249,6 +300,30 @@ def test_a_deep_output_is_copied_not_a_recursion_error(
         assert (tmp_path / "output.txt").read_bytes() == b"hi"
     else:
         assert inner == leaf
+
+
+def buried(leaf: Any, depth: int) -> Any:
+    for _ in range(depth):
+        leaf = [leaf]
+    return leaf
+
+
+def test_files_are_found_in_an_output_of_any_depth(
+    client: Client, tmp_path: Path
+) -> None:
+    """Python 3.12 decodes JSON 1,500 deep, 3.13 10,000 deep: the search for
+    files recursed, and an output deeper than about 990 raised ValueError
+    from output_files and download (and a batch's row kept its URLs, saving
+    no file)."""
+    output = buried(["data:,hi", {"x": "https://x.test/a.png"}], 3000)
+    found = client.predictions.output_files(succeeded(output))
+    assert [file.path for file in found] == [(0,) * 3000 + (0,), (0,) * 3000 + (1, "x")]
+    assert [file.url for file in found] == ["data:,hi", "https://x.test/a.png"]
+    copy = client.predictions.download(succeeded(buried("data:,hi", 3000)), tmp_path)
+    for _ in range(3000):  # walked: == on lists this deep recurses
+        (copy,) = copy
+    assert copy == str(tmp_path / "output.txt")
+    assert (tmp_path / "output.txt").read_bytes() == b"hi"
 
 
 @pytest.mark.parametrize(

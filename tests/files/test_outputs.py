@@ -8,39 +8,14 @@ import gzip
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any
 
 import pytest
 
 from predictions import Client, DownloadError, OutputExpiredError, OutputFile
 from predictions.files._names import safe_name, unique_names
-from tests.conftest import FakeClock
+from tests.files.conftest import BODY, cancel_once_asked, succeeded
 from tests.files.file_host import FileHost, Hosted
-
-BODY = bytes(range(256)) * 4096  # 1 MiB
-
-
-@pytest.fixture
-def host() -> Iterator[FileHost]:
-    with FileHost() as server:
-        yield server
-
-
-@pytest.fixture
-def client() -> Iterator[Client]:
-    with Client(
-        "http://127.0.0.1:9/v1",
-        access_token="secret-token",
-        headers={"X-Team": "secret-header"},
-        timeout=(2, 0.5),
-        max_retries=2,
-        clock=FakeClock(),  # the backoffs take no time; reads keep real timeouts
-    ) as made:
-        yield made
-
-
-def succeeded(output: Any) -> Dict[str, Any]:
-    return {"id": "p-1", "status": "succeeded", "output": output}
 
 
 def files_in(directory: Path) -> list:
@@ -458,18 +433,9 @@ def test_cancelling_an_async_download_stops_it_and_leaves_no_partial_file(
     client: Client, host: FileHost, tmp_path: Path
 ) -> None:
     url = host.add("slow.bin", Hosted(BODY, script=["trickle:3"]))
-
-    async def main() -> None:
-        task = asyncio.ensure_future(
-            client.predictions.async_download(succeeded(url), tmp_path)
-        )
-        while not host.seen:
-            await asyncio.sleep(0.01)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    asyncio.run(main())
+    cancel_once_asked(
+        host, lambda: client.predictions.async_download(succeeded(url), tmp_path)
+    )
     client.close()  # waits for the pool's thread: the download has stopped
     assert files_in(tmp_path) == []
 

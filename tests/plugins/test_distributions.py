@@ -157,6 +157,7 @@ def test_the_installed_distributions_are_found_with_their_versions_and_hooks(
     assert plugins["progress"]["distribution"] == "predictions-progress"
     assert plugins["progress"]["version"] == "0.1.0"
     assert plugins["progress"]["hooks"] == [
+        "predictions_on_batch_progress",
         "predictions_on_poll",
         "predictions_on_terminal",
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import sys
-from typing import Any, Dict, Iterator, List
+from typing import Any, Iterator, List
 
 import pytest
 import responses
@@ -12,20 +12,9 @@ import responses
 import predictions.plugins
 from predictions import Client, PluginError, PluginWarning, list_plugins
 from tests.conftest import BASE, prediction
+from tests.plugins.fakes import FakeDist
 
 URL = f"{BASE}/predictions/p1"
-
-
-class FakeDist:
-    """Just what predictions.plugins reads of a distribution."""
-
-    def __init__(self, name: str, version: str, entry_points: Dict[str, str]) -> None:
-        self.metadata = {"Name": name}
-        self.version = version
-        self.entry_points = [
-            importlib.metadata.EntryPoint(ep_name, value, "predictions.plugins")
-            for ep_name, value in entry_points.items()
-        ] + [importlib.metadata.EntryPoint("other", "os", "console_scripts")]
 
 
 MODULE = """

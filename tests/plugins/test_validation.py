@@ -100,6 +100,21 @@ def test_a_hook_that_raises_warns_by_name_and_the_call_goes_on(
     assert len(mocked.calls) == 1, "nothing was sent twice"
 
 
+def test_a_hook_that_raises_is_named_by_its_class_not_a_number(
+    mocked: responses.RequestsMock,
+) -> None:
+    mocked.add("GET", URL, json=prediction())
+    with Client(BASE, plugins=[Boom()]) as client:
+        client.plugins.register(Boom(), name="my-plugin")
+        with pytest.warns(PluginWarning) as caught:
+            client.predictions.get("p1")
+    assert sorted(str(w.message) for w in caught) == [
+        "plugin 'my-plugin' failed in predictions_on_response: RuntimeError: kaboom",
+        "plugin 'tests.plugins.test_validation.Boom' failed in "
+        "predictions_on_response: RuntimeError: kaboom",
+    ]
+
+
 def test_strict_mode_raises(mocked: responses.RequestsMock) -> None:
     mocked.add("GET", URL, json=prediction())
     client = Client(BASE, plugins=[Boom()], strict_plugins=True)

@@ -1,4 +1,8 @@
-"""predictions-progress: a live status line on stderr for each prediction waited on."""
+"""predictions-progress: a live status line on stderr for each prediction waited on.
+
+A batch (`run_batch`) gets one line for all its rows, as `predictions batch`
+draws it: its rows' predictions get none.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,9 @@ _ERASE_BELOW = "\x1b[J"
 
 TICK = 0.5
 """Seconds between redraws of the live lines between polls, so their times move."""
+
+PLAIN_EVERY = 10.0
+"""Off a terminal, seconds of a batch between two of its lines (then its last)."""
 
 
 class _Line:
@@ -50,11 +57,24 @@ class _Line:
         return f"{text} | {self.log}" if self.log else text
 
 
+class _Batch:
+    """What a batch's line shows, and when it is next written off a terminal."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.next_plain = PLAIN_EVERY
+
+
 class Progress:
     """The plugin: the lines of the predictions being waited on, on one stream.
 
     On a terminal, a daemon thread redraws the live lines every `tick`
     seconds between polls; it runs only while a line is shown.
+
+    A batch has one line for all its rows: redrawn on a terminal; elsewhere
+    written every `PLAIN_EVERY` seconds of the batch, and as it ends. Its
+    rows' polls come on the thread iterating it, between its first progress
+    and its last: they draw nothing of their own.
 
     Args:
         stream: Where to draw; `sys.stderr` (looked up at each draw) if None.
@@ -73,6 +93,7 @@ class Progress:
         self._clock = clock
         self._lock = threading.Lock()
         self._lines: Dict[str, _Line] = {}
+        self._batches: Dict[int, _Batch] = {}  # by the thread iterating each
         self._drawn = 0
         self._ticker: Optional[threading.Thread] = None
         self._stop = threading.Event()
@@ -92,6 +113,8 @@ class Progress:
         """Redraw the prediction's line (or write one when its status changed)."""
         key = str(prediction.get("id"))
         with self._lock:
+            if threading.get_ident() in self._batches:
+                return  # a batch's row: the batch's line tells of it
             line = self._lines.get(key)
             if line is None:
                 line = self._lines[key] = _Line(prediction)
@@ -117,6 +140,8 @@ class Progress:
         error is the caller's to tell, once.
         """
         with self._lock:
+            if threading.get_ident() in self._batches:
+                return  # a batch's row: the batch's line tells of it
             line = self._lines.pop(str((prediction or {}).get("id")), None)
             ticker = self._stop_ticker() if not self._lines else None
             if prediction is None and line is None:
@@ -128,6 +153,24 @@ class Progress:
                 self._write([final])
         if ticker is not None:  # outside the lock, which its last tick may want
             ticker.join(timeout=1.0)
+
+    @hookimpl
+    def predictions_on_batch_progress(self, progress: Any, final: bool) -> None:
+        """Draw the batch's one line: redrawn, or now and then; and its last."""
+        thread = threading.get_ident()
+        text = progress.describe()
+        with self._lock:
+            batch = self._batches.get(thread)
+            if batch is None:
+                batch = self._batches[thread] = _Batch()
+            if final:
+                del self._batches[thread]
+            if self.live():
+                batch.text = text
+                self._redraw([text] if final else [])
+            elif final or progress.elapsed >= batch.next_plain:
+                batch.next_plain = (progress.elapsed // PLAIN_EVERY + 1) * PLAIN_EVERY
+                self._write([text])
 
     def _start_ticker(self) -> None:
         """Start the thread that redraws between polls, unless it runs (lock held)."""
@@ -161,10 +204,10 @@ class Progress:
         parts += [text + "\n" for text in finished]
         # Cut to the width: a wrapped line would throw the cursor arithmetic off.
         now = self._clock()
-        parts += [
-            "\x1b[2K" + line.render(now)[:width] + "\n" for line in self._lines.values()
-        ]
-        self._drawn = len(self._lines)
+        live = [line.render(now) for line in self._lines.values()]
+        live += [batch.text for batch in self._batches.values()]
+        parts += ["\x1b[2K" + text[:width] + "\n" for text in live]
+        self._drawn = len(live)
         self.stream.write("".join(parts))
         self.stream.flush()
 

@@ -1,4 +1,4 @@
-"""README.rst's example of de-duplicating repeated deliveries runs as written."""
+"""The webhooks page's example of de-duplicating repeated deliveries runs as written."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import pytest
 
 from predictions.webhooks import sign
 
-README = pathlib.Path(__file__).resolve().parents[2] / "README.rst"
-SECRET = "whsec-readme"
+PAGE = pathlib.Path(__file__).resolve().parents[2] / "docs" / "webhooks.rst"
+SECRET = "whsec-docs"
 
 
 def example() -> str:
-    text = README.read_text(encoding="utf-8")
-    section = text.split("Webhooks\n--------\n", 1)[1].split("\nPlugins\n", 1)[0]
+    text = PAGE.read_text(encoding="utf-8")
+    section = text.split("Handling each delivery once\n", 1)[1]
     assert "Deliveries can repeat" in section
     after = section.split("Deliveries can repeat", 1)[1]
     match = re.search(r"\.\. code-block:: python\n\n((?:   .*\n|\n)+)", after)
@@ -30,8 +30,8 @@ def test_the_dedup_example_handles_each_change_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
-    namespace: Dict[str, Any] = {"__name__": "readme_dedup"}
-    exec(compile(example(), str(README), "exec"), namespace)
+    namespace: Dict[str, Any] = {"__name__": "webhooks_page_dedup"}
+    exec(compile(example(), str(PAGE), "exec"), namespace)
     handled: List[Dict[str, Any]] = []
     namespace["handle"] = handled.append  # the example's "your code"
     receive = namespace["receive"]

@@ -1,4 +1,4 @@
-"""README.rst's "Writing a plugin" example runs as written."""
+"""The plugins page's "Writing a plugin" example runs as written."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import pathlib
 import re
 import textwrap
 
-README = pathlib.Path(__file__).resolve().parents[2] / "README.rst"
+PAGE = pathlib.Path(__file__).resolve().parents[2] / "docs" / "plugins.rst"
 
 
 def example() -> str:
-    text = README.read_text(encoding="utf-8")
-    section = text.split("Writing a plugin\n~~~~~~~~~~~~~~~~\n", 1)[1]
+    text = PAGE.read_text(encoding="utf-8")
+    section = text.split("Writing a plugin\n----------------\n", 1)[1]
     match = re.search(r"\.\. code-block:: python\n\n((?:   .*\n|\n)+)", section)
     assert match, "the section has a Python example"
     return textwrap.dedent(match.group(1))
@@ -20,8 +20,8 @@ def example() -> str:
 def test_the_plugin_example_runs(capsys: object) -> None:
     code = example()
     assert "@hookimpl" in code
-    namespace: dict = {"__name__": "readme_example"}
-    exec(compile(code, str(README), "exec"), namespace)
+    namespace: dict = {"__name__": "plugins_page_example"}
+    exec(compile(code, str(PAGE), "exec"), namespace)
     tracing = namespace["tracing"]
     assert tracing.waits[0][0] == "succeeded"
     # Every request was traced (a held create is one request: no poll).
