@@ -280,7 +280,9 @@ def predictions_on_operation_start(operation: Operation) -> None:
     """As an operation starts: on the starting thread, before its first request.
 
     Args:
-        operation: The operation; `current_operation()` is it from now on.
+        operation: The operation. `current_operation()` is still what was
+            current before (its `parent`, mostly); it is this one while its
+            requests and its other hooks run.
     """
 
 
@@ -288,7 +290,7 @@ def predictions_on_operation_start(operation: Operation) -> None:
 def predictions_on_operation_end(
     operation: Operation, error: Optional[BaseException]
 ) -> None:
-    """Once, as an operation ends, on the thread ending it.
+    """Once, as an operation ends, on the thread ending it (no longer current).
 
     Args:
         operation: The operation, with its last prediction and attributes.
