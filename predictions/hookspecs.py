@@ -182,8 +182,10 @@ def predictions_on_request_error(
 ) -> None:
     """After an attempt that got no answer; on the sending (executor) thread.
 
-    A refused connection, a timeout, a connection cut before the status
-    line. An answer with an error status comes to `on_response` instead.
+    A refused connection, a timeout, a connection cut before the answer
+    was whole, or an answer refused before decoding (a redirect to another
+    origin, a body over the size limit). An answer with an error status
+    comes to `on_response` instead; every attempt sent comes to one of them.
 
     Args:
         request: The prepared request.
