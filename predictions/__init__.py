@@ -55,6 +55,8 @@ if TYPE_CHECKING:  # the names of the table below, for type checkers
     from predictions.errors import WebhookVerificationError as WebhookVerificationError
     from predictions.files import File as File
     from predictions.files import OutputFile as OutputFile
+    from predictions.hookspecs import Operation as Operation
+    from predictions.hookspecs import current_operation as current_operation
     from predictions.hookspecs import hookimpl as hookimpl
     from predictions.pagination import PaginatedResponse as PaginatedResponse
     from predictions.pagination import PaginationOptions as PaginationOptions
@@ -105,6 +107,7 @@ _HOMES = {
     "InvalidResponseError": "predictions.errors",
     "JsonValue": "predictions.types",
     "NotFoundError": "predictions.errors",
+    "Operation": "predictions.hookspecs",
     "OutputExpiredError": "predictions.errors",
     "OutputFile": "predictions.files",
     "PaginatedResponse": "predictions.pagination",
@@ -144,6 +147,7 @@ _HOMES = {
     "as_completed": "predictions.batch",
     "async_as_completed": "predictions.batch",
     "async_run": "predictions._run",
+    "current_operation": "predictions.hookspecs",
     "hookimpl": "predictions.hookspecs",
     "list_plugins": "predictions.plugins",
     "run": "predictions._run",

@@ -82,7 +82,7 @@ DISTS = [
 REASONS = {
     "typo": "unknown hook 'predictions_on_polll' (did you mean 'predictions_on_poll'?)",
     "colour": "hook 'predictions_on_poll' has no argument 'colour' "
-    "(its arguments: prediction, polls, elapsed)",
+    "(its arguments: prediction, polls, elapsed, operation)",
     "wrapper": "hook 'predictions_on_create' is a wrapper "
     "(predictions hooks are plain observers)",
     "gone": "ImportError: fake_gone needs a missing library",

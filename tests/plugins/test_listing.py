@@ -84,5 +84,5 @@ def test_several_mistakes_of_one_plugin_are_all_named(
         f"unknown hook 'predictions_on_finish' (the hooks: {', '.join(HOOK_NAMES)}); "
         "unknown hook 'predictions_on_polll' (did you mean 'predictions_on_poll'?); "
         "hook 'predictions_on_retry' has no argument 'colour', 'size' "
-        "(its arguments: method, url, attempt, delay, error)"
+        "(its arguments: method, url, attempt, delay, error, operation)"
     )
