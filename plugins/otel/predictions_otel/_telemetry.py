@@ -26,7 +26,22 @@ try:  # the API's stand-in until an SDK is set (not exported by it)
 except ImportError:  # pragma: no cover - an API that moved it
     pass
 
-HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
+HTTP_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1,
+    2.5,
+    5,
+    7.5,
+    10,
+)
 """The semantic conventions' advised buckets of `http.client.request.duration`."""
 
 PREDICTION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800)
