@@ -126,25 +126,16 @@ class Attempts:
         """End the attempt's span with the answer's status; record its duration."""
         pending = self._finish()
         status = response.status_code
-        instruments = _telemetry.instruments()
-        if instruments is not None:
-            if status == 429:
-                instruments.rate_limited.add(1, _server_attributes(request))
-            # The requests instrumentation records its own durations.
-            if not _telemetry.requests_instrumented():
-                attributes = _server_attributes(request)
-                attributes["http.response.status_code"] = status
+        try:
+            if pending is not None and pending.span is not None:
+                span = pending.span
+                span.set_attribute("http.response.status_code", status)
                 if status >= 400:
-                    attributes["error.type"] = str(status)
-                instruments.http_duration.record(elapsed, attributes)
-        if pending is None or pending.span is None:
-            return
-        span = pending.span
-        span.set_attribute("http.response.status_code", status)
-        if status >= 400:
-            span.set_attribute("error.type", str(status))
-            span.set_status(Status(StatusCode.ERROR))
-        span.end()
+                    span.set_attribute("error.type", str(status))
+                    span.set_status(Status(StatusCode.ERROR))
+                span.end()
+        finally:  # a failing SDK, exporter or meter leaves neither half undone
+            _record(request, elapsed, status, str(status) if status >= 400 else None)
 
     def failed(
         self, request: requests.PreparedRequest, error: BaseException, elapsed: float
@@ -152,16 +143,14 @@ class Attempts:
         """End the attempt's span with why no answer came; record its duration."""
         pending = self._finish()
         kind = error_type(error)
-        instruments = _telemetry.instruments()
-        if instruments is not None and not _telemetry.requests_instrumented():
-            attributes = _server_attributes(request)
-            attributes["error.type"] = kind
-            instruments.http_duration.record(elapsed, attributes)
-        if pending is None or pending.span is None:
-            return
-        pending.span.set_attribute("error.type", kind)
-        pending.span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}"))
-        pending.span.end()
+        try:
+            if pending is not None and pending.span is not None:
+                span = pending.span
+                span.set_attribute("error.type", kind)
+                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+                span.end()
+        finally:
+            _record(request, elapsed, None, kind)
 
     def abandon(self, operation: Operation) -> None:
         """End an attempt of `operation` left in flight on this thread.
@@ -208,6 +197,28 @@ class Attempts:
         if pending.token is not None:
             context.detach(pending.token)
         return pending
+
+
+def _record(
+    request: requests.PreparedRequest,
+    elapsed: float,
+    status: Optional[int],
+    failure: Optional[str],
+) -> None:
+    """Record an attempt's duration, and count a 429."""
+    instruments = _telemetry.instruments()
+    if instruments is None:
+        return
+    attributes = _server_attributes(request)
+    if status == 429:
+        instruments.rate_limited.add(1, dict(attributes))
+    if _telemetry.requests_instrumented():
+        return  # the instrumentation records its own durations
+    if status is not None:
+        attributes["http.response.status_code"] = status
+    if failure is not None:
+        attributes["error.type"] = failure
+    instruments.http_duration.record(elapsed, attributes)
 
 
 def _method(request: requests.PreparedRequest) -> str:

@@ -33,6 +33,12 @@ class Record:
         self.span = span
         self.status: Optional[str] = None
 
+    def note(self, status: Any) -> None:
+        """An event on the span if `status` is not the last one noted."""
+        if isinstance(status, str) and status != self.status:
+            self.status = status
+            self.span.add_event(STATUS_EVENT, {STATUS_EVENT: status})
+
 
 class Operations:
     """The spans of operations, kept in their `state` under `key`.
@@ -76,10 +82,7 @@ class Operations:
         record = self._record(operation)
         if record is None or not isinstance(prediction, Mapping):
             return
-        status = prediction.get("status")
-        if isinstance(status, str) and status != record.status:
-            record.status = status
-            record.span.add_event(STATUS_EVENT, {STATUS_EVENT: status})
+        record.note(prediction.get("status"))
 
     def event(
         self, operation: Optional[Operation], name: str, attributes: Dict[str, Any]
@@ -95,41 +98,56 @@ class Operations:
         prediction: Mapping[str, Any] = operation.prediction or {}
         status = prediction.get("status")
         failure = _failure(status, error)
-        if operation.kind == "prediction" and (status in TERMINAL or error is not None):
-            _record_duration(operation, status, failure)
-        if record is None:
-            return
-        span = record.span
-        if operation.model:
-            span.update_name(_name(operation))
-            span.set_attribute("gen_ai.request.model", operation.model)
-        if operation.prediction_id:
-            span.set_attribute("predictions.prediction.id", operation.prediction_id)
-        if operation.kind in ("prediction", "stream"):
-            span.set_attribute("predictions.prediction.polls", operation.polls)
-        if isinstance(status, str):
-            self.saw(operation, prediction)
-            span.set_attribute("predictions.prediction.status", status)
-            span.set_attributes(times_of(prediction))
-        for key, value in operation.attributes.items():
-            value = primitive(value)
-            if value is not None:
-                name = key if "." in key else f"predictions.{operation.kind}.{key}"
-                span.set_attribute(name, value)
-        if failure is not None:
-            span.set_attribute("error.type", failure)
-            if error is not None:
-                span.record_exception(error)
-                span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}"))
-            else:
-                span.set_status(Status(StatusCode.ERROR, f"prediction {status}"))
-        span.end()
+        try:
+            if record is not None:
+                _end_span(record, operation, error, failure)
+        finally:  # a failing SDK or exporter does not lose the metric
+            if operation.kind == "prediction" and (
+                status in TERMINAL or error is not None
+            ):
+                _record_duration(operation, status, failure)
 
     def _record(self, operation: Optional[Operation]) -> Optional[Record]:
         if operation is None:
             return None
         record: Optional[Record] = operation.state.get(self.key)
         return record
+
+
+def _end_span(
+    record: Record,
+    operation: Operation,
+    error: Optional[BaseException],
+    failure: Optional[str],
+) -> None:
+    """Set what the operation ended with on its span, and end it."""
+    span = record.span
+    prediction: Mapping[str, Any] = operation.prediction or {}
+    status = prediction.get("status")
+    if operation.model:
+        span.update_name(_name(operation))
+        span.set_attribute("gen_ai.request.model", operation.model)
+    if operation.prediction_id:
+        span.set_attribute("predictions.prediction.id", operation.prediction_id)
+    if operation.kind in ("prediction", "stream"):
+        span.set_attribute("predictions.prediction.polls", operation.polls)
+    if isinstance(status, str):
+        record.note(status)
+        span.set_attribute("predictions.prediction.status", status)
+        span.set_attributes(times_of(prediction))
+    for key, value in operation.attributes.items():
+        value = primitive(value)
+        if value is not None:
+            name = key if "." in key else f"predictions.{operation.kind}.{key}"
+            span.set_attribute(name, value)
+    if failure is not None:
+        span.set_attribute("error.type", failure)
+        if error is not None:
+            span.record_exception(error)
+            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}"))
+        else:
+            span.set_status(Status(StatusCode.ERROR, f"prediction {status}"))
+    span.end()
 
 
 def _name(operation: Operation) -> str:
