@@ -55,13 +55,15 @@ class Telemetry:
         ]
         return sorted(found, key=lambda s: s.start_time or 0)
 
-    def points(self, name: str) -> List[Any]:
-        """The data points of the metric `name` (cumulative, since the start)."""
+    def points(self, name: str, scope: str = "predictions_otel") -> List[Any]:
+        """The data points of a metric of a scope (cumulative, since the start)."""
         data = self.reader.get_metrics_data()
         found: List[Any] = []
         for resource in data.resource_metrics if data else ():
-            for scope in resource.scope_metrics:
-                for metric in scope.metrics:
+            for metrics in resource.scope_metrics:
+                if metrics.scope.name != scope:
+                    continue
+                for metric in metrics.metrics:
                     if metric.name == name:
                         found.extend(metric.data.data_points)
         return found
