@@ -13,23 +13,22 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from types import MappingProxyType
 from typing import (
     Any,
     AsyncIterator,
     Callable,
     Iterator,
     Literal,
-    Mapping,
     Optional,
     Tuple,
+    TypeVar,
     Union,
-    cast,
     overload,
 )
 
 import requests
 
+from predictions._http import operations
 from predictions._http.api import API
 from predictions._http.decode import decode_prediction
 from predictions._http.request import Request
@@ -41,14 +40,18 @@ from predictions._waiting.options import (
     AsyncWaitOptions,
     BaseWaitOptions,
     WaitOptions,
-    check_wait_options,
+    check_wait,
     hold_of,
 )
-from predictions._waiting.rules import Waiting
+from predictions._waiting.rules import Waiting, fire_on_create
 from predictions._waiting.schedule import async_wait_for, wait_for
 from predictions._waiting.streams import Following, async_follow, follow
 from predictions.errors import APITimeoutError, NotFoundError, WaitTimeoutError
+from predictions.hookspecs import Operation
 from predictions.types import CreatePredictionParams, PredictionEvent, PredictionWithIO
+
+E = TypeVar("E")
+Progress = Callable[[int, int], None]
 
 
 class CreateMethods:
@@ -144,19 +147,8 @@ class CreateMethods:
                 infinity, or the model reference is not in owner/name or
                 owner/name:version-number format.
         """
-        _check_wait(wait, wait_options, asynchronous=False)
         creating = Creating(self._api, params, model, wait_options, stream, max_retries)
-        sent = creating.upload(upload_progress)
-        if wait and stream:
-            with creating.sending():
-                answer = self._api.request(creating.request(sent, held=True))
-            return follow(self._api, *creating.following(answer))
-        with creating.sending():
-            answer = self._api.request(creating.request(sent, held=wait))
-        created = creating.fire_on_create(answer)
-        if wait:
-            return wait_for(self._api, creating.waiting(created))
-        return created
+        return creating.create(wait, upload_progress, "create")
 
     @overload
     async def async_create(
@@ -217,21 +209,8 @@ class CreateMethods:
         With `wait=True, stream=True`, an async iterator over the events is
         returned (see `async_stream`).
         """
-        _check_wait(wait, wait_options, asynchronous=True)
         creating = Creating(self._api, params, model, wait_options, stream, max_retries)
-        sent = await creating.async_upload(upload_progress)
-        if wait and stream:
-            with creating.sending():
-                request = creating.request(sent, held=True)
-                answer = await self._api.async_request(request)
-            following = await self._api.in_pool(creating.following, answer)
-            return async_follow(self._api, *following)
-        with self._api.hold_place(wait) as held, creating.sending():
-            answer = await self._api.async_request(creating.request(sent, held))
-        created = creating.fire_on_create(answer)
-        if wait:
-            return await async_wait_for(self._api, creating.waiting(created))
-        return created
+        return await creating.async_create(wait, upload_progress, "create")
 
 
 class Creating:
@@ -267,6 +246,66 @@ class Creating:
         """The wait's deadline (`options.timeout` after `started`), or None."""
         self.sent_request: Optional[Request] = None
         """The create's request, once built (its `Idempotency-Key` with it)."""
+        self.operation: Optional[Operation] = None
+        """Its operation, while a plugin is active."""
+
+    def create(
+        self, wait: bool, progress: Optional[Progress], name: str
+    ) -> Union[PredictionWithIO, Iterator[PredictionEvent]]:
+        """`create`'s steps; `name` is its operation's ("create", "run")."""
+        api = self.api
+        check_wait(wait, self.options, asynchronous=False)
+        scope = self.scope(wait, name)
+        with scope:
+            sent = self.upload(progress)
+            if wait and self.stream:
+                with self.sending():
+                    answer = api.request(self.request(sent, held=True))
+                return self.hand_on(scope, follow(api, *self.following(answer)))
+            with self.sending():
+                answer = api.request(self.request(sent, held=wait))
+            created = self.fire_on_create(answer)
+            if wait:
+                return wait_for(api, self.waiting(created))
+            return created
+
+    async def async_create(
+        self, wait: bool, progress: Optional[Progress], name: str
+    ) -> Union[PredictionWithIO, AsyncIterator[PredictionEvent]]:
+        """`async_create`'s steps; see `create`."""
+        api = self.api
+        check_wait(wait, self.options, asynchronous=True)
+        scope = self.scope(wait, name)
+        with scope:
+            sent = await self.async_upload(progress)
+            if wait and self.stream:
+                with self.sending():
+                    answer = await api.async_request(self.request(sent, held=True))
+                following = await api.in_pool(self.following, answer)
+                return self.hand_on(scope, async_follow(api, *following))
+            with api.hold_place(wait) as held, self.sending():
+                answer = await api.async_request(self.request(sent, held))
+            created = self.fire_on_create(answer)
+            if wait:
+                return await async_wait_for(api, self.waiting(created))
+            return created
+
+    def scope(self, wait: bool, name: str) -> Union[operations.Scope, Any]:
+        """The call's operation: "stream" for a create that waits on its events.
+
+        `with` it: the operation is current in the block, and ends with it.
+        """
+        kind = "stream" if wait and self.stream else "prediction"
+        scope = operations.scope(self.api.hooks, kind, name, self.model)
+        self.operation = scope.operation
+        return scope
+
+    def hand_on(self, scope: Any, events: E) -> E:
+        """The events' generator ends the operation now, even if never started."""
+        if self.operation is not None:
+            scope.keep()
+            operations.end_when_dropped(events, self.api.hooks, self.operation)
+        return events
 
     def upload(self, progress: Optional[Callable[[int, int], None]]) -> Any:
         """Upload the `File` objects of the input; return the params to send.
@@ -348,11 +387,20 @@ class Creating:
 
     def fire_on_create(self, prediction: Any) -> PredictionWithIO:
         """Fire `on_create` for the new prediction; return it."""
-        return fire_on_create(self.api, prediction, self.model, self.params)
+        return fire_on_create(
+            self.api, prediction, self.model, self.params, self.operation
+        )
 
     def waiting(self, created: PredictionWithIO) -> Waiting:
         """The wait for the new prediction, from when the create was sent."""
-        return Waiting(self.api, created["id"], self.options, created, self.started)
+        return Waiting(
+            self.api,
+            created["id"],
+            self.options,
+            created,
+            self.started,
+            operation=self.operation,
+        )
 
     def following(
         self, answer: requests.Response
@@ -375,46 +423,14 @@ class Creating:
                 on_init=on_init,
                 deadline=self.deadline,
                 create=self.sent_request,
+                operation=self.operation,
             )
             return following, answer
         prediction = self.fire_on_create(self.api.read(answer, decode_prediction))
-        return Following(self.api, prediction["id"], deadline=self.deadline), None
-
-
-def _check_wait(wait: Any, options: Any, *, asynchronous: bool) -> None:
-    """Refuse wait options given as `wait` (they would be taken as True, unread).
-
-    Raises:
-        TypeError: `wait` is wait options, or `wait_options` is not right.
-    """
-    if isinstance(wait, BaseWaitOptions):
-        raise TypeError(
-            "wait is True or False: pass the options as wait_options=..., "
-            "with wait=True"
+        following = Following(
+            self.api, prediction["id"], deadline=self.deadline, operation=self.operation
         )
-    if wait:
-        check_wait_options(options, asynchronous=asynchronous)
+        return following, None
 
 
-def fire_on_create(
-    api: API, prediction: Any, model: str, params: Mapping[str, Any]
-) -> PredictionWithIO:
-    """Fire `on_create` for a new prediction (a create's, or a batch row's); return it.
-
-    Args:
-        api: The API whose hooks to call.
-        prediction: The new prediction.
-        model: The model reference it was created with.
-        params: The params the caller gave (shown to the hook read-only).
-    """
-    if api.hooks.active:
-        api.hooks.call(
-            "predictions_on_create",
-            prediction=prediction,
-            model=model,
-            params=MappingProxyType(dict(params)),
-        )
-    return cast(PredictionWithIO, prediction)
-
-
-__all__ = ["CreateMethods", "Creating", "fire_on_create"]
+__all__ = ["CreateMethods", "Creating"]

@@ -3,17 +3,17 @@
 One builder for each: `get_request` (a get, and a wait's poll),
 `list_request` (a page), `cancel_request`, `create_request` and
 `stream_request`; with the checks of what goes into them (model references,
-path segments, a create's params).
+path segments, a create's params). `ROUTES` is the table of the API's routes
+the client uses (uploads' too): each request carries its route's template,
+which the request hooks are told.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from typing import (
     Any,
     Dict,
-    List,
     Mapping,
     NamedTuple,
     Optional,
@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from predictions._checks import MAX_SECONDS, check_number
 from predictions._http.decode import decode_nothing, decode_page, decode_prediction
-from predictions._http.request import Request, json_body
+from predictions._http.request import Request, json_body, not_finite_at, value_at
 from predictions.pagination import (
     PaginationOptions,
     check_pagination_options,
@@ -37,6 +37,23 @@ HOLD_ASSUMED = 60.0
 
 HOLD_MARGIN = 10.0
 """Seconds a held request's read timeout exceeds the hold by."""
+
+
+class Routes(NamedTuple):
+    """The API's routes the client sends to, as path templates below the base URL."""
+
+    predictions: str = "/predictions"
+    prediction: str = "/predictions/{id}"
+    cancel: str = "/predictions/{id}/cancel"
+    stream: str = "/predictions/{id}/stream"
+    create: str = "/models/{owner}/{name}/predictions"
+    create_version: str = "/models/{owner}/{name}/versions/{version}/predictions"
+    uploads: str = "/uploads"
+    upload_complete: str = "/uploads/{id}/complete"
+
+
+ROUTES = Routes()
+"""The one table of the routes: each builder takes its path and template here."""
 
 # Owner and name: no '/', ':', '?', '#', '%', white space or control characters.
 _PART = r"[^/:?#%\s\x00-\x1f\x7f-\x9f]+"
@@ -111,7 +128,7 @@ def prediction_path(prediction_id: str) -> str:
         TypeError: If the id is not a string.
         ValueError: If the id is empty, blank, `.` or `..`.
     """
-    return "/predictions/" + path_segment(prediction_id, "prediction id")
+    return ROUTES.prediction.format(id=path_segment(prediction_id, "prediction id"))
 
 
 def get_request(
@@ -130,6 +147,7 @@ def get_request(
         deadline=deadline,
         max_retries=max_retries,
         decode=decode_prediction,
+        template=ROUTES.prediction,
     )
 
 
@@ -145,17 +163,22 @@ def list_request(
     check_pagination_options(options)
     return Request(
         "GET",
-        "/predictions",
+        ROUTES.predictions,
         query=page_query(options),
         max_retries=max_retries,
         decode=decode_page,
+        template=ROUTES.predictions,
     )
 
 
 def cancel_request(path: str, max_retries: Optional[int]) -> Request:
     """Build the request that asks the server to cancel the prediction at `path`."""
     return Request(
-        "POST", path + "/cancel", max_retries=max_retries, decode=decode_nothing
+        "POST",
+        path + "/cancel",
+        max_retries=max_retries,
+        decode=decode_nothing,
+        template=ROUTES.cancel,
     )
 
 
@@ -204,6 +227,7 @@ def stream_request(
         stream=True,
         deadline=deadline,
         decode=open_stream,
+        template=ROUTES.stream,
     )
 
 
@@ -294,12 +318,14 @@ def create_request(
     ref = check_create(params, model)
     validate = params.get("validate_input")
     webhook = params.get("webhook")
-    path = "/models/{}/{}".format(
-        path_segment(ref.owner, "model owner"), path_segment(ref.name, "model name")
-    )
-    if ref.version is not None:
-        path += f"/versions/{ref.version}"
-    path += "/predictions"
+    owner = path_segment(ref.owner, "model owner")
+    name = path_segment(ref.name, "model name")
+    if ref.version is None:
+        template = ROUTES.create
+        path = template.format(owner=owner, name=name)
+    else:
+        template = ROUTES.create_version
+        path = template.format(owner=owner, name=name, version=ref.version)
 
     body: Dict[str, Any] = {"input": params["input"]}
     if "webhook" in params:
@@ -336,6 +362,7 @@ def create_request(
         deadline=None if hold is None else hold.deadline,
         stream=answer_stream,
         decode=open_stream if answer_stream else decode_prediction,
+        template=template,
     )
 
 
@@ -361,7 +388,7 @@ def _encode(body: Dict[str, Any]) -> bytes:
     try:
         return json_body(body)
     except (ValueError, RecursionError):
-        where = _not_finite(body["input"], ["input"])
+        where = not_finite_at(body["input"], ["input"])
         if where is None:
             raise ValueError(
                 "params['input'] is not JSON (a cycle, or nested too deep); "
@@ -369,42 +396,19 @@ def _encode(body: Dict[str, Any]) -> bytes:
             ) from None
         subscripts = "".join(f"[{part!r}]" for part in where)
         raise ValueError(
-            f"params{subscripts} is {_value_at(body, where)!r}: NaN and "
+            f"params{subscripts} is {value_at(body, where)!r}: NaN and "
             "infinities are not JSON; nothing was sent"
         ) from None
-
-
-def _value_at(body: Any, where: List[Any]) -> Any:
-    """The value at a path of keys and indexes."""
-    for part in where:
-        body = body[part]
-    return body
-
-
-def _not_finite(value: Any, where: List[Any], depth: int = 0) -> Optional[List[Any]]:
-    """The path to the first NaN or infinity in a value, or None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return where
-    if depth > 200:
-        return None
-    items: Any = ()
-    if isinstance(value, Mapping):
-        items = value.items()
-    elif isinstance(value, (list, tuple)):
-        items = enumerate(value)
-    for key, item in items:
-        found = _not_finite(item, [*where, key], depth + 1)
-        if found is not None:
-            return found
-    return None
 
 
 __all__ = [
     "HOLD_ASSUMED",
     "HOLD_MARGIN",
     "MODEL_REF_FORMS",
+    "ROUTES",
     "Hold",
     "ModelRef",
+    "Routes",
     "cancel_request",
     "check_create",
     "check_stream",

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union, cast
 
+from predictions._creating import Creating
 from predictions._http.transport import after_fork_in_child
 from predictions._settings import environment
 from predictions._waiting.options import (
@@ -111,13 +112,12 @@ def run(
         OSError: `download_to` is not a directory that can be written, or
             a file is already there.
     """
-    options = _options(max_retries, upload_progress)
+    options = _options(max_retries)
     client = DEFAULT_CLIENT.get()
     if download_to is not None:  # refused before the prediction is paid for
         check_directory(os.fspath(download_to))
-    created = client.predictions.create(
-        _params(input), model, True, wait_options, stream=False, **options
-    )
+    creating = Creating(client.api, _params(input), model, wait_options, **options)
+    created = cast(PredictionWithIO, creating.create(True, upload_progress, "run"))
     output = _output(created)
     if download_to is None:
         return output
@@ -134,24 +134,22 @@ async def async_run(
     download_to: Optional[Union[str, os.PathLike[str]]] = None,
 ) -> JsonValue:
     """Run a model and return its output, without blocking the loop; see `run`."""
-    options = _options(max_retries, upload_progress)
+    options = _options(max_retries)
     client = DEFAULT_CLIENT.get()
     if download_to is not None:
         check_directory(os.fspath(download_to))
-    created = await client.predictions.async_create(
-        _params(input), model, True, wait_options, stream=False, **options
-    )
+    creating = Creating(client.api, _params(input), model, wait_options, **options)
+    answer = await creating.async_create(True, upload_progress, "run")
+    created = cast(PredictionWithIO, answer)
     output = _output(created)
     if download_to is None:
         return output
     return await client.predictions.async_download(created, download_to)
 
 
-def _options(
-    max_retries: Optional[int], upload_progress: Optional[Callable[[int, int], None]]
-) -> Dict[str, Any]:
-    """The create's keyword options, shared by `run` and `async_run`."""
-    return {"max_retries": max_retries, "upload_progress": upload_progress}
+def _options(max_retries: Optional[int]) -> Dict[str, Any]:
+    """The create's options, shared by `run` and `async_run`."""
+    return {"stream": False, "max_retries": max_retries}
 
 
 def _params(input: JsonValue) -> CreatePredictionParams:

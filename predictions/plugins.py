@@ -24,7 +24,7 @@ import threading
 import types
 import warnings
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import pluggy
 
@@ -295,6 +295,7 @@ class PluginHost:
         self.strict = strict_plugins_from_env() if strict is None else strict
         self.manager = _new_manager()
         self._impls: Dict[str, List[Any]] = {}
+        self._warned: Set[str] = set()
         if entry_points is True:
             self._add_installed(plugin_names_from_env())
         elif entry_points:
@@ -354,6 +355,30 @@ class PluginHost:
                 impl.function(*[kwargs[arg] for arg in impl.argnames])
             except Exception as exc:
                 self._report(f"plugin {_name_of(impl)!r} failed in {hook_name}", exc)
+
+    def collect(self, hook_name: str, **kwargs: Any) -> List[Tuple[str, Any]]:
+        """Call every implementation of a hook, each in isolation, as `call` does.
+
+        Returns:
+            (plugin name, result) for each implementation that returned
+            something other than None, in calling order.
+        """
+        results = []
+        for impl in self._impls.get(hook_name, ()):
+            try:
+                result = impl.function(*[kwargs[arg] for arg in impl.argnames])
+            except Exception as exc:
+                self._report(f"plugin {_name_of(impl)!r} failed in {hook_name}", exc)
+                continue
+            if result is not None:
+                results.append((_name_of(impl), result))
+        return results
+
+    def warn_once(self, plugin: str, message: str) -> None:
+        """Report a plugin's misuse (as a failure is reported), once per plugin."""
+        if plugin not in self._warned:
+            self._warned.add(plugin)
+            self._report(message, None)
 
     def _refresh(self) -> None:
         impls: Dict[str, List[Any]] = {}

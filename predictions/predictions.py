@@ -23,6 +23,7 @@ from typing import (
 )
 
 from predictions._creating import CreateMethods
+from predictions._http import operations
 from predictions._http.api import API
 from predictions._requests import (
     cancel_request,
@@ -201,7 +202,10 @@ class Predictions(CreateMethods):
         """
         waited = _id_to_wait_for(predictionID, prediction_id)
         check_wait_options(options, asynchronous=False)
-        return wait_for(self._api, Waiting(self._api, waited, options))
+        waiting = Waiting(self._api, waited, options)
+        with operations.scope(self._api.hooks, "prediction", "wait") as operation:
+            waiting.operation = operation
+            return wait_for(self._api, waiting)
 
     async def async_wait(
         self,
@@ -214,7 +218,9 @@ class Predictions(CreateMethods):
         waited = _id_to_wait_for(predictionID, prediction_id)
         check_wait_options(options, asynchronous=True)
         waiting = Waiting(self._api, waited, options)
-        return await async_wait_for(self._api, waiting)
+        with operations.scope(self._api.hooks, "prediction", "wait") as operation:
+            waiting.operation = operation
+            return await async_wait_for(self._api, waiting)
 
     def stream(
         self,

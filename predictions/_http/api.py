@@ -29,6 +29,7 @@ from predictions._logs import log_to_stderr
 from predictions._settings import Settings
 from predictions._version import __version__
 from predictions.errors import APITimeoutError, PredictionsError
+from predictions.hookspecs import current_operation
 from predictions.plugins import PluginHost
 
 logger = logging.getLogger("predictions")
@@ -244,6 +245,7 @@ class API:
             attempt=number,
             delay=delay,
             error=error,
+            operation=current_operation(),
         )
 
     def _take(self, request: Request) -> Slot:

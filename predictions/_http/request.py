@@ -9,9 +9,20 @@ decoding (`decode`). No layer adds flags of its own on the way down.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Callable, Mapping, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    BinaryIO,
+    Callable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 from urllib.parse import urlsplit
 
 import requests
@@ -62,6 +73,8 @@ class Request:
             within the API's origin only.
         decode: Turns a successful answer into the result (JSON by default);
             raises `InvalidResponseError` for one that does not fit.
+        template: The API route's path template (`_requests.ROUTES`), told
+            to the request hooks; None for a URL outside the API.
     """
 
     method: str
@@ -79,6 +92,7 @@ class Request:
     credentials: bool = True
     anywhere: bool = False
     decode: Callable[[requests.Response], Any] = decode_json
+    template: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.max_retries is not None:
@@ -119,4 +133,37 @@ def json_body(value: Any) -> bytes:
     ).encode("utf-8")
 
 
-__all__ = ["DEADLINE_GRACE", "Query", "Request", "is_http_url", "json_body"]
+def value_at(body: Any, where: List[Any]) -> Any:
+    """The value at a path of keys and indexes."""
+    for part in where:
+        body = body[part]
+    return body
+
+
+def not_finite_at(value: Any, where: List[Any], depth: int = 0) -> Optional[List[Any]]:
+    """The path to the first NaN or infinity in a value, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where
+    if depth > 200:
+        return None
+    items: Any = ()
+    if isinstance(value, Mapping):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    for key, item in items:
+        found = not_finite_at(item, [*where, key], depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+__all__ = [
+    "DEADLINE_GRACE",
+    "Query",
+    "Request",
+    "is_http_url",
+    "json_body",
+    "not_finite_at",
+    "value_at",
+]

@@ -55,6 +55,7 @@ from predictions._http.adapter import (
 from predictions._http.body import read_body
 from predictions._http.connection import Attempt, set_current
 from predictions._http.failures import connection_error, cut_short
+from predictions._http.hooks import AttemptHooks
 from predictions._http.request import Request
 from predictions._settings import Settings
 from predictions.errors import APIStatusError, PredictionsError
@@ -223,7 +224,7 @@ class Transport:
 
         Args:
             request: The request.
-            attempt: The attempt's number, for the `on_request` hook.
+            attempt: The attempt's number, for the request hooks.
             seconds_left: Seconds until the caller's deadline, or None.
 
         Returns:
@@ -243,13 +244,18 @@ class Transport:
             total = min(total, seconds_left)
         timeout = (min(settings.timeout[0], total), min(read, total))
         url = request.url(self.settings.base_url)
+        told = (
+            AttemptHooks(self.hooks, attempt, self._api_origin)
+            if self.hooks.active
+            else None
+        )
         started = time.monotonic()
         limits = Attempt(started + total, timeout[1])
         set_current(limits)
         start = time.perf_counter()
         answered = False
         try:
-            response = self._follow(request, url, attempt, timeout)
+            response = self._follow(request, url, timeout, told)
             answered = True
             if not request.stream or response.status_code >= 300:
                 read_body(response, settings.max_response_bytes)
@@ -257,23 +263,24 @@ class Transport:
                 limits.deadline = (
                     None if seconds_left is None else started + seconds_left
                 )
-        except (requests.exceptions.RequestException, OSError) as exc:
-            where = f"{request.method} {_origin(url)}{urlsplit(url).path}"
-            if limits.expired():
-                raise cut_short(where, total, by_deadline) from exc
-            if isinstance(exc, PredictionsError):
-                raise
-            raise connection_error(where, exc, timeout, answered) from exc
-        finally:
+        except BaseException as exc:
             set_current(None)
+            error = exc
+            if isinstance(exc, (requests.exceptions.RequestException, OSError)):
+                where = f"{request.method} {_origin(url)}{urlsplit(url).path}"
+                if limits.expired():
+                    error = cut_short(where, total, by_deadline)
+                elif not isinstance(exc, PredictionsError):
+                    error = connection_error(where, exc, timeout, answered)
+            if told is not None:
+                told.failed(error, time.perf_counter() - start)
+            if error is exc:
+                raise
+            raise error from exc
+        set_current(None)
         elapsed = time.perf_counter() - start
-        if self.hooks.active:
-            self.hooks.call(
-                "predictions_on_response",
-                request=response.request,
-                response=response,
-                elapsed=elapsed,
-            )
+        if told is not None:
+            told.answered(response, elapsed)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s %s -> %s in %.0f ms (attempt %d)",
@@ -286,10 +293,14 @@ class Transport:
         return response
 
     def _follow(
-        self, request: Request, url: str, attempt: int, timeout: Timeout
+        self,
+        request: Request,
+        url: str,
+        timeout: Timeout,
+        told: Optional[AttemptHooks],
     ) -> requests.Response:
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._send_once(request, url, attempt, timeout)
+            response = self._send_once(request, url, timeout, told)
             if not response.is_redirect:
                 return response
             target = urljoin(response.url, response.headers["location"])
@@ -338,7 +349,11 @@ class Transport:
         return dict(self.settings.outside_proxies)
 
     def _send_once(
-        self, request: Request, url: str, attempt: int, timeout: Timeout
+        self,
+        request: Request,
+        url: str,
+        timeout: Timeout,
+        told: Optional[AttemptHooks],
     ) -> requests.Response:
         """Send the request once to `url` (its own, or a redirect's target)."""
         prepared = requests.PreparedRequest()
@@ -362,8 +377,9 @@ class Transport:
         elif body is not None:
             prepared.headers["Content-Length"] = str(len(body))
         prepared.body = body
-        if self.hooks.active:
-            self.hooks.call("predictions_on_request", request=prepared, attempt=attempt)
+        if told is not None:
+            own = request.credentials and scheme_and_host(url) == self._api_origin
+            told.before(prepared, request.template, own)
         session = self.session()
         send: Callable[..., requests.Response]
         if sends_itself(session):  # requests' own would add nothing
@@ -393,9 +409,9 @@ def _redirected(request: Request, status: int) -> Request:
             if k.lower() not in ("content-type", "content-length")
         }
         return dataclasses.replace(
-            request, method="GET", body=None, headers=headers, query=()
+            request, method="GET", body=None, headers=headers, query=(), template=None
         )
-    return dataclasses.replace(request, query=()) if request.query else request
+    return dataclasses.replace(request, query=(), template=None)
 
 
 def _origin(url: str) -> str:

@@ -156,6 +156,21 @@ def check_wait_options(options: Any, *, asynchronous: bool) -> None:
         )
 
 
+def check_wait(wait: Any, options: Any, *, asynchronous: bool) -> None:
+    """Refuse wait options given as `wait` (they would be taken as True, unread).
+
+    Raises:
+        TypeError: `wait` is wait options, or `wait_options` is not right.
+    """
+    if isinstance(wait, BaseWaitOptions):
+        raise TypeError(
+            "wait is True or False: pass the options as wait_options=..., "
+            "with wait=True"
+        )
+    if wait:
+        check_wait_options(options, asynchronous=asynchronous)
+
+
 def hold_of(options: BaseWaitOptions[Any], deadline: Optional[float] = None) -> Hold:
     """The hold a create that waits with these options asks of the server.
 
@@ -171,6 +186,7 @@ def hold_of(options: BaseWaitOptions[Any], deadline: Optional[float] = None) -> 
 
 
 __all__ = [
+    "check_wait",
     "DEFAULT_ASYNC_WAIT_OPTIONS",
     "DEFAULT_WAIT_OPTIONS",
     "AsyncWaitOptions",

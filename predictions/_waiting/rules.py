@@ -18,8 +18,10 @@ The rules, for every prediction waited on, alone or in a batch:
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from types import MappingProxyType
+from typing import Any, Mapping, Optional, Tuple, cast
 
+from predictions._http import operations
 from predictions._http.api import API
 from predictions._http.request import Request
 from predictions._http.retry import RETRYABLE_STATUSES, retry_delay
@@ -33,6 +35,7 @@ from predictions.errors import (
     InvalidResponseError,
     WaitTimeoutError,
 )
+from predictions.hookspecs import Operation
 from predictions.types import RUNNING_STATUSES, TERMINAL_STATUSES, PredictionWithIO
 
 POLL_FAILURE_WINDOW = 300.0
@@ -87,24 +90,42 @@ def is_transient_poll_error(exc: BaseException) -> bool:
 
 
 class Ending:
-    """Something that ends once, telling the `on_terminal` hook how."""
+    """Something that ends once, telling the `on_terminal` hook how.
+
+    Its `operation` (None with no plugin) is the one its hooks are told of;
+    it ends that too when it `owns` it (a batch's, as_completed's, a stream's).
+    """
 
     api: API
     ended = False
+    operation: Optional[Operation] = None
+    owns = False
 
     def end(self, error: Optional[BaseException]) -> None:
         """Fire `on_terminal` once: with the prediction, or with what ended it."""
         if self.ended:
             return
         self.ended = True
+        hooks = self.api.hooks
+        if not hooks.active:
+            return
         prediction, polls, elapsed = self.outcome()
-        self.api.hooks.call(
+        hooks.call(
             "predictions_on_terminal",
             prediction=prediction,
             error=error,
             polls=polls,
             elapsed=elapsed,
+            operation=self.operation,
         )
+        if self.owns:
+            operations.end(hooks, self.operation, error)
+
+    def track(self, kind: str, name: str) -> None:
+        """Start an operation of its own, if a plugin is active, to end with it."""
+        if self.operation is None:
+            self.operation = operations.start(self.api.hooks, kind, name)
+            self.owns = self.operation is not None
 
     def outcome(self) -> Tuple[Any, int, float]:
         """The prediction as last seen, the polls, and the seconds taken."""
@@ -125,6 +146,8 @@ class Waiting(Ending):
             create that waits); now if None. Its deadline is
             `options.timeout` after it.
         deadline: The deadline instead (a batch's waits share one).
+        operation: The operation its hooks are told of (None: none yet).
+        owns: Whether it ends `operation` as it ends.
     """
 
     def __init__(
@@ -135,8 +158,12 @@ class Waiting(Ending):
         known: Optional[PredictionWithIO] = None,
         started: Optional[float] = None,
         deadline: Optional[float] = None,
+        operation: Optional[Operation] = None,
+        owns: bool = False,
     ) -> None:
         self.api = api
+        self.operation = operation
+        self.owns = owns
         self.prediction_id = prediction_id
         self.path = prediction_path(prediction_id)
         self.options = options
@@ -178,12 +205,18 @@ class Waiting(Ending):
         status = prediction["status"]
         if status != self._status:
             self._status, self._status_since = status, self.api.clock.monotonic()
-        self.api.hooks.call(
-            "predictions_on_poll",
-            prediction=prediction,
-            polls=self.polls,
-            elapsed=self.elapsed(),
-        )
+        operation = self.operation
+        if operation is not None:
+            operations.saw(operation, prediction)
+            operation.polls += 1
+        if self.api.hooks.active:
+            self.api.hooks.call(
+                "predictions_on_poll",
+                prediction=prediction,
+                polls=self.polls,
+                elapsed=self.elapsed(),
+                operation=operation,
+            )
 
     def next_poll(self) -> Optional[float]:
         """After a poll: None if the prediction finished, else seconds to the next.
@@ -252,7 +285,36 @@ class Waiting(Ending):
         return self.last, self.polls, self.elapsed()
 
 
+def fire_on_create(
+    api: API,
+    prediction: Any,
+    model: str,
+    params: Mapping[str, Any],
+    operation: Optional[Operation] = None,
+) -> PredictionWithIO:
+    """Fire `on_create` for a new prediction (a create's, or a batch row's); return it.
+
+    Args:
+        api: The API whose hooks to call.
+        prediction: The new prediction.
+        model: The model reference it was created with.
+        params: The params the caller gave (shown to the hook read-only).
+        operation: The create's operation, which learns of the prediction.
+    """
+    if api.hooks.active:
+        operations.saw(operation, prediction)
+        api.hooks.call(
+            "predictions_on_create",
+            prediction=prediction,
+            model=model,
+            params=MappingProxyType(dict(params)),
+            operation=operation,
+        )
+    return cast(PredictionWithIO, prediction)
+
+
 __all__ = [
+    "fire_on_create",
     "EARLY_POLLS",
     "FailureWindow",
     "POLL_FAILURE_WINDOW",

@@ -16,6 +16,7 @@ import logging
 from typing import (
     Any,
     AsyncGenerator,
+    Awaitable,
     Callable,
     Dict,
     Generator,
@@ -26,6 +27,7 @@ from typing import (
 )
 
 from predictions._clock import Clock
+from predictions._http import operations
 from predictions._http.api import API
 from predictions._waiting.rules import Waiting
 from predictions.errors import DeadlineReached, PredictionsError, WaitTimeoutError
@@ -41,12 +43,15 @@ class Schedule:
         waits: The waits, all not yet finished.
         clock: The client's clock.
         batch: Whether the waits are a batch: its timeout ends them all,
-            with one error that carries every unfinished prediction.
+            with one error that carries every unfinished prediction; and
+            each is an operation of its own ("wait"), from the first turn of
+            its driver to its end, if a plugin is active (`as_completed`).
     """
 
     def __init__(self, waits: List[Waiting], clock: Clock, batch: bool = False) -> None:
         self.clock = clock
         self.batch = batch
+        self.waits = waits
         now = clock.monotonic()
         self._ready = [wait for wait in waits if wait.finished()]
         self.pending: Dict[int, Waiting] = {
@@ -56,6 +61,14 @@ class Schedule:
             (now, index, wait) for index, wait in enumerate(self.pending.values())
         ]
         self._count = len(self._heap)
+
+    def begin(self) -> None:
+        """As its driver starts: a batch's waits start their operations."""
+        if self.batch:
+            for wait in self.waits:
+                wait.track("prediction", "wait")
+                if wait.last is not None:
+                    operations.saw(wait.operation, wait.last)
 
     def ready(self) -> List[PredictionWithIO]:
         """The predictions seen finished before any poll; `on_terminal` for each."""
@@ -135,8 +148,9 @@ class Schedule:
 
 def run(api: API, schedule: Schedule) -> Generator[PredictionWithIO, None, None]:
     """Drive a schedule, blocking: yield each prediction as it finishes."""
-    waits: List[Waiting] = list(schedule.pending.values())
+    waits: List[Waiting] = schedule.waits
     try:
+        schedule.begin()
         yield from schedule.ready()
         while schedule:
             delay = schedule.delay()
@@ -144,7 +158,8 @@ def run(api: API, schedule: Schedule) -> Generator[PredictionWithIO, None, None]
                 api.clock.sleep(delay)
             for wait in schedule.due():
                 try:
-                    prediction = api.request(wait.poll_request())
+                    with operations.current(wait.operation):
+                        prediction = api.request(wait.poll_request())
                 except Exception as exc:
                     schedule.back_off(wait, exc)
                     continue
@@ -167,8 +182,9 @@ async def run_async(
     """Drive a schedule on the event loop; polls that fall due together go together."""
     import asyncio
 
-    waits: List[Waiting] = list(schedule.pending.values())
+    waits: List[Waiting] = schedule.waits
     try:
+        schedule.begin()
         for prediction in schedule.ready():
             yield prediction
         while schedule:
@@ -177,7 +193,7 @@ async def run_async(
                 await api.clock.async_sleep(delay)
             due = schedule.due()
             answers = await asyncio.gather(
-                *(api.async_request(wait.poll_request()) for wait in due),
+                *(_async_poll(api, wait) for wait in due),
                 return_exceptions=True,
             )
             for wait, answer in zip(due, answers):
@@ -205,6 +221,18 @@ async def run_async(
         raise
 
 
+def _async_poll(api: API, wait: Waiting) -> Awaitable[Any]:
+    """A wait's poll, to be gathered: in a task of its own, its operation current."""
+    if wait.operation is None:
+        return api.async_request(wait.poll_request())
+    return _async_poll_under(api, wait)
+
+
+async def _async_poll_under(api: API, wait: Waiting) -> Any:
+    with operations.current(wait.operation):
+        return await api.async_request(wait.poll_request())
+
+
 def _end_all(waits: List[Waiting], exc: BaseException) -> None:
     for wait in waits:
         wait.end(exc)
@@ -213,14 +241,16 @@ def _end_all(waits: List[Waiting], exc: BaseException) -> None:
 def _cancel_quietly(api: API, wait: Waiting) -> None:
     """Ask for a cancel on the way out of a wait; a failure is only logged."""
     try:
-        api.request(wait.cancel_request())
+        with operations.current(wait.operation):
+            api.request(wait.cancel_request())
     except PredictionsError as exc:
         logger.warning("could not cancel prediction %s: %s", wait.prediction_id, exc)
 
 
 async def _async_cancel_quietly(api: API, wait: Waiting) -> None:
     try:
-        await api.async_request(wait.cancel_request())
+        with operations.current(wait.operation):
+            await api.async_request(wait.cancel_request())
     except PredictionsError as exc:
         logger.warning("could not cancel prediction %s: %s", wait.prediction_id, exc)
 

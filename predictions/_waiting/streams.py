@@ -47,6 +47,7 @@ from typing import (
 
 import requests
 
+from predictions._http import operations
 from predictions._http.api import API
 from predictions._http.decode import check_prediction
 from predictions._http.request import Request
@@ -67,6 +68,7 @@ from predictions.errors import (
     StreamError,
     WaitTimeoutError,
 )
+from predictions.hookspecs import Operation
 from predictions.types import PredictionEvent
 
 QUICK_CLOSE = 1.0
@@ -96,6 +98,8 @@ class Following(Ending):
             is not known: sent again (its `Idempotency-Key` the same) if the
             stream breaks off before `init` and the client may repeat
             creates (`retry_create="idempotent"`).
+        operation: Its operation, begun already (a create's), which it ends;
+            None: it begins one of its own ("stream") as its driver starts.
     """
 
     def __init__(
@@ -107,8 +111,12 @@ class Following(Ending):
         on_init: Optional[Callable[[Dict[str, Any]], None]] = None,
         deadline: Optional[float] = None,
         create: Optional[Request] = None,
+        operation: Optional[Operation] = None,
     ) -> None:
         self.api = api
+        self.operation = operation
+        self.owns = operation is not None
+        self.opened = 0  # connections read so far
         self.deadline = deadline
         self.create = create
         self.prediction_id = prediction_id
@@ -129,7 +137,15 @@ class Following(Ending):
 
     @contextlib.contextmanager
     def lifetime(self) -> Iterator[None]:
-        """Around a driver: end once however it ends; leave no connection open."""
+        """Around a driver: end once however it ends; leave no connection open.
+
+        Its operation begins here (a plugin's on_operation_start) if it has
+        none yet; it is current only around the stream's requests, never in
+        the caller's context between two events.
+        """
+        self.track("stream", "stream")
+        if self.operation is not None:
+            self.operation.attributes["resumes"] = 0
         try:
             yield
             self.end(None)
@@ -157,6 +173,20 @@ class Following(Ending):
         except PredictionsError as exc:
             raise self.error(f"the event stream could not be resumed ({exc})") from exc
 
+    def resuming(self) -> None:
+        """Before a reconnect: the `on_stream_resume` hook (none before the first)."""
+        operation = self.operation
+        if not self.opened or operation is None:
+            return
+        resumes = operation.attributes.get("resumes", 0) + 1
+        operation.attributes["resumes"] = resumes
+        self.api.hooks.call(
+            "predictions_on_stream_resume",
+            operation=operation,
+            last_event_id=self.decoder.last_id,
+            resumes=resumes,
+        )
+
     def request(self) -> Request:
         """The request that (re)opens the stream after the last event."""
         if self.prediction_id is None:
@@ -178,6 +208,7 @@ class Following(Ending):
         response = self.response
         assert response is not None
         self.opened_at = self.api.clock.monotonic()
+        self.opened += 1
         self.progressed = False
         if not is_event_stream(response):
             raise self.error(
@@ -216,10 +247,12 @@ class Following(Ending):
                 ) from None
             self.prediction = data
             self.prediction_id = self.prediction_id or data["id"]
+            operations.saw(self.operation, data)
             if self.on_init is not None:
                 self.on_init(data)
         elif kind == "done" and isinstance(data, dict):
             self.prediction = data
+            operations.saw(self.operation, data)
         elif kind == "error" and self.prediction is not None:
             self.prediction = {**self.prediction, "status": "failed", "error": data}
         if kind in TERMINAL_EVENTS:
@@ -306,7 +339,8 @@ def follow(
     with following.lifetime():
         while not following.finished:
             if following.response is None:
-                with following.reopening():
+                following.resuming()
+                with following.reopening(), operations.current(following.operation):
                     following.response = api.request(following.request())
             reader, error = following.start_reading(), None
             try:
@@ -327,7 +361,8 @@ async def async_follow(
     with following.lifetime():
         while not following.finished:
             if following.response is None:
-                with following.reopening():
+                following.resuming()
+                with following.reopening(), operations.current(following.operation):
                     following.response = await api.async_request(following.request())
             reader, error = following.start_reading(), None
             try:

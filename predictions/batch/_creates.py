@@ -19,11 +19,15 @@ import collections
 import dataclasses
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
-from predictions._creating import fire_on_create
+from predictions._http import operations
 from predictions._http.decode import decode_prediction
 from predictions._http.retry import RETRYABLE_STATUSES, made_nothing, retry_delay
 from predictions._requests import Hold, create_request
-from predictions._waiting.rules import FailureWindow, is_transient_poll_error
+from predictions._waiting.rules import (
+    FailureWindow,
+    fire_on_create,
+    is_transient_poll_error,
+)
 from predictions.batch._results import OpenRow, ends_the_batch, row_error, where
 from predictions.errors import APIStatusError, NotFoundError
 
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
     from predictions.batch._recorder import Recorder
     from predictions.batch._rows import Row
     from predictions.client import Client
+    from predictions.hookspecs import Operation
 
 
 class Creates:
@@ -79,6 +84,7 @@ class Creates:
         self.queue: Deque[OpenRow] = collections.deque()
         self.in_flight = 0
         self._failing = FailureWindow()  # creates of every row
+        self.batch: Optional[Operation] = None  # the batch's operation, if any
         self._probed = False  # a create has answered: the others may follow
 
     def slots(self) -> int:
@@ -129,7 +135,12 @@ class Creates:
             if opened.model != self.model:  # built before the version was known
                 self.build(opened)
             self.in_flight += 1
-            self._submit("created", opened, self.api.request, opened.request)
+            if opened.operation is None and self.batch is not None:
+                opened.operation = operations.start(
+                    self.api.hooks, "prediction", "create", self.model, self.batch
+                )
+            send = operations.bound(opened.operation, self.api.request)
+            self._submit("created", opened, send, opened.request)
         waiting.extend(self.queue)
         self.queue = waiting
 
@@ -146,7 +157,8 @@ class Creates:
         self._counts["created"] += 1
         prediction_id = prediction["id"]
         self._recorder.record_created(row, prediction_id, replayed)
-        fire_on_create(self.api, prediction, self.model, {"input": row.input})
+        params = {"input": row.input}
+        fire_on_create(self.api, prediction, self.model, params, opened.operation)
         self._pin(prediction)
         self._reads.follow(opened, prediction_id, prediction)
 

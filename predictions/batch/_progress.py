@@ -1,6 +1,8 @@
 """Where a batch stands, and who is told: the caller and the plugins.
 
-The coordinator asks `Telling.tell` at each turn of its loop. The caller's
+The coordinator asks `Telling.tell` at each turn of its loop. The batch's
+operation (while a plugin is active) starts and ends here too, and tells at
+its end how many rows ended in each status (`statuses`). The caller's
 `on_progress` and the `on_batch_progress` hook hear of it about every
 `TELL_EVERY` seconds, on the thread iterating the batch: first as the batch
 starts (before any row's hook fires), then as it goes, and last, `final`, as
@@ -11,12 +13,15 @@ over; the caller's, as before, only when every row is done.
 
 from __future__ import annotations
 
+import collections
 from typing import TYPE_CHECKING, Callable, Dict, Optional
 
+from predictions._http import operations
 from predictions.batch._results import BatchProgress
 
 if TYPE_CHECKING:
     from predictions._http.api import API
+    from predictions.hookspecs import Operation
 
 TELL_EVERY = 0.5
 """Seconds between two tellings of a batch's progress (of the client's clock)."""
@@ -47,6 +52,13 @@ class Telling:
         self._started = self._clock.monotonic()
         self._last = float("-inf")
         self._ended = True  # nothing told yet: nothing to end
+        self.statuses: Dict[str, int] = collections.Counter()  # of the rows done
+        self.operation: Optional[Operation] = None
+
+    def start(self, model: str) -> Optional[Operation]:
+        """As the batch starts: its operation, if a plugin is active."""
+        self.operation = operations.start(self._api.hooks, "batch", "batch", model)
+        return self.operation
 
     def progress(self, running: int) -> BatchProgress:
         """Where the batch stands now, with `running` rows not yet done."""
@@ -81,10 +93,19 @@ class Telling:
             self._on_progress(progress)
         self._fire(progress, final)
 
-    def end(self, running: int) -> None:
-        """The batch is over, however it ended: the hook's final call, if not made."""
+    def end(self, running: int, error: Optional[BaseException] = None) -> None:
+        """The batch is over, however it ended: the hook's final call, if not made.
+
+        Then its operation ends, with its rows' count, and their count in each
+        status, among its `attributes`; `error` is what ended it early.
+        """
         if not self._ended:
             self._fire(self.progress(running), final=True)
+        operation = self.operation
+        if operation is not None:
+            operation.attributes.update(self.statuses)
+            operation.attributes["rows"] = sum(self.statuses.values())
+            operations.end(self._api.hooks, operation, error)
 
     def _fire(self, progress: BatchProgress, final: bool) -> None:
         self._ended = final

@@ -33,6 +33,7 @@ from typing import (
     Tuple,
 )
 
+from predictions._http import operations
 from predictions._http.retry import backoff
 from predictions._waiting.options import WaitOptions
 from predictions._waiting.rules import Waiting, is_transient_poll_error
@@ -42,6 +43,7 @@ from predictions.types import RUNNING, TERMINAL_STATUSES, PredictionWithIO
 
 if TYPE_CHECKING:
     from predictions.client import Client
+    from predictions.hookspecs import Operation
 
 logger = logging.getLogger("predictions")
 
@@ -102,6 +104,7 @@ class Reads:
         self._scan_pages = 1.0  # what a scan is expected to cost, in reads
         self._scan_interval = poll_interval
         self._next_scan = 0.0
+        self.batch: Optional[Operation] = None  # the batch's operation, if any
 
     def follow(
         self,
@@ -119,7 +122,20 @@ class Reads:
         other = self._other_row(prediction_id, opened.row.key)
         if other is not None:
             known = None  # the other row's: none of it is this row's result
-        opened.wait = Waiting(self.client.api, prediction_id, self._options, known)
+        api = self.client.api
+        if opened.operation is None and self.batch is not None:  # made by a run before
+            opened.operation = operations.start(
+                api.hooks, "prediction", "create", opened.model, self.batch
+            )
+            operations.saw(opened.operation, known or {"id": prediction_id})
+        opened.wait = Waiting(
+            api,
+            prediction_id,
+            self._options,
+            known,
+            operation=opened.operation,
+            owns=True,
+        )
         if other is not None:
             message = (
                 f"the server answered with prediction {prediction_id}, which is "
@@ -187,7 +203,8 @@ class Reads:
         self._in_flight += 1
         self._counts["gets"] += 1
         request = opened.wait.poll_request()
-        self._submit("fetched", opened, self.client.api.request, request)
+        send = operations.bound(opened.operation, self.client.api.request)
+        self._submit("fetched", opened, send, request)
 
     def _scan(self, now: float) -> None:
         self._in_flight += 1

@@ -11,7 +11,8 @@ from typing import Any, Dict, Mapping, Optional
 from predictions._compat import TypedDict
 from predictions._waiting.rules import FailureWindow, Waiting
 from predictions.batch._rows import Row
-from predictions.errors import AuthenticationError, PermissionDeniedError
+from predictions.errors import AuthenticationError, BatchError, PermissionDeniedError
+from predictions.hookspecs import Operation
 from predictions.types import TERMINAL_STATUSES
 
 FAILED = (
@@ -119,6 +120,7 @@ class OpenRow:
         "fetching",
         "idempotency_key",
         "model",
+        "operation",
         "request",
         "resent",
         "row",
@@ -141,6 +143,7 @@ class OpenRow:
         self.failing = FailureWindow()
         self.verified_at = 0.0  # when a GET last told its status
         self.directory: Optional[str] = None  # where its output files go, if kept
+        self.operation: Optional[Operation] = None  # from its create to its end
 
 
 def result_of(
@@ -176,6 +179,14 @@ def row_error(row: Row, status: str, message: str, **extra: Any) -> Dict[str, An
     )
 
 
+def client_error(result: Mapping[str, Any]) -> Optional[BatchError]:
+    """What ended a row the client gave up on (rejected, lost) as an error, or None."""
+    error = result.get("error")
+    if isinstance(error, Mapping) and error.get("source") == "client":
+        return BatchError(str(error.get("message")))
+    return None
+
+
 def where(row: Row) -> str:
     return f"line {row.line}" if row.line is not None else f"row {row.key}"
 
@@ -199,6 +210,7 @@ __all__ = [
     "BatchProgress",
     "BatchResult",
     "OpenRow",
+    "client_error",
     "ends_the_batch",
     "result_of",
     "row_error",

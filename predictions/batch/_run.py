@@ -33,6 +33,7 @@ from typing import (
     Tuple,
 )
 
+from predictions._http import operations
 from predictions._http.threads import submit
 from predictions.batch._creates import Creates
 from predictions.batch._files import SAVES_IN_FLIGHT, Downloads
@@ -40,12 +41,20 @@ from predictions.batch._ledger import Ledger, SavedFile
 from predictions.batch._progress import TELL_EVERY, Telling
 from predictions.batch._reads import READS_IN_FLIGHT, Reads
 from predictions.batch._recorder import Recorder
-from predictions.batch._results import FAILED, BatchProgress, OpenRow, row_error, where
+from predictions.batch._results import (
+    FAILED,
+    BatchProgress,
+    OpenRow,
+    client_error,
+    row_error,
+    where,
+)
 from predictions.batch._rows import Row
 from predictions.errors import BatchError, LedgerMismatchError, LedgerWriteError
 
 if TYPE_CHECKING:
     from predictions.client import Client
+    from predictions.hookspecs import Operation
 
 CLOSE_GRACE = 2.0
 """Seconds a batch that stops early waits for its creates in flight to answer."""
@@ -102,6 +111,7 @@ class BatchRun:
                 self.counts,
             )
         self._pool: Optional[ThreadPoolExecutor] = None  # made when the run starts
+        self.operation: Optional[Operation] = None  # while a plugin is active
         self._began = False
         self._stopping = False  # asked to stop (close() from another thread)
         self._events: queue.Queue[Tuple[str, Any, Any]] = queue.Queue()
@@ -178,11 +188,15 @@ class BatchRun:
         self._pool = ThreadPoolExecutor(
             self._workers + saves, thread_name_prefix="predictions-batch"
         )
+        self.operation = self._telling.start(self.model)
+        self._creates.batch = self._reads.batch = self.operation
+        error: Optional[BaseException] = None
         try:
             self._telling.tell(0)  # as it starts: before any row's hook fires
             while True:
                 if self._stopping:
-                    self._stop(BatchError("the batch was stopped (close())"))
+                    error = BatchError("the batch was stopped (close())")
+                    self._stop(error)
                     return
                 self._fill()
                 self._reads.plan()
@@ -206,10 +220,11 @@ class BatchRun:
                 self._recorder.commit()
             self._telling.tell(0, final=True)
         except BaseException as exc:
+            error = exc
             self._stop(exc)
             raise
         finally:
-            self._telling.end(len(self._open))
+            self._telling.end(len(self._open), error)
             self._stopping = True  # a scan in flight pages no further
             self._pool.shutdown(wait=False)
             if self._close_ledger:
@@ -338,7 +353,10 @@ class BatchRun:
             )
 
         assert self._pool is not None
-        # In the context of whoever takes the results (run_batch's caller).
+        # In the context of whoever takes the results (run_batch's caller),
+        # the batch's operation current (a row's, if `call` is bound to it).
+        if self.operation is not None:
+            call, args = operations.under, (self.operation, call, *args)
         submit(self._pool, call, *args).add_done_callback(done)
 
     # Answers -------------------------------------------------------------------
@@ -381,6 +399,9 @@ class BatchRun:
         opened = self._open.get(row.key)
         if opened is not None and opened.row.seq == row.seq:  # not a duplicate's
             del self._open[row.key]
+            if opened.operation is not None:  # ended here if not at its terminal
+                operations.end(self.api.hooks, opened.operation, client_error(result))
+        self._telling.statuses[result.get("status") or "unknown"] += 1
         self.counts["done"] += 1
         if result.get("status") == "succeeded":
             self.counts["succeeded"] += 1
@@ -419,6 +440,7 @@ class BatchRun:
         for opened in self._open.values():  # on_terminal, once for each wait
             if opened.wait is not None:
                 opened.wait.end(exc)
+            operations.end(self.api.hooks, opened.operation, exc)
         if not isinstance(exc, LedgerWriteError):  # else its message names them
             self._recorder.log_unrecorded()
 

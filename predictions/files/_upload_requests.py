@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, List, NamedTuple, cast
 
 from predictions._http.decode import decode_nothing, decode_object, malformed
 from predictions._http.request import Request, is_http_url, json_body
-from predictions._requests import path_segment
+from predictions._requests import ROUTES, path_segment
 from predictions.files._file import File, _open_part
 
 if TYPE_CHECKING:
@@ -39,13 +39,14 @@ class Upload(NamedTuple):
 def create_request(file: File) -> Request:
     return Request(
         "POST",
-        "/uploads",
+        ROUTES.uploads,
         body=json_body({"size": file.size, "mime_type": file.mime_type}),
         headers={"Content-Type": "application/json"},
         # Sent twice, it makes at most one more upload, never completed nor
         # used: as safe to retry as a read.
         idempotent=True,
         decode=functools.partial(decode_upload, file.size),
+        template=ROUTES.uploads,
     )
 
 
@@ -67,13 +68,14 @@ def part_request(file: File, upload: Upload, part: int) -> Request:
 def complete_request(upload: Upload, etags: List[str]) -> Request:
     return Request(
         "POST",
-        f"/uploads/{upload.segment}/complete",
+        ROUTES.upload_complete.format(id=upload.segment),
         body=json_body({"etags": etags}),
         headers={"Content-Type": "application/json"},
         # Completing again creates nothing more; a server that refuses the
         # repeat fails the call, as not retrying would have.
         idempotent=True,
         decode=decode_completed,
+        template=ROUTES.upload_complete,
     )
 
 

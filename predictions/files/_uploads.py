@@ -24,6 +24,7 @@ from typing import (
     cast,
 )
 
+from predictions._http import operations
 from predictions.errors import UploadError
 from predictions.files._file import File, check_unchanged, described
 from predictions.files._upload_requests import (
@@ -36,6 +37,7 @@ from predictions.files._upload_requests import (
 if TYPE_CHECKING:
     from predictions._http.api import API
     from predictions._http.request import Request
+    from predictions.hookspecs import Operation
 
 MAX_PARALLEL_PARTS = 4
 """The most parts of one file sent at once."""
@@ -254,34 +256,53 @@ def _step_failed(file: File, what: str, exc: Exception) -> UploadError:
     return error
 
 
+def _operation(api: API, file: File) -> Any:
+    """The upload's operation, as a `with` block (its parts' requests under it)."""
+    scope = operations.scope(api.hooks, "upload", "upload")
+    if scope.operation is not None:
+        scope.operation.attributes.update(
+            {"file.name": file.name, "file.size": file.size}
+        )
+    return scope
+
+
+def _parts_are(operation: Optional[Operation], upload: Upload) -> None:
+    if operation is not None:
+        operation.attributes["parts"] = len(upload.urls)
+
+
 def _upload(api: API, file: File, tracker: _Tracker) -> str:
-    try:
-        upload = api.request(create_request(file))
-    except Exception as exc:
-        raise _step_failed(file, "POST /uploads", exc) from exc
-    parts = _Parts(file, upload, tracker)
-    _send_parts(api, parts)
-    request = complete_request(upload, parts.etags())
-    check_unchanged(file)
-    try:
-        return cast(str, api.request(request))
-    except Exception as exc:
-        raise _step_failed(file, f"completing upload {upload.id!r}", exc) from exc
+    with _operation(api, file) as operation:
+        try:
+            upload = api.request(create_request(file))
+        except Exception as exc:
+            raise _step_failed(file, "POST /uploads", exc) from exc
+        _parts_are(operation, upload)
+        parts = _Parts(file, upload, tracker)
+        _send_parts(api, parts)
+        request = complete_request(upload, parts.etags())
+        check_unchanged(file)
+        try:
+            return cast(str, api.request(request))
+        except Exception as exc:
+            raise _step_failed(file, f"completing upload {upload.id!r}", exc) from exc
 
 
 async def _async_upload(api: API, file: File, tracker: _Tracker) -> str:
-    try:
-        upload = await api.async_request(create_request(file))
-    except Exception as exc:
-        raise _step_failed(file, "POST /uploads", exc) from exc
-    parts = _Parts(file, upload, tracker)
-    await _async_send_parts(api, parts)
-    request = complete_request(upload, parts.etags())
-    check_unchanged(file)
-    try:
-        return cast(str, await api.async_request(request))
-    except Exception as exc:
-        raise _step_failed(file, f"completing upload {upload.id!r}", exc) from exc
+    with _operation(api, file) as operation:
+        try:
+            upload = await api.async_request(create_request(file))
+        except Exception as exc:
+            raise _step_failed(file, "POST /uploads", exc) from exc
+        _parts_are(operation, upload)
+        parts = _Parts(file, upload, tracker)
+        await _async_send_parts(api, parts)
+        request = complete_request(upload, parts.etags())
+        check_unchanged(file)
+        try:
+            return cast(str, await api.async_request(request))
+        except Exception as exc:
+            raise _step_failed(file, f"completing upload {upload.id!r}", exc) from exc
 
 
 def _send_parts(api: API, parts: _Parts) -> None:
