@@ -71,7 +71,7 @@ def test_create_and_wait_one_prediction_span_over_its_http_spans(
         assert facts["server.address"] == address
         assert facts["server.port"] == int(port)
         assert facts["http.request.method"] == span.name.split()[0]
-        assert facts["http.response.status_code"] in (200, 201)
+        assert 200 <= facts["http.response.status_code"] < 300
         assert "http.request.resend_count" not in facts
         assert span.status.status_code == StatusCode.UNSET
     seen = statuses(root)
@@ -205,7 +205,8 @@ def test_a_batch_span_over_its_rows_spans(
     assert len(predictions) == 3
     for span in predictions:
         assert attributes(span)["predictions.prediction.status"] == "succeeded"
-        assert next(s.name for s in telemetry.children(span)) == CREATE
+        first = next(s.name for s in telemetry.children(span))
+        assert first.startswith("POST /models/{owner}/{name}/"), "its create"
     shared = [s for s in under if s.kind == SpanKind.CLIENT]
     assert all(s.name.startswith("GET ") for s in shared), "list polls: the batch's"
     every = {s.context.trace_id for s in telemetry.spans()}

@@ -8,6 +8,7 @@ what the operation saw.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Dict, Mapping, Optional
 
@@ -137,6 +138,8 @@ def _end_span(
         span.set_attributes(times_of(prediction))
     for key, value in operation.attributes.items():
         value = primitive(value)
+        if key == "file.name" and isinstance(value, str):
+            value = os.path.basename(value)  # the conventions' file.name: no folder
         if value is not None:
             name = key if "." in key else f"predictions.{operation.kind}.{key}"
             span.set_attribute(name, value)
