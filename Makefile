@@ -48,7 +48,7 @@ matrix:
 # Side-by-side figures against wriftai 0.17.0 (benchmarks/bench.py): a venv of
 # its own, with regular (not editable) installs so start-up is measured as users get it.
 BENCH_VENV := .venv-bench
-$(BENCH_VENV)/.installed: setup.cfg pyproject.toml plugins/*/pyproject.toml $(shell find predictions -name '*.py')
+$(BENCH_VENV)/.installed: setup.cfg pyproject.toml plugins/*/pyproject.toml $(shell find predictions plugins -name '*.py')
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
 	$(BENCH_VENV)/bin/python -m pip install -q --force-reinstall . plugins/progress plugins/jsonlog plugins/otel \

@@ -40,22 +40,36 @@ def error_type(error: BaseException) -> str:
 
 
 class Attempt:
-    """The attempt in flight on a thread: its span and what it attached."""
+    """The attempt in flight on a thread: its span, what it attached, its server."""
 
-    __slots__ = ("named", "operation", "request", "span", "token")
+    __slots__ = (
+        "instrumented",
+        "later",
+        "name",
+        "named",
+        "operation",
+        "request",
+        "server",
+        "span",
+        "token",
+    )
 
     def __init__(
         self,
         request: requests.PreparedRequest,
         operation: Optional[Operation],
-        span: Optional[trace.Span],
-        token: Any = None,
+        server: Dict[str, Any],
+        instrumented: bool,
     ) -> None:
         self.request = request
         self.operation = operation
-        self.span = span
-        self.token = token  # the context attached around the send, to detach
-        self.named = False  # whether on_request has named it
+        self.server = server  # its method, server.address and server.port
+        self.instrumented = instrumented  # the requests instrumentation's send
+        self.span: Optional[trace.Span] = None
+        self.token: Any = None  # the context attached around the send, to detach
+        self.named = False  # whether on_request has seen it
+        self.name: Optional[str] = None  # its name once its template is known
+        self.later: Dict[str, Any] = {}  # attributes to set as it ends
 
 
 class Attempts:
@@ -80,11 +94,9 @@ class Attempts:
             if not trace.get_current_span().get_span_context().is_valid:
                 return None
             return _inject(None)
-        if _telemetry.requests_instrumented():
-            return None  # its span's context goes out, on every origin: its way
         attempt = self._start(tracer, request, operation)
         if attempt.span is None:
-            return None
+            return None  # the instrumentation sends its span's context, its way
         return _inject(trace.set_span_in_context(attempt.span))
 
     def start(
@@ -94,28 +106,27 @@ class Attempts:
         operation: Optional[Operation],
         template: Optional[str],
     ) -> None:
-        """Name the attempt's span (made here for another origin), or attach.
+        """Start the attempt's span, unless `headers` did; note its template.
 
         With OpenTelemetry's requests instrumentation active, no span is made:
         the operation's span is made current around the send, so that the
-        instrumentation's span goes under it.
+        instrumentation's span goes under it. The template and the resend
+        count go on the span as it ends (one call of the SDK, not two).
         """
-        tracer = _telemetry.tracer()
-        if tracer is None:
-            return
-        pending = getattr(self._local, "attempt", None)
+        pending: Optional[Attempt] = getattr(self._local, "attempt", None)
         if pending is None or pending.request is not request or pending.named:
+            tracer = _telemetry.tracer()
+            if tracer is None:
+                return
             pending = self._start(tracer, request, operation)
         pending.named = True
-        span = pending.span
-        if span is None:
+        if pending.span is None:
             return
-        method = _method(request)
-        span.update_name(f"{method} {template}" if template else method)
         if template:
-            span.set_attribute("url.template", template)
+            pending.later["url.template"] = template
+            pending.name = f"{pending.server['http.request.method']} {template}"
         if attempt > 1:
-            span.set_attribute("http.request.resend_count", attempt - 1)
+            pending.later["http.request.resend_count"] = attempt - 1
 
     def answered(
         self,
@@ -126,16 +137,16 @@ class Attempts:
         """End the attempt's span with the answer's status; record its duration."""
         pending = self._finish()
         status = response.status_code
+        failure = str(status) if status >= 400 else None
         try:
             if pending is not None and pending.span is not None:
-                span = pending.span
-                span.set_attribute("http.response.status_code", status)
-                if status >= 400:
-                    span.set_attribute("error.type", str(status))
-                    span.set_status(Status(StatusCode.ERROR))
-                span.end()
+                pending.later["http.response.status_code"] = status
+                if failure is not None:
+                    pending.later["error.type"] = failure
+                    pending.span.set_status(Status(StatusCode.ERROR))
+                _end(pending)
         finally:  # a failing SDK, exporter or meter leaves neither half undone
-            _record(request, elapsed, status, str(status) if status >= 400 else None)
+            _record(pending, request, elapsed, status, failure)
 
     def failed(
         self, request: requests.PreparedRequest, error: BaseException, elapsed: float
@@ -145,12 +156,11 @@ class Attempts:
         kind = error_type(error)
         try:
             if pending is not None and pending.span is not None:
-                span = pending.span
-                span.set_attribute("error.type", kind)
-                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-                span.end()
+                pending.later["error.type"] = kind
+                pending.span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+                _end(pending)
         finally:
-            _record(request, elapsed, None, kind)
+            _record(pending, request, elapsed, None, kind)
 
     def abandon(self, operation: Operation) -> None:
         """End an attempt of `operation` left in flight on this thread.
@@ -162,7 +172,7 @@ class Attempts:
         if pending is not None and pending.operation is operation:
             self._finish()
             if pending.span is not None:
-                pending.span.end()
+                _end(pending)
 
     def _start(
         self,
@@ -172,19 +182,28 @@ class Attempts:
     ) -> Attempt:
         stray = self._finish()
         if stray is not None and stray.span is not None:
-            stray.span.end()  # a hop its redirect ended: no hook told
+            _end(stray)  # a hop its redirect ended: no hook told
         parent = self._parent_of(operation)
-        if _telemetry.requests_instrumented():
-            token = context.attach(parent) if parent is not None else None
-            attempt = Attempt(request, operation, None, token)
+        attempt = Attempt(
+            request,
+            operation,
+            _server_attributes(request),
+            _telemetry.requests_instrumented(),
+        )
+        if attempt.instrumented:
+            if parent is not None:
+                attempt.token = context.attach(parent)
         else:
-            span = tracer.start_span(
-                _method(request),
+            attributes = dict(attempt.server)
+            attributes["url.full"] = redact_url(request.url or "")
+            if attributes["http.request.method"] == "_OTHER":
+                attributes["http.request.method_original"] = request.method or ""
+            attempt.span = tracer.start_span(
+                attempt.server["http.request.method"],
                 context=parent,
                 kind=SpanKind.CLIENT,
-                attributes=_span_attributes(request),
+                attributes=attributes,
             )
-            attempt = Attempt(request, operation, span)
         self._local.attempt = attempt
         return attempt
 
@@ -199,7 +218,19 @@ class Attempts:
         return pending
 
 
+def _end(attempt: Attempt) -> None:
+    """End an attempt's span, with what was kept for its end."""
+    span = attempt.span
+    assert span is not None
+    if attempt.name is not None:
+        span.update_name(attempt.name)
+    if attempt.later:
+        span.set_attributes(attempt.later)
+    span.end()
+
+
 def _record(
+    pending: Optional[Attempt],
     request: requests.PreparedRequest,
     elapsed: float,
     status: Optional[int],
@@ -209,10 +240,15 @@ def _record(
     instruments = _telemetry.instruments()
     if instruments is None:
         return
-    attributes = _server_attributes(request)
+    if pending is not None:
+        attributes = dict(pending.server)
+        instrumented = pending.instrumented
+    else:  # no tracer: no attempt was kept
+        attributes = _server_attributes(request)
+        instrumented = _telemetry.requests_instrumented()
     if status == 429:
         instruments.rate_limited.add(1, dict(attributes))
-    if _telemetry.requests_instrumented():
+    if instrumented:
         return  # the instrumentation records its own durations
     if status is not None:
         attributes["http.response.status_code"] = status
@@ -236,19 +272,18 @@ def _server_attributes(request: requests.PreparedRequest) -> Dict[str, Any]:
     return attributes
 
 
-def _span_attributes(request: requests.PreparedRequest) -> Dict[str, Any]:
-    attributes = _server_attributes(request)
-    attributes["url.full"] = redact_url(request.url or "")
-    if attributes["http.request.method"] == "_OTHER":
-        attributes["http.request.method_original"] = request.method or ""
-    return attributes
+_propagate: Any = None
 
 
 def _inject(parent: Optional[context.Context]) -> Optional[Mapping[str, str]]:
-    from opentelemetry import propagate  # its first import reads the environment
+    """The context as headers, written by the global propagator."""
+    global _propagate
+    if _propagate is None:  # its first import reads the environment: not before
+        from opentelemetry import propagate
 
+        _propagate = propagate
     carrier: Dict[str, str] = {}
-    propagate.inject(carrier, context=parent)
+    _propagate.inject(carrier, context=parent)
     return carrier or None
 
 
