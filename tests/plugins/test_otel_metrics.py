@@ -145,3 +145,24 @@ def test_an_attempt_with_no_answer_ends_its_span_with_the_error_class(
     failed = [p for p in durations if "error.type" in dict(p.attributes)]
     assert len(failed) == 1
     assert "http.response.status_code" not in dict(failed[0].attributes)
+
+
+def test_metrics_without_traces(predictions_server: LocalServer) -> None:
+    """A meter provider and no tracer provider: points, and no span anywhere."""
+    from opentelemetry.metrics import _internal as metrics_globals
+
+    only = Telemetry()
+    saved = metrics_globals._METER_PROVIDER
+    metrics_globals._METER_PROVIDER = only.meter_provider
+    try:
+        with Client(
+            predictions_server.base_url, plugins=[Tracing()], strict_plugins=True
+        ) as client:
+            client.predictions.create({"input": {"text": "a"}}, "demo/echo", wait=True)
+    finally:
+        metrics_globals._METER_PROVIDER = saved
+    (post,) = only.points("http.client.request.duration")
+    assert dict(post.attributes)["http.request.method"] == "POST"
+    assert post.count == 1
+    assert len(only.points("predictions.prediction.duration")) == 1
+    assert only.spans() == []

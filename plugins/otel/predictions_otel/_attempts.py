@@ -90,6 +90,8 @@ class Attempts:
         """Start the attempt's span; its context as headers (`traceparent`)."""
         tracer = _telemetry.tracer()
         if tracer is None:
+            if _telemetry.instruments() is None:
+                self._local.idle = request  # its other hooks need not look again
             # No SDK: a context the application received still goes on.
             if not trace.get_current_span().get_span_context().is_valid:
                 return None
@@ -115,8 +117,12 @@ class Attempts:
         """
         pending: Optional[Attempt] = getattr(self._local, "attempt", None)
         if pending is None or pending.request is not request or pending.named:
+            if getattr(self._local, "idle", None) is request:
+                return
             tracer = _telemetry.tracer()
             if tracer is None:
+                if _telemetry.instruments() is None:
+                    self._local.idle = request
                 return
             pending = self._start(tracer, request, operation)
         pending.named = True
@@ -136,6 +142,8 @@ class Attempts:
     ) -> None:
         """End the attempt's span with the answer's status; record its duration."""
         pending = self._finish()
+        if pending is None and self._idle(request):
+            return
         status = response.status_code
         failure = str(status) if status >= 400 else None
         try:
@@ -153,6 +161,8 @@ class Attempts:
     ) -> None:
         """End the attempt's span with why no answer came; record its duration."""
         pending = self._finish()
+        if pending is None and self._idle(request):
+            return
         kind = error_type(error)
         try:
             if pending is not None and pending.span is not None:
@@ -206,6 +216,17 @@ class Attempts:
             )
         self._local.attempt = attempt
         return attempt
+
+    def _idle(self, request: requests.PreparedRequest) -> bool:
+        """Whether the attempt of `request` began with no SDK (and forget it).
+
+        Then nothing is recorded as it ends: there was neither a tracer nor
+        a meter for it.
+        """
+        if getattr(self._local, "idle", None) is not request:
+            return False
+        self._local.idle = None
+        return True
 
     def _finish(self) -> Optional[Attempt]:
         """Take this thread's attempt in flight, detaching what it attached."""
