@@ -182,8 +182,10 @@ def predictions_on_request_error(
 ) -> None:
     """After an attempt that got no answer; on the sending (executor) thread.
 
-    A refused connection, a timeout, a connection cut before the status
-    line. An answer with an error status comes to `on_response` instead.
+    A refused connection, a timeout, a connection cut before the answer
+    was whole, or an answer refused before decoding (a redirect to another
+    origin, a body over the size limit). An answer with an error status
+    comes to `on_response` instead; every attempt sent comes to one of them.
 
     Args:
         request: The prepared request.
@@ -280,7 +282,9 @@ def predictions_on_operation_start(operation: Operation) -> None:
     """As an operation starts: on the starting thread, before its first request.
 
     Args:
-        operation: The operation; `current_operation()` is it from now on.
+        operation: The operation. `current_operation()` is still what was
+            current before (its `parent`, mostly); it is this one while its
+            requests and its other hooks run.
     """
 
 
@@ -288,7 +292,7 @@ def predictions_on_operation_start(operation: Operation) -> None:
 def predictions_on_operation_end(
     operation: Operation, error: Optional[BaseException]
 ) -> None:
-    """Once, as an operation ends, on the thread ending it.
+    """Once, as an operation ends, on the thread ending it (no longer current).
 
     Args:
         operation: The operation, with its last prediction and attributes.
