@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 from predictions_otel import Tracing
 
-from predictions import Client, File, WaitOptions
+from predictions import Client, File, WaitOptions, as_completed
 from predictions.batch import run_batch
 from predictions.testing import LocalServer
 from predictions.testing._http.faults import Fault
@@ -211,3 +211,25 @@ def test_a_batch_span_over_its_rows_spans(
     assert all(s.name.startswith("GET ") for s in shared), "list polls: the batch's"
     every = {s.context.trace_id for s in telemetry.spans()}
     assert every == {batch.context.trace_id}
+
+
+def test_as_completed_waits_under_the_callers_span(
+    client: Client, telemetry: Telemetry
+) -> None:
+    created = [
+        client.predictions.create({"input": {"seconds": 0.05}}, "demo/sleep")
+        for _ in range(2)
+    ]
+    with trace.get_tracer("test").start_as_current_span("caller"):
+        done = list(as_completed(created, client=client, poll_interval=0.02))
+    assert len(done) == 2
+    (caller,) = telemetry.named("caller")
+    waits = telemetry.named("wait ")
+    assert len(waits) == 2
+    for wait in waits:
+        assert wait.parent is not None
+        assert wait.parent.span_id == caller.context.span_id
+        assert attributes(wait)["predictions.prediction.status"] == "succeeded"
+        polls = telemetry.children(wait)
+        assert polls, "its reads under it"
+        assert all(s.kind == SpanKind.CLIENT for s in polls)
