@@ -290,7 +290,7 @@ class Creating:
                 return await async_wait_for(api, self.waiting(created))
             return created
 
-    def scope(self, wait: bool, name: str) -> Union[operations.Scope, Any]:
+    def scope(self, wait: bool, name: str) -> operations.AnyScope:
         """The call's operation: "stream" for a create that waits on its events.
 
         `with` it: the operation is current in the block, and ends with it.
@@ -300,7 +300,7 @@ class Creating:
         self.operation = scope.operation
         return scope
 
-    def hand_on(self, scope: Any, events: E) -> E:
+    def hand_on(self, scope: operations.AnyScope, events: E) -> E:
         """The events' generator ends the operation now, even if never started."""
         if self.operation is not None:
             scope.keep()

@@ -55,6 +55,8 @@ class Routes(NamedTuple):
 ROUTES = Routes()
 """The one table of the routes: each builder takes its path and template here."""
 
+_PREDICTION_PREFIX = ROUTES.prediction[: -len("{id}")]  # a get's path, made fast
+
 # Owner and name: no '/', ':', '?', '#', '%', white space or control characters.
 _PART = r"[^/:?#%\s\x00-\x1f\x7f-\x9f]+"
 _MODEL_REF = re.compile(rf"({_PART})/({_PART})(?::([0-9]+))?")
@@ -128,7 +130,7 @@ def prediction_path(prediction_id: str) -> str:
         TypeError: If the id is not a string.
         ValueError: If the id is empty, blank, `.` or `..`.
     """
-    return ROUTES.prediction.format(id=path_segment(prediction_id, "prediction id"))
+    return _PREDICTION_PREFIX + path_segment(prediction_id, "prediction id")
 
 
 def get_request(

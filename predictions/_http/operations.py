@@ -153,9 +153,13 @@ class Scope:
         self._kept = True
 
 
+AnyScope = Union[Scope, _Nothing]
+"""What `scope` gives: an operation's block, or nothing's (no plugin active)."""
+
+
 def scope(
     hooks: PluginHost, kind: str, name: str, model: Optional[str] = None
-) -> Union[Scope, _Nothing]:
+) -> AnyScope:
     """A `with` block that is one operation (see `Scope`); nothing with no plugin.
 
     Its parent is the operation current where the block is entered.
@@ -203,6 +207,7 @@ def bound(
 
 
 __all__ = [
+    "AnyScope",
     "bound",
     "NOTHING",
     "Scope",

@@ -256,7 +256,7 @@ def _step_failed(file: File, what: str, exc: Exception) -> UploadError:
     return error
 
 
-def _operation(api: API, file: File) -> Any:
+def _operation(api: API, file: File) -> operations.AnyScope:
     """The upload's operation, as a `with` block (its parts' requests under it)."""
     scope = operations.scope(api.hooks, "upload", "upload")
     if scope.operation is not None:

@@ -18,6 +18,7 @@ import requests
 import responses
 
 from predictions import (
+    APIStatusError,
     AsyncWaitOptions,
     Client,
     PluginWarning,
@@ -297,3 +298,31 @@ def test_no_operation_is_made_without_a_plugin(
     assert operations.scope(PluginHost(entry_points=False), "batch", "batch") is (
         operations.NOTHING
     )
+
+
+def test_an_api_redirect_elsewhere_is_not_followed_nor_asked_for_headers(
+    client: Client, recording: Recording, mocked: responses.RequestsMock
+) -> None:
+    moved = f"{BASE}/predictions/p2"
+    mocked.add("GET", URL, status=307, headers={"Location": moved})
+    mocked.add("GET", moved, status=307, headers={"Location": "https://evil.test/x"})
+    with pytest.raises(APIStatusError, match="another origin"):
+        client.predictions.get("p1", max_retries=0)
+    assert [e.detail[1] for e in recording.of("headers")] == [URL, moved]
+    assert [e.detail[1] for e in recording.of("request")] == [GET, None]
+    assert [e.detail for e in recording.of("error")] == [("APIStatusError", None, 1)]
+
+
+class Raising:
+    @hookimpl
+    def predictions_request_headers(self) -> Any:
+        raise RuntimeError("the tracer is down")
+
+
+def test_a_request_headers_hook_that_raises_costs_the_request_nothing(
+    mocked: responses.RequestsMock,
+) -> None:
+    mocked.add("GET", URL, json=prediction())
+    client = Client(BASE, TOKEN, plugins=[Raising()], clock=FakeClock())
+    with client, pytest.warns(PluginWarning, match="the tracer is down"):
+        assert client.predictions.get("p1")["id"] == "p1"
