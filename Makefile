@@ -7,7 +7,7 @@ MATRIX_VERSIONS ?= 3.8 3.9 3.10 3.11 3.12 3.13
 # wall time), so three workers on two cores cut it by half; `PYTEST_FLAGS=-q` runs it in one.
 PYTEST_FLAGS ?= -q -n 3
 # The first-party plugins, installed like any third-party one.
-PLUGINS := -e plugins/progress -e plugins/jsonlog
+PLUGINS := -e plugins/progress -e plugins/jsonlog -e plugins/otel
 
 .PHONY: demo test lint pytest matrix bench docs clean
 
@@ -26,7 +26,8 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check predictions tests examples plugins
 	$(BIN)/ruff format --check predictions tests examples plugins
 	$(BIN)/mypy predictions
-	$(BIN)/mypy --strict examples plugins/progress/predictions_progress plugins/jsonlog/predictions_jsonlog
+	$(BIN)/mypy --strict examples plugins/progress/predictions_progress plugins/jsonlog/predictions_jsonlog \
+		plugins/otel/predictions_otel
 
 pytest: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_FLAGS)
@@ -47,10 +48,11 @@ matrix:
 # Side-by-side figures against wriftai 0.17.0 (benchmarks/bench.py): a venv of
 # its own, with regular (not editable) installs so start-up is measured as users get it.
 BENCH_VENV := .venv-bench
-$(BENCH_VENV)/.installed: setup.cfg pyproject.toml plugins/*/pyproject.toml $(shell find predictions -name '*.py')
+$(BENCH_VENV)/.installed: setup.cfg pyproject.toml plugins/*/pyproject.toml $(shell find predictions plugins -name '*.py')
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
-	$(BENCH_VENV)/bin/python -m pip install -q --force-reinstall . plugins/progress plugins/jsonlog 'wriftai==0.17.0'
+	$(BENCH_VENV)/bin/python -m pip install -q --force-reinstall . plugins/progress plugins/jsonlog plugins/otel \
+		'wriftai==0.17.0' opentelemetry-sdk
 	touch $@
 
 # wriftai 0.34.0 (the newest official client) cannot share a venv with 0.17.0.

@@ -40,6 +40,9 @@ Parts:
            1 MB file each through run_batch(outputs_dir=) at the rate-limit
            floor, beside the same batch keeping only the URLs (goal: within
            1.15x).
+  otel     CPU per get with predictions-otel (tracing.py): with no SDK set
+           up (goal <= 1.1x no plugin) and with the SDK, its exporters
+           dropping everything (goal <= 1.5x), side by side.
 
 Figures are from one run on a shared machine: compare the rows of one run,
 as ratios, not numbers across runs.
@@ -691,6 +694,12 @@ def download() -> None:
     saved_files()
 
 
+def otel() -> None:
+    from tracing import otel as tracing_cost
+
+    tracing_cost()
+
+
 PARTS = {
     "percall": percall,
     "startup": startup,
@@ -703,6 +712,7 @@ PARTS = {
     "batch": batch,
     "batchmem": batch_memory,
     "download": download,
+    "otel": otel,
 }
 
 

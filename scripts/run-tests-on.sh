@@ -17,7 +17,7 @@ if ! works "$python"; then
 fi
 name=$version${constraints:+-oldest}
 venv=.venv-matrix/$name
-plugins="-e plugins/progress -e plugins/jsonlog"
+plugins="-e plugins/progress -e plugins/jsonlog -e plugins/otel"
 "$python" -m venv --clear "$venv"
 if [ -n "$constraints" ]; then
     "$venv/bin/python" -m pip install -q -c "$constraints" -e '.[test]' $plugins
@@ -30,7 +30,7 @@ try:
     from importlib.metadata import version
 except ImportError:  # pragma: no cover
     from importlib_metadata import version
-names = ("requests", "urllib3", "pluggy", "tenacity", "responses")
+names = ("requests", "urllib3", "pluggy", "tenacity", "responses", "opentelemetry-api")
 print(sys.version.split()[0], " ".join(f"{n} {version(n)}" for n in names))
 PY
 )

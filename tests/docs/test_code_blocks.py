@@ -13,6 +13,8 @@ but does not say so fails. A block whose first line says it "Needs
 WEBHOOK_SECRET" gets that variable. A block whose first line says it "needs
 the dask extra" runs where Dask is installed (`make test`'s venv) and is
 skipped elsewhere (the matrix installs only the `test` extra). A block
+whose first line says it runs "with predictions-NAME installed" gets that
+installed plugin (`PREDICTIONS_PLUGINS=NAME`; the others get none). A block
 directly preceded by the RST comment
 `.. not-run: <reason>` is not run; there are very few of those, each with a
 reason. Console blocks (`$ ...`) are not run here: the command line has tests
@@ -39,6 +41,7 @@ SOURCES = [ROOT / "README.rst", *sorted((ROOT / "docs").glob("*.rst"))]
 LOCAL_SERVER = "Against the local server"
 NEEDS_WEBHOOK_SECRET = "Needs WEBHOOK_SECRET"
 NEEDS_DASK = "needs the dask extra"
+WITH_PLUGIN = re.compile(r"with predictions-([a-z]+) installed")
 NOT_RUN = re.compile(r"^\.\. not-run:\s*(.*)$")
 DIRECTIVE = re.compile(r"^(\s*)\.\. code-block:: python\s*$")
 TIMEOUT = 60
@@ -210,6 +213,15 @@ def test_a_block_whose_workers_re_import_it_needs_the_main_guard(
     assert result.stdout == "hi\n"
 
 
+def test_a_block_gets_the_installed_plugin_its_first_line_names(
+    tmp_path: pathlib.Path,
+) -> None:
+    code = "import os\nprint(repr(os.environ['PREDICTIONS_PLUGINS']))\n"
+    named = "# Against nothing, with predictions-otel installed."
+    assert run_block(code, named, tmp_path / "a").stdout == "'otel'\n"
+    assert run_block(code, "# Plain.", tmp_path / "b").stdout == "''\n"
+
+
 def test_a_block_reaches_no_network(tmp_path: pathlib.Path) -> None:
     code = "import socket\nsocket.getaddrinfo('example.com', 443)\n"
     result = run_block(code, "", tmp_path)
@@ -239,6 +251,8 @@ def run_block(
     )
     if NEEDS_WEBHOOK_SECRET in first_line:
         env["WEBHOOK_SECRET"] = "docs-test-secret"
+    plugin = WITH_PLUGIN.search(first_line)
+    env["PREDICTIONS_PLUGINS"] = plugin.group(1) if plugin else ""
     command = [sys.executable, str(script)]
     if LOCAL_SERVER in first_line:
         with LocalServer() as server:

@@ -9,13 +9,15 @@ site-packages, so only the distributions installed in it are found.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import textwrap
-from typing import Any, Dict
+from typing import Any, Dict, Set
 
 import pytest
 
@@ -32,6 +34,9 @@ IMPORTS = (
     "tenacity",
     "typing_extensions",
 )
+DISTRIBUTIONS = ("opentelemetry-api",)
+"""Linked file by file with their metadata (their entry points are read), and
+what they require: predictions-otel's dependency, without the SDK."""
 
 BROKEN_PYPROJECT = """
 [build-system]
@@ -48,7 +53,7 @@ broken = "predictions_broken"
 
 SCRIPT = textwrap.dedent(
     """
-    import json, os, sys, warnings
+    import importlib.util, json, os, sys, warnings
     warnings.simplefilter("always")
     import predictions
     from predictions import Client, WaitOptions, list_plugins
@@ -71,9 +76,34 @@ SCRIPT = textwrap.dedent(
         "status": done["status"],
         "warnings": [str(w.message) for w in caught],
         "predictions_from": os.path.dirname(os.path.realpath(predictions.__file__)),
+        "sdk_found": importlib.util.find_spec("opentelemetry.sdk") is not None,
     }))
     """
 )
+
+
+def link_distribution(name: str, links: pathlib.Path, done: Set[str]) -> None:
+    """Link an installed distribution's files, and those of what it requires."""
+    key = re.sub(r"[-_.]+", "-", name).lower()
+    if key in done:
+        return
+    done.add(key)
+    try:
+        dist = importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        return  # a requirement this Python's markers leave out
+    for file in dist.files or ():
+        source = pathlib.Path(str(dist.locate_file(file)))
+        target = links / file
+        if ".." in file.parts or file.suffix == ".pyc" or not source.is_file():
+            continue
+        if target.exists() or any(p.is_symlink() for p in target.parents):
+            continue  # linked whole (IMPORTS)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(source)
+    for requirement in dist.requires or ():
+        if "extra ==" not in requirement:
+            link_distribution(re.split(r"[\s;<>=!~\[(]", requirement)[0], links, done)
 
 
 def run(*args: Any, **kwargs: Any) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
@@ -92,7 +122,10 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
         'raise RuntimeError("predictions_broken is broken on purpose")\n'
     )
     wheels = base / "wheels"
-    plugins = [ROOT / "plugins" / "progress", ROOT / "plugins" / "jsonlog", broken]
+    plugins = [
+        *(ROOT / "plugins" / name for name in ("progress", "jsonlog", "otel")),
+        broken,
+    ]
     run(
         sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
         "-w", wheels, *plugins,
@@ -107,6 +140,9 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
         source = pathlib.Path(module.__file__ or "")
         target = source.parent if source.name == "__init__.py" else source
         (links / target.name).symlink_to(target)
+    done: Set[str] = set()
+    for name in DISTRIBUTIONS:
+        link_distribution(name, links, done)
     env = base / "venv"
     run(sys.executable, "-m", "venv", env)
     python = env / "bin" / "python"
@@ -153,7 +189,7 @@ def test_the_installed_distributions_are_found_with_their_versions_and_hooks(
     outcome: Dict[str, Any],
 ) -> None:
     plugins = {p["name"]: p for p in outcome["plugins"]}
-    assert sorted(plugins) == ["broken", "jsonlog", "progress"]
+    assert sorted(plugins) == ["broken", "jsonlog", "otel", "progress"]
     assert plugins["progress"]["distribution"] == "predictions-progress"
     assert plugins["progress"]["version"] == "0.1.0"
     assert plugins["progress"]["hooks"] == [
@@ -163,6 +199,9 @@ def test_the_installed_distributions_are_found_with_their_versions_and_hooks(
     ]
     assert plugins["jsonlog"]["distribution"] == "predictions-jsonlog"
     assert "predictions_on_retry" in plugins["jsonlog"]["hooks"]
+    assert plugins["otel"]["distribution"] == "predictions-otel"
+    assert plugins["otel"]["error"] is None
+    assert "predictions_request_headers" in plugins["otel"]["hooks"]
     assert (
         plugins["broken"]["error"]
         == "RuntimeError: predictions_broken is broken on purpose"
@@ -176,7 +215,13 @@ def test_a_broken_distribution_is_reported_by_name_and_the_client_works(
     assert outcome["status"] == "succeeded"
     broken = [w for w in outcome["warnings"] if "broken" in w]
     assert len(broken) == 1
+    assert len(outcome["warnings"]) == 1, "otel, with no SDK, warns of nothing"
     assert "predictions-broken 6.6.6" in broken[0]
+
+
+def test_otel_loads_with_the_api_alone(outcome: Dict[str, Any]) -> None:
+    assert outcome["sdk_found"] is False
+    assert "otel" in [p["name"] for p in outcome["plugins"] if p["error"] is None]
 
 
 def test_progress_works_from_its_distribution(outcome: Dict[str, Any]) -> None:

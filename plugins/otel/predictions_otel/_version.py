@@ -1,0 +1,3 @@
+"""The version of predictions-otel (also its instrumentation scope's)."""
+
+__version__ = "0.1.0"
