@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, List, Optional
 
 import pytest
 import requests
 
-from predictions.testing import Fault, LocalServer
+from predictions.testing import Fault, LocalServer, PredictionContext
+from predictions.testing._api.events import EventLog, sse_chunks
 
 from .helpers import fetch
 from .raw_stream import (
@@ -152,10 +153,22 @@ def test_a_live_stream_closed_by_the_client_resumes_exactly(
     assert rest[-1][1] == "done"
 
 
-def held_words(gate: threading.Event) -> Callable[[Any], Iterator[str]]:
-    def model(input: Any) -> Iterator[str]:
+def held_words(
+    gate: threading.Event,
+) -> Callable[[Any, PredictionContext], Iterator[str]]:
+    """A streaming model held after its first word until `gate` is set.
+
+    It ends early when cancelled, as a well-behaved plain model does: else
+    `stop()` would wait for its thread (at most `STOP_TIMEOUT`) whenever its
+    cold start (20 ms) ended before the test stopped the server.
+    """
+
+    def model(input: Any, ctx: PredictionContext) -> Iterator[str]:
         yield "first "
-        gate.wait(10)
+        deadline = time.monotonic() + 10  # a failing test must not hang the run
+        while not gate.wait(0.005):
+            if ctx.cancelled or time.monotonic() > deadline:
+                return
         yield "second"
 
     return model
@@ -395,13 +408,43 @@ def test_stop_ends_open_streams_at_once(
     server = make_server(models={"me/held": held_words(gate)}, stream_heartbeat=0)
     pid = start_stream(session, server, "me/held", {})
     with get_stream(server.port, stream_path(pid)) as conn:
-        parse_events(conn.chunk())
+        # Until its first word: the model runs (held), and no event is due.
+        events = parse_events(conn.chunk())
+        while events[-1][1] != "output":
+            events += parse_events(conn.chunk())
         begun = time.monotonic()
         server.stop()
         assert time.monotonic() - begun < 1.5
         data = conn.until_closed()
     # The last chunk, unless the socket was shut first: no event either way.
     assert data in (b"", b"0\r\n\r\n")
+
+
+def test_a_stop_just_before_a_stream_waits_is_not_missed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The server stops (the store closes and wakes every log) just after the
+    # stream has looked and seen it running, before it waits for the next
+    # event: the wake-up comes before the wait, so the stream must see the
+    # stop as it begins to wait, or it waits its whole idle limit (30 s) and
+    # holds stop() up.
+    log = EventLog()
+    log.append("init", {})
+    closed: List[bool] = []
+
+    def stopping() -> bool:
+        if not closed:
+            closed.append(True)
+            log.wake()  # what Store.close() does, on another thread
+            return False
+        return True
+
+    def no_wait(timeout: Optional[float] = None) -> bool:
+        raise AssertionError(f"waited {timeout} s after the server stopped")
+
+    monkeypatch.setattr(log._changed, "wait", no_wait)
+    chunks = list(sse_chunks(log, 0, idle=30, heartbeat=0, stopping=stopping))
+    assert chunks == [b"id: 1\nevent: init\ndata: {}\n\n"]
 
 
 def test_reset_ends_the_streams_of_forgotten_predictions(

@@ -113,15 +113,25 @@ class EventLog:
         with self._changed:
             self._changed.notify_all()
 
-    def read(self, after: int, timeout: float) -> Tuple[List[bytes], bool]:
+    def read(
+        self, after: int, timeout: float, stopping: Callable[[], bool] = lambda: False
+    ) -> Tuple[List[bytes], bool]:
         """Wait up to `timeout` seconds for events after the id `after`.
+
+        Args:
+            after: The id of the last event already read (0 for none).
+            timeout: Seconds to wait, at most.
+            stopping: Tells that the server is stopping: then no wait. Asked
+                under the log's lock, which `wake()` takes after the server
+                says so: a stop that comes just before the wait is never
+                missed (the wait would last the whole idle limit).
 
         Returns:
             `(blocks, over)`: the SSE blocks of the events after `after`
             (possibly none), and whether no event will ever follow them.
         """
         with self._changed:
-            if len(self._blocks) <= after and not self._over():
+            if len(self._blocks) <= after and not self._over() and not stopping():
                 self._changed.wait(max(0.0, timeout))
             return self._blocks[after:], self._over()
 
@@ -158,7 +168,7 @@ def sse_chunks(
         wait = last_event + idle - now
         if heartbeat > 0:
             wait = min(wait, last_sent + heartbeat - now)
-        blocks, over = log.read(after, wait)
+        blocks, over = log.read(after, wait, stopping)
         if blocks:
             after += len(blocks)
             yield b"".join(blocks)
