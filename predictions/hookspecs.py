@@ -111,6 +111,7 @@ def predictions_on_request(
     operation: Optional[Operation],
     template: Optional[str],
     started: float,
+    paced: float,
 ) -> None:
     """Before each attempt, on the sending (async: executor) thread; may add headers.
 
@@ -122,6 +123,9 @@ def predictions_on_request(
             (e.g. "/predictions/{id}"); None for a request to another origin
             (an upload's part URL, an output file's host).
         started: `time.time()` as the attempt began (wall clock).
+        paced: Seconds the attempt waited for the client's pacer (the rate
+            limit) before it was sent, on the client's clock; 0.0 when it
+            did not wait, when pacing is off, and on a redirect's later hops.
     """
 
 

@@ -195,7 +195,10 @@ class API:
                 current = self._take(request)
             try:
                 response = self.transport.send(
-                    request, attempts, self._seconds_left(request.deadline)
+                    request,
+                    attempts,
+                    self._seconds_left(request.deadline),
+                    current.paced,
                 )
             except BaseException:
                 current.release()

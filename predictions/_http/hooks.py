@@ -4,8 +4,8 @@
 transport asks `PluginHost.active` first): it tells the plugins of the
 attempt as it goes (`on_request` before each hop, `on_response` once
 answered, `on_request_error` when no answer came), each with the attempt's
-number, its wall-clock start, the operation current where it is sent, and
-its route's template.
+number, its wall-clock start, the seconds it waited for the pacer, the
+operation current where it is sent, and its route's template.
 
 Before each hop to the API's own origin, `predictions_request_headers` is
 asked for headers to add (a tracer's `traceparent`). They never replace the
@@ -56,6 +56,7 @@ class AttemptHooks:
         hooks: The client's plugins.
         attempt: The attempt's number (1 for the first).
         api_origin: `scheme://host[:port]` of the API.
+        paced: Seconds the attempt waited for the pacer before it was sent.
     """
 
     __slots__ = (
@@ -63,13 +64,17 @@ class AttemptHooks:
         "attempt",
         "hooks",
         "operation",
+        "paced",
         "prepared",
         "started",
         "template",
     )
 
-    def __init__(self, hooks: PluginHost, attempt: int, api_origin: str) -> None:
+    def __init__(
+        self, hooks: PluginHost, attempt: int, api_origin: str, paced: float = 0.0
+    ) -> None:
         self.hooks = hooks
+        self.paced = paced
         self.attempt = attempt
         self.api_origin = api_origin
         self.operation = current_operation()
@@ -92,6 +97,8 @@ class AttemptHooks:
                 credentials (only then are the plugins asked for headers).
         """
         self.prepared, self.template = prepared, template
+        # The wait came before the first hop: a redirect's hops did not wait.
+        paced, self.paced = self.paced, 0.0
         if own_origin:
             self._add_headers(prepared)
         self.hooks.call(
@@ -101,6 +108,7 @@ class AttemptHooks:
             operation=self.operation,
             template=template,
             started=self.started,
+            paced=paced,
         )
 
     def answered(self, response: requests.Response, elapsed: float) -> None:

@@ -47,7 +47,7 @@ from predictions.errors import APITimeoutError
 class Slot:
     """A request's place in a bucket, given back once (`observe` or `release`)."""
 
-    __slots__ = ("bucket", "early", "order", "pacer", "sent_at", "settled")
+    __slots__ = ("bucket", "early", "order", "paced", "pacer", "sent_at", "settled")
 
     def __init__(
         self, pacer: Optional[Pacer], bucket: Optional[str], sent_at: float
@@ -60,6 +60,8 @@ class Slot:
         self.order: Order = (sent_at, next(SEND_ORDER))
         self.early = False  # sent on a refill before the announced reset
         self.settled = pacer is None
+        self.paced = 0.0
+        """Seconds the request waited for its place (the client's clock)."""
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         """Give the place back with what the answer says of the limit."""
@@ -113,14 +115,20 @@ class Pacer:
             deadline: A clock time the wait may not pass.
             held: The server will hold the request (its answer comes late).
 
+        Returns:
+            The place, with the seconds it was waited for (`Slot.paced`).
+
         Raises:
             APITimeoutError: The wait would pass the deadline (nothing sent).
         """
         bucket = "read" if self.one_bucket else bucket
+        began: Optional[float] = None  # read only once a wait begins
         while True:
             delay, slot = self._claim(bucket, deadline, held)
             if slot is not None:
-                return slot
+                return _waited(slot, began)
+            if began is None:
+                began = self.clock.monotonic()
             self.clock.sleep(delay)
 
     async def async_take(
@@ -128,10 +136,13 @@ class Pacer:
     ) -> Slot:
         """Wait on the event loop until a request may go; see `take`."""
         bucket = "read" if self.one_bucket else bucket
+        began: Optional[float] = None
         while True:
             delay, slot = self._claim(bucket, deadline, held)
             if slot is not None:
-                return slot
+                return _waited(slot, began)
+            if began is None:
+                began = self.clock.monotonic()
             await self.clock.async_sleep(delay)
 
     def _claim(
@@ -187,6 +198,13 @@ class Pacer:
     def _release(self, slot: Slot) -> None:
         with self._lock:
             self._buckets[slot.bucket or "read"].release(slot)
+
+
+def _waited(slot: Slot, began: Optional[float]) -> Slot:
+    """The slot, with the seconds waited for it since `began` (None: no wait)."""
+    if began is not None:
+        slot.paced = max(0.0, slot.sent_at - began)
+    return slot
 
 
 def free_slot(bucket: Optional[str]) -> Slot:

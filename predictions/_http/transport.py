@@ -218,7 +218,11 @@ class Transport:
             session.close()
 
     def send(
-        self, request: Request, attempt: int, seconds_left: Optional[float]
+        self,
+        request: Request,
+        attempt: int,
+        seconds_left: Optional[float],
+        paced: float = 0.0,
     ) -> requests.Response:
         """Send one attempt, following redirects within the API's origin only.
 
@@ -226,6 +230,7 @@ class Transport:
             request: The request.
             attempt: The attempt's number, for the request hooks.
             seconds_left: Seconds until the caller's deadline, or None.
+            paced: Seconds the attempt waited for the pacer, for the hooks.
 
         Returns:
             The answer: its body read (within `max_response_bytes`), or, for
@@ -245,7 +250,7 @@ class Transport:
         timeout = (min(settings.timeout[0], total), min(read, total))
         url = request.url(self.settings.base_url)
         told = (
-            AttemptHooks(self.hooks, attempt, self._api_origin)
+            AttemptHooks(self.hooks, attempt, self._api_origin, paced)
             if self.hooks.active
             else None
         )

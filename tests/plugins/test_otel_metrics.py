@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any, Dict, Iterator, List
 
 import pytest
+import responses
 from opentelemetry.trace import StatusCode
 from predictions_otel import Tracing
 
 from predictions import Client, WaitOptions, WaitTimeoutError
 from predictions.testing import LocalServer
 from predictions.testing._http.faults import Fault
-from tests.conftest import FakeClock
+from tests.conftest import BASE, TOKEN, FakeClock
 from tests.plugins.otel_sdk import Telemetry, attributes
+from tests.plugins.test_pacer_wait import spent_bucket
 
 POLLED = WaitOptions(0.02, prefer_wait=0)
 
@@ -166,3 +168,27 @@ def test_metrics_without_traces(predictions_server: LocalServer) -> None:
     assert post.count == 1
     assert len(only.points("predictions.prediction.duration")) == 1
     assert only.spans() == []
+
+
+def test_waits_for_the_pacer_are_recorded_and_on_the_attempts_span(
+    telemetry: Telemetry, mocked: responses.RequestsMock
+) -> None:
+    clock = FakeClock()
+    spent_bucket(mocked, clock)  # the second get waits for the reset
+    with Client(
+        BASE, TOKEN, plugins=[Tracing()], strict_plugins=True, clock=clock
+    ) as client:
+        client.predictions.get("p1")
+        client.predictions.get("p1")
+    waited = sum(clock.sleeps)
+    assert waited > 0
+    (point,) = telemetry.points("predictions.client.pacer.wait")
+    assert dict(point.attributes) == {
+        "server.address": "api.test",
+        "server.port": 443,
+    }
+    assert point.count == 1, "an attempt that did not wait is not recorded"
+    assert point.sum == pytest.approx(waited)
+    first, second = telemetry.named("GET ")
+    assert "predictions.pacer.wait" not in attributes(first)
+    assert attributes(second)["predictions.pacer.wait"] == pytest.approx(waited)

@@ -107,13 +107,15 @@ class Attempts:
         attempt: int,
         operation: Optional[Operation],
         template: Optional[str],
+        paced: float = 0.0,
     ) -> None:
         """Start the attempt's span, unless `headers` did; note its template.
 
         With OpenTelemetry's requests instrumentation active, no span is made:
         the operation's span is made current around the send, so that the
-        instrumentation's span goes under it. The template and the resend
-        count go on the span as it ends (one call of the SDK, not two).
+        instrumentation's span goes under it. The template, the resend count
+        and the wait for the pacer (`paced`, seconds) go on the span as it
+        ends (one call of the SDK, not two).
         """
         pending: Optional[Attempt] = getattr(self._local, "attempt", None)
         if pending is None or pending.request is not request or pending.named:
@@ -133,6 +135,8 @@ class Attempts:
             pending.name = f"{pending.server['http.request.method']} {template}"
         if attempt > 1:
             pending.later["http.request.resend_count"] = attempt - 1
+        if paced > 0:
+            pending.later["predictions.pacer.wait"] = paced
 
     def answered(
         self,
@@ -278,6 +282,16 @@ def _record(
     instruments.http_duration.record(elapsed, attributes)
 
 
+def record_wait(request: requests.PreparedRequest, paced: float) -> None:
+    """Record an attempt's wait for the pacer (`paced` s, > 0), by server."""
+    instruments = _telemetry.instruments()
+    if instruments is None:
+        return
+    attributes = _server_attributes(request)
+    del attributes["http.request.method"]
+    instruments.pacer_wait.record(paced, attributes)
+
+
 def _method(request: requests.PreparedRequest) -> str:
     method = (request.method or "").upper()
     return method if method in KNOWN_METHODS else "_OTHER"
@@ -308,4 +322,4 @@ def _inject(parent: Optional[context.Context]) -> Optional[Mapping[str, str]]:
     return carrier or None
 
 
-__all__ = ["KNOWN_METHODS", "Attempt", "Attempts", "error_type"]
+__all__ = ["KNOWN_METHODS", "Attempt", "Attempts", "error_type", "record_wait"]

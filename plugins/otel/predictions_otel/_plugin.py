@@ -9,7 +9,7 @@ import requests
 from predictions import Operation, hookimpl
 from predictions.types import PredictionWithIO
 from predictions_otel import _telemetry
-from predictions_otel._attempts import Attempts, error_type
+from predictions_otel._attempts import Attempts, error_type, record_wait
 from predictions_otel._operations import RESUME_EVENT, RETRY_EVENT, Operations
 from predictions_otel._urls import server_of
 
@@ -55,9 +55,14 @@ class Tracing:
         attempt: int,
         operation: Optional[Operation],
         template: Optional[str],
+        paced: float,
     ) -> None:
-        """Start (or name) the attempt's CLIENT span."""
-        self.attempts.start(request, attempt, operation, template)
+        """Start (or name) the attempt's CLIENT span; record its wait for the pacer."""
+        try:
+            self.attempts.start(request, attempt, operation, template, paced)
+        finally:  # a failing SDK leaves neither half undone
+            if paced > 0:
+                record_wait(request, paced)
 
     @hookimpl
     def predictions_on_response(

@@ -47,6 +47,9 @@ HTTP_BUCKETS = (
 PREDICTION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800)
 """Seconds, up to the hosted API's run limit (30 minutes)."""
 
+PACER_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+"""Seconds, up to the longest the client waits for a rate limit (60 s)."""
+
 
 class Instruments:
     """The plugin's metrics, made from one meter."""
@@ -64,6 +67,14 @@ class Instruments:
             "Time from a prediction's create (or the start of its wait) to its "
             "end, as the caller waited it.",
             PREDICTION_BUCKETS,
+        )
+        self.pacer_wait = _histogram(
+            meter,
+            "predictions.client.pacer.wait",
+            "Time an attempt waited for the client's pacer (the server's rate "
+            "limit) before it was sent; attempts that did not wait are not "
+            "recorded.",
+            PACER_BUCKETS,
         )
         self.retries = meter.create_counter(
             "predictions.client.retries",
@@ -150,6 +161,7 @@ def reset() -> None:
 
 __all__ = [
     "HTTP_BUCKETS",
+    "PACER_BUCKETS",
     "PREDICTION_BUCKETS",
     "SCOPE",
     "Instruments",
