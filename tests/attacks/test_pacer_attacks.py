@@ -372,7 +372,7 @@ def test_a_cancelled_async_request_keeps_its_slot_until_its_answer(
         def json(self) -> Any:
             return {}
 
-    def send(request: Any, attempt: int, seconds_left: Any) -> Any:
+    def send(request: Any, attempt: int, seconds_left: Any, paced: float = 0) -> Any:
         sending.set()
         go_on.wait(10)
         return Response()
