@@ -114,7 +114,13 @@ def test_the_readme_links_to_every_page_and_each_link_works() -> None:
 def test_the_readme_is_a_front_door() -> None:
     readme = README.read_text(encoding="utf-8")
     titles = re.findall(r"^(.+)\n-+\n", readme, re.MULTILINE)
-    assert titles == ["Two commands", "Installation", "Quickstart", "The guides"]
+    assert titles == [
+        "Two commands",
+        "Installation",
+        "Quickstart",
+        "Tracing",
+        "The guides",
+    ]
     # The pages include its parts; a part left out of its markers is lost.
     for part in ("intro", "install", "quickstart"):
         assert f".. {part}-start" in readme
