@@ -204,13 +204,13 @@ def test_ctrl_c_during_a_stream_with_cancel_on_interrupt_cancels_it(
     assert api.calls[-1].request.url == f"{URL}/cancel"
 
 
-def test_a_streamed_line_and_the_progress_line_never_share_a_line(
-    capsys: pytest.CaptureFixture[str],
-    api: responses.RequestsMock,
-    ctrl_c_in_the_stream: None,
-    monkeypatch: pytest.MonkeyPatch,
+def assert_one_line_each(
+    api: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """stdout and stderr on one screen, as on a terminal, the progress plugin on."""
+    """A streamed run cut by Ctrl-C, stdout and stderr on one screen (as on a
+    terminal) and the progress plugin on: the pieces, the progress line and
+    the message, a line each. (In the test's body: pytest's capture puts its
+    own stdout back between the fixtures and the test.)"""
     pytest.importorskip("predictions_progress")
     monkeypatch.setenv("PREDICTIONS_PLUGINS", "progress")
     screen = io.StringIO()
@@ -223,6 +223,16 @@ def test_a_streamed_line_and_the_progress_line_never_share_a_line(
     assert lines[0] == "one two"
     assert re.fullmatch(r"p1 o/n:1 interrupted \(Ctrl-C\) \(waited .*\)", lines[1])
     assert lines[2:] == [STILL_RUNS.strip()]
+
+
+def test_a_streamed_line_and_the_progress_line_never_share_a_line(
+    capsys: pytest.CaptureFixture[str],
+    api: responses.RequestsMock,
+    ctrl_c_in_the_stream: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """stdout and stderr on one screen, as on a terminal, the progress plugin on."""
+    assert_one_line_each(api, monkeypatch)
 
 
 def test_ctrl_c_before_the_id_is_known_says_where_to_find_it(
@@ -252,11 +262,6 @@ def test_ctrl_c_while_a_piece_is_printed_ends_the_stream_as_interrupted(
     stream was left suspended and ended later by its garbage collection, so
     plugins heard of a GeneratorExit ("stopped by an error with no message"),
     after the command's message, not of the Ctrl-C."""
-    pytest.importorskip("predictions_progress")
-    monkeypatch.setenv("PREDICTIONS_PLUGINS", "progress")
-    screen = io.StringIO()
-    monkeypatch.setattr(sys, "stdout", screen)
-    monkeypatch.setattr(sys, "stderr", screen)
     printed = Watch.printed
 
     def printed_then_interrupt(self: Watch, text: str) -> None:
@@ -265,10 +270,4 @@ def test_ctrl_c_while_a_piece_is_printed_ends_the_stream_as_interrupted(
             raise KeyboardInterrupt
 
     monkeypatch.setattr(Watch, "printed", printed_then_interrupt)
-    stream_answers(api)
-    code = main(["run", "o/n", "-i", "x=1", "--stream"])
-    lines = screen.getvalue().splitlines()
-    assert code == 130
-    assert lines[0] == "one two"
-    assert re.fullmatch(r"p1 o/n:1 interrupted \(Ctrl-C\) \(waited .*\)", lines[1])
-    assert lines[2:] == [STILL_RUNS.strip()]
+    assert_one_line_each(api, monkeypatch)
